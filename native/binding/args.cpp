@@ -1,0 +1,162 @@
+// args.cpp — see args.h.
+#include "args.h"
+
+namespace lk {
+
+std::string describe(const Napi::Value& v) {
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsNull()) return "null";
+  if (v.IsNumber()) {
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (std::isnan(d)) return "NaN";
+    std::string s = std::to_string(d);
+    if (d == std::floor(d) && std::fabs(d) < 1e15) s = std::to_string(static_cast<int64_t>(d));
+    return s;
+  }
+  if (v.IsString()) {
+    std::string s = v.As<Napi::String>().Utf8Value();
+    if (s.size() > 40) s = s.substr(0, 40) + "…";
+    return "\"" + s + "\"";
+  }
+  if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? "true" : "false";
+  if (v.IsTypedArray()) {
+    auto t = v.As<Napi::TypedArray>();
+    const char* kind = t.TypedArrayType() == napi_float32_array ? "Float32Array" : "a typed array of another type";
+    return std::string(kind) + " of length " + std::to_string(t.ElementLength());
+  }
+  if (v.IsArray()) return "an Array";
+  if (v.IsFunction()) return "a function";
+  if (v.IsBigInt()) return "a BigInt";
+  return "an object";
+}
+
+Napi::Error status_error(Napi::Env env, const Status& s) {
+  Napi::Error e = Napi::Error::New(env, s.message);
+  e.Set("code", Napi::String::New(env, std::string("LATENTKIT_") + code_name(s.code)));
+  return e;
+}
+
+void throw_status(Napi::Env env, const Status& s) { throw status_error(env, s); }
+
+void Args::type_error(const char* name, const std::string& what, const Napi::Value& got) const {
+  throw Napi::TypeError::New(env(), std::string(fn_) + ": Expected " + what + " for " + name + " but received " +
+                                        describe(got));
+}
+
+void Args::range_error(const char* name, const std::string& what, const Napi::Value& got) const {
+  throw Napi::RangeError::New(env(), std::string(fn_) + ": Expected " + what + " for " + name + " but received " +
+                                         describe(got));
+}
+
+float* Args::f32(size_t i, const char* name, int64_t length, bool nullable) const {
+  Napi::Value v = at(i);
+  if (nullable && (v.IsNull() || v.IsUndefined())) return nullptr;
+  std::string what = length >= 0 ? "a Float32Array of length " + std::to_string(length) : "a Float32Array";
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) type_error(name, what, v);
+  auto a = v.As<Napi::Float32Array>();
+  if (length >= 0 && static_cast<int64_t>(a.ElementLength()) != length) range_error(name, what, v);
+  if (a.ElementLength() == 0) return nullptr;
+  return a.Data();
+}
+
+int64_t Args::f32_length(size_t i, const char* name) const {
+  Napi::Value v = at(i);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    type_error(name, "a Float32Array", v);
+  return static_cast<int64_t>(v.As<Napi::Float32Array>().ElementLength());
+}
+
+int64_t* Args::i64_array(size_t i, const char* name, int64_t length) const {
+  Napi::Value v = at(i);
+  std::string what = "a BigInt64Array of length " + std::to_string(length);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array) type_error(name, what, v);
+  auto a = v.As<Napi::TypedArrayOf<int64_t>>();
+  if (static_cast<int64_t>(a.ElementLength()) != length) range_error(name, what, v);
+  return a.ElementLength() ? a.Data() : nullptr;
+}
+
+int64_t Args::integer(size_t i, const char* name, int64_t min, int64_t max) const {
+  Napi::Value v = at(i);
+  std::string what = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+  if (!v.IsNumber()) type_error(name, what, v);
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(min) || d > static_cast<double>(max))
+    range_error(name, what, v);
+  return static_cast<int64_t>(d);
+}
+
+uint64_t Args::seed(size_t i, const char* name) const {
+  return static_cast<uint64_t>(integer(i, name, 0, (int64_t(1) << 53) - 1));
+}
+
+double Args::number(size_t i, const char* name) const {
+  Napi::Value v = at(i);
+  if (!v.IsNumber()) type_error(name, "a finite number", v);
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) range_error(name, "a finite number", v);
+  return d;
+}
+
+bool Args::boolean(size_t i, const char* name) const {
+  Napi::Value v = at(i);
+  if (!v.IsBoolean()) type_error(name, "a boolean", v);
+  return v.As<Napi::Boolean>().Value();
+}
+
+Napi::Object Args::object(size_t i, const char* name) const {
+  Napi::Value v = at(i);
+  if (!v.IsObject() || v.IsArray() || v.IsFunction()) type_error(name, "an options object", v);
+  return v.As<Napi::Object>();
+}
+
+Napi::Function Args::function(size_t i, const char* name, bool optional) const {
+  Napi::Value v = at(i);
+  if (optional && (v.IsUndefined() || v.IsNull())) return Napi::Function();
+  if (!v.IsFunction()) type_error(name, "a function", v);
+  return v.As<Napi::Function>();
+}
+
+int64_t Args::product(std::initializer_list<int64_t> sizes, const char* what) const {
+  int64_t p = 1;
+  for (int64_t s : sizes) {
+    if (s != 0 && p > kMaxElements / s)
+      throw Napi::RangeError::New(env(), std::string(fn_) + ": " + what + " has more than 2^40 elements");
+    p *= s;
+  }
+  return p;
+}
+
+namespace {
+Napi::Value prop(const Napi::Object& o, const char* key) { return o.Has(key) ? o.Get(key) : o.Env().Undefined(); }
+
+}  // namespace
+
+double option_number(const Args& a, const Napi::Object& o, const char* key, double fallback) {
+  Napi::Value v = prop(o, key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) a.type_error(key, "a finite number", v);
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) a.range_error(key, "a finite number", v);
+  return d;
+}
+
+int64_t option_integer(const Args& a, const Napi::Object& o, const char* key, int64_t fallback, int64_t min,
+                       int64_t max) {
+  Napi::Value v = prop(o, key);
+  if (v.IsUndefined()) return fallback;
+  std::string what = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+  if (!v.IsNumber()) a.type_error(key, what, v);
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(min) || d > static_cast<double>(max))
+    a.range_error(key, what, v);
+  return static_cast<int64_t>(d);
+}
+
+bool option_bool(const Args& a, const Napi::Object& o, const char* key, bool fallback) {
+  Napi::Value v = prop(o, key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsBoolean()) a.type_error(key, "a boolean", v);
+  return v.As<Napi::Boolean>().Value();
+}
+
+}  // namespace lk

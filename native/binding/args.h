@@ -1,0 +1,55 @@
+// args.h — argument checks for every binding function, so that no call from JS can crash the process: each check
+// throws a TypeError/RangeError "fn: Expected <what> for <name> but received <value>", and a failed Status
+// becomes an Error with code "LATENTKIT_<CODE>".
+#pragma once
+#include <napi.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "../core/status.h"
+
+namespace lk {
+
+// Largest element count a binding accepts for one array (keeps size products far from int64 overflow).
+constexpr int64_t kMaxElements = int64_t(1) << 40;
+
+std::string describe(const Napi::Value& v);
+Napi::Error status_error(Napi::Env env, const Status& s);
+[[noreturn]] void throw_status(Napi::Env env, const Status& s);
+
+class Args {
+ public:
+  Args(const Napi::CallbackInfo& info, const char* fn) : info_(info), fn_(fn) {}
+  Napi::Env env() const { return info_.Env(); }
+
+  // A Float32Array of exactly `length` elements (length < 0: any length); nullable allows null/undefined → nullptr.
+  float* f32(size_t i, const char* name, int64_t length, bool nullable = false) const;
+  int64_t f32_length(size_t i, const char* name) const;
+  int64_t* i64_array(size_t i, const char* name, int64_t length) const;
+  int64_t integer(size_t i, const char* name, int64_t min, int64_t max = kMaxElements) const;
+  uint64_t seed(size_t i, const char* name) const;  // a non-negative safe integer
+  double number(size_t i, const char* name) const;  // any finite number
+  bool boolean(size_t i, const char* name) const;
+  Napi::Object object(size_t i, const char* name) const;
+  Napi::Function function(size_t i, const char* name, bool optional) const;
+  // Product of sizes, refused if it passes kMaxElements.
+  int64_t product(std::initializer_list<int64_t> sizes, const char* what) const;
+
+  [[noreturn]] void type_error(const char* name, const std::string& what, const Napi::Value& got) const;
+  [[noreturn]] void range_error(const char* name, const std::string& what, const Napi::Value& got) const;
+
+ private:
+  Napi::Value at(size_t i) const { return i < info_.Length() ? info_[i] : info_.Env().Undefined(); }
+  const Napi::CallbackInfo& info_;
+  const char* fn_;
+};
+
+// Reads an optional numeric property of an options object, checked like a positional argument.
+double option_number(const Args& a, const Napi::Object& o, const char* key, double fallback);
+int64_t option_integer(const Args& a, const Napi::Object& o, const char* key, int64_t fallback, int64_t min,
+                       int64_t max);
+bool option_bool(const Args& a, const Napi::Object& o, const char* key, bool fallback);
+
+}  // namespace lk

@@ -1,0 +1,96 @@
+// dense.cpp — see dense.h. The bias is broadcast into y and the GEMM accumulates onto it (beta = 1); the
+// activation then runs in one pass over y.
+#include "dense.h"
+
+#include "fast_math.h"
+#include "gemm.h"
+
+namespace lk {
+
+namespace {
+constexpr int64_t kParallelMin = 1 << 14;
+
+LK_TARGET_CLONES void act_forward_span(float* y, int64_t n, Activation act) {
+  switch (act) {
+    case Activation::Identity: break;
+    case Activation::Relu:
+      for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.f ? y[i] : 0.f;
+      break;
+    case Activation::LeakyRelu:
+      for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.f ? y[i] : kLeakyReluSlope * y[i];
+      break;
+    case Activation::Tanh:
+      for (int64_t i = 0; i < n; ++i) y[i] = fast_tanh(y[i]);
+      break;
+    case Activation::Softplus:
+      for (int64_t i = 0; i < n; ++i) y[i] = fast_softplus(y[i]);
+      break;
+  }
+}
+
+// d_y *= act'(a), written in terms of y = act(a).
+LK_TARGET_CLONES void act_backward_span(float* dy, const float* y, int64_t n, Activation act) {
+  switch (act) {
+    case Activation::Identity: break;
+    case Activation::Relu:
+      for (int64_t i = 0; i < n; ++i) dy[i] = y[i] > 0.f ? dy[i] : 0.f;
+      break;
+    case Activation::LeakyRelu:
+      for (int64_t i = 0; i < n; ++i) dy[i] = y[i] > 0.f ? dy[i] : kLeakyReluSlope * dy[i];
+      break;
+    case Activation::Tanh:
+      for (int64_t i = 0; i < n; ++i) dy[i] *= 1.0f - y[i] * y[i];
+      break;
+    case Activation::Softplus:  // sigmoid(a) = 1 − exp(−softplus(a))
+      for (int64_t i = 0; i < n; ++i) dy[i] *= 1.0f - fast_exp(-y[i]);
+      break;
+  }
+}
+
+LK_TARGET_CLONES void add_rows(float* acc, const float* rows, int64_t B, int64_t O) {
+  for (int64_t r = 0; r < B; ++r)
+    for (int64_t o = 0; o < O; ++o) acc[o] += rows[r * O + o];
+}
+
+template <typename F>
+void parallel_spans(int64_t n, F&& f) {
+  const int64_t chunk = 4096;
+  const int64_t nchunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t c = 0; c < nchunks; ++c) {
+    const int64_t lo = c * chunk;
+    f(lo, (n - lo) < chunk ? (n - lo) : chunk);
+  }
+}
+}  // namespace
+
+Status activation_forward(float* y, int64_t n, Activation act) {
+  if (act == Activation::Identity) return Status::Ok();
+  parallel_spans(n, [&](int64_t lo, int64_t len) { act_forward_span(y + lo, len, act); });
+  return Status::Ok();
+}
+
+Status activation_backward(float* d_y, const float* y, int64_t n, Activation act) {
+  if (act == Activation::Identity) return Status::Ok();
+  parallel_spans(n, [&](int64_t lo, int64_t len) { act_backward_span(d_y + lo, y + lo, len, act); });
+  return Status::Ok();
+}
+
+Status dense_forward(float* y, const float* x, const float* W, const float* b, int64_t B, int64_t I, int64_t O,
+                     Activation act) {
+  for (int64_t r = 0; r < B; ++r)
+    for (int64_t o = 0; o < O; ++o) y[r * O + o] = b[o];
+  LK_RETURN_IF_ERROR(gemm(false, false, B, O, I, 1.0f, x, W, 1.0f, y));
+  return activation_forward(y, B * O, act);
+}
+
+Status dense_backward(float* d_x, float* d_W, float* d_b, float* d_y, const float* x, const float* W, const float* y,
+                      int64_t B, int64_t I, int64_t O, Activation act, bool accumulate_dx) {
+  LK_RETURN_IF_ERROR(activation_backward(d_y, y, B * O, act));
+  LK_RETURN_IF_ERROR(gemm(true, false, I, O, B, 1.0f, x, d_y, 1.0f, d_W));
+  add_rows(d_b, d_y, B, O);
+  if (d_x) LK_RETURN_IF_ERROR(gemm(false, true, B, I, O, 1.0f, d_y, W, accumulate_dx ? 1.0f : 0.0f, d_x));
+  return Status::Ok();
+}
+
+}  // namespace lk

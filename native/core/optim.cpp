@@ -1,0 +1,45 @@
+// optim.cpp — see optim.h. One fused pass: moments, bias-corrected update, decoupled decay, grad reset.
+#include "optim.h"
+
+#include <cmath>
+
+#include "fast_math.h"
+
+namespace lk {
+
+namespace {
+LK_TARGET_CLONES void adam_span(float* p, float* m, float* v, float* g, int64_t n, float lr_t, float b1, float b2,
+                                float eps_t, float decay, bool zero_grad) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = g[i];
+    const float mi = b1 * m[i] + (1.0f - b1) * gi;
+    const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = p[i] * decay - lr_t * mi / (std::sqrt(vi) + eps_t);
+    if (zero_grad) g[i] = 0.f;
+  }
+}
+}  // namespace
+
+Status adam_step(float* params, float* m, float* v, float* grad, int64_t n, const AdamHyper& h, int64_t step,
+                 bool zero_grad) {
+  if (step < 1) return Status::Error(Code::InvalidArgument, "adam step must be >= 1");
+  // PyTorch's formulation: p −= lr/bc1 · m / (sqrt(v)/sqrt(bc2) + eps) == (lr·sqrt(bc2)/bc1) · m / (sqrt(v) + eps·sqrt(bc2)).
+  const double bc1 = 1.0 - std::pow(static_cast<double>(h.beta1), static_cast<double>(step));
+  const double bc2 = 1.0 - std::pow(static_cast<double>(h.beta2), static_cast<double>(step));
+  const float lr_t = static_cast<float>(h.lr * std::sqrt(bc2) / bc1);
+  const float eps_t = static_cast<float>(h.eps * std::sqrt(bc2));
+  const float decay = 1.0f - h.lr * h.weight_decay;
+  const int64_t chunk = 16384;
+  const int64_t nchunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t c = 0; c < nchunks; ++c) {
+    const int64_t lo = c * chunk;
+    const int64_t len = (n - lo) < chunk ? (n - lo) : chunk;
+    adam_span(params + lo, m + lo, v + lo, grad + lo, len, lr_t, h.beta1, h.beta2, eps_t, decay, zero_grad);
+  }
+  return Status::Ok();
+}
+
+}  // namespace lk

@@ -1,0 +1,19 @@
+// optim.h — Adam / AdamW over one flat parameter buffer (params, grads and both moments share one layout).
+#pragma once
+#include <cstdint>
+
+#include "status.h"
+
+namespace lk {
+
+struct AdamHyper {
+  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+  float weight_decay = 0.f;  // decoupled (AdamW, Loshchilov & Hutter 2019): p −= lr·wd·p
+};
+
+// One Adam step number `step` (1-based, for bias correction). Reads grad and, if zero_grad, clears it in the same
+// pass (the one zero-fill per training step).  params, m, v, grad: (n)
+Status adam_step(float* params, float* m, float* v, float* grad, int64_t n, const AdamHyper& h, int64_t step,
+                 bool zero_grad);
+
+}  // namespace lk

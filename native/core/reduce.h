@@ -1,0 +1,17 @@
+// reduce.h — row reductions.  x: (B, D) row-major; out: (B).
+#pragma once
+#include <cstdint>
+
+#include "status.h"
+
+namespace lk {
+
+// out[b] = log Σ_d exp(x_bd), computed as max + log Σ exp(x − max); a row of −Inf gives −Inf.
+Status logsumexp_rows_forward(float* out, const float* x, int64_t B, int64_t D);
+// d_x += d_out[b] · softmax(x_b).  d_x, x: (B, D); d_out, out: (B) (out from the forward)
+Status logsumexp_rows_backward(float* d_x, const float* d_out, const float* x, const float* out, int64_t B, int64_t D);
+
+// out[b] = Σ_d x_bd in double, rounded to float.
+Status sum_rows_forward(float* out, const float* x, int64_t B, int64_t D);
+
+}  // namespace lk

@@ -1,0 +1,27 @@
+// rng.h — counter-based Philox4x32-10 (Salmon et al., SC'11). A draw is a pure function of (seed, stream, index),
+// so a stream is identical for any thread count and on CPU and GPU. Streams name a purpose × step, e.g.
+// stream = (purpose << 48) | step. Normal draws use Box–Muller on pairs of 24-bit uniforms.
+#pragma once
+#include <cstdint>
+
+#include "status.h"
+
+namespace lk {
+
+struct Philox4 { uint32_t v[4]; };
+
+// One block of four 32-bit words for counter (index, stream) under key seed.
+Philox4 philox4x32_10(uint64_t seed, uint64_t stream, uint64_t index);
+
+// out[i] = N(0, 1) draw number (offset + i) of (seed, stream). out: (n)
+Status rng_normal_fill(float* out, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset);
+// out[i] = U[0, 1) draw number (offset + i) of (seed, stream). out: (n)
+Status rng_uniform_fill(float* out, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset);
+// A uniformly random permutation of 0..n-1 (Fisher–Yates driven by the stream). perm: (n)
+Status rng_permutation(int64_t* perm, int64_t n, uint64_t seed, uint64_t stream);
+
+// Purposes that make up a stream id.
+enum class RngPurpose : uint64_t { Init = 1, Eps = 2, Binarize = 3, Permutation = 4, Sample = 5, Eval = 6 };
+inline uint64_t rng_stream(RngPurpose p, uint64_t step) { return (static_cast<uint64_t>(p) << 48) ^ step; }
+
+}  // namespace lk

@@ -1,0 +1,24 @@
+// threads.cpp — see threads.h.
+#include "threads.h"
+
+#include <omp.h>
+#include <xmmintrin.h>
+
+namespace lk {
+
+namespace {
+inline void enable_ftz_daz() { _mm_setcsr(_mm_getcsr() | 0x8040); }  // FTZ (bit 15) | DAZ (bit 6)
+}  // namespace
+
+int max_compute_threads() { return omp_get_num_procs(); }
+
+void set_compute_threads(int threads) {
+  if (threads <= 0) threads = omp_get_num_procs();
+  omp_set_dynamic(0);
+  omp_set_num_threads(threads);
+  enable_ftz_daz();
+#pragma omp parallel num_threads(threads)
+  enable_ftz_daz();
+}
+
+}  // namespace lk

@@ -1,0 +1,13 @@
+// threads.h — compute-thread set-up shared by every native job: the OpenMP team size of the calling thread
+// (oneDNN's sgemm and our own loops use the same team, so they never oversubscribe) and flush-to-zero /
+// denormals-are-zero on every thread of that team (denormals slow training by ~20% otherwise).
+#pragma once
+
+namespace lk {
+
+// Sets the OpenMP team size for parallel regions started by the calling thread and turns on FTZ/DAZ on it and
+// on the team's threads. threads <= 0 means all cores.
+void set_compute_threads(int threads);
+int max_compute_threads();
+
+}  // namespace lk

@@ -1,0 +1,351 @@
+// vae.cpp — see vae.h. One training step = gather batch → encoder → reparameterise → decoder → likelihood + KL →
+// backward → Adam, all on buffers allocated once in begin_training().
+#include "vae.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "../core/gaussian.h"
+#include "../core/gemm.h"
+#include "../core/rng.h"
+
+namespace lk {
+
+namespace {
+constexpr int64_t kInferenceChunk = 1024;  // rows per inference pass: bounds workspace memory
+}
+
+// Every activation buffer of one forward (and, for training, backward) pass over at most `capacity` rows,
+// carved out of one allocation.
+class VaeWorkspace {
+ public:
+  VaeWorkspace(const std::vector<DenseLayer>& encoder, const std::vector<DenseLayer>& decoder, int64_t latent,
+               int64_t input, int64_t capacity, bool with_grads)
+      : capacity(capacity) {
+    int64_t total = 0;
+    auto reserve = [&](int64_t n) { int64_t off = total; total += (n + 15) / 16 * 16; return off; };
+    std::vector<int64_t> enc_off, dec_off, denc_off, ddec_off;
+    for (auto& l : encoder) enc_off.push_back(reserve(capacity * l.out));
+    const int64_t mean_off = reserve(capacity * latent), lv_off = reserve(capacity * latent);
+    const int64_t eps_off = reserve(capacity * latent), z_off = reserve(capacity * latent);
+    for (auto& l : decoder) dec_off.push_back(reserve(capacity * l.out));
+    const int64_t probs_off = reserve(capacity * input), x_off = reserve(capacity * input);
+    const int64_t nll_off = reserve(capacity), kl_off = reserve(capacity), rows_off = reserve(capacity);
+    // Gradient buffers that kernels accumulate into are contiguous so one memset clears them.
+    int64_t dzero_begin = total, dmean_off = 0, dlv_off = 0, dout_off = 0, dz_off = 0, dzero_end = total;
+    if (with_grads) {
+      dmean_off = reserve(capacity * latent);
+      dlv_off = reserve(capacity * latent);
+      dout_off = reserve(capacity * decoder.back().out);
+      dzero_end = total;
+      dz_off = reserve(capacity * latent);
+      for (auto& l : encoder) denc_off.push_back(reserve(capacity * l.out));
+      for (size_t j = 0; j + 1 < decoder.size(); ++j) ddec_off.push_back(reserve(capacity * decoder[j].out));
+    }
+    arena.assign(static_cast<size_t>(total), 0.f);
+    float* base = arena.data();
+    for (auto o : enc_off) enc.push_back(base + o);
+    for (auto o : dec_off) dec.push_back(base + o);
+    mean = base + mean_off; log_var = base + lv_off; eps = base + eps_off; z = base + z_off;
+    probs = base + probs_off; x = base + x_off; nll = base + nll_off; kl = base + kl_off; rows = base + rows_off;
+    if (with_grads) {
+      d_mean = base + dmean_off; d_log_var = base + dlv_off; d_out = base + dout_off; d_z = base + dz_off;
+      for (auto o : denc_off) d_enc.push_back(base + o);
+      for (auto o : ddec_off) d_dec.push_back(base + o);
+      zero_begin = base + dzero_begin;
+      zero_count = dzero_end - dzero_begin;
+    }
+  }
+  float* out() const { return dec.back(); }
+
+  int64_t capacity;
+  std::vector<float> arena;
+  std::vector<float*> enc, dec, d_enc, d_dec;  // d_dec: gradients of the decoder's hidden outputs
+  float *mean = nullptr, *log_var = nullptr, *eps = nullptr, *z = nullptr, *probs = nullptr, *x = nullptr;
+  float *nll = nullptr, *kl = nullptr, *rows = nullptr;
+  float *d_mean = nullptr, *d_log_var = nullptr, *d_out = nullptr, *d_z = nullptr;
+  float* zero_begin = nullptr;
+  int64_t zero_count = 0;
+};
+
+struct VaeModel::Trainer {
+  Trainer(const VaeModel& m, const float* data, int64_t rows, const TrainOptions& o)
+      : options(o), data(data, data + rows * m.config_.input_dim), rows(rows),
+        workspace(m.encoder_, m.decoder_, m.config_.latent_dim, m.config_.input_dim, std::min(o.batch_size, rows), true),
+        grad(m.params_.size(), 0.f), adam_m(m.params_.size(), 0.f), adam_v(m.params_.size(), 0.f),
+        perm(static_cast<size_t>(rows)) {}
+  TrainOptions options;
+  std::vector<float> data;
+  int64_t rows;
+  VaeWorkspace workspace;
+  std::vector<float> grad, adam_m, adam_v;
+  std::vector<int64_t> perm;
+  int64_t adam_steps = 0;
+};
+
+VaeModel::VaeModel(const VaeConfig& config) : config_(config) {}
+VaeModel::~VaeModel() = default;
+
+Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out) {
+  if (c.input_dim < 1) return Status::Error(Code::InvalidArgument, "inputDim must be >= 1");
+  if (c.latent_dim < 1) return Status::Error(Code::InvalidArgument, "latentDim must be >= 1");
+  for (auto h : c.hidden)
+    if (h < 1) return Status::Error(Code::InvalidArgument, "every hidden width must be >= 1");
+  if (c.likelihood == VaeLikelihood::Gaussian && !(c.sigma > 0.f && std::isfinite(c.sigma)))
+    return Status::Error(Code::InvalidArgument, "sigma must be a finite number > 0");
+  std::unique_ptr<VaeModel> m(new VaeModel(c));
+  int64_t total = 0;
+  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
+    int64_t n = 1;
+    for (auto s : shape) n *= s;
+    m->tensors_.push_back({name, total, shape});
+    total += n;
+    return total - n;
+  };
+  auto dense = [&](const std::string& prefix, int64_t in, int64_t out_w, Activation act) {
+    DenseLayer l{in, out_w, 0, 0, act};
+    l.w_off = add(prefix + ".weight", {in, out_w});
+    l.b_off = add(prefix + ".bias", {out_w});
+    return l;
+  };
+  int64_t width = c.input_dim;
+  for (size_t i = 0; i < c.hidden.size(); ++i) {
+    m->encoder_.push_back(dense("encoder." + std::to_string(i), width, c.hidden[i], c.activation));
+    width = c.hidden[i];
+  }
+  m->mean_head_ = dense("encoder.mean", width, c.latent_dim, Activation::Identity);
+  m->log_var_head_ = dense("encoder.log_var", width, c.latent_dim, Activation::Identity);
+  width = c.latent_dim;
+  for (size_t i = 0; i < c.hidden.size(); ++i) {
+    const int64_t h = c.hidden[c.hidden.size() - 1 - i];
+    m->decoder_.push_back(dense("decoder." + std::to_string(i), width, h, c.activation));
+    width = h;
+  }
+  m->decoder_.push_back(dense("decoder.out", width, c.input_dim, Activation::Identity));
+  if (c.likelihood == VaeLikelihood::Gaussian && c.sigma_mode == SigmaMode::Shared)
+    m->log_var_offset_ = add("decoder.log_var", {1});
+  m->fixed_log_var_ = 2.0f * std::log(c.sigma);
+  m->params_.assign(static_cast<size_t>(total), 0.f);
+  *out = std::move(m);
+  return Status::Ok();
+}
+
+void VaeModel::init_params(uint64_t seed) {
+  std::vector<DenseLayer> all = encoder_;
+  all.push_back(mean_head_);
+  all.push_back(log_var_head_);
+  all.insert(all.end(), decoder_.begin(), decoder_.end());
+  for (size_t li = 0; li < all.size(); ++li) {
+    const DenseLayer& l = all[li];
+    const float bound = 1.0f / std::sqrt(static_cast<float>(l.in));
+    const int64_t nw = l.in * l.out;
+    rng_uniform_fill(params_.data() + l.w_off, nw, seed, rng_stream(RngPurpose::Init, 2 * li), 0);
+    rng_uniform_fill(params_.data() + l.b_off, l.out, seed, rng_stream(RngPurpose::Init, 2 * li + 1), 0);
+    for (int64_t i = 0; i < nw; ++i) params_[l.w_off + i] = (2.0f * params_[l.w_off + i] - 1.0f) * bound;
+    for (int64_t i = 0; i < l.out; ++i) params_[l.b_off + i] = (2.0f * params_[l.b_off + i] - 1.0f) * bound;
+  }
+  if (log_var_offset_ >= 0) params_[log_var_offset_] = fixed_log_var_;
+}
+
+float VaeModel::decoder_log_var() const { return log_var_offset_ >= 0 ? params_[log_var_offset_] : fixed_log_var_; }
+
+Status VaeModel::encode_batch(VaeWorkspace& ws, const float* x, int64_t B) const {
+  const float* p = params_.data();
+  const float* in = x;
+  for (size_t i = 0; i < encoder_.size(); ++i) {
+    const DenseLayer& l = encoder_[i];
+    LK_RETURN_IF_ERROR(dense_forward(ws.enc[i], in, p + l.w_off, p + l.b_off, B, l.in, l.out, l.act));
+    in = ws.enc[i];
+  }
+  const DenseLayer& mh = mean_head_;
+  const DenseLayer& vh = log_var_head_;
+  LK_RETURN_IF_ERROR(dense_forward(ws.mean, in, p + mh.w_off, p + mh.b_off, B, mh.in, mh.out, mh.act));
+  return dense_forward(ws.log_var, in, p + vh.w_off, p + vh.b_off, B, vh.in, vh.out, vh.act);
+}
+
+Status VaeModel::decode_batch(VaeWorkspace& ws, const float* z, int64_t B) const {
+  const float* p = params_.data();
+  const float* in = z;
+  for (size_t i = 0; i < decoder_.size(); ++i) {
+    const DenseLayer& l = decoder_[i];
+    LK_RETURN_IF_ERROR(dense_forward(ws.dec[i], in, p + l.w_off, p + l.b_off, B, l.in, l.out, l.act));
+    in = ws.dec[i];
+  }
+  return Status::Ok();
+}
+
+Status VaeModel::likelihood_forward(VaeWorkspace& ws, const float* x, int64_t B) const {
+  if (config_.likelihood == VaeLikelihood::Bernoulli)
+    return bernoulli_logits_nll_forward(ws.nll, ws.probs, ws.out(), x, B, config_.input_dim);
+  const float lv = decoder_log_var();
+  return gaussian_nll_forward(ws.nll, ws.out(), &lv, LogVarShape::Scalar, x, B, config_.input_dim);
+}
+
+Status VaeModel::encode(float* mean, float* log_var, const float* x, int64_t rows) const {
+  const int64_t L = config_.latent_dim, D = config_.input_dim;
+  VaeWorkspace ws(encoder_, decoder_, L, D, std::min(rows, kInferenceChunk), false);
+  for (int64_t r0 = 0; r0 < rows; r0 += kInferenceChunk) {
+    const int64_t B = std::min(kInferenceChunk, rows - r0);
+    LK_RETURN_IF_ERROR(encode_batch(ws, x + r0 * D, B));
+    std::memcpy(mean + r0 * L, ws.mean, sizeof(float) * B * L);
+    std::memcpy(log_var + r0 * L, ws.log_var, sizeof(float) * B * L);
+  }
+  return Status::Ok();
+}
+
+Status VaeModel::decode_raw(float* out, const float* z, int64_t rows) const {
+  const int64_t L = config_.latent_dim, D = config_.input_dim;
+  VaeWorkspace ws(encoder_, decoder_, L, D, std::min(rows, kInferenceChunk), false);
+  for (int64_t r0 = 0; r0 < rows; r0 += kInferenceChunk) {
+    const int64_t B = std::min(kInferenceChunk, rows - r0);
+    LK_RETURN_IF_ERROR(decode_batch(ws, z + r0 * L, B));
+    std::memcpy(out + r0 * D, ws.out(), sizeof(float) * B * D);
+  }
+  return Status::Ok();
+}
+
+Status VaeModel::decode(float* out, const float* z, int64_t rows) const {
+  LK_RETURN_IF_ERROR(decode_raw(out, z, rows));
+  if (config_.likelihood == VaeLikelihood::Bernoulli) {
+    const int64_t n = rows * config_.input_dim;
+    for (int64_t i = 0; i < n; ++i) out[i] = 1.0f / (1.0f + std::exp(-out[i]));
+  }
+  return Status::Ok();
+}
+
+namespace {
+// Dynamic binarisation in place: x_i ~ Bernoulli(x_i), the uniforms drawn into `scratch` (n floats) from
+// (seed, stream) starting at draw number first_draw.
+Status binarize_in_place(float* x, float* scratch, int64_t n, uint64_t seed, uint64_t stream, uint64_t first_draw) {
+  LK_RETURN_IF_ERROR(rng_uniform_fill(scratch, n, seed, stream, first_draw));
+  for (int64_t i = 0; i < n; ++i) x[i] = scratch[i] < x[i] ? 1.0f : 0.0f;
+  return Status::Ok();
+}
+}  // namespace
+
+Status VaeModel::evaluate(ElboTerms out, const float* x, int64_t rows, int64_t samples, uint64_t seed, bool binarize,
+                          const std::atomic<bool>* cancel) const {
+  if (samples < 1) return Status::Error(Code::InvalidArgument, "samples must be >= 1");
+  const int64_t L = config_.latent_dim, D = config_.input_dim;
+  VaeWorkspace ws(encoder_, decoder_, L, D, std::min(rows, kInferenceChunk), false);
+  for (int64_t r0 = 0; r0 < rows; r0 += kInferenceChunk) {
+    if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "evaluation was cancelled");
+    const int64_t B = std::min(kInferenceChunk, rows - r0);
+    std::memcpy(ws.x, x + r0 * D, sizeof(float) * B * D);
+    if (binarize)  // a fixed binarisation of the evaluation data (probs is free until the likelihood runs)
+      LK_RETURN_IF_ERROR(binarize_in_place(ws.x, ws.probs, B * D, seed, rng_stream(RngPurpose::Binarize, ~0ull), r0 * D));
+    LK_RETURN_IF_ERROR(encode_batch(ws, ws.x, B));
+    LK_RETURN_IF_ERROR(gaussian_kl_std_normal_forward(out.kl + r0, ws.mean, ws.log_var, B, L));
+    for (int64_t b = 0; b < B; ++b) out.reconstruction[r0 + b] = 0.f;
+    for (int64_t s = 0; s < samples; ++s) {
+      LK_RETURN_IF_ERROR(rng_normal_fill(ws.eps, B * L, seed, rng_stream(RngPurpose::Eval, s), r0 * L));
+      LK_RETURN_IF_ERROR(gaussian_reparameterize_forward(ws.z, ws.mean, ws.log_var, ws.eps, B, L));
+      LK_RETURN_IF_ERROR(decode_batch(ws, ws.z, B));
+      LK_RETURN_IF_ERROR(likelihood_forward(ws, ws.x, B));
+      for (int64_t b = 0; b < B; ++b) out.reconstruction[r0 + b] += ws.nll[b] / static_cast<float>(samples);
+    }
+  }
+  return Status::Ok();
+}
+
+Status VaeModel::begin_training(const float* data, int64_t rows, const TrainOptions& options) {
+  if (rows < 1) return Status::Error(Code::InvalidArgument, "the training set is empty");
+  if (options.batch_size < 1) return Status::Error(Code::InvalidArgument, "batchSize must be >= 1");
+  trainer_.reset(new Trainer(*this, data, rows, options));
+  return Status::Ok();
+}
+
+void VaeModel::end_training() { trainer_.reset(); }
+
+Status VaeModel::train_step(Trainer& t, const float* xb, int64_t B, int64_t global_step, double* loss_sum) {
+  VaeWorkspace& ws = t.workspace;
+  const int64_t L = config_.latent_dim, D = config_.input_dim;
+  const uint64_t seed = t.options.seed;
+  float* p = params_.data();
+  float* g = t.grad.data();
+
+  // Forward.
+  LK_RETURN_IF_ERROR(encode_batch(ws, xb, B));
+  LK_RETURN_IF_ERROR(rng_normal_fill(ws.eps, B * L, seed, rng_stream(RngPurpose::Eps, global_step), 0));
+  LK_RETURN_IF_ERROR(gaussian_reparameterize_forward(ws.z, ws.mean, ws.log_var, ws.eps, B, L));
+  LK_RETURN_IF_ERROR(decode_batch(ws, ws.z, B));
+  LK_RETURN_IF_ERROR(likelihood_forward(ws, xb, B));
+  LK_RETURN_IF_ERROR(gaussian_kl_std_normal_forward(ws.kl, ws.mean, ws.log_var, B, L));
+  double batch_loss = 0.0;
+  for (int64_t b = 0; b < B; ++b) batch_loss += static_cast<double>(ws.nll[b]) + ws.kl[b];
+  if (!std::isfinite(batch_loss))
+    return Status::Error(Code::NonFiniteLoss, "the loss became " + std::string(std::isnan(batch_loss) ? "NaN" : "Inf"));
+  *loss_sum += batch_loss;
+
+  // Backward of the batch mean of −ELBO.
+  std::memset(ws.zero_begin, 0, sizeof(float) * ws.zero_count);
+  const float inv_b = 1.0f / static_cast<float>(B);
+  for (int64_t b = 0; b < B; ++b) ws.rows[b] = inv_b;
+  if (config_.likelihood == VaeLikelihood::Bernoulli) {
+    LK_RETURN_IF_ERROR(bernoulli_logits_nll_backward(ws.d_out, ws.rows, ws.probs, xb, B, D));
+  } else {
+    const float lv = decoder_log_var();
+    float* d_lv = log_var_offset_ >= 0 ? g + log_var_offset_ : nullptr;
+    LK_RETURN_IF_ERROR(gaussian_nll_backward(ws.d_out, d_lv, ws.rows, ws.out(), &lv, LogVarShape::Scalar, xb, B, D));
+  }
+  for (size_t i = decoder_.size(); i-- > 0;) {
+    const DenseLayer& l = decoder_[i];
+    const float* in = i == 0 ? ws.z : ws.dec[i - 1];
+    float* d_in = i == 0 ? ws.d_z : ws.d_dec[i - 1];
+    float* d_y = i + 1 == decoder_.size() ? ws.d_out : ws.d_dec[i];
+    LK_RETURN_IF_ERROR(
+        dense_backward(d_in, g + l.w_off, g + l.b_off, d_y, in, p + l.w_off, ws.dec[i], B, l.in, l.out, l.act, false));
+  }
+  LK_RETURN_IF_ERROR(gaussian_reparameterize_backward(ws.d_mean, ws.d_log_var, ws.d_z, ws.log_var, ws.eps, B, L));
+  LK_RETURN_IF_ERROR(gaussian_kl_std_normal_backward(ws.d_mean, ws.d_log_var, ws.rows, ws.mean, ws.log_var, B, L));
+  const float* h = encoder_.empty() ? xb : ws.enc.back();
+  float* d_h = encoder_.empty() ? nullptr : ws.d_enc.back();
+  const DenseLayer& mh = mean_head_;
+  const DenseLayer& vh = log_var_head_;
+  LK_RETURN_IF_ERROR(dense_backward(d_h, g + mh.w_off, g + mh.b_off, ws.d_mean, h, p + mh.w_off, ws.mean, B, mh.in,
+                                    mh.out, mh.act, false));
+  LK_RETURN_IF_ERROR(dense_backward(d_h, g + vh.w_off, g + vh.b_off, ws.d_log_var, h, p + vh.w_off, ws.log_var, B,
+                                    vh.in, vh.out, vh.act, true));
+  for (size_t i = encoder_.size(); i-- > 0;) {
+    const DenseLayer& l = encoder_[i];
+    const float* in = i == 0 ? xb : ws.enc[i - 1];
+    float* d_in = i == 0 ? nullptr : ws.d_enc[i - 1];
+    LK_RETURN_IF_ERROR(dense_backward(d_in, g + l.w_off, g + l.b_off, ws.d_enc[i], in, p + l.w_off, ws.enc[i], B,
+                                      l.in, l.out, l.act, false));
+  }
+  return adam_step(p, t.adam_m.data(), t.adam_v.data(), g, num_params(), t.options.adam, ++t.adam_steps, true);
+}
+
+Status VaeModel::train_epoch(int64_t epoch, EpochResult* result, const std::atomic<bool>* cancel,
+                             const ProgressFn& progress) {
+  if (!trainer_) return Status::Error(Code::InvalidArgument, "train_epoch called before begin_training");
+  Trainer& t = *trainer_;
+  const int64_t D = config_.input_dim, N = t.rows, bs = t.workspace.capacity;
+  const int64_t steps = (N + bs - 1) / bs;
+  LK_RETURN_IF_ERROR(rng_permutation(t.perm.data(), N, t.options.seed, rng_stream(RngPurpose::Permutation, epoch)));
+  *result = EpochResult{};
+  float* xb = t.workspace.x;
+  for (int64_t s = 0; s < steps; ++s) {
+    if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "training was cancelled");
+    const int64_t r0 = s * bs, B = std::min(bs, N - r0);
+    const int64_t global_step = epoch * steps + s;
+    for (int64_t b = 0; b < B; ++b) std::memcpy(xb + b * D, t.data.data() + t.perm[r0 + b] * D, sizeof(float) * D);
+    if (t.options.binarize)
+      LK_RETURN_IF_ERROR(binarize_in_place(xb, t.workspace.probs, B * D, t.options.seed,
+                                           rng_stream(RngPurpose::Binarize, global_step), 0));
+    Status st = train_step(t, xb, B, global_step, &result->loss_sum);
+    if (!st.ok()) {
+      if (st.code == Code::NonFiniteLoss)
+        st.message += " at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(s + 1) + " of " +
+                      std::to_string(steps) + "; parameters were left as they were before that step";
+      return st;
+    }
+    result->examples += B;
+    result->steps += 1;
+    if (progress) progress(result->steps, result->examples, result->loss_sum);
+  }
+  return Status::Ok();
+}
+
+}  // namespace lk

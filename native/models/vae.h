@@ -1,0 +1,118 @@
+// vae.h — the fused native VAE: an MLP encoder x → hidden… → (mean, log_var) heads, the reparameterisation, an MLP
+// decoder z → hidden (reversed)… → output, a likelihood and the closed-form KL to N(0, I).
+// Parameters live in ONE flat float buffer; tensors() names each slice. Weights are stored input-major (in, out).
+// Shapes: x (B, input_dim); mean, log_var, eps, z (B, latent_dim); decoder output (B, input_dim).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/dense.h"
+#include "../core/likelihood.h"
+#include "../core/optim.h"
+#include "../core/status.h"
+
+namespace lk {
+
+enum class VaeLikelihood { Bernoulli = 0, Gaussian = 1 };
+enum class SigmaMode { Fixed = 0, Shared = 1 };  // Gaussian only: a fixed σ, or one learned log σ²
+
+struct VaeConfig {
+  int64_t input_dim = 0, latent_dim = 0;
+  std::vector<int64_t> hidden;  // encoder widths; the decoder uses them reversed
+  Activation activation = Activation::Relu;
+  VaeLikelihood likelihood = VaeLikelihood::Bernoulli;
+  SigmaMode sigma_mode = SigmaMode::Fixed;
+  float sigma = 1.0f;  // the fixed σ, or the initial σ when learned
+};
+
+struct ParamTensor {
+  std::string name;
+  int64_t offset;
+  std::vector<int64_t> shape;
+};
+
+struct DenseLayer {
+  int64_t in, out, w_off, b_off;
+  Activation act;
+};
+
+class VaeWorkspace;
+
+// Per-example terms of the negative ELBO: reconstruction = −log p(x | z), kl = KL(q(z | x) || p(z)).
+struct ElboTerms {
+  float* reconstruction;  // (rows)
+  float* kl;              // (rows)
+};
+
+struct TrainOptions {
+  int64_t batch_size = 128;
+  AdamHyper adam;
+  bool binarize = false;
+  uint64_t seed = 0;
+};
+
+struct EpochResult {
+  double loss_sum = 0;  // Σ over examples of the per-example negative ELBO (nats)
+  int64_t examples = 0, steps = 0;
+};
+
+// progress(steps_done, examples_done, loss_sum_so_far) — called from the compute thread.
+using ProgressFn = std::function<void(int64_t, int64_t, double)>;
+
+class VaeModel {
+ public:
+  static Status Create(const VaeConfig& config, std::unique_ptr<VaeModel>* out);
+  ~VaeModel();
+
+  const VaeConfig& config() const { return config_; }
+  int64_t num_params() const { return static_cast<int64_t>(params_.size()); }
+  const std::vector<ParamTensor>& tensors() const { return tensors_; }
+  float* params() { return params_.data(); }
+
+  // PyTorch's default nn.Linear initialisation: W, b ~ U(−1/√fan_in, 1/√fan_in); log σ² = log(sigma²).
+  void init_params(uint64_t seed);
+
+  // Inference on any number of rows, in chunks (one workspace per call).
+  Status encode(float* mean, float* log_var, const float* x, int64_t rows) const;
+  // The decoder's mean: probabilities for Bernoulli, the Gaussian mean otherwise.  out: (rows, input_dim)
+  Status decode(float* out, const float* z, int64_t rows) const;
+  // Raw decoder outputs: logits for Bernoulli, the mean for Gaussian.
+  Status decode_raw(float* out, const float* z, int64_t rows) const;
+  // The decoder's log-variance per output (Gaussian only): log σ² of the model.
+  float decoder_log_var() const;
+  // Per-example ELBO terms averaged over `samples` draws of z (KL is closed-form).  x: (rows, input_dim)
+  Status evaluate(ElboTerms out, const float* x, int64_t rows, int64_t samples, uint64_t seed, bool binarize,
+                  const std::atomic<bool>* cancel) const;
+
+  // Training: begin (copies the data once, allocates every buffer), then epochs, then end (frees them).
+  Status begin_training(const float* data, int64_t rows, const TrainOptions& options);
+  Status train_epoch(int64_t epoch, EpochResult* result, const std::atomic<bool>* cancel, const ProgressFn& progress);
+  void end_training();
+  bool training() const { return trainer_ != nullptr; }
+
+ private:
+  explicit VaeModel(const VaeConfig& config);
+  struct Trainer;
+
+  // Forward pieces on a workspace of at least B rows.
+  Status encode_batch(VaeWorkspace& ws, const float* x, int64_t B) const;
+  Status decode_batch(VaeWorkspace& ws, const float* z, int64_t B) const;
+  // NLL per row of x under the decoder output in ws (probs saved for backward when Bernoulli).
+  Status likelihood_forward(VaeWorkspace& ws, const float* x, int64_t B) const;
+  Status train_step(Trainer& t, const float* xb, int64_t B, int64_t global_step, double* loss_sum);
+
+  VaeConfig config_;
+  std::vector<float> params_;
+  std::vector<ParamTensor> tensors_;
+  std::vector<DenseLayer> encoder_, decoder_;  // decoder_ includes the output layer
+  DenseLayer mean_head_{}, log_var_head_{};
+  int64_t log_var_offset_ = -1;  // learned log σ² (shared σ) in params_, or −1
+  float fixed_log_var_ = 0.f;
+  std::unique_ptr<Trainer> trainer_;
+};
+
+}  // namespace lk
