@@ -49,7 +49,7 @@ Status rng_normal_fill(float* out, int64_t n, uint64_t seed, uint64_t stream, ui
   // Draw j lives in block j / 4, word j % 4; blocks are computed whole and the needed words copied.
   int64_t first_block = static_cast<int64_t>(offset / 4);
   int64_t last_block = static_cast<int64_t>((offset + n + 3) / 4);
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > (int64_t(1) << 20))
   for (int64_t blk = first_block; blk < last_block; ++blk) {
     Philox4 w = philox4x32_10(seed, stream, static_cast<uint64_t>(blk));
     float z[4];
@@ -67,7 +67,7 @@ Status rng_uniform_fill(float* out, int64_t n, uint64_t seed, uint64_t stream, u
   if (n < 0) return Status::Error(Code::InvalidArgument, "n must be >= 0");
   int64_t first_block = static_cast<int64_t>(offset / 4);
   int64_t last_block = static_cast<int64_t>((offset + n + 3) / 4);
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > (int64_t(1) << 20))
   for (int64_t blk = first_block; blk < last_block; ++blk) {
     Philox4 w = philox4x32_10(seed, stream, static_cast<uint64_t>(blk));
     for (int k = 0; k < 4; ++k) {
