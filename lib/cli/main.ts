@@ -1,0 +1,201 @@
+// cli/main.ts — the `latentkit` command: train, eval, help. Parses with node:util parseArgs (strict), reports bad
+// options with the option's name, and exits non-zero on failure without a stack trace for user errors.
+import * as fs from 'fs';
+import * as path from 'path';
+import { parseArgs } from 'util';
+import { loadData, mnist, trainTestSplit, LabelledData } from '../data';
+import { LatentkitError } from '../errors';
+import { project2d } from '../eval/projection';
+import { writeFileAtomic } from '../io/atomic';
+import { Matrix, matrix, takeRows } from '../matrix';
+import { ACTIVATIONS, LIKELIHOODS, Vae, VaeOptions } from '../models/vae';
+import { imageGridPng } from '../viz/images';
+import { lineChartSvg, scatterPng } from '../viz/plot';
+import { VERSION } from '../version';
+import { EpochProgress } from './progress';
+
+export const HELP = `latentkit ${VERSION} — latent-variable models at native speed
+
+Usage:
+  latentkit train [options]          train a VAE and write a run folder
+  latentkit eval --model <file> [--data <src>] [--samples S] [--threads N]
+                                     print the test loss (negative ELBO per example, nats)
+  latentkit --help | --version
+
+train options (defaults train the reference MNIST VAE, 784-400-20):
+  --data <src>          mnist (default), or a .npy / .csv / IDX file (a seeded 10% is held out for testing)
+  --latent <n>          latent dimensions (20)
+  --hidden <w,w,...>    encoder hidden widths, mirrored by the decoder (400)
+  --activation <name>   ${ACTIVATIONS.join(' | ')} (relu)
+  --likelihood <name>   ${LIKELIHOODS.join(' | ')} (bernoulli)
+  --sigma <s|shared>    Gaussian decoder σ: a fixed number (1) or 'shared' (one learned σ²)
+  --epochs <n>          passes over the training set (10)
+  --batch-size <n>      examples per step (128)
+  --lr <x>              Adam learning rate (1e-3)
+  --weight-decay <x>    AdamW decoupled weight decay (0)
+  --seed <n>            seed for weights, shuffling and noise (0)
+  --threads <n>         compute threads, 0 = all cores (0)
+  --binarize            dynamic binarisation: x ~ Bernoulli(pixel) at every step
+  --out <dir>           run folder (runs/mnist-vae)
+
+The run folder holds model.safetensors, metrics.json, loss.svg and, for square images, samples.png (8×8 decoded
+means from the prior), reconstructions.png (test images above their reconstructions) and latent.png (test means
+on their first two principal axes, coloured by label).
+`;
+
+type Flags = Record<string, string | boolean | undefined>;
+
+function usage(message: string): never {
+  throw new LatentkitError('LATENTKIT_INVALID_ARGUMENT', `${message}\nRun latentkit --help for the options.`);
+}
+
+function num(flags: Flags, name: string, fallback: number, integer = true): number {
+  const v = flags[name];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)))
+    usage(`--${name} expects ${integer ? 'an integer' : 'a number'} but received ${JSON.stringify(v)}`);
+  return n;
+}
+
+async function loadSplit(source: string, seed: number): Promise<{ train: LabelledData; test: LabelledData; name: string }> {
+  if (source === 'mnist') return { train: await mnist({ split: 'train' }), test: await mnist({ split: 'test' }), name: 'mnist' };
+  const d = await loadData(source);
+  return { ...trainTestSplit(d.x, d.labels, { testFraction: 0.1, seed }), name: d.name };
+}
+
+function squareSide(cols: number): number | undefined {
+  const s = Math.round(Math.sqrt(cols));
+  return s * s === cols ? s : undefined;
+}
+
+async function train(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      data: { type: 'string', default: 'mnist' }, latent: { type: 'string' }, hidden: { type: 'string' },
+      activation: { type: 'string' }, likelihood: { type: 'string' }, sigma: { type: 'string' },
+      epochs: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' },
+      'weight-decay': { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
+      binarize: { type: 'boolean', default: false }, out: { type: 'string', default: 'runs/mnist-vae' },
+    },
+  });
+  const flags = values as Flags;
+  const seed = num(flags, 'seed', 0);
+  const threads = num(flags, 'threads', 0);
+  const hidden = flags.hidden === undefined ? [400] : String(flags.hidden).split(',').map((w) => {
+    const n = Number(w);
+    if (!Number.isInteger(n) || n < 1) usage(`--hidden expects comma-separated positive integers but received ${JSON.stringify(flags.hidden)}`);
+    return n;
+  });
+  const data = await loadSplit(String(flags.data), seed);
+  const likelihood = (flags.likelihood ?? 'bernoulli') as VaeOptions['likelihood'];
+  const sigma = flags.sigma === undefined ? undefined : flags.sigma === 'shared' ? 'shared' : num(flags, 'sigma', 1, false);
+  const vae = new Vae({ inputDim: data.train.x.cols, latentDim: num(flags, 'latent', 20), hidden,
+    activation: (flags.activation ?? 'relu') as VaeOptions['activation'], likelihood, sigma, seed, threads });
+  const epochs = num(flags, 'epochs', 10);
+  const config = { data: data.name, ...vae.options, epochs, batchSize: num(flags, 'batch-size', 128),
+    learningRate: num(flags, 'lr', 1e-3, false), weightDecay: num(flags, 'weight-decay', 0, false), binarize: Boolean(flags.binarize),
+    trainRows: data.train.x.rows, testRows: data.test.x.rows, version: VERSION };
+  const out = String(flags.out);
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  const progress = new EpochProgress();
+  process.stderr.write(`training ${vae.inputDim}-${hidden.join('-')}-${vae.latentDim} VAE (${likelihood}) on ${data.name}: ` +
+    `${data.train.x.rows} train / ${data.test.x.rows} test rows, ${vae.numParams} parameters\n`);
+  const t0 = performance.now();
+  let history;
+  try {
+    history = await vae.fit(data.train.x, { epochs, batchSize: config.batchSize, learningRate: config.learningRate,
+      weightDecay: config.weightDecay, binarize: config.binarize, seed, threads, validation: data.test.x,
+      signal: controller.signal, progress: (p) => progress.step(p), onEpoch: (r) => progress.epoch(r, epochs) });
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const last = history.epochs[history.epochs.length - 1];
+  const trainSeconds = history.epochs.reduce((s, e) => s + e.seconds, 0);
+  const metrics = {
+    config,
+    epochs: history.epochs.map((e) => ({ epoch: e.epoch, trainLoss: e.trainLoss, testLoss: e.testLoss, examplesPerSec: e.examplesPerSec, seconds: e.seconds })),
+    final: { testLoss: last.testLoss, trainLoss: last.trainLoss, examplesPerSec: (epochs * data.train.x.rows) / trainSeconds, seconds },
+  };
+  await fs.promises.mkdir(out, { recursive: true });
+  await vae.save(path.join(out, 'model.safetensors'));
+  await writeFileAtomic(path.join(out, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+  await writeFileAtomic(path.join(out, 'loss.svg'), lineChartSvg([
+    { name: 'train', color: '#1f77b4', points: history.epochs.map((e) => [e.epoch, e.trainLoss]) },
+    { name: 'test', color: '#d62728', points: history.epochs.map((e) => [e.epoch, e.testLoss ?? NaN]) },
+  ], { title: `negative ELBO per example (${data.name})`, xLabel: 'epoch', yLabel: 'nats' }));
+  const side = squareSide(vae.inputDim);
+  const written = ['model.safetensors', 'metrics.json', 'loss.svg'];
+  if (side !== undefined && likelihood === 'bernoulli') {
+    await writeFileAtomic(path.join(out, 'samples.png'), imageGridPng(vae.sample(64, { seed }), { height: side, columns: 8 }));
+    const shown = takeRows(data.test.x, Array.from({ length: Math.min(32, data.test.x.rows) }, (_, i) => i));
+    const recon = vae.reconstruct(shown);
+    const pairs = matrix(shown.rows * 2, shown.cols);
+    for (let i = 0; i < shown.rows; i++) {
+      const band = Math.floor(i / 16), col = i % 16;
+      pairs.data.set(shown.data.subarray(i * shown.cols, (i + 1) * shown.cols), (band * 32 + col) * shown.cols);
+      pairs.data.set(recon.data.subarray(i * shown.cols, (i + 1) * shown.cols), (band * 32 + 16 + col) * shown.cols);
+    }
+    await writeFileAtomic(path.join(out, 'reconstructions.png'), imageGridPng(pairs, { height: side, columns: 16 }));
+    written.push('samples.png', 'reconstructions.png');
+  }
+  const means: Matrix = vae.encode(data.test.x).mean;
+  await writeFileAtomic(path.join(out, 'latent.png'), scatterPng(project2d(means), data.test.labels));
+  written.push('latent.png');
+  process.stdout.write(`final test loss ${last.testLoss?.toFixed(2)} nats; wrote ${written.join(', ')} to ${out}\n`);
+}
+
+async function evaluate(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, strict: true, options: {
+    model: { type: 'string' }, data: { type: 'string', default: 'mnist' }, samples: { type: 'string' },
+    seed: { type: 'string' }, threads: { type: 'string' }, binarize: { type: 'boolean', default: false } } });
+  const flags = values as Flags;
+  if (!flags.model) usage('eval needs --model <model.safetensors>');
+  const vae = await Vae.load(String(flags.model));
+  const seed = num(flags, 'seed', 0);
+  const data = await loadSplit(String(flags.data), seed);
+  const samples = num(flags, 'samples', 1);
+  const t0 = performance.now();
+  const r = await vae.elbo(data.test.x, { samples, binarize: Boolean(flags.binarize) });
+  const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
+  const result = { testLoss: -mean(r.elbo), reconstruction: mean(r.reconstruction), kl: mean(r.kl), rows: data.test.x.rows, samples,
+    seconds: (performance.now() - t0) / 1000 };
+  process.stdout.write(`test loss ${result.testLoss.toFixed(3)} nats (reconstruction ${result.reconstruction.toFixed(3)}, KL ${result.kl.toFixed(3)}) on ${result.rows} rows\n`);
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      process.stdout.write(HELP);
+      return command === undefined ? 1 : 0;
+    }
+    if (command === '--version') {
+      process.stdout.write(VERSION + '\n');
+      return 0;
+    }
+    if (command === 'train') await train(rest);
+    else if (command === 'eval') await evaluate(rest);
+    else usage(`unknown command ${JSON.stringify(command)}`);
+    return 0;
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    const userError = err instanceof TypeError || err instanceof RangeError || (err.code ?? '').startsWith('LATENTKIT_') || (err.code ?? '').startsWith('ERR_PARSE_ARGS');
+    if (err.code === 'LATENTKIT_CANCELLED') {
+      process.stderr.write('\ncancelled\n');
+      return 130;
+    }
+    process.stderr.write(`latentkit: ${userError ? err.message : err.stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => (process.exitCode = code));
+}

@@ -1,0 +1,67 @@
+// data/idx.ts — the IDX format (MNIST's): 2 zero bytes, a type byte, a dimension count, big-endian u32 sizes, then
+// big-endian values. Plain or gzip-compressed (.gz or by magic). Returns the raw values as float64-exact numbers in
+// a Float32Array (uint8/int8/int16 are exact) and the shape.
+import * as fs from 'fs';
+import * as zlib from 'zlib';
+import { LatentkitError } from '../errors';
+
+export interface IdxArray {
+  shape: number[];
+  data: Float32Array;
+  type: 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
+}
+
+const TYPES: Record<number, { type: IdxArray['type']; bytes: number }> = {
+  0x08: { type: 'uint8', bytes: 1 },
+  0x09: { type: 'int8', bytes: 1 },
+  0x0b: { type: 'int16', bytes: 2 },
+  0x0c: { type: 'int32', bytes: 4 },
+  0x0d: { type: 'float32', bytes: 4 },
+  0x0e: { type: 'float64', bytes: 8 },
+};
+
+export function parseIdx(input: Buffer, name = 'the IDX data'): IdxArray {
+  const buf = input.length >= 2 && input[0] === 0x1f && input[1] === 0x8b ? zlib.gunzipSync(input) : input;
+  const bad = (why: string): never => {
+    throw new LatentkitError('LATENTKIT_BAD_DATA', `${name} is not a valid IDX file: ${why}`);
+  };
+  if (buf.length < 4) bad('it is shorter than the 4-byte magic number');
+  if (buf[0] !== 0 || buf[1] !== 0) bad('its magic number does not start with two zero bytes');
+  const t = TYPES[buf[2]];
+  if (!t) bad(`unknown element type 0x${buf[2].toString(16)}`);
+  const ndim = buf[3];
+  if (ndim < 1) bad('it has no dimensions');
+  if (buf.length < 4 + 4 * ndim) bad('it ends inside its header');
+  const shape: number[] = [];
+  for (let i = 0; i < ndim; i++) shape.push(buf.readUInt32BE(4 + 4 * i));
+  const count = shape.reduce((a, b) => a * b, 1);
+  const start = 4 + 4 * ndim;
+  const need = start + count * t.bytes;
+  if (buf.length < need) bad(`its header promises ${count} values (${need} bytes) but it has ${buf.length} bytes (truncated?)`);
+  const data = new Float32Array(count);
+  switch (t.type) {
+    case 'uint8':
+      for (let i = 0; i < count; i++) data[i] = buf[start + i];
+      break;
+    case 'int8':
+      for (let i = 0; i < count; i++) data[i] = buf.readInt8(start + i);
+      break;
+    case 'int16':
+      for (let i = 0; i < count; i++) data[i] = buf.readInt16BE(start + 2 * i);
+      break;
+    case 'int32':
+      for (let i = 0; i < count; i++) data[i] = buf.readInt32BE(start + 4 * i);
+      break;
+    case 'float32':
+      for (let i = 0; i < count; i++) data[i] = buf.readFloatBE(start + 4 * i);
+      break;
+    case 'float64':
+      for (let i = 0; i < count; i++) data[i] = buf.readDoubleBE(start + 8 * i);
+      break;
+  }
+  return { shape, data, type: t.type };
+}
+
+export async function readIdx(file: string): Promise<IdxArray> {
+  return parseIdx(await fs.promises.readFile(file), file);
+}

@@ -1,0 +1,79 @@
+// data/index.ts — loaders by file type and dataset helpers (split, binarise, slice).
+import * as path from 'path';
+import { LatentkitError } from '../errors';
+import { Matrix, matrix, takeRows } from '../matrix';
+import { native } from '../native';
+import { finiteNumber, integer } from '../validate';
+import { readCsv } from './csv';
+import { LabelledData, mnist, readIdxImages } from './mnist';
+import { readNpy } from './npy';
+
+export { parseIdx, readIdx } from './idx';
+export { parseNpy, readNpy, encodeNpy } from './npy';
+export { parseCsv, readCsv } from './csv';
+export { mnist, readIdxImages } from './mnist';
+export type { LabelledData } from './mnist';
+
+export const datasets = { mnist };
+
+/** Loads `source`: 'mnist' (the training split), or a .npy, .csv or IDX file (optionally .gz). */
+export async function loadData(source: string): Promise<LabelledData & { name: string }> {
+  if (source === 'mnist') return { ...(await mnist({ split: 'train' })), name: 'mnist' };
+  const ext = path.extname(source.replace(/\.gz$/, '')).toLowerCase();
+  const name = path.basename(source);
+  let x: Matrix;
+  if (ext === '.npy') x = await readNpy(source);
+  else if (ext === '.csv' || ext === '.tsv' || ext === '.txt') x = await readCsv(source);
+  else if (ext === '.idx' || /idx\d-ubyte$/.test(source.replace(/\.gz$/, '')) || ext === '') x = (await readIdxImages(source)).x;
+  else throw new LatentkitError('LATENTKIT_BAD_DATA', `${source}: unknown data format ${ext} (use mnist, .npy, .csv or an IDX file)`);
+  return { x, labels: new Uint8Array(x.rows), name };
+}
+
+/** A seeded random split into (1 − testFraction) training rows and testFraction test rows. */
+export function trainTestSplit(x: Matrix, labels: Uint8Array, options: { testFraction?: number; seed?: number } = {}) {
+  const testFraction = finiteNumber('testFraction', options.testFraction ?? 0.1, { min: 0, max: 1 });
+  const seed = integer('seed', options.seed ?? 0, 0);
+  const perm = new BigInt64Array(x.rows);
+  native().kernels.rng_permutation(perm, x.rows, seed, 7 * 2 ** 48);
+  const idx = Array.from(perm, Number);
+  const nTest = Math.round(x.rows * testFraction);
+  const testIdx = idx.slice(0, nTest);
+  const trainIdx = idx.slice(nTest);
+  return {
+    train: { x: takeRows(x, trainIdx), labels: Uint8Array.from(trainIdx, (i) => labels[i]) },
+    test: { x: takeRows(x, testIdx), labels: Uint8Array.from(testIdx, (i) => labels[i]) },
+  };
+}
+
+/** The first `rows` rows (a view, not a copy). */
+export function headRows(x: Matrix, rows: number): Matrix {
+  const n = Math.min(rows, x.rows);
+  return { data: x.data.subarray(0, n * x.cols), rows: n, cols: x.cols };
+}
+
+/** A fixed binarisation: x_ij ~ Bernoulli(x_ij) with a seeded stream. */
+export function binarize(x: Matrix, seed = 0): Matrix {
+  const out = matrix(x.rows, x.cols);
+  native().kernels.rng_uniform_fill(out.data, out.data.length, seed, 8 * 2 ** 48, 0);
+  for (let i = 0; i < out.data.length; i++) out.data[i] = out.data[i] < x.data[i] ? 1 : 0;
+  return out;
+}
+
+/** Scales every column to [0, 1] by its min and max (constant columns become 0); returns the scaling used. */
+export function minMaxScale(x: Matrix): { x: Matrix; min: Float32Array; max: Float32Array } {
+  const min = new Float32Array(x.cols).fill(Infinity);
+  const max = new Float32Array(x.cols).fill(-Infinity);
+  for (let r = 0; r < x.rows; r++)
+    for (let c = 0; c < x.cols; c++) {
+      const v = x.data[r * x.cols + c];
+      if (v < min[c]) min[c] = v;
+      if (v > max[c]) max[c] = v;
+    }
+  const out = matrix(x.rows, x.cols);
+  for (let r = 0; r < x.rows; r++)
+    for (let c = 0; c < x.cols; c++) {
+      const span = max[c] - min[c];
+      out.data[r * x.cols + c] = span > 0 ? (x.data[r * x.cols + c] - min[c]) / span : 0;
+    }
+  return { x: out, min, max };
+}

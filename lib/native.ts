@@ -1,0 +1,125 @@
+// native.ts — the only module that loads latentkit.node; a typed view of the binding. On a load failure it throws
+// an error that lists what was tried and how to fix it.
+import * as fs from 'fs';
+import * as path from 'path';
+import { LatentkitError } from './errors';
+
+/** Kernel functions, one per native/core kernel: same names, same argument order (outputs, saved, inputs, sizes). */
+export interface NativeKernels {
+  gaussian_reparameterize_forward(z: Float32Array, mean: Float32Array, logVar: Float32Array, eps: Float32Array, B: number, D: number): void;
+  gaussian_reparameterize_backward(dMean: Float32Array, dLogVar: Float32Array, dZ: Float32Array, logVar: Float32Array, eps: Float32Array, B: number, D: number): void;
+  gaussian_kl_std_normal_forward(kl: Float32Array, mean: Float32Array, logVar: Float32Array, B: number, D: number): void;
+  gaussian_kl_std_normal_backward(dMean: Float32Array, dLogVar: Float32Array, dKl: Float32Array, mean: Float32Array, logVar: Float32Array, B: number, D: number): void;
+  gaussian_diag_log_density_forward(logProb: Float32Array, x: Float32Array, mean: Float32Array, logVar: Float32Array, B: number, D: number): void;
+  gaussian_diag_log_density_backward(dX: Float32Array | null, dMean: Float32Array | null, dLogVar: Float32Array | null, dLogProb: Float32Array, x: Float32Array, mean: Float32Array, logVar: Float32Array, B: number, D: number): void;
+  bernoulli_logits_nll_forward(nll: Float32Array, probs: Float32Array | null, logits: Float32Array, x: Float32Array, B: number, D: number): void;
+  bernoulli_logits_nll_backward(dLogits: Float32Array, dNll: Float32Array, probs: Float32Array, x: Float32Array, B: number, D: number): void;
+  gaussian_nll_forward(nll: Float32Array, mean: Float32Array, logVar: Float32Array, logVarShape: 0 | 1 | 2, x: Float32Array, B: number, D: number): void;
+  gaussian_nll_backward(dMean: Float32Array, dLogVar: Float32Array | null, dNll: Float32Array, mean: Float32Array, logVar: Float32Array, logVarShape: 0 | 1 | 2, x: Float32Array, B: number, D: number): void;
+  dense_forward(y: Float32Array, x: Float32Array, W: Float32Array, b: Float32Array, B: number, I: number, O: number, activation: number): void;
+  dense_backward(dX: Float32Array | null, dW: Float32Array, dB: Float32Array, dY: Float32Array, x: Float32Array, W: Float32Array, y: Float32Array, B: number, I: number, O: number, activation: number, accumulateDx: boolean): void;
+  adam_step(params: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, n: number, hyper: { lr?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }, step: number, zeroGrad: boolean): void;
+  rng_normal_fill(out: Float32Array, n: number, seed: number, stream: number, offset: number): void;
+  rng_uniform_fill(out: Float32Array, n: number, seed: number, stream: number, offset: number): void;
+  rng_permutation(perm: BigInt64Array, n: number, seed: number, stream: number): void;
+  logsumexp_rows_forward(out: Float32Array, x: Float32Array, B: number, D: number): void;
+  logsumexp_rows_backward(dX: Float32Array, dOut: Float32Array, x: Float32Array, out: Float32Array, B: number, D: number): void;
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, B: Float32Array, beta: number, C: Float32Array): void;
+  set_threads(threads: number): void;
+}
+
+export interface NativeCudaKernels {
+  gaussian_reparameterize_forward(z: Float32Array, mean: Float32Array, logVar: Float32Array, eps: Float32Array, B: number, D: number): void;
+  gaussian_kl_std_normal_forward(kl: Float32Array, mean: Float32Array, logVar: Float32Array, B: number, D: number): void;
+  gaussian_kl_std_normal_backward(dMean: Float32Array, dLogVar: Float32Array, dKl: Float32Array, mean: Float32Array, logVar: Float32Array, B: number, D: number): void;
+}
+
+export interface NativeVaeConfig {
+  inputDim: number;
+  latentDim: number;
+  hidden: number[];
+  activation: number;
+  likelihood: number;
+  sigmaMode: number;
+  sigma: number;
+}
+
+export interface NativeTrainOptions {
+  batchSize: number;
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay: number;
+  binarize: boolean;
+  seed: number;
+}
+
+export interface NativeTensorInfo {
+  name: string;
+  offset: number;
+  shape: number[];
+}
+
+export interface NativeVae {
+  numParams(): number;
+  tensors(): NativeTensorInfo[];
+  initParams(seed: number): void;
+  getParams(out: Float32Array): void;
+  setParams(params: Float32Array): void;
+  setThreads(threads: number): void;
+  encode(x: Float32Array, rows: number, mean: Float32Array, logVar: Float32Array): void;
+  decode(z: Float32Array, rows: number, out: Float32Array): void;
+  decodeRaw(z: Float32Array, rows: number, out: Float32Array): void;
+  decoderLogVar(): number;
+  evaluate(x: Float32Array, rows: number, samples: number, seed: number, binarize: boolean, reconstruction: Float32Array, kl: Float32Array): Promise<void>;
+  beginTraining(data: Float32Array, rows: number, options: NativeTrainOptions): void;
+  trainEpoch(epoch: number, onProgress?: (steps: number, examples: number, lossSum: number) => void): Promise<{ lossSum: number; examples: number; steps: number }>;
+  endTraining(): void;
+  cancel(): void;
+  busy(): boolean;
+}
+
+export interface NativeBinding {
+  kernels: NativeKernels;
+  cudaKernels: NativeCudaKernels;
+  VaeNative: new (config: NativeVaeConfig) => NativeVae;
+  info(): { cores: number; cuda: { compiled: boolean; devices: number; reason: string } };
+}
+
+function load(): NativeBinding {
+  const root = path.resolve(__dirname, '..');
+  const candidates = [
+    process.env.LATENTKIT_NATIVE,
+    path.join(root, 'build', 'Release', 'latentkit.node'),
+    path.join(root, 'build', 'Debug', 'latentkit.node'),
+  ].filter((p): p is string => Boolean(p));
+  const failures: string[] = [];
+  for (const candidate of candidates) {
+    if (!fs.existsSync(candidate)) {
+      failures.push(`${candidate}: not found`);
+      continue;
+    }
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return require(candidate) as NativeBinding;
+    } catch (e) {
+      failures.push(`${candidate}: ${(e as Error).message}`);
+    }
+  }
+  throw new LatentkitError(
+    'LATENTKIT_NATIVE_LOAD',
+    'latentkit could not load its native addon. Tried:\n  ' +
+      failures.join('\n  ') +
+      '\nTo fix: install the system libraries (sudo apt-get install -y libdnnl-dev g++ cmake), then rebuild with ' +
+      '`npx cmake-js rebuild` in the latentkit package folder (or reinstall with `npm ci`).',
+  );
+}
+
+let cached: NativeBinding | undefined;
+
+/** The loaded binding (loaded on first use). */
+export function native(): NativeBinding {
+  cached ??= load();
+  return cached;
+}

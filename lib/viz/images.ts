@@ -1,0 +1,39 @@
+// viz/images.ts — image grids: rows of a matrix (each row one h×w grey image with values in [0, 1]) tiled into a
+// PNG with a 1-pixel gap; an optional scale per image makes arbitrary-valued rows (principal axes) viewable.
+import { Matrix } from '../matrix';
+import { encodePng } from './png';
+
+export interface GridOptions {
+  height: number; // image height in pixels (width = cols / height)
+  columns: number; // images per grid row
+  zoom?: number; // pixel repetition
+  normalize?: boolean; // rescale each image to its own min..max
+}
+
+export function imageGridPng(images: Matrix, options: GridOptions): Buffer {
+  const { height: h, columns, zoom = 2, normalize = false } = options;
+  const w = Math.round(images.cols / h);
+  const gridRows = Math.ceil(images.rows / columns);
+  const W = (columns * (w + 1) + 1) * zoom;
+  const H = (gridRows * (h + 1) + 1) * zoom;
+  const px = new Uint8Array(W * H).fill(64);
+  for (let i = 0; i < images.rows; i++) {
+    const img = images.data.subarray(i * images.cols, (i + 1) * images.cols);
+    let lo = 0;
+    let hi = 1;
+    if (normalize) {
+      lo = Infinity;
+      hi = -Infinity;
+      for (const v of img) (lo = Math.min(lo, v)), (hi = Math.max(hi, v));
+      if (hi <= lo) hi = lo + 1;
+    }
+    const gx = (i % columns) * (w + 1) + 1;
+    const gy = Math.floor(i / columns) * (h + 1) + 1;
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        const v = Math.round(255 * Math.min(1, Math.max(0, (img[y * w + x] - lo) / (hi - lo))));
+        for (let zy = 0; zy < zoom; zy++) for (let zx = 0; zx < zoom; zx++) px[((gy + y) * zoom + zy) * W + (gx + x) * zoom + zx] = v;
+      }
+  }
+  return encodePng(W, H, px, 1);
+}
