@@ -9,15 +9,26 @@
 #include "../core/optim.h"
 #include "../core/reduce.h"
 #include "../core/rng.h"
-#include "../core/threads.h"
 #include "args.h"
+#include "executor.h"
 
 namespace lk {
 
 namespace {
 
-void check(Napi::Env env, const Status& s) {
-  if (!s.ok()) throw_status(env, s);
+int g_kernel_threads = 0;  // set by set_threads
+
+// Runs kernel(args...) on the compute thread (executor.h). The arguments are evaluated here, on the JS thread,
+// before the call, so no N-API call happens off the JS thread.
+template <typename F, typename... A>
+void run(const Args& a, F kernel, A... args) {
+  Status s = run_on_compute_thread(g_kernel_threads, [&] { return kernel(args...); });
+  if (!s.ok()) throw_status(a.env(), s);
+}
+
+Status gemm_dense(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, const float* B,
+                  float beta, float* C) {
+  return gemm(ta, tb, M, N, K, alpha, A, B, beta, C);
 }
 
 Activation activation_arg(const Args& a, size_t i) {
@@ -39,68 +50,68 @@ Dims dims(const Args& a, size_t i) {
 Napi::Value ReparamForward(const Napi::CallbackInfo& info) {
   Args a(info, "gaussian_reparameterize_forward");
   Dims d = dims(a, 4);
-  check(a.env(), gaussian_reparameterize_forward(a.f32(0, "z", d.n), a.f32(1, "mean", d.n), a.f32(2, "logVar", d.n),
-                                                 a.f32(3, "eps", d.n), d.B, d.D));
+  run(a, gaussian_reparameterize_forward, a.f32(0, "z", d.n), a.f32(1, "mean", d.n), a.f32(2, "logVar", d.n),
+                                                 a.f32(3, "eps", d.n), d.B, d.D);
   return a.env().Undefined();
 }
 
 Napi::Value ReparamBackward(const Napi::CallbackInfo& info) {
   Args a(info, "gaussian_reparameterize_backward");
   Dims d = dims(a, 5);
-  check(a.env(), gaussian_reparameterize_backward(a.f32(0, "dMean", d.n), a.f32(1, "dLogVar", d.n),
+  run(a, gaussian_reparameterize_backward, a.f32(0, "dMean", d.n), a.f32(1, "dLogVar", d.n),
                                                   a.f32(2, "dZ", d.n), a.f32(3, "logVar", d.n), a.f32(4, "eps", d.n),
-                                                  d.B, d.D));
+                                                  d.B, d.D);
   return a.env().Undefined();
 }
 
 Napi::Value KlForward(const Napi::CallbackInfo& info) {
   Args a(info, "gaussian_kl_std_normal_forward");
   Dims d = dims(a, 3);
-  check(a.env(), gaussian_kl_std_normal_forward(a.f32(0, "kl", d.B), a.f32(1, "mean", d.n), a.f32(2, "logVar", d.n),
-                                                d.B, d.D));
+  run(a, gaussian_kl_std_normal_forward, a.f32(0, "kl", d.B), a.f32(1, "mean", d.n), a.f32(2, "logVar", d.n),
+                                                d.B, d.D);
   return a.env().Undefined();
 }
 
 Napi::Value KlBackward(const Napi::CallbackInfo& info) {
   Args a(info, "gaussian_kl_std_normal_backward");
   Dims d = dims(a, 5);
-  check(a.env(), gaussian_kl_std_normal_backward(a.f32(0, "dMean", d.n), a.f32(1, "dLogVar", d.n),
+  run(a, gaussian_kl_std_normal_backward, a.f32(0, "dMean", d.n), a.f32(1, "dLogVar", d.n),
                                                  a.f32(2, "dKl", d.B), a.f32(3, "mean", d.n), a.f32(4, "logVar", d.n),
-                                                 d.B, d.D));
+                                                 d.B, d.D);
   return a.env().Undefined();
 }
 
 Napi::Value DiagLogDensityForward(const Napi::CallbackInfo& info) {
   Args a(info, "gaussian_diag_log_density_forward");
   Dims d = dims(a, 4);
-  check(a.env(), gaussian_diag_log_density_forward(a.f32(0, "logProb", d.B), a.f32(1, "x", d.n), a.f32(2, "mean", d.n),
-                                                   a.f32(3, "logVar", d.n), d.B, d.D));
+  run(a, gaussian_diag_log_density_forward, a.f32(0, "logProb", d.B), a.f32(1, "x", d.n), a.f32(2, "mean", d.n),
+                                                   a.f32(3, "logVar", d.n), d.B, d.D);
   return a.env().Undefined();
 }
 
 Napi::Value DiagLogDensityBackward(const Napi::CallbackInfo& info) {
   Args a(info, "gaussian_diag_log_density_backward");
   Dims d = dims(a, 7);
-  check(a.env(), gaussian_diag_log_density_backward(a.f32(0, "dX", d.n, true), a.f32(1, "dMean", d.n, true),
+  run(a, gaussian_diag_log_density_backward, a.f32(0, "dX", d.n, true), a.f32(1, "dMean", d.n, true),
                                                     a.f32(2, "dLogVar", d.n, true), a.f32(3, "dLogProb", d.B),
                                                     a.f32(4, "x", d.n), a.f32(5, "mean", d.n), a.f32(6, "logVar", d.n),
-                                                    d.B, d.D));
+                                                    d.B, d.D);
   return a.env().Undefined();
 }
 
 Napi::Value BernoulliForward(const Napi::CallbackInfo& info) {
   Args a(info, "bernoulli_logits_nll_forward");
   Dims d = dims(a, 4);
-  check(a.env(), bernoulli_logits_nll_forward(a.f32(0, "nll", d.B), a.f32(1, "probs", d.n, true),
-                                              a.f32(2, "logits", d.n), a.f32(3, "x", d.n), d.B, d.D));
+  run(a, bernoulli_logits_nll_forward, a.f32(0, "nll", d.B), a.f32(1, "probs", d.n, true),
+                                              a.f32(2, "logits", d.n), a.f32(3, "x", d.n), d.B, d.D);
   return a.env().Undefined();
 }
 
 Napi::Value BernoulliBackward(const Napi::CallbackInfo& info) {
   Args a(info, "bernoulli_logits_nll_backward");
   Dims d = dims(a, 4);
-  check(a.env(), bernoulli_logits_nll_backward(a.f32(0, "dLogits", d.n), a.f32(1, "dNll", d.B), a.f32(2, "probs", d.n),
-                                               a.f32(3, "x", d.n), d.B, d.D));
+  run(a, bernoulli_logits_nll_backward, a.f32(0, "dLogits", d.n), a.f32(1, "dNll", d.B), a.f32(2, "probs", d.n),
+                                               a.f32(3, "x", d.n), d.B, d.D);
   return a.env().Undefined();
 }
 
@@ -112,9 +123,9 @@ Napi::Value GaussianNllForward(const Napi::CallbackInfo& info) {
   Args a(info, "gaussian_nll_forward");
   Dims d = dims(a, 5);
   auto shape = static_cast<LogVarShape>(a.integer(3, "logVarShape", 0, 2));
-  check(a.env(), gaussian_nll_forward(a.f32(0, "nll", d.B), a.f32(1, "mean", d.n),
+  run(a, gaussian_nll_forward, a.f32(0, "nll", d.B), a.f32(1, "mean", d.n),
                                       a.f32(2, "logVar", log_var_length(shape, d)), shape, a.f32(4, "x", d.n), d.B,
-                                      d.D));
+                                      d.D);
   return a.env().Undefined();
 }
 
@@ -123,17 +134,17 @@ Napi::Value GaussianNllBackward(const Napi::CallbackInfo& info) {
   Dims d = dims(a, 7);
   auto shape = static_cast<LogVarShape>(a.integer(5, "logVarShape", 0, 2));
   const int64_t nlv = log_var_length(shape, d);
-  check(a.env(), gaussian_nll_backward(a.f32(0, "dMean", d.n), a.f32(1, "dLogVar", nlv, true), a.f32(2, "dNll", d.B),
+  run(a, gaussian_nll_backward, a.f32(0, "dMean", d.n), a.f32(1, "dLogVar", nlv, true), a.f32(2, "dNll", d.B),
                                        a.f32(3, "mean", d.n), a.f32(4, "logVar", nlv), shape, a.f32(6, "x", d.n), d.B,
-                                       d.D));
+                                       d.D);
   return a.env().Undefined();
 }
 
 Napi::Value DenseForward(const Napi::CallbackInfo& info) {
   Args a(info, "dense_forward");
   const int64_t B = a.integer(4, "B", 0), I = a.integer(5, "I", 0), O = a.integer(6, "O", 0);
-  check(a.env(), dense_forward(a.f32(0, "y", a.product({B, O}, "y")), a.f32(1, "x", a.product({B, I}, "x")),
-                               a.f32(2, "W", a.product({I, O}, "W")), a.f32(3, "b", O), B, I, O, activation_arg(a, 7)));
+  run(a, dense_forward, a.f32(0, "y", a.product({B, O}, "y")), a.f32(1, "x", a.product({B, I}, "x")),
+                               a.f32(2, "W", a.product({I, O}, "W")), a.f32(3, "b", O), B, I, O, activation_arg(a, 7));
   return a.env().Undefined();
 }
 
@@ -141,9 +152,9 @@ Napi::Value DenseBackward(const Napi::CallbackInfo& info) {
   Args a(info, "dense_backward");
   const int64_t B = a.integer(7, "B", 0), I = a.integer(8, "I", 0), O = a.integer(9, "O", 0);
   const int64_t nx = a.product({B, I}, "x"), nw = a.product({I, O}, "W"), ny = a.product({B, O}, "y");
-  check(a.env(), dense_backward(a.f32(0, "dX", nx, true), a.f32(1, "dW", nw), a.f32(2, "dB", O), a.f32(3, "dY", ny),
+  run(a, dense_backward, a.f32(0, "dX", nx, true), a.f32(1, "dW", nw), a.f32(2, "dB", O), a.f32(3, "dY", ny),
                                 a.f32(4, "x", nx), a.f32(5, "W", nw), a.f32(6, "y", ny), B, I, O, activation_arg(a, 10),
-                                a.boolean(11, "accumulateDx")));
+                                a.boolean(11, "accumulateDx"));
   return a.env().Undefined();
 }
 
@@ -157,44 +168,44 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   h.beta2 = static_cast<float>(option_number(a, o, "beta2", h.beta2));
   h.eps = static_cast<float>(option_number(a, o, "eps", h.eps));
   h.weight_decay = static_cast<float>(option_number(a, o, "weightDecay", h.weight_decay));
-  check(a.env(), adam_step(a.f32(0, "params", n), a.f32(1, "m", n), a.f32(2, "v", n), a.f32(3, "grad", n), n, h,
-                           a.integer(6, "step", 1), a.boolean(7, "zeroGrad")));
+  run(a, adam_step, a.f32(0, "params", n), a.f32(1, "m", n), a.f32(2, "v", n), a.f32(3, "grad", n), n, h,
+                           a.integer(6, "step", 1), a.boolean(7, "zeroGrad"));
   return a.env().Undefined();
 }
 
 Napi::Value NormalFill(const Napi::CallbackInfo& info) {
   Args a(info, "rng_normal_fill");
   const int64_t n = a.integer(1, "n", 0);
-  check(a.env(), rng_normal_fill(a.f32(0, "out", n), n, a.seed(2, "seed"), a.seed(3, "stream"), a.seed(4, "offset")));
+  run(a, rng_normal_fill, a.f32(0, "out", n), n, a.seed(2, "seed"), a.seed(3, "stream"), a.seed(4, "offset"));
   return a.env().Undefined();
 }
 
 Napi::Value UniformFill(const Napi::CallbackInfo& info) {
   Args a(info, "rng_uniform_fill");
   const int64_t n = a.integer(1, "n", 0);
-  check(a.env(), rng_uniform_fill(a.f32(0, "out", n), n, a.seed(2, "seed"), a.seed(3, "stream"), a.seed(4, "offset")));
+  run(a, rng_uniform_fill, a.f32(0, "out", n), n, a.seed(2, "seed"), a.seed(3, "stream"), a.seed(4, "offset"));
   return a.env().Undefined();
 }
 
 Napi::Value Permutation(const Napi::CallbackInfo& info) {
   Args a(info, "rng_permutation");
   const int64_t n = a.integer(1, "n", 0);
-  check(a.env(), rng_permutation(a.i64_array(0, "perm", n), n, a.seed(2, "seed"), a.seed(3, "stream")));
+  run(a, rng_permutation, a.i64_array(0, "perm", n), n, a.seed(2, "seed"), a.seed(3, "stream"));
   return a.env().Undefined();
 }
 
 Napi::Value LogsumexpForward(const Napi::CallbackInfo& info) {
   Args a(info, "logsumexp_rows_forward");
   Dims d = dims(a, 2);
-  check(a.env(), logsumexp_rows_forward(a.f32(0, "out", d.B), a.f32(1, "x", d.n), d.B, d.D));
+  run(a, logsumexp_rows_forward, a.f32(0, "out", d.B), a.f32(1, "x", d.n), d.B, d.D);
   return a.env().Undefined();
 }
 
 Napi::Value LogsumexpBackward(const Napi::CallbackInfo& info) {
   Args a(info, "logsumexp_rows_backward");
   Dims d = dims(a, 4);
-  check(a.env(), logsumexp_rows_backward(a.f32(0, "dX", d.n), a.f32(1, "dOut", d.B), a.f32(2, "x", d.n),
-                                         a.f32(3, "out", d.B), d.B, d.D));
+  run(a, logsumexp_rows_backward, a.f32(0, "dX", d.n), a.f32(1, "dOut", d.B), a.f32(2, "x", d.n),
+                                         a.f32(3, "out", d.B), d.B, d.D);
   return a.env().Undefined();
 }
 
@@ -204,14 +215,14 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   const bool ta = a.boolean(0, "transA"), tb = a.boolean(1, "transB");
   const int64_t M = a.integer(2, "M", 0), N = a.integer(3, "N", 0), K = a.integer(4, "K", 0);
   const float alpha = static_cast<float>(a.number(5, "alpha")), beta = static_cast<float>(a.number(8, "beta"));
-  check(a.env(), gemm(ta, tb, M, N, K, alpha, a.f32(6, "A", a.product({M, K}, "A")),
-                      a.f32(7, "B", a.product({K, N}, "B")), beta, a.f32(9, "C", a.product({M, N}, "C"))));
+  run(a, gemm_dense, ta, tb, M, N, K, alpha, a.f32(6, "A", a.product({M, K}, "A")),
+                      a.f32(7, "B", a.product({K, N}, "B")), beta, a.f32(9, "C", a.product({M, N}, "C")));
   return a.env().Undefined();
 }
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   Args a(info, "set_threads");
-  set_compute_threads(static_cast<int>(a.integer(0, "threads", 0, 1024)));
+  g_kernel_threads = static_cast<int>(a.integer(0, "threads", 0, 1024));
   return a.env().Undefined();
 }
 
@@ -256,25 +267,25 @@ namespace {
 Napi::Value CudaReparamForward(const Napi::CallbackInfo& info) {
   Args a(info, "cuda.gaussian_reparameterize_forward");
   Dims d = dims(a, 4);
-  check(a.env(), gaussian_reparameterize_forward_host(a.f32(0, "z", d.n), a.f32(1, "mean", d.n),
-                                                      a.f32(2, "logVar", d.n), a.f32(3, "eps", d.n), d.B, d.D));
+  run(a, gaussian_reparameterize_forward_host, a.f32(0, "z", d.n), a.f32(1, "mean", d.n),
+                                                      a.f32(2, "logVar", d.n), a.f32(3, "eps", d.n), d.B, d.D);
   return a.env().Undefined();
 }
 
 Napi::Value CudaKlForward(const Napi::CallbackInfo& info) {
   Args a(info, "cuda.gaussian_kl_std_normal_forward");
   Dims d = dims(a, 3);
-  check(a.env(), gaussian_kl_std_normal_forward_host(a.f32(0, "kl", d.B), a.f32(1, "mean", d.n),
-                                                     a.f32(2, "logVar", d.n), d.B, d.D));
+  run(a, gaussian_kl_std_normal_forward_host, a.f32(0, "kl", d.B), a.f32(1, "mean", d.n),
+                                                     a.f32(2, "logVar", d.n), d.B, d.D);
   return a.env().Undefined();
 }
 
 Napi::Value CudaKlBackward(const Napi::CallbackInfo& info) {
   Args a(info, "cuda.gaussian_kl_std_normal_backward");
   Dims d = dims(a, 5);
-  check(a.env(), gaussian_kl_std_normal_backward_host(a.f32(0, "dMean", d.n), a.f32(1, "dLogVar", d.n),
+  run(a, gaussian_kl_std_normal_backward_host, a.f32(0, "dMean", d.n), a.f32(1, "dLogVar", d.n),
                                                       a.f32(2, "dKl", d.B), a.f32(3, "mean", d.n),
-                                                      a.f32(4, "logVar", d.n), d.B, d.D));
+                                                      a.f32(4, "logVar", d.n), d.B, d.D);
   return a.env().Undefined();
 }
 

@@ -1,5 +1,6 @@
 // vae_binding.cpp — the JS class VaeNative over lk::VaeModel. Short calls (encode, decode) are synchronous;
-// evaluation and training epochs run on libuv's thread pool and return Promises (sharp's "baton" pattern: plain
+// evaluation and training epochs return Promises (a libuv pool thread waits while the one compute thread of
+// executor.h does the work) (sharp's "baton" pattern: plain
 // C++ state in, no V8 on the worker thread, Status out). While a job runs the model is busy: other calls throw
 // LATENTKIT_BUSY, and the job holds references to the JS object and every array it reads or writes.
 #include <napi.h>
@@ -7,25 +8,14 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <new>
 
-#include "../core/threads.h"
 #include "../models/vae.h"
 #include "args.h"
+#include "executor.h"
 
 namespace lk {
 
 namespace {
-
-Status run_guarded(const std::function<Status()>& f) {
-  try {
-    return f();
-  } catch (const std::bad_alloc&) {
-    return Status::Error(Code::Backend, "out of memory");
-  } catch (const std::exception& e) {
-    return Status::Error(Code::Backend, e.what());
-  }
-}
 
 class VaeNative : public Napi::ObjectWrap<VaeNative> {
  public:
@@ -71,7 +61,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     c.likelihood = static_cast<VaeLikelihood>(option_integer(a, o, "likelihood", 0, 0, 1));
     c.sigma_mode = static_cast<SigmaMode>(option_integer(a, o, "sigmaMode", 0, 0, 1));
     c.sigma = static_cast<float>(option_number(a, o, "sigma", 1.0));
-    Status s = run_guarded([&] { return VaeModel::Create(c, &model_); });
+    Status s = VaeModel::Create(c, &model_);
     if (!s.ok()) throw_status(info.Env(), s);
   }
 
@@ -144,8 +134,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     const float* x = a.f32(0, "x", a.product({rows, model_->config().input_dim}, "x"));
     float* mean = a.f32(2, "mean", a.product({rows, L}, "mean"));
     float* log_var = a.f32(3, "logVar", rows * L);
-    set_compute_threads(threads_);
-    Status s = run_guarded([&] { return model_->encode(mean, log_var, x, rows); });
+    Status s = run_on_compute_thread(threads_, [&] { return model_->encode(mean, log_var, x, rows); });
     if (!s.ok()) throw_status(info.Env(), s);
     return info.Env().Undefined();
   }
@@ -156,8 +145,8 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     const int64_t rows = a.integer(1, "rows", 0);
     const float* z = a.f32(0, "z", a.product({rows, model_->config().latent_dim}, "z"));
     float* out = a.f32(2, "out", a.product({rows, model_->config().input_dim}, "out"));
-    set_compute_threads(threads_);
-    Status s = run_guarded([&] { return raw ? model_->decode_raw(out, z, rows) : model_->decode(out, z, rows); });
+    Status s = run_on_compute_thread(
+        threads_, [&] { return raw ? model_->decode_raw(out, z, rows) : model_->decode(out, z, rows); });
     if (!s.ok()) throw_status(info.Env(), s);
     return info.Env().Undefined();
   }
@@ -232,9 +221,8 @@ class EvaluateJob : public Napi::AsyncWorker, public ModelJob {
   }
   Napi::Promise promise() { return deferred_.Promise(); }
   void Execute() override {
-    set_compute_threads(threads_);
     VaeModel& m = owner_->model();
-    status_ = run_guarded([&] {
+    status_ = run_on_compute_thread(threads_, [&] {
       return m.evaluate(ElboTerms{recon_, kl_}, x_, rows_, samples_, seed_, binarize_, &owner_->cancel_flag());
     });
   }
@@ -283,7 +271,7 @@ Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
   t.adam.weight_decay = static_cast<float>(option_number(a, o, "weightDecay", 0));
   t.binarize = option_bool(a, o, "binarize", false);
   t.seed = static_cast<uint64_t>(option_integer(a, o, "seed", 0, 0, (int64_t(1) << 53) - 1));
-  Status s = run_guarded([&] { return model_->begin_training(data, rows, t); });
+  Status s = run_on_compute_thread(threads_, [&] { return model_->begin_training(data, rows, t); });
   if (!s.ok()) throw_status(info.Env(), s);
   return info.Env().Undefined();
 }
@@ -303,7 +291,6 @@ class TrainEpochJob : public Napi::AsyncProgressQueueWorker<ProgressRecord>, pub
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute(const ExecutionProgress& progress) override {
-    set_compute_threads(threads_);
     using clock = std::chrono::steady_clock;
     auto last = clock::now();
     const bool report = !progress_fn_.IsEmpty();
@@ -315,7 +302,8 @@ class TrainEpochJob : public Napi::AsyncProgressQueueWorker<ProgressRecord>, pub
         progress.Send(&r, 1);
       }
     };
-    status_ = run_guarded([&] { return owner_->model().train_epoch(epoch_, &result_, &owner_->cancel_flag(), fn); });
+    status_ = run_on_compute_thread(
+        threads_, [&] { return owner_->model().train_epoch(epoch_, &result_, &owner_->cancel_flag(), fn); });
   }
 
   void OnProgress(const ProgressRecord* data, size_t count) override {
