@@ -73,6 +73,7 @@ export interface NativeVae {
   decodeRaw(z: Float32Array, rows: number, out: Float32Array): void;
   decoderLogVar(): number;
   evaluate(x: Float32Array, rows: number, samples: number, seed: number, binarize: boolean, reconstruction: Float32Array, kl: Float32Array): Promise<void>;
+  lossAndGradient(x: Float32Array, rows: number, seed: number, grad: Float32Array): number;
   beginTraining(data: Float32Array, rows: number, options: NativeTrainOptions): void;
   trainEpoch(epoch: number, onProgress?: (steps: number, examples: number, lossSum: number) => void): Promise<{ lossSum: number; examples: number; steps: number }>;
   endTraining(): void;

@@ -32,6 +32,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
                         InstanceMethod("decodeRaw", &VaeNative::DecodeRaw),
                         InstanceMethod("decoderLogVar", &VaeNative::DecoderLogVar),
                         InstanceMethod("evaluate", &VaeNative::Evaluate),
+                        InstanceMethod("lossAndGradient", &VaeNative::LossAndGradient),
                         InstanceMethod("beginTraining", &VaeNative::BeginTraining),
                         InstanceMethod("trainEpoch", &VaeNative::TrainEpoch),
                         InstanceMethod("endTraining", &VaeNative::EndTraining),
@@ -158,6 +159,20 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
   }
 
   Napi::Value Evaluate(const Napi::CallbackInfo& info);
+
+  // lossAndGradient(x, rows, seed, grad) → loss (synchronous; for gradient checks on small batches)
+  Napi::Value LossAndGradient(const Napi::CallbackInfo& info) {
+    Args a(info, "lossAndGradient");
+    require_idle(info.Env(), "compute a gradient");
+    const int64_t rows = a.integer(1, "rows", 1);
+    const float* x = a.f32(0, "x", a.product({rows, model_->config().input_dim}, "x"));
+    const uint64_t seed = a.seed(2, "seed");
+    float* grad = a.f32(3, "grad", model_->num_params());
+    double loss = 0;
+    Status s = run_on_compute_thread(threads_, [&] { return model_->loss_and_gradient(grad, &loss, x, rows, seed); });
+    if (!s.ok()) throw_status(info.Env(), s);
+    return Napi::Number::New(info.Env(), loss);
+  }
   Napi::Value BeginTraining(const Napi::CallbackInfo& info);
   Napi::Value TrainEpoch(const Napi::CallbackInfo& info);
 

@@ -258,16 +258,14 @@ Status VaeModel::begin_training(const float* data, int64_t rows, const TrainOpti
 
 void VaeModel::end_training() { trainer_.reset(); }
 
-Status VaeModel::train_step(Trainer& t, const float* xb, int64_t B, int64_t global_step, double* loss_sum) {
-  VaeWorkspace& ws = t.workspace;
+Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, uint64_t seed, uint64_t eps_stream,
+                                  float* g, double* loss_sum) const {
   const int64_t L = config_.latent_dim, D = config_.input_dim;
-  const uint64_t seed = t.options.seed;
-  float* p = params_.data();
-  float* g = t.grad.data();
+  const float* p = params_.data();
 
   // Forward.
   LK_RETURN_IF_ERROR(encode_batch(ws, xb, B));
-  LK_RETURN_IF_ERROR(rng_normal_fill(ws.eps, B * L, seed, rng_stream(RngPurpose::Eps, global_step), 0));
+  LK_RETURN_IF_ERROR(rng_normal_fill(ws.eps, B * L, seed, eps_stream, 0));
   LK_RETURN_IF_ERROR(gaussian_reparameterize_forward(ws.z, ws.mean, ws.log_var, ws.eps, B, L));
   LK_RETURN_IF_ERROR(decode_batch(ws, ws.z, B));
   LK_RETURN_IF_ERROR(likelihood_forward(ws, xb, B));
@@ -278,7 +276,7 @@ Status VaeModel::train_step(Trainer& t, const float* xb, int64_t B, int64_t glob
     return Status::Error(Code::NonFiniteLoss, "the loss became " + std::string(std::isnan(batch_loss) ? "NaN" : "Inf"));
   *loss_sum += batch_loss;
 
-  // Backward of the batch mean of −ELBO.
+  // Backward of the batch mean of −ELBO, accumulated into g.
   std::memset(ws.zero_begin, 0, sizeof(float) * ws.zero_count);
   const float inv_b = 1.0f / static_cast<float>(B);
   for (int64_t b = 0; b < B; ++b) ws.rows[b] = inv_b;
@@ -314,7 +312,26 @@ Status VaeModel::train_step(Trainer& t, const float* xb, int64_t B, int64_t glob
     LK_RETURN_IF_ERROR(dense_backward(d_in, g + l.w_off, g + l.b_off, ws.d_enc[i], in, p + l.w_off, ws.enc[i], B,
                                       l.in, l.out, l.act, false));
   }
-  return adam_step(p, t.adam_m.data(), t.adam_v.data(), g, num_params(), t.options.adam, ++t.adam_steps, true);
+  return Status::Ok();
+}
+
+Status VaeModel::loss_and_gradient(float* grad, double* loss, const float* x, int64_t rows, uint64_t seed) const {
+  if (rows < 1) return Status::Error(Code::InvalidArgument, "rows must be >= 1");
+  VaeWorkspace ws(encoder_, decoder_, config_.latent_dim, config_.input_dim, rows, true);
+  std::memset(grad, 0, sizeof(float) * params_.size());
+  double sum = 0.0;
+  LK_RETURN_IF_ERROR(forward_backward(ws, x, rows, seed, rng_stream(RngPurpose::Eps, 0), grad, &sum));
+  *loss = sum / static_cast<double>(rows);
+  return Status::Ok();
+}
+
+Status VaeModel::train_step(Trainer& t, const float* xb, int64_t B, int64_t global_step, double* loss_sum) {
+  float* g = t.grad.data();
+  LK_RETURN_IF_ERROR(forward_backward(t.workspace, xb, B, t.options.seed,
+                                      rng_stream(RngPurpose::Eps, static_cast<uint64_t>(global_step)), g, loss_sum));
+  // adam_step also clears g: the one zero-fill of the parameter gradient per step.
+  return adam_step(params_.data(), t.adam_m.data(), t.adam_v.data(), g, num_params(), t.options.adam, ++t.adam_steps,
+                   true);
 }
 
 Status VaeModel::train_epoch(int64_t epoch, EpochResult* result, const std::atomic<bool>* cancel,

@@ -88,6 +88,10 @@ class VaeModel {
   Status evaluate(ElboTerms out, const float* x, int64_t rows, int64_t samples, uint64_t seed, bool binarize,
                   const std::atomic<bool>* cancel) const;
 
+  // The batch mean of −ELBO over x (rows, input_dim) with ε drawn from (seed, step 0), and its gradient with
+  // respect to every parameter (grad: num_params()). For gradient checks; training uses the same code path.
+  Status loss_and_gradient(float* grad, double* loss, const float* x, int64_t rows, uint64_t seed) const;
+
   // Training: begin (copies the data once, allocates every buffer), then epochs, then end (frees them).
   Status begin_training(const float* data, int64_t rows, const TrainOptions& options);
   Status train_epoch(int64_t epoch, EpochResult* result, const std::atomic<bool>* cancel, const ProgressFn& progress);
@@ -103,6 +107,9 @@ class VaeModel {
   Status decode_batch(VaeWorkspace& ws, const float* z, int64_t B) const;
   // NLL per row of x under the decoder output in ws (probs saved for backward when Bernoulli).
   Status likelihood_forward(VaeWorkspace& ws, const float* x, int64_t B) const;
+  // Forward and backward of the batch mean of −ELBO on ws; adds Σ_b −ELBO_b to loss_sum and the gradient to g.
+  Status forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, uint64_t seed, uint64_t eps_stream, float* g,
+                          double* loss_sum) const;
   Status train_step(Trainer& t, const float* xb, int64_t B, int64_t global_step, double* loss_sum);
 
   VaeConfig config_;

@@ -1,0 +1,367 @@
+// Every CPU kernel against a float64 TypeScript reference on random inputs; every backward against central finite
+// differences of that (float64) reference, with upstream gradients drawn at random; backward kernels must
+// accumulate (+=) into what their outputs already hold.
+import { native } from '../lib/native';
+import { f32, f64, finiteDiff, maxRelErr, randn, uniform } from './helpers';
+
+const k = native().kernels;
+const B = 7;
+const D = 13;
+const LOG2PI = Math.log(2 * Math.PI);
+
+const softplus = (v: number) => Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v)));
+const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+
+/** Σ_b up[b] · rowFn(b) — the scalar whose gradient a backward kernel computes. */
+function weighted(up: ArrayLike<number>, rows: (b: number) => number): number {
+  let s = 0;
+  for (let b = 0; b < up.length; b++) s += up[b] * rows(b);
+  return s;
+}
+
+describe('gaussian kernels', () => {
+  const mean = randn(B * D, 1);
+  const logVar = randn(B * D, 2, 0.7);
+  const eps = randn(B * D, 3);
+
+  test('reparameterize forward matches mean + exp(lv/2)·eps', () => {
+    const z = new Float32Array(B * D);
+    k.gaussian_reparameterize_forward(z, mean, logVar, eps, B, D);
+    const ref = Array.from(z, (_, i) => mean[i] + Math.exp(0.5 * logVar[i]) * eps[i]);
+    expect(maxRelErr(z, ref)).toBeLessThan(2e-6);
+  });
+
+  test('reparameterize backward matches finite differences and accumulates', () => {
+    const dz = randn(B * D, 4);
+    const dMean = randn(B * D, 5);
+    const dLogVar = randn(B * D, 6);
+    const before = [f64(dMean), f64(dLogVar)];
+    k.gaussian_reparameterize_backward(dMean, dLogVar, dz, logVar, eps, B, D);
+    const obj = (m: Float64Array, lv: Float64Array) => weighted(dz, (i) => m[i] + Math.exp(0.5 * lv[i]) * eps[i]);
+    const gm = finiteDiff((m) => obj(m, f64(logVar)), f64(mean));
+    const glv = finiteDiff((lv) => obj(f64(mean), lv), f64(logVar));
+    expect(maxRelErr(dMean.map((v, i) => v - before[0][i]), gm)).toBeLessThan(1e-5);
+    expect(maxRelErr(dLogVar.map((v, i) => v - before[1][i]), glv)).toBeLessThan(1e-5);
+  });
+
+  const klRef = (m: ArrayLike<number>, lv: ArrayLike<number>, b: number) => {
+    let s = 0;
+    for (let d = 0; d < D; d++) s += Math.exp(lv[b * D + d]) + m[b * D + d] ** 2 - 1 - lv[b * D + d];
+    return 0.5 * s;
+  };
+
+  test('KL forward matches the closed form in float64', () => {
+    const kl = new Float32Array(B);
+    k.gaussian_kl_std_normal_forward(kl, mean, logVar, B, D);
+    expect(maxRelErr(kl, Array.from({ length: B }, (_, b) => klRef(mean, logVar, b)))).toBeLessThan(1e-5);
+  });
+
+  test('KL backward matches finite differences and accumulates', () => {
+    const up = randn(B, 7);
+    const dMean = randn(B * D, 8);
+    const dLogVar = randn(B * D, 9);
+    const before = [f64(dMean), f64(dLogVar)];
+    k.gaussian_kl_std_normal_backward(dMean, dLogVar, up, mean, logVar, B, D);
+    const gm = finiteDiff((m) => weighted(up, (b) => klRef(m, logVar, b)), f64(mean));
+    const glv = finiteDiff((lv) => weighted(up, (b) => klRef(mean, lv, b)), f64(logVar));
+    expect(maxRelErr(dMean.map((v, i) => v - before[0][i]), gm)).toBeLessThan(1e-5);
+    expect(maxRelErr(dLogVar.map((v, i) => v - before[1][i]), glv)).toBeLessThan(1e-5);
+  });
+
+  test('closed-form KL agrees with a Monte-Carlo estimate E_q[log q(z) − log p(z)]', () => {
+    const rows = 3;
+    const L = 4;
+    const m = randn(rows * L, 10, 0.8);
+    const lv = randn(rows * L, 11, 0.5);
+    const kl = new Float32Array(rows);
+    k.gaussian_kl_std_normal_forward(kl, m, lv, rows, L);
+    const S = 200000;
+    for (let b = 0; b < rows; b++) {
+      const e = new Float32Array(S * L);
+      k.rng_normal_fill(e, e.length, 99, b, 0);
+      let sum = 0;
+      let sumSq = 0;
+      for (let s = 0; s < S; s++) {
+        let logRatio = 0;
+        for (let d = 0; d < L; d++) {
+          const sd = Math.exp(0.5 * lv[b * L + d]);
+          const z = m[b * L + d] + sd * e[s * L + d];
+          logRatio += -0.5 * e[s * L + d] ** 2 - Math.log(sd) + 0.5 * z * z; // log q(z) − log p(z)
+        }
+        sum += logRatio;
+        sumSq += logRatio * logRatio;
+      }
+      const mc = sum / S;
+      const stderr = Math.sqrt((sumSq / S - mc * mc) / S);
+      expect(Math.abs(mc - kl[b])).toBeLessThan(4 * stderr + 1e-4);
+    }
+  });
+
+  const logDensityRef = (x: ArrayLike<number>, m: ArrayLike<number>, lv: ArrayLike<number>, b: number) => {
+    let s = 0;
+    for (let d = 0; d < D; d++) {
+      const i = b * D + d;
+      s += LOG2PI + lv[i] + (x[i] - m[i]) ** 2 / Math.exp(lv[i]);
+    }
+    return -0.5 * s;
+  };
+
+  test('diagonal log-density forward and backward', () => {
+    const x = randn(B * D, 12);
+    const lp = new Float32Array(B);
+    k.gaussian_diag_log_density_forward(lp, x, mean, logVar, B, D);
+    expect(maxRelErr(lp, Array.from({ length: B }, (_, b) => logDensityRef(x, mean, logVar, b)))).toBeLessThan(1e-5);
+    const up = randn(B, 13);
+    const dX = new Float32Array(B * D);
+    const dM = new Float32Array(B * D);
+    const dLv = new Float32Array(B * D);
+    k.gaussian_diag_log_density_backward(dX, dM, dLv, up, x, mean, logVar, B, D);
+    expect(maxRelErr(dX, finiteDiff((v) => weighted(up, (b) => logDensityRef(v, mean, logVar, b)), f64(x)))).toBeLessThan(1e-5);
+    expect(maxRelErr(dM, finiteDiff((v) => weighted(up, (b) => logDensityRef(x, v, logVar, b)), f64(mean)))).toBeLessThan(1e-5);
+    expect(maxRelErr(dLv, finiteDiff((v) => weighted(up, (b) => logDensityRef(x, mean, v, b)), f64(logVar)))).toBeLessThan(1e-5);
+  });
+});
+
+describe('likelihood kernels', () => {
+  const bernRef = (l: ArrayLike<number>, x: ArrayLike<number>, b: number) => {
+    let s = 0;
+    for (let d = 0; d < D; d++) s += softplus(l[b * D + d]) - x[b * D + d] * l[b * D + d];
+    return s;
+  };
+
+  test('Bernoulli-logits NLL forward matches float64, saves sigmoid, and is stable for |logits| up to 1e4', () => {
+    const logits = randn(B * D, 20, 4);
+    logits[0] = 1e4;
+    logits[1] = -1e4;
+    logits[2] = 88.5;
+    logits[3] = -90;
+    const x = uniform(B * D, 21);
+    const nll = new Float32Array(B);
+    const probs = new Float32Array(B * D);
+    k.bernoulli_logits_nll_forward(nll, probs, logits, x, B, D);
+    for (const v of nll) expect(Number.isFinite(v)).toBe(true);
+    expect(maxRelErr(nll, Array.from({ length: B }, (_, b) => bernRef(logits, x, b)))).toBeLessThan(2e-6);
+    expect(maxRelErr(probs, Array.from(logits, sigmoid))).toBeLessThan(1e-6);
+    const nullProbs = new Float32Array(B);
+    k.bernoulli_logits_nll_forward(nullProbs, null, logits, x, B, D);
+    expect(Array.from(nullProbs)).toEqual(Array.from(nll));
+  });
+
+  test('Bernoulli-logits NLL backward matches finite differences and accumulates', () => {
+    const logits = randn(B * D, 22, 2);
+    const x = uniform(B * D, 23);
+    const probs = new Float32Array(B * D);
+    k.bernoulli_logits_nll_forward(new Float32Array(B), probs, logits, x, B, D);
+    const up = randn(B, 24);
+    const dl = randn(B * D, 25);
+    const before = f64(dl);
+    k.bernoulli_logits_nll_backward(dl, up, probs, x, B, D);
+    const g = finiteDiff((l) => weighted(up, (b) => bernRef(l, x, b)), f64(logits));
+    expect(maxRelErr(dl.map((v, i) => v - before[i]), g)).toBeLessThan(1e-5);
+  });
+
+  const gaussRef = (m: ArrayLike<number>, lv: ArrayLike<number>, shape: number, x: ArrayLike<number>, b: number) => {
+    let s = 0;
+    for (let d = 0; d < D; d++) {
+      const i = b * D + d;
+      const v = shape === 0 ? lv[0] : shape === 1 ? lv[d] : lv[i];
+      s += (x[i] - m[i]) ** 2 / Math.exp(v) + v + LOG2PI;
+    }
+    return 0.5 * s;
+  };
+
+  test.each([
+    ['scalar', 0 as const, 1],
+    ['per-feature', 1 as const, D],
+    ['per-element', 2 as const, B * D],
+  ])('Gaussian NLL with a %s log-variance: forward and backward', (_name, shape, nlv) => {
+    const mean = randn(B * D, 30);
+    const x = randn(B * D, 31);
+    const logVar = randn(nlv, 32, 0.5);
+    const nll = new Float32Array(B);
+    k.gaussian_nll_forward(nll, mean, logVar, shape, x, B, D);
+    expect(maxRelErr(nll, Array.from({ length: B }, (_, b) => gaussRef(mean, logVar, shape, x, b)))).toBeLessThan(1e-5);
+    const up = randn(B, 33);
+    const dm = randn(B * D, 34);
+    const dlv = randn(nlv, 35);
+    const before = [f64(dm), f64(dlv)];
+    k.gaussian_nll_backward(dm, dlv, up, mean, logVar, shape, x, B, D);
+    const gm = finiteDiff((v) => weighted(up, (b) => gaussRef(v, logVar, shape, x, b)), f64(mean));
+    const glv = finiteDiff((v) => weighted(up, (b) => gaussRef(mean, v, shape, x, b)), f64(logVar));
+    expect(maxRelErr(dm.map((v, i) => v - before[0][i]), gm)).toBeLessThan(1e-5);
+    expect(maxRelErr(dlv.map((v, i) => v - before[1][i]), glv)).toBeLessThan(1e-5);
+  });
+});
+
+describe('dense layer', () => {
+  const I = 11;
+  const O = 9;
+  const acts: Array<[string, number, (a: number) => number]> = [
+    ['identity', 0, (a) => a],
+    ['relu', 1, (a) => Math.max(a, 0)],
+    ['tanh', 2, Math.tanh],
+    ['leaky_relu', 3, (a) => (a > 0 ? a : 0.01 * a)],
+    ['softplus', 4, softplus],
+  ];
+  const x = randn(B * I, 40);
+  const W = randn(I * O, 41, 0.4);
+  const bias = randn(O, 42, 0.3);
+  const forwardRef = (xv: ArrayLike<number>, Wv: ArrayLike<number>, bv: ArrayLike<number>, act: (a: number) => number) => {
+    const y = new Float64Array(B * O);
+    for (let r = 0; r < B; r++)
+      for (let o = 0; o < O; o++) {
+        let s = bv[o];
+        for (let i = 0; i < I; i++) s += xv[r * I + i] * Wv[i * O + o];
+        y[r * O + o] = act(s);
+      }
+    return y;
+  };
+
+  test.each(acts)('%s: forward matches float64 and backward matches finite differences', (_n, code, act) => {
+    const y = new Float32Array(B * O);
+    k.dense_forward(y, x, W, bias, B, I, O, code);
+    expect(maxRelErr(y, forwardRef(x, W, bias, act))).toBeLessThan(5e-6);
+    const up = randn(B * O, 43);
+    const obj = (xv: ArrayLike<number>, Wv: ArrayLike<number>, bv: ArrayLike<number>) =>
+      forwardRef(xv, Wv, bv, act).reduce((s, v, i) => s + v * up[i], 0);
+    const dX = randn(B * I, 44);
+    const dW = randn(I * O, 45);
+    const dB = randn(O, 46);
+    const before = [f64(dX), f64(dW), f64(dB)];
+    const dY = f32(up);
+    k.dense_backward(dX, dW, dB, dY, x, W, y, B, I, O, code, true);
+    const h = 1e-6; // ReLU kinks: inputs are continuous random, so no pre-activation lies within h of 0
+    expect(maxRelErr(dX.map((v, i) => v - before[0][i]), finiteDiff((v) => obj(v, W, bias), f64(x), h))).toBeLessThan(1e-4);
+    expect(maxRelErr(dW.map((v, i) => v - before[1][i]), finiteDiff((v) => obj(x, v, bias), f64(W), h))).toBeLessThan(1e-4);
+    expect(maxRelErr(dB.map((v, i) => v - before[2][i]), finiteDiff((v) => obj(x, W, v), f64(bias), h))).toBeLessThan(1e-4);
+    // accumulateDx = false overwrites d_x instead of adding
+    const dX2 = randn(B * I, 47);
+    k.dense_backward(dX2, new Float32Array(I * O), new Float32Array(O), f32(up), x, W, y, B, I, O, code, false);
+    expect(maxRelErr(dX2, dX.map((v, i) => v - before[0][i]))).toBeLessThan(1e-6);
+  });
+});
+
+describe('gemm', () => {
+  test.each([
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ])('transA=%s transB=%s matches float64 (alpha, beta honoured)', (ta, tb) => {
+    const M = 17, N = 23, K = 31;
+    const A = randn(M * K, 50);
+    const Bm = randn(K * N, 51);
+    const C = randn(M * N, 52);
+    const ref = new Float64Array(M * N);
+    for (let i = 0; i < M; i++)
+      for (let j = 0; j < N; j++) {
+        let s = 0;
+        for (let p = 0; p < K; p++) s += (ta ? A[p * M + i] : A[i * K + p]) * (tb ? Bm[j * K + p] : Bm[p * N + j]);
+        ref[i * N + j] = 0.5 * s + 2 * C[i * N + j];
+      }
+    k.gemm(ta, tb, M, N, K, 0.5, A, Bm, 2, C);
+    expect(maxRelErr(C, ref)).toBeLessThan(1e-5);
+  });
+});
+
+describe('Adam', () => {
+  test.each([0, 0.1])('weight decay %s: three steps match the PyTorch formulation in float64, grad cleared', (wd) => {
+    const n = 100;
+    const p = randn(n, 60);
+    const m = new Float32Array(n);
+    const v = new Float32Array(n);
+    const ref = { p: f64(p), m: new Float64Array(n), v: new Float64Array(n) };
+    const hyper = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: wd };
+    for (let t = 1; t <= 3; t++) {
+      const g = randn(n, 60 + t);
+      for (let i = 0; i < n; i++) {
+        ref.p[i] *= 1 - hyper.lr * wd; // AdamW: decoupled decay
+        ref.m[i] = 0.9 * ref.m[i] + 0.1 * g[i];
+        ref.v[i] = 0.999 * ref.v[i] + 0.001 * g[i] * g[i];
+        const mhat = ref.m[i] / (1 - 0.9 ** t);
+        const vhat = ref.v[i] / (1 - 0.999 ** t);
+        ref.p[i] -= (hyper.lr * mhat) / (Math.sqrt(vhat) + hyper.eps);
+      }
+      k.adam_step(p, m, v, g, n, hyper, t, true);
+      expect(g.every((x) => x === 0)).toBe(true);
+    }
+    expect(maxRelErr(p, ref.p)).toBeLessThan(1e-5);
+  });
+});
+
+describe('Philox RNG', () => {
+  test('normal draws have mean 0, variance 1 and no lag-1 correlation', () => {
+    const n = 1 << 20;
+    const z = new Float32Array(n);
+    k.rng_normal_fill(z, n, 7, 3, 0);
+    let s = 0, s2 = 0, lag = 0;
+    for (let i = 0; i < n; i++) {
+      s += z[i];
+      s2 += z[i] * z[i];
+      if (i > 0) lag += z[i] * z[i - 1];
+    }
+    expect(Math.abs(s / n)).toBeLessThan(5 / Math.sqrt(n));
+    expect(Math.abs(s2 / n - 1)).toBeLessThan(0.01);
+    expect(Math.abs(lag / n)).toBeLessThan(5 / Math.sqrt(n));
+  });
+
+  test('a draw depends only on (seed, stream, index): offsets, thread counts and sizes agree', () => {
+    const n = 3_000_000; // large enough for the parallel path
+    k.set_threads(1);
+    const one = new Float32Array(n);
+    k.rng_normal_fill(one, n, 11, 5, 0);
+    k.set_threads(2);
+    const two = new Float32Array(n);
+    k.rng_normal_fill(two, n, 11, 5, 0);
+    k.set_threads(0);
+    expect(Buffer.from(one.buffer).equals(Buffer.from(two.buffer))).toBe(true);
+    const part = new Float32Array(10);
+    k.rng_normal_fill(part, 10, 11, 5, 12345);
+    expect(Array.from(part)).toEqual(Array.from(one.subarray(12345, 12355)));
+    const other = new Float32Array(10);
+    k.rng_normal_fill(other, 10, 12, 5, 12345);
+    expect(Array.from(other)).not.toEqual(Array.from(part));
+  });
+
+  test('uniform draws lie in [0, 1) with mean 1/2; permutations are permutations', () => {
+    const u = new Float32Array(100000);
+    k.rng_uniform_fill(u, u.length, 1, 1, 0);
+    expect(u.every((v) => v >= 0 && v < 1)).toBe(true);
+    expect(Math.abs(u.reduce((a, b) => a + b, 0) / u.length - 0.5)).toBeLessThan(0.005);
+    const perm = new BigInt64Array(1000);
+    k.rng_permutation(perm, 1000, 3, 0);
+    expect(new Set(Array.from(perm, Number)).size).toBe(1000);
+    expect(Array.from(perm, Number).every((v) => v >= 0 && v < 1000)).toBe(true);
+    expect(Array.from(perm.subarray(0, 10), Number)).not.toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+});
+
+describe('log-sum-exp over rows', () => {
+  test('forward is stable (rows at ±1000) and backward is the softmax', () => {
+    const x = randn(B * D, 70, 3);
+    x[0] = 1000;
+    x[D] = -1000;
+    const out = new Float32Array(B);
+    k.logsumexp_rows_forward(out, x, B, D);
+    const ref = (v: ArrayLike<number>, b: number) => {
+      let mx = -Infinity;
+      for (let d = 0; d < D; d++) mx = Math.max(mx, v[b * D + d]);
+      let s = 0;
+      for (let d = 0; d < D; d++) s += Math.exp(v[b * D + d] - mx);
+      return mx + Math.log(s);
+    };
+    expect(maxRelErr(out, Array.from({ length: B }, (_, b) => ref(x, b)))).toBeLessThan(1e-6);
+    const up = randn(B, 71);
+    const dx = new Float32Array(B * D);
+    k.logsumexp_rows_backward(dx, up, x, out, B, D);
+    const xs = f64(x);
+    xs[0] = 2; // finite differences need moderate values; the gradient is the same softmax formula
+    xs[D] = -2;
+    const x2 = f32(xs);
+    const out2 = new Float32Array(B);
+    k.logsumexp_rows_forward(out2, x2, B, D);
+    const dx2 = new Float32Array(B * D);
+    k.logsumexp_rows_backward(dx2, up, x2, out2, B, D);
+    expect(maxRelErr(dx2, finiteDiff((v) => weighted(up, (b) => ref(v, b)), xs))).toBeLessThan(1e-5);
+  });
+});
