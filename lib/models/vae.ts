@@ -28,7 +28,8 @@ export interface VaeOptions {
   threads?: number;
 }
 
-export type ResolvedVaeOptions = Required<VaeOptions>;
+/** Every option filled in; `sigma` is present only for a Gaussian likelihood. */
+export type ResolvedVaeOptions = Omit<Required<VaeOptions>, 'sigma'> & { sigma?: number | 'shared' };
 
 export interface EpochRecord {
   epoch: number;
@@ -86,14 +87,13 @@ export function resolveVaeOptions(options: unknown): ResolvedVaeOptions {
   const hidden = hiddenRaw.map((h, i) => integer(`hidden[${i}]`, h, 1, 1 << 20));
   const activation = oneOf('activation', o.activation ?? 'relu', ACTIVATIONS);
   const likelihood = oneOf('likelihood', o.likelihood ?? 'bernoulli', LIKELIHOODS);
-  let sigma: number | 'shared' = 1;
-  if (o.sigma !== undefined) {
-    if (likelihood !== 'gaussian') fail('sigma', "no sigma (it applies to likelihood: 'gaussian')", o.sigma, 'type');
-    sigma = o.sigma === 'shared' ? 'shared' : finiteNumber('sigma', o.sigma, { min: 0, exclusiveMin: true });
-  }
   const seed = integer('seed', o.seed ?? 0, 0);
   const threads = integer('threads', o.threads ?? 0, 0, 1024);
-  return { inputDim, latentDim, hidden, activation, likelihood, sigma, seed, threads };
+  const resolved: ResolvedVaeOptions = { inputDim, latentDim, hidden, activation, likelihood, seed, threads };
+  if (likelihood === 'gaussian')
+    resolved.sigma = o.sigma === undefined || o.sigma === 'shared' ? (o.sigma ?? 1) : finiteNumber('sigma', o.sigma, { min: 0, exclusiveMin: true });
+  else if (o.sigma !== undefined) fail('sigma', "no sigma (it applies to likelihood: 'gaussian')", o.sigma, 'type');
+  return resolved;
 }
 
 export class Vae {
@@ -111,7 +111,7 @@ export class Vae {
       activation: ACTIVATIONS.indexOf(o.activation),
       likelihood: LIKELIHOODS.indexOf(o.likelihood),
       sigmaMode: o.sigma === 'shared' ? 1 : 0,
-      sigma: o.sigma === 'shared' ? 1 : o.sigma,
+      sigma: typeof o.sigma === 'number' ? o.sigma : 1,
     });
     this.#native.initParams(o.seed);
     this.#native.setThreads(o.threads);

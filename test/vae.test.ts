@@ -1,0 +1,212 @@
+// The Vae model end to end: the fused native step's gradient against finite differences, training on a
+// 2,000-image MNIST slice, determinism, save/load, the event loop during fit, cancellation, NaN detection.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { headRows, datasets } from '../lib/data';
+import { Matrix } from '../lib/matrix';
+import { Vae, VaeOptions } from '../lib/models/vae';
+import { native, NativeVae } from '../lib/native';
+import { randn, uniform } from './helpers';
+
+let slice: Matrix;
+let test200: Matrix;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'latentkit-vae-'));
+
+beforeAll(async () => {
+  slice = headRows((await datasets.mnist({ split: 'train' })).x, 2000);
+  test200 = headRows((await datasets.mnist({ split: 'test' })).x, 200);
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
+
+describe('gradient of the fused native step', () => {
+  // The plan's analytic gradient (forward → ε → decoder → likelihood + KL → backward, exactly the training path)
+  // against central differences of the plan's own loss in float64-accumulated float32: h = 1e-2 on small models.
+  const cases: Array<[string, VaeOptions]> = [
+    ['bernoulli, relu, two hidden layers', { inputDim: 6, latentDim: 3, hidden: [5, 4], activation: 'relu', likelihood: 'bernoulli' }],
+    ['gaussian shared σ, tanh', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'gaussian', sigma: 'shared' }],
+    ['gaussian fixed σ, softplus, no hidden layer', { inputDim: 4, latentDim: 2, hidden: [], activation: 'softplus', likelihood: 'gaussian', sigma: 0.7 }],
+    ['bernoulli, leaky_relu', { inputDim: 5, latentDim: 2, hidden: [6], activation: 'leaky_relu', likelihood: 'bernoulli' }],
+  ];
+  test.each(cases)('%s', (_name, options) => {
+    const rows = 8;
+    const x = options.likelihood === 'bernoulli' ? uniform(rows * options.inputDim, 5) : randn(rows * options.inputDim, 5);
+    const handle = new (native().VaeNative)({
+      inputDim: options.inputDim, latentDim: options.latentDim, hidden: options.hidden ?? [400],
+      activation: ['identity', 'relu', 'tanh', 'leaky_relu', 'softplus'].indexOf(options.activation ?? 'relu'),
+      likelihood: options.likelihood === 'gaussian' ? 1 : 0, sigmaMode: options.sigma === 'shared' ? 1 : 0,
+      sigma: typeof options.sigma === 'number' ? options.sigma : 1,
+    }) as NativeVae;
+    handle.initParams(3);
+    const n = handle.numParams();
+    const params = new Float32Array(n);
+    handle.getParams(params);
+    const grad = new Float32Array(n);
+    const loss0 = handle.lossAndGradient(x, rows, 11, grad);
+    const kinked = options.activation === 'relu' || options.activation === 'leaky_relu';
+    const h = kinked ? 1e-3 : 1e-2;
+    const scratch = new Float32Array(n);
+    const lossAt = (i: number, value: number) => {
+      const p = Float32Array.from(params);
+      p[i] = value;
+      handle.setParams(p);
+      return handle.lossAndGradient(x, rows, 11, scratch);
+    };
+    const central = new Float64Array(n);
+    let worst = 0;
+    for (let i = 0; i < n; i++) {
+      const up = lossAt(i, params[i] + h);
+      const down = lossAt(i, params[i] - h);
+      central[i] = (up - down) / (2 * h);
+      const tol = (d: number) => Math.abs(grad[i] - d) / Math.max(1, Math.abs(d));
+      // A ±h step can cross a ReLU kink on at most one side; the one-sided difference on the other side is clean.
+      const err = kinked ? Math.min(tol(central[i]), tol((up - loss0) / h), tol((loss0 - down) / h)) : tol(central[i]);
+      worst = Math.max(worst, err);
+    }
+    handle.setParams(params);
+    // float32 forward passes: differences of the loss carry ~1e-4 relative noise at these step sizes
+    expect(worst).toBeLessThan(kinked ? 5e-3 : 2e-3);
+  });
+});
+
+describe('training', () => {
+  test('a short fit on a 2,000-image MNIST slice improves the held-out ELBO', async () => {
+    const vae = new Vae({ inputDim: 784, latentDim: 10, hidden: [200], seed: 1 });
+    const before = mean((await vae.elbo(test200)).elbo);
+    const history = await vae.fit(slice, { epochs: 3, batchSize: 64, validation: test200 });
+    const after = mean((await vae.elbo(test200)).elbo);
+    expect(history.epochs).toHaveLength(3);
+    expect(history.epochs[2].trainLoss).toBeLessThan(history.epochs[0].trainLoss);
+    expect(after).toBeGreaterThan(before + 200); // from ~−545 nats at initialisation to ~−200
+    expect(history.epochs[2].testLoss).toBeCloseTo(-mean((await vae.elbo(test200, { seed: 0x5eed })).elbo), 3);
+    for (const e of history.epochs) expect(e.examplesPerSec).toBeGreaterThan(0);
+  });
+
+  test('same seed and threads give an identical loss sequence; another seed does not', async () => {
+    const run = async (seed: number, threads: number) => {
+      const vae = new Vae({ inputDim: 784, latentDim: 8, hidden: [64], seed });
+      const h = await vae.fit(headRows(slice, 1000), { epochs: 2, batchSize: 50, threads });
+      return h.epochs.map((e) => e.trainLoss);
+    };
+    for (const threads of [1, 2]) expect(await run(4, threads)).toEqual(await run(4, threads));
+    expect(await run(5, 1)).not.toEqual(await run(4, 1));
+  });
+
+  test('dynamic binarisation trains on binary draws', async () => {
+    const vae = new Vae({ inputDim: 784, latentDim: 4, hidden: [32], seed: 2 });
+    const h = await vae.fit(headRows(slice, 500), { epochs: 2, batchSize: 100, binarize: true });
+    expect(h.epochs[1].trainLoss).toBeLessThan(h.epochs[0].trainLoss);
+  });
+
+  test('a Gaussian VAE with a shared σ learns σ', async () => {
+    const x = randn(400 * 6, 9, 0.3);
+    const vae = new Vae({ inputDim: 6, latentDim: 2, hidden: [16], likelihood: 'gaussian', sigma: 'shared' });
+    expect(vae.sigma).toBeCloseTo(1, 6);
+    await vae.fit({ data: x, rows: 400, cols: 6 }, { epochs: 20, batchSize: 40, learningRate: 1e-2 });
+    expect(vae.sigma!).toBeLessThan(0.6);
+  });
+});
+
+describe('inference API', () => {
+  let vae: Vae;
+  beforeAll(async () => {
+    vae = new Vae({ inputDim: 784, latentDim: 6, hidden: [64], seed: 7 });
+    await vae.fit(headRows(slice, 500), { epochs: 1, batchSize: 100 });
+  });
+
+  test('encode, decode, reconstruct and sample have the documented shapes and ranges', () => {
+    const { mean: m, logVar } = vae.encode(headRows(test200, 5));
+    expect([m.rows, m.cols, logVar.rows, logVar.cols]).toEqual([5, 6, 5, 6]);
+    const x = vae.decode(m);
+    expect([x.rows, x.cols]).toEqual([5, 784]);
+    expect(x.data.every((v) => v > 0 && v < 1)).toBe(true);
+    expect(Array.from(vae.reconstruct(headRows(test200, 5)).data)).toEqual(Array.from(x.data));
+    const s = vae.sample(4, { seed: 1 });
+    expect(Array.from(vae.sample(4, { seed: 1 }).data)).toEqual(Array.from(s.data));
+    expect(Array.from(vae.sample(4, { seed: 2 }).data)).not.toEqual(Array.from(s.data));
+    const a = vae.sample(4, { seed: 1, mode: 'ancestral' });
+    expect(a.data.every((v) => v === 0 || v === 1)).toBe(true);
+    expect(vae.decode([[0, 0, 0, 0, 0, 0]]).rows).toBe(1);
+    expect(vae.encode({ data: new Float32Array(0), rows: 0, cols: 784 }).mean.rows).toBe(0);
+  });
+
+  test('elbo: per-example terms, more samples reduce the variance of the reconstruction term', async () => {
+    const r1 = await vae.elbo(test200, { samples: 1, seed: 1 });
+    const r1b = await vae.elbo(test200, { samples: 1, seed: 2 });
+    const r64 = await vae.elbo(test200, { samples: 64, seed: 1 });
+    const r64b = await vae.elbo(test200, { samples: 64, seed: 2 });
+    expect(r1.elbo).toHaveLength(200);
+    for (let i = 0; i < 200; i++) expect(r1.elbo[i]).toBeCloseTo(-(r1.reconstruction[i] + r1.kl[i]), 3);
+    expect(Array.from(r1.kl)).toEqual(Array.from(r64.kl)); // closed form: no sampling
+    const spread = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0);
+    expect(spread(r64.reconstruction, r64b.reconstruction)).toBeLessThan(spread(r1.reconstruction, r1b.reconstruction) / 10);
+  });
+
+  test('save → load gives identical outputs; the file records options and version', async () => {
+    const file = path.join(tmp, 'm.safetensors');
+    await vae.save(file);
+    const back = await Vae.load(file);
+    expect(back.options).toEqual(vae.options);
+    expect(Array.from(back.parameters().flat)).toEqual(Array.from(vae.parameters().flat));
+    expect(Array.from(back.decode(vae.encode(test200).mean).data)).toEqual(Array.from(vae.decode(vae.encode(test200).mean).data));
+    const r = await back.elbo(test200, { seed: 3 });
+    expect(Array.from(r.elbo)).toEqual(Array.from((await vae.elbo(test200, { seed: 3 })).elbo));
+    expect(fs.readdirSync(tmp).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+describe('threads and the event loop', () => {
+  test('the event loop keeps ticking while fit runs', async () => {
+    const vae = new Vae({ inputDim: 784, latentDim: 10, hidden: [256], seed: 1 });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const t0 = Date.now();
+    await vae.fit(slice, { epochs: 3, batchSize: 32 });
+    const elapsed = Date.now() - t0;
+    clearInterval(timer);
+    expect(elapsed).toBeGreaterThan(100);
+    expect(ticks).toBeGreaterThan(elapsed / 5 / 4); // at least a quarter of the ticks a free loop would get
+  });
+
+  test('progress is reported during an epoch and onEpoch after each', async () => {
+    const vae = new Vae({ inputDim: 784, latentDim: 4, hidden: [512, 256], seed: 1 });
+    const seen: number[] = [];
+    const epochs: number[] = [];
+    await vae.fit(slice, { epochs: 2, batchSize: 8, progress: (p) => seen.push(p.examples), onEpoch: (r) => void epochs.push(r.epoch) });
+    expect(epochs).toEqual([1, 2]);
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every((e) => e > 0 && e <= 2000)).toBe(true);
+  });
+
+  test('an AbortSignal cancels fit with LATENTKIT_CANCELLED and leaves the model usable', async () => {
+    const vae = new Vae({ inputDim: 784, latentDim: 4, hidden: [512], seed: 1 });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 30);
+    await expect(vae.fit(slice, { epochs: 1000, batchSize: 16, signal: ac.signal })).rejects.toMatchObject({ code: 'LATENTKIT_CANCELLED' });
+    expect(vae.decode([[0, 0, 0, 0]]).rows).toBe(1);
+    const aborted = new AbortController();
+    aborted.abort();
+    await expect(vae.fit(slice, { signal: aborted.signal })).rejects.toMatchObject({ code: 'LATENTKIT_CANCELLED' });
+  });
+
+  test('a second fit or an encode during fit is refused with LATENTKIT_BUSY', async () => {
+    const vae = new Vae({ inputDim: 784, latentDim: 4, hidden: [64], seed: 1 });
+    const running = vae.fit(slice, { epochs: 2, batchSize: 32 });
+    await expect(vae.fit(slice, { epochs: 1 })).rejects.toMatchObject({ code: 'LATENTKIT_BUSY' });
+    expect(() => vae.encode(headRows(slice, 1))).toThrow(expect.objectContaining({ code: 'LATENTKIT_BUSY' }));
+    await running;
+    expect(vae.encode(headRows(slice, 1)).mean.rows).toBe(1);
+  });
+
+  test('a loss that becomes NaN/Inf is reported with epoch and step, and the parameters stay finite', async () => {
+    const x = randn(256 * 4, 3, 1e18);
+    const vae = new Vae({ inputDim: 4, latentDim: 2, hidden: [8], likelihood: 'gaussian', sigma: 1e-18 });
+    const err = await vae.fit({ data: x, rows: 256, cols: 4 }, { epochs: 2, batchSize: 32 }).catch((e) => e);
+    expect(err).toMatchObject({ code: 'LATENTKIT_NON_FINITE_LOSS' });
+    expect(err.message).toMatch(/at epoch 1, step 1 of 8/);
+    expect(err.stack).toMatch(/vae\.test\.ts/); // the caller's stack, not an empty native one
+    expect(vae.parameters().flat.every(Number.isFinite)).toBe(true);
+  });
+});
