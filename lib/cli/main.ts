@@ -135,13 +135,14 @@ async function train(argv: string[]): Promise<void> {
     await writeFileAtomic(path.join(out, 'samples.png'), imageGridPng(vae.sample(64, { seed }), { height: side, columns: 8 }));
     const shown = takeRows(data.test.x, Array.from({ length: Math.min(32, data.test.x.rows) }, (_, i) => i));
     const recon = vae.reconstruct(shown);
-    const pairs = matrix(shown.rows * 2, shown.cols);
+    const perBand = Math.min(16, shown.rows); // each band: a row of test images above a row of reconstructions
+    const pairs = matrix(Math.ceil(shown.rows / perBand) * 2 * perBand, shown.cols);
     for (let i = 0; i < shown.rows; i++) {
-      const band = Math.floor(i / 16), col = i % 16;
-      pairs.data.set(shown.data.subarray(i * shown.cols, (i + 1) * shown.cols), (band * 32 + col) * shown.cols);
-      pairs.data.set(recon.data.subarray(i * shown.cols, (i + 1) * shown.cols), (band * 32 + 16 + col) * shown.cols);
+      const band = Math.floor(i / perBand), col = i % perBand;
+      pairs.data.set(shown.data.subarray(i * shown.cols, (i + 1) * shown.cols), (band * 2 * perBand + col) * shown.cols);
+      pairs.data.set(recon.data.subarray(i * shown.cols, (i + 1) * shown.cols), ((band * 2 + 1) * perBand + col) * shown.cols);
     }
-    await writeFileAtomic(path.join(out, 'reconstructions.png'), imageGridPng(pairs, { height: side, columns: 16 }));
+    await writeFileAtomic(path.join(out, 'reconstructions.png'), imageGridPng(pairs, { height: side, columns: perBand }));
     written.push('samples.png', 'reconstructions.png');
   }
   const means: Matrix = vae.encode(data.test.x).mean;

@@ -1,0 +1,124 @@
+// Bad input of every kind gets a TypeError/RangeError/Error that names the parameter; nothing crashes the process.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Vae } from '../lib/models/vae';
+import { native } from '../lib/native';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'latentkit-bad-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const small = () => new Vae({ inputDim: 4, latentDim: 2, hidden: [3] });
+const rows = (n: number, v = 0.5) => Array.from({ length: n }, () => [v, v, v, v]);
+
+describe('constructor options', () => {
+  test.each([
+    [{ inputDim: 4, latentDim: 0 }, RangeError, /Expected an integer in \[1, 1048576\] for latentDim but received 0/],
+    [{ inputDim: '784', latentDim: 2 }, TypeError, /for inputDim but received "784"/],
+    [{ inputDim: 4, latentDim: 2, hidden: [3, -1] }, RangeError, /for hidden\[1\] but received -1/],
+    [{ inputDim: 4, latentDim: 2, hidden: 400 }, TypeError, /for hidden but received 400/],
+    [{ inputDim: 4, latentDim: 2, activation: 'gelu' }, RangeError, /for activation but received "gelu"/],
+    [{ inputDim: 4, latentDim: 2, likelihood: 'poisson' }, RangeError, /for likelihood/],
+    [{ inputDim: 4, latentDim: 2, likelihood: 'gaussian', sigma: 0 }, RangeError, /for sigma but received 0/],
+    [{ inputDim: 4, latentDim: 2, sigma: 0.5 }, TypeError, /for sigma/],
+    [{ inputDim: 4, latentDim: 2, latentdim: 3 }, TypeError, /options\.latentdim/],
+    [null, TypeError, /for options but received null/],
+  ])('%j', (options, kind, message) => {
+    expect(() => new Vae(options as never)).toThrow(kind);
+    expect(() => new Vae(options as never)).toThrow(message);
+  });
+});
+
+describe('data', () => {
+  test('NaN and Inf are refused with their position', async () => {
+    const x = rows(3);
+    x[1][2] = NaN;
+    await expect(small().fit(x)).rejects.toThrow(/Expected finite values for x but received NaN at row 1, column 2/);
+    const y = { data: new Float32Array([0, 0, 0, Infinity]), rows: 1, cols: 4 };
+    await expect(small().fit(y)).rejects.toThrow(/Infinity at row 0, column 3/);
+  });
+  test('wrong row length, ragged rows, empty data, values outside [0, 1] for Bernoulli', async () => {
+    await expect(small().fit([[1, 0, 1]])).rejects.toThrow(/Expected rows of length 4 for x but received rows of length 3/);
+    await expect(small().fit([[1, 0, 1, 0], [1]])).rejects.toThrow(/for x\[1\]/);
+    await expect(small().fit([])).rejects.toThrow(/Expected at least one row for x/);
+    await expect(small().fit({ data: new Float32Array(0), rows: 0, cols: 4 })).rejects.toThrow(/at least one row/);
+    await expect(small().fit(rows(2, 3))).rejects.toThrow(/values in \[0, 1\].*for x but received 3 at row 0, column 0/);
+    await expect(small().fit({ data: new Float32Array(7), rows: 2, cols: 4 })).rejects.toThrow(/x\.data/);
+    await expect(small().fit('x' as never)).rejects.toThrow(TypeError);
+    expect(() => small().decode([[1, 2, 3]])).toThrow(/rows of length 2 for z/);
+  });
+  test('fit options', async () => {
+    const v = small();
+    await expect(v.fit(rows(2), { epochs: 0 })).rejects.toThrow(/for epochs but received 0/);
+    await expect(v.fit(rows(2), { batchSize: 'big' as never })).rejects.toThrow(/for batchSize but received "big"/);
+    await expect(v.fit(rows(2), { learningRate: -1 })).rejects.toThrow(/for learningRate/);
+    await expect(v.fit(rows(2), { validation: [[1, 2]] })).rejects.toThrow(/for validation/);
+    await expect(v.fit(rows(2), { epoch: 3 } as never)).rejects.toThrow(/fitOptions\.epoch/);
+    await expect(v.elbo(rows(2), { samples: 0 })).rejects.toThrow(/for samples but received 0/);
+    expect(() => v.sample(-1)).toThrow(/for n but received -1/);
+    expect(() => v.sample(2, { mode: 'median' as never })).toThrow(/for mode/);
+  });
+});
+
+describe('checkpoints', () => {
+  test('a truncated, random-bytes, foreign or missing checkpoint is refused with LATENTKIT_BAD_CHECKPOINT', async () => {
+    const good = path.join(tmp, 'good.safetensors');
+    const v = small();
+    await v.save(good);
+    const bytes = fs.readFileSync(good);
+    const cases: Record<string, Buffer> = {
+      truncated: bytes.subarray(0, bytes.length - 10),
+      'truncated header': bytes.subarray(0, 20),
+      random: Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 2654435761) & 0xff)),
+      empty: Buffer.alloc(0),
+    };
+    for (const [name, data] of Object.entries(cases)) {
+      const f = path.join(tmp, `${name}.safetensors`);
+      fs.writeFileSync(f, data);
+      await expect(Vae.load(f)).rejects.toMatchObject({ code: 'LATENTKIT_BAD_CHECKPOINT' });
+    }
+    const other = path.join(tmp, 'other.safetensors');
+    await new Vae({ inputDim: 5, latentDim: 2, hidden: [3] }).save(other);
+    const header = JSON.parse(fs.readFileSync(other).subarray(8, 8 + Number(fs.readFileSync(other).readBigUInt64LE(0))).toString());
+    expect(header.__metadata__.kind).toBe('vae');
+    await expect(Vae.load(path.join(tmp, 'missing.safetensors'))).rejects.toThrow(/cannot read checkpoint/);
+    await expect(Vae.load(42 as never)).rejects.toThrow(/for path but received 42/);
+  });
+});
+
+describe('direct binding calls with wrong arguments', () => {
+  const k = native().kernels;
+  test.each([
+    ['no arguments', () => (k.gaussian_kl_std_normal_forward as unknown as () => void)(), TypeError],
+    ['a plain array for a Float32Array', () => k.gaussian_kl_std_normal_forward([1] as never, new Float32Array(1), new Float32Array(1), 1, 1), TypeError],
+    ['a Float64Array', () => k.gaussian_kl_std_normal_forward(new Float64Array(1) as never, new Float32Array(1), new Float32Array(1), 1, 1), TypeError],
+    ['a too-short array', () => k.gaussian_kl_std_normal_forward(new Float32Array(2), new Float32Array(5), new Float32Array(6), 2, 3), RangeError],
+    ['a negative size', () => k.dense_forward(new Float32Array(1), new Float32Array(1), new Float32Array(1), new Float32Array(1), -1, 1, 1, 0), RangeError],
+    ['sizes whose product overflows', () => k.gemm(false, false, 2 ** 30, 2 ** 30, 2 ** 30, 1, new Float32Array(1), new Float32Array(1), 0, new Float32Array(1)), RangeError],
+    ['an unknown activation', () => k.dense_forward(new Float32Array(1), new Float32Array(1), new Float32Array(1), new Float32Array(1), 1, 1, 1, 9), RangeError],
+    ['a string size', () => k.rng_normal_fill(new Float32Array(1), '1' as never, 0, 0, 0), TypeError],
+    ['a fractional seed', () => k.rng_normal_fill(new Float32Array(1), 1, 0.5, 0, 0), RangeError],
+    ['NaN alpha', () => k.gemm(false, false, 1, 1, 1, NaN, new Float32Array(1), new Float32Array(1), 0, new Float32Array(1)), RangeError],
+    ['a wrong options object', () => k.adam_step(new Float32Array(1), new Float32Array(1), new Float32Array(1), new Float32Array(1), 1, 'fast' as never, 1, true), TypeError],
+    ['step 0', () => k.adam_step(new Float32Array(1), new Float32Array(1), new Float32Array(1), new Float32Array(1), 1, {}, 0, true), RangeError],
+  ])('%s', (_name, call, kind) => {
+    // errors made by native code belong to Node's outer realm, so they are matched by name, not instanceof
+    expect(call).toThrow(expect.objectContaining({ name: kind.name }));
+    expect(call).toThrow(/Expected .* for \w+ but received|has more than 2\^40 elements/);
+  });
+
+  test('VaeNative: a bad config, wrong array lengths, training before beginTraining', async () => {
+    const N = native().VaeNative;
+    expect(() => new N(undefined as never)).toThrow(expect.objectContaining({ name: 'TypeError' }));
+    expect(() => new N({ inputDim: 4, latentDim: 2, hidden: 'x' } as never)).toThrow(/for hidden/);
+    expect(() => new N({ inputDim: 0, latentDim: 2, hidden: [] } as never)).toThrow(/for inputDim/);
+    const v = new N({ inputDim: 4, latentDim: 2, hidden: [3], activation: 1, likelihood: 0, sigmaMode: 0, sigma: 1 });
+    expect(() => v.setParams(new Float32Array(3))).toThrow(expect.objectContaining({ name: 'RangeError' }));
+    expect(() => v.encode(new Float32Array(8), 3, new Float32Array(6), new Float32Array(6))).toThrow(/for x/);
+    expect(() => v.decode(new Float32Array(2), 1, new Float32Array(3))).toThrow(/for out/);
+    expect(() => v.trainEpoch(0)).toThrow(/before beginTraining/);
+    expect(() => v.beginTraining(new Float32Array(4), 1, { batchSize: 0 } as never)).toThrow(/for batchSize/);
+    expect(() => v.evaluate(new Float32Array(4), 1, 0, 0, false, new Float32Array(1), new Float32Array(1))).toThrow(/for samples/);
+    expect(() => v.trainEpoch('0' as never)).toThrow(expect.objectContaining({ name: 'TypeError' }));
+  });
+});
