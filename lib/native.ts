@@ -25,6 +25,8 @@ export interface NativeKernels {
   logsumexp_rows_forward(out: Float32Array, x: Float32Array, B: number, D: number): void;
   logsumexp_rows_backward(dX: Float32Array, dOut: Float32Array, x: Float32Array, out: Float32Array, B: number, D: number): void;
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, B: Float32Array, beta: number, C: Float32Array): void;
+  /** Seconds per pass over the listed GEMMs (row-major, [transA, transB, M, N, K]), timed on the compute thread. */
+  gemm_benchmark(shapes: Array<[boolean, boolean, number, number, number]>, repeats: number, warmup: number): number[];
   set_threads(threads: number): void;
 }
 

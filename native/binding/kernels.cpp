@@ -2,6 +2,10 @@
 // argument order as native/core), used by the tests and by bench/. Sizes are checked against every array.
 #include <napi.h>
 
+#include <chrono>
+#include <cmath>
+#include <vector>
+
 #include "../core/dense.h"
 #include "../core/gaussian.h"
 #include "../core/gemm.h"
@@ -220,6 +224,60 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   return a.env().Undefined();
 }
 
+// gemm_benchmark(shapes: [transA, transB, M, N, K][], repeats, warmup) → seconds per pass over all shapes, one
+// entry per repeat. Buffers are allocated once; every pass runs on the compute thread with no JS in between, so
+// it times what a fused training step's GEMMs cost.
+Napi::Value GemmBenchmark(const Napi::CallbackInfo& info) {
+  Args a(info, "gemm_benchmark");
+  Napi::Value v = info.Length() > 0 ? info[0] : info.Env().Undefined();
+  if (!v.IsArray()) a.type_error("shapes", "an array of [transA, transB, M, N, K]", v);
+  struct Shape { bool ta, tb; int64_t M, N, K; };
+  std::vector<Shape> shapes;
+  Napi::Array arr = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value e = arr.Get(i);
+    if (!e.IsArray() || e.As<Napi::Array>().Length() != 5) a.type_error("shapes", "an array of [transA, transB, M, N, K]", e);
+    Napi::Array t = e.As<Napi::Array>();
+    auto dim = [&](uint32_t j) {
+      Napi::Value d = t.Get(j);
+      double x = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1;
+      if (!(x >= 1 && x <= 65536 && x == std::floor(x))) a.range_error("shapes", "sizes in [1, 65536]", d);
+      return static_cast<int64_t>(x);
+    };
+    shapes.push_back({t.Get(0u).ToBoolean().Value(), t.Get(1u).ToBoolean().Value(), dim(2), dim(3), dim(4)});
+  }
+  const int64_t repeats = a.integer(1, "repeats", 1, 100000);
+  const int64_t warmup = a.integer(2, "warmup", 0, 100000);
+  std::vector<double> seconds(static_cast<size_t>(repeats));
+  Status st = run_on_compute_thread(g_kernel_threads, [&]() -> Status {
+    std::vector<std::vector<float>> bufs;
+    for (const Shape& sh : shapes) {
+      bufs.emplace_back(static_cast<size_t>(sh.M * sh.K), 0.01f);
+      bufs.emplace_back(static_cast<size_t>(sh.K * sh.N), 0.01f);
+      bufs.emplace_back(static_cast<size_t>(sh.M * sh.N), 0.0f);
+    }
+    auto pass = [&]() -> Status {
+      for (size_t j = 0; j < shapes.size(); ++j) {
+        const Shape& sh = shapes[j];
+        LK_RETURN_IF_ERROR(gemm(sh.ta, sh.tb, sh.M, sh.N, sh.K, 1.0f, bufs[3 * j].data(), bufs[3 * j + 1].data(), 0.0f,
+                                bufs[3 * j + 2].data()));
+      }
+      return Status::Ok();
+    };
+    for (int64_t r = 0; r < warmup; ++r) LK_RETURN_IF_ERROR(pass());
+    for (int64_t r = 0; r < repeats; ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      LK_RETURN_IF_ERROR(pass());
+      seconds[static_cast<size_t>(r)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) throw_status(info.Env(), st);
+  Napi::Array out = Napi::Array::New(info.Env(), seconds.size());
+  for (size_t i = 0; i < seconds.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::Number::New(info.Env(), seconds[i]));
+  return out;
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   Args a(info, "set_threads");
   g_kernel_threads = static_cast<int>(a.integer(0, "threads", 0, 1024));
@@ -252,6 +310,7 @@ Napi::Object init_kernels(Napi::Env env) {
   add("logsumexp_rows_forward", LogsumexpForward);
   add("logsumexp_rows_backward", LogsumexpBackward);
   add("gemm", Gemm);
+  add("gemm_benchmark", GemmBenchmark);
   add("set_threads", SetThreads);
   return k;
 }
