@@ -44,38 +44,36 @@ Philox4 philox4x32_10(uint64_t seed, uint64_t stream, uint64_t index) {
   return {{c0, c1, c2, c3}};
 }
 
-Status rng_normal_fill(float* out, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset) {
+// Fills out[0..n) with draws offset..offset+n of (seed, stream): draw j lives in block j / 4, word j % 4; each block's
+// four words become four floats through `convert` and the needed ones are copied.
+template <typename Convert>
+Status fill_draws(float* out, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset, Convert convert) {
   if (n < 0) return Status::Error(Code::InvalidArgument, "n must be >= 0");
-  // Draw j lives in block j / 4, word j % 4; blocks are computed whole and the needed words copied.
-  int64_t first_block = static_cast<int64_t>(offset / 4);
-  int64_t last_block = static_cast<int64_t>((offset + n + 3) / 4);
+  const int64_t first_block = static_cast<int64_t>(offset / 4);
+  const int64_t last_block = static_cast<int64_t>((offset + n + 3) / 4);
 #pragma omp parallel for schedule(static) if (n > (int64_t(1) << 20))
   for (int64_t blk = first_block; blk < last_block; ++blk) {
-    Philox4 w = philox4x32_10(seed, stream, static_cast<uint64_t>(blk));
-    float z[4];
-    box_muller(w.v[0], w.v[1], &z[0], &z[1]);
-    box_muller(w.v[2], w.v[3], &z[2], &z[3]);
+    float v[4];
+    convert(philox4x32_10(seed, stream, static_cast<uint64_t>(blk)), v);
     for (int k = 0; k < 4; ++k) {
-      int64_t j = blk * 4 + k - static_cast<int64_t>(offset);
-      if (j >= 0 && j < n) out[j] = z[k];
+      const int64_t j = blk * 4 + k - static_cast<int64_t>(offset);
+      if (j >= 0 && j < n) out[j] = v[k];
     }
   }
   return Status::Ok();
 }
 
+Status rng_normal_fill(float* out, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset) {
+  return fill_draws(out, n, seed, stream, offset, [](const Philox4& w, float* v) {
+    box_muller(w.v[0], w.v[1], &v[0], &v[1]);
+    box_muller(w.v[2], w.v[3], &v[2], &v[3]);
+  });
+}
+
 Status rng_uniform_fill(float* out, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset) {
-  if (n < 0) return Status::Error(Code::InvalidArgument, "n must be >= 0");
-  int64_t first_block = static_cast<int64_t>(offset / 4);
-  int64_t last_block = static_cast<int64_t>((offset + n + 3) / 4);
-#pragma omp parallel for schedule(static) if (n > (int64_t(1) << 20))
-  for (int64_t blk = first_block; blk < last_block; ++blk) {
-    Philox4 w = philox4x32_10(seed, stream, static_cast<uint64_t>(blk));
-    for (int k = 0; k < 4; ++k) {
-      int64_t j = blk * 4 + k - static_cast<int64_t>(offset);
-      if (j >= 0 && j < n) out[j] = to_unit(w.v[k]);
-    }
-  }
-  return Status::Ok();
+  return fill_draws(out, n, seed, stream, offset, [](const Philox4& w, float* v) {
+    for (int k = 0; k < 4; ++k) v[k] = to_unit(w.v[k]);
+  });
 }
 
 Status rng_permutation(int64_t* perm, int64_t n, uint64_t seed, uint64_t stream) {
