@@ -53,7 +53,8 @@ export function toMatrix(name: string, x: unknown, opts: ToMatrixOptions = {}): 
   if (finite) {
     const d = m.data;
     for (let i = 0; i < d.length; i++) {
-      if (!Number.isFinite(d[i])) {
+      const v = d[i];
+      if (v - v !== 0) { // NaN or ±Infinity (no global lookup: hot loop over every value)
         const r = Math.floor(i / m.cols);
         failReceived(name, 'finite values', `${describeValue(d[i])} at row ${r}, column ${i - r * m.cols}`);
       }

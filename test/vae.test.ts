@@ -7,7 +7,7 @@ import { headRows, datasets } from '../lib/data';
 import { Matrix } from '../lib/matrix';
 import { Vae, VaeOptions } from '../lib/models/vae';
 import { native, NativeVae } from '../lib/native';
-import { randn, uniform } from './helpers';
+import { maxRelErr, randn, uniform } from './helpers';
 
 let slice: Matrix;
 let test200: Matrix;
@@ -168,6 +168,39 @@ describe('threads and the event loop', () => {
     clearInterval(timer);
     expect(elapsed).toBeGreaterThan(100);
     expect(ticks).toBeGreaterThan(elapsed / 5 / 4); // at least a quarter of the ticks a free loop would get
+  });
+
+  test('concurrent fits hold no libuv pool thread: a file read completes while five models train', async () => {
+    const models = Array.from({ length: 5 }, (_, i) => new Vae({ inputDim: 784, latentDim: 4, hidden: [384], seed: i }));
+    const epochSeconds: number[] = [];
+    const fits = Promise.all(models.map((m) => m.fit(slice, { epochs: 1, batchSize: 4, onEpoch: (r) => void epochSeconds.push(r.seconds) })));
+    await new Promise((r) => setTimeout(r, 20));
+    const t0 = performance.now();
+    await fs.promises.readFile(__filename); // served by libuv's pool (4 threads by default)
+    const readSeconds = (performance.now() - t0) / 1000;
+    expect(epochSeconds).toHaveLength(0); // the read finished while the first epoch was still running
+    await fits;
+    // A job that parked a pool thread would have delayed the read by at least one whole epoch.
+    expect(readSeconds).toBeLessThan(Math.min(...epochSeconds) / 3);
+  });
+
+  test('a synchronous call on one model while another trains runs at once, with identical results', async () => {
+    const a = new Vae({ inputDim: 784, latentDim: 4, hidden: [384], seed: 1 });
+    const b = new Vae({ inputDim: 784, latentDim: 4, hidden: [64], seed: 2 });
+    const idle = b.encode(test200).mean.data;
+    let done = false;
+    const fit = a.fit(slice, { epochs: 1, batchSize: 4 }).then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 20));
+    const t0 = performance.now();
+    const during = b.encode(test200).mean.data; // the compute thread is busy: this runs inline, single-threaded
+    const ms = performance.now() - t0;
+    expect(done).toBe(false);
+    expect(ms).toBeLessThan(100);
+    expect(maxRelErr(during, idle)).toBeLessThan(1e-5); // 1 vs all threads: GEMM sums may be split differently
+    const denormal = 5e-324; // the caller's MXCSR (no flush-to-zero) is restored after the inline run
+    expect(denormal * 1).toBe(5e-324);
+    expect(Number.MIN_VALUE / 2 + Number.MIN_VALUE).toBeGreaterThan(0);
+    await fit;
   });
 
   test('progress is reported during an epoch and onEpoch after each', async () => {

@@ -1,4 +1,5 @@
-// executor.cpp — see executor.h. The thread is created on first use and lives until the process exits.
+// executor.cpp — see executor.h. The thread is created on first use and lives until the process exits; jobs run in
+// submission order.
 #include "executor.h"
 
 #include <condition_variable>
@@ -14,47 +15,48 @@ namespace lk {
 
 namespace {
 
+struct Task {
+  int threads = 0;
+  std::function<Status()> job;
+  std::function<void(const Status&)> done;
+};
+
 class ComputeThread {
  public:
   ComputeThread() : thread_([this] { loop(); }) { thread_.detach(); }
 
-  Status run(int threads, const std::function<Status()>& job) {
-    Task task{threads, &job, Status::Ok(), false};
+  void post(Task task) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      queue_.push_back(&task);
+      queue_.push_back(std::move(task));
+      ++pending_;
     }
-    cv_.notify_all();
-    std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [&] { return task.done; });
-    return task.status;
+    cv_.notify_one();
+  }
+
+  bool idle() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return pending_ == 0;
   }
 
  private:
-  struct Task {
-    int threads;
-    const std::function<Status()>* job;
-    Status status;
-    bool done;
-  };
-
   void loop() {
     int current_threads = -1;
     for (;;) {
-      Task* task;
+      Task task;
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return !queue_.empty(); });
-        task = queue_.front();
+        task = std::move(queue_.front());
         queue_.pop_front();
       }
       Status s;
       try {
-        if (task->threads != current_threads) {
-          set_compute_threads(task->threads);
-          current_threads = task->threads;
+        if (task.threads != current_threads) {
+          set_compute_threads(task.threads);
+          current_threads = task.threads;
         }
-        s = (*task->job)();
+        s = task.job();
       } catch (const std::bad_alloc&) {
         s = Status::Error(Code::Backend, "out of memory");
       } catch (const std::exception& e) {
@@ -62,18 +64,16 @@ class ComputeThread {
       } catch (...) {
         s = Status::Error(Code::Backend, "unknown native exception");
       }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        task->status = s;
-        task->done = true;
-      }
-      done_cv_.notify_all();
+      task.done(s);
+      std::lock_guard<std::mutex> lock(mu_);
+      --pending_;
     }
   }
 
   std::mutex mu_;
-  std::condition_variable cv_, done_cv_;
-  std::deque<Task*> queue_;
+  std::condition_variable cv_;
+  std::deque<Task> queue_;
+  int pending_ = 0;  // queued or running
   std::thread thread_;
 };
 
@@ -84,8 +84,38 @@ ComputeThread& compute_thread() {
 
 }  // namespace
 
+Status run_inline(const std::function<Status()>& job);
+
+void post_to_compute_thread(int threads, std::function<Status()> job, std::function<void(const Status&)> done) {
+  compute_thread().post(Task{threads, std::move(job), std::move(done)});
+}
+
+Status run_inline(const std::function<Status()>& job) {
+  ScopedSingleThreadCompute single;
+  try {
+    return job();
+  } catch (const std::bad_alloc&) {
+    return Status::Error(Code::Backend, "out of memory");
+  } catch (const std::exception& e) {
+    return Status::Error(Code::Backend, e.what());
+  }
+}
+
 Status run_on_compute_thread(int threads, const std::function<Status()>& job) {
-  return compute_thread().run(threads, job);
+  if (!compute_thread().idle()) return run_inline(job);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool finished = false;
+  Status result;
+  post_to_compute_thread(threads, job, [&](const Status& s) {
+    std::lock_guard<std::mutex> lock(mu);
+    result = s;
+    finished = true;
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return finished; });
+  return result;
 }
 
 }  // namespace lk

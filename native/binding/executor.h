@@ -9,8 +9,12 @@
 
 namespace lk {
 
-// Runs `job` on the compute thread with `threads` OpenMP threads (0 = all cores) and waits for it. Exceptions
-// thrown by the job become a Backend status.
+// Queues `job` to run on the compute thread with `threads` OpenMP threads (0 = all cores) and returns at once;
+// `done(status)` runs on the compute thread right after the job. Exceptions thrown by the job become a Backend status.
+void post_to_compute_thread(int threads, std::function<Status()> job, std::function<void(const Status&)> done);
+
+// Runs a short synchronous `job` now: on the compute thread when it is idle (and waits), otherwise inline on the
+// calling thread with one OpenMP thread, so a synchronous call never waits behind another model's long job.
 Status run_on_compute_thread(int threads, const std::function<Status()>& job);
 
 }  // namespace lk

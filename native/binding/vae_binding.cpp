@@ -1,6 +1,6 @@
 // vae_binding.cpp — the JS class VaeNative over lk::VaeModel. Short calls (encode, decode) are synchronous;
-// evaluation and training epochs return Promises (a libuv pool thread waits while the one compute thread of
-// executor.h does the work) (sharp's "baton" pattern: plain
+// evaluation and training epochs return Promises, run on the compute thread of executor.h and settle through a
+// thread-safe function, holding no libuv pool thread (sharp's "baton" pattern: plain
 // C++ state in, no V8 on the worker thread, Status out). While a job runs the model is busy: other calls throw
 // LATENTKIT_BUSY, and the job holds references to the JS object and every array it reads or writes.
 #include <napi.h>
@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <new>
 
 #include "../models/vae.h"
 #include "args.h"
@@ -195,11 +196,41 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
   std::atomic<bool> cancel_{false};
 };
 
-// The common shape of a job: a promise, the owner kept alive and marked busy, the arrays it touches kept alive.
+// Runs a JS-thread task queued from the compute thread (through a thread-safe function without a JS callback).
+using JsTask = std::function<void(Napi::Env)>;
+void run_js_task(Napi::Env env, Napi::Function, std::nullptr_t*, JsTask* task) {
+  std::unique_ptr<JsTask> owned(task);
+  if (env != nullptr) (*owned)(env);  // env is null while Node tears the environment down
+}
+using JsQueue = Napi::TypedThreadSafeFunction<std::nullptr_t, JsTask, run_js_task>;
+
+// An async job on a model: created on the JS thread, Work() on the compute thread, then Finish on the JS thread,
+// which settles the promise and deletes the job. No libuv pool thread is held while it runs. The job keeps the
+// model object and every array it touches alive, and marks the model busy until it settles.
 class ModelJob {
+ public:
+  virtual ~ModelJob() = default;
+
+  static Napi::Promise Start(ModelJob* job) {
+    Napi::Promise promise = job->deferred_.Promise();
+    post_to_compute_thread(
+        job->threads_, [job] { return job->Work(); },
+        [job](const Status& s) {
+          JsQueue queue = job->queue_;  // the finish task deletes the job, possibly before BlockingCall returns
+          auto* finish = new JsTask([job, s](Napi::Env env) {
+            job->Finish(env, s);
+            delete job;
+          });
+          if (queue.BlockingCall(finish) != napi_ok) delete finish;  // environment closing
+          queue.Release();
+        });
+    return promise;
+  }
+
  protected:
   ModelJob(Napi::Env env, VaeNative* owner, int threads)
-      : deferred_(Napi::Promise::Deferred::New(env)), owner_(owner), threads_(threads) {
+      : owner_(owner), deferred_(Napi::Promise::Deferred::New(env)), threads_(threads),
+        queue_(JsQueue::New(env, "latentkit.job", 0, 1)) {
     owner_ref_ = Napi::Persistent(owner->Value());
     owner->set_busy(true);
     owner->cancel_flag() = false;
@@ -207,42 +238,56 @@ class ModelJob {
   void keep(const Napi::Value& v) {
     if (v.IsObject()) kept_.push_back(Napi::Persistent(v.As<Napi::Object>()));
   }
-  void settle(Napi::Env env, const Status& s, const std::function<Napi::Value()>& result) {
+  // From the compute thread: run `fn` on the JS thread soon (dropped when the queue is full or closing).
+  void to_js(JsTask fn) {
+    auto* task = new JsTask(std::move(fn));
+    if (queue_.NonBlockingCall(task) != napi_ok) delete task;
+  }
+  // On the JS thread, from a task: a JS callback of this job threw; the job is cancelled and rejects with it.
+  void fail_with(const Napi::Error& e) {
+    if (js_error_.IsEmpty()) js_error_ = Napi::Persistent(e.Value());
+    owner_->cancel_flag() = true;
+  }
+
+  virtual Status Work() = 0;                                          // compute thread
+  virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }  // JS thread, after success
+
+  VaeNative* owner_;
+
+ private:
+  void Finish(Napi::Env env, const Status& s) {
     owner_->set_busy(false);
-    if (s.ok())
-      deferred_.Resolve(result());
+    if (!js_error_.IsEmpty())
+      deferred_.Reject(js_error_.Value());
+    else if (s.ok())
+      deferred_.Resolve(Result(env));
     else
       deferred_.Reject(status_error(env, s).Value());
   }
-  Napi::Promise::Deferred deferred_;
-  VaeNative* owner_;
-  int threads_;
-  Status status_;
 
- private:
-  Napi::ObjectReference owner_ref_;
+  Napi::Promise::Deferred deferred_;
+  int threads_;
+  JsQueue queue_;
+  Napi::ObjectReference owner_ref_, js_error_;
   std::vector<Napi::ObjectReference> kept_;
 };
 
-class EvaluateJob : public Napi::AsyncWorker, public ModelJob {
+class EvaluateJob : public ModelJob {
  public:
   EvaluateJob(Napi::Env env, VaeNative* owner, int threads, const Napi::CallbackInfo& info, const float* x,
               int64_t rows, int64_t samples, uint64_t seed, bool binarize, float* recon, float* kl)
-      : Napi::AsyncWorker(env, "latentkit.evaluate"), ModelJob(env, owner, threads), x_(x), rows_(rows),
-        samples_(samples), seed_(seed), binarize_(binarize), recon_(recon), kl_(kl) {
+      : ModelJob(env, owner, threads), x_(x), rows_(rows), samples_(samples), seed_(seed), binarize_(binarize),
+        recon_(recon), kl_(kl) {
     keep(info[0]);
     keep(info[5]);
     keep(info[6]);
   }
-  Napi::Promise promise() { return deferred_.Promise(); }
-  void Execute() override {
-    VaeModel& m = owner_->model();
-    status_ = run_on_compute_thread(threads_, [&] {
-      return m.evaluate(ElboTerms{recon_, kl_}, x_, rows_, samples_, seed_, binarize_, &owner_->cancel_flag());
-    });
+
+ protected:
+  Status Work() override {
+    return owner_->model().evaluate(ElboTerms{recon_, kl_}, x_, rows_, samples_, seed_, binarize_,
+                                    &owner_->cancel_flag());
   }
-  void OnOK() override { settle(Env(), status_, [&] { return Env().Undefined(); }); }
-  void OnError(const Napi::Error& e) override { settle(Env(), Status::Error(Code::Backend, e.Message()), nullptr); }
 
  private:
   const float* x_;
@@ -263,10 +308,7 @@ Napi::Value VaeNative::Evaluate(const Napi::CallbackInfo& info) {
   const bool binarize = a.boolean(4, "binarize");
   float* recon = a.f32(5, "reconstruction", rows);
   float* kl = a.f32(6, "kl", rows);
-  auto* job = new EvaluateJob(info.Env(), this, threads_, info, x, rows, samples, seed, binarize, recon, kl);
-  Napi::Promise p = job->promise();
-  job->Queue();
-  return p;
+  return ModelJob::Start(new EvaluateJob(info.Env(), this, threads_, info, x, rows, samples, seed, binarize, recon, kl));
 }
 
 // beginTraining(data, rows, { batchSize, lr, beta1, beta2, eps, weightDecay, binarize, seed }): copies the data
@@ -286,78 +328,59 @@ Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
   t.adam.weight_decay = static_cast<float>(option_number(a, o, "weightDecay", 0));
   t.binarize = option_bool(a, o, "binarize", false);
   t.seed = static_cast<uint64_t>(option_integer(a, o, "seed", 0, 0, (int64_t(1) << 53) - 1));
-  Status s = run_on_compute_thread(threads_, [&] { return model_->begin_training(data, rows, t); });
+  // Allocation and one copy, no parallel work: done here so a fit never waits behind another model's job.
+  Status s;
+  try {
+    s = model_->begin_training(data, rows, t);
+  } catch (const std::bad_alloc&) {
+    s = Status::Error(Code::Backend, "out of memory: the training set and buffers do not fit");
+  }
   if (!s.ok()) throw_status(info.Env(), s);
   return info.Env().Undefined();
 }
 
-struct ProgressRecord {
-  int64_t steps, examples;
-  double loss_sum;
-};
-
-class TrainEpochJob : public Napi::AsyncProgressQueueWorker<ProgressRecord>, public ModelJob {
+class TrainEpochJob : public ModelJob {
  public:
   TrainEpochJob(Napi::Env env, VaeNative* owner, int threads, int64_t epoch, Napi::Function on_progress)
-      : Napi::AsyncProgressQueueWorker<ProgressRecord>(env, "latentkit.trainEpoch"), ModelJob(env, owner, threads),
-        epoch_(epoch) {
+      : ModelJob(env, owner, threads), epoch_(epoch) {
     if (!on_progress.IsEmpty()) progress_fn_ = Napi::Persistent(on_progress);
+    report_ = !on_progress.IsEmpty();
   }
-  Napi::Promise promise() { return deferred_.Promise(); }
 
-  void Execute(const ExecutionProgress& progress) override {
+ protected:
+  Status Work() override {
     using clock = std::chrono::steady_clock;
     auto last = clock::now();
-    const bool report = !progress_fn_.IsEmpty();
     ProgressFn fn = [&](int64_t steps, int64_t examples, double loss) {
       auto now = clock::now();
-      if (report && now - last > std::chrono::milliseconds(100)) {
-        last = now;
-        ProgressRecord r{steps, examples, loss};
-        progress.Send(&r, 1);
-      }
+      if (!report_ || now - last < std::chrono::milliseconds(100)) return;
+      last = now;
+      to_js([this, steps, examples, loss](Napi::Env env) {
+        if (owner_->cancel_flag()) return;
+        try {
+          progress_fn_.Call({Napi::Number::New(env, static_cast<double>(steps)),
+                             Napi::Number::New(env, static_cast<double>(examples)), Napi::Number::New(env, loss)});
+        } catch (const Napi::Error& e) {  // a throwing callback stops the epoch; the promise rejects with its error
+          fail_with(e);
+        }
+      });
     };
-    status_ = run_on_compute_thread(
-        threads_, [&] { return owner_->model().train_epoch(epoch_, &result_, &owner_->cancel_flag(), fn); });
+    return owner_->model().train_epoch(epoch_, &result_, &owner_->cancel_flag(), fn);
   }
 
-  void OnProgress(const ProgressRecord* data, size_t count) override {
-    if (progress_fn_.IsEmpty() || count == 0 || callback_failed_) return;
-    Napi::Env env = Env();
-    const ProgressRecord& r = data[count - 1];
-    try {
-      progress_fn_.Call({Napi::Number::New(env, static_cast<double>(r.steps)),
-                         Napi::Number::New(env, static_cast<double>(r.examples)), Napi::Number::New(env, r.loss_sum)});
-    } catch (const Napi::Error& e) {  // a throwing callback stops the epoch; the promise rejects with its error
-      callback_failed_ = true;
-      callback_error_ = Napi::Persistent(e.Value());
-      owner_->cancel_flag() = true;
-    }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("lossSum", Napi::Number::New(env, result_.loss_sum));
+    r.Set("examples", Napi::Number::New(env, static_cast<double>(result_.examples)));
+    r.Set("steps", Napi::Number::New(env, static_cast<double>(result_.steps)));
+    return r;
   }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (callback_failed_) {
-      owner_->set_busy(false);
-      deferred_.Reject(callback_error_.Value());
-      return;
-    }
-    settle(env, status_, [&] {
-      Napi::Object r = Napi::Object::New(env);
-      r.Set("lossSum", Napi::Number::New(env, result_.loss_sum));
-      r.Set("examples", Napi::Number::New(env, static_cast<double>(result_.examples)));
-      r.Set("steps", Napi::Number::New(env, static_cast<double>(result_.steps)));
-      return r;
-    });
-  }
-  void OnError(const Napi::Error& e) override { settle(Env(), Status::Error(Code::Backend, e.Message()), nullptr); }
 
  private:
   int64_t epoch_;
+  bool report_ = false;
   EpochResult result_;
   Napi::FunctionReference progress_fn_;
-  bool callback_failed_ = false;
-  Napi::ObjectReference callback_error_;
 };
 
 // trainEpoch(epoch, onProgress?) → Promise<{ lossSum, examples, steps }>
@@ -368,10 +391,7 @@ Napi::Value VaeNative::TrainEpoch(const Napi::CallbackInfo& info) {
   Napi::Function fn = a.function(1, "onProgress", true);
   if (!model_->training())
     throw_status(info.Env(), Status::Error(Code::InvalidArgument, "trainEpoch called before beginTraining"));
-  auto* job = new TrainEpochJob(info.Env(), this, threads_, epoch, fn);
-  Napi::Promise p = job->promise();
-  job->Queue();
-  return p;
+  return ModelJob::Start(new TrainEpochJob(info.Env(), this, threads_, epoch, fn));
 }
 
 }  // namespace

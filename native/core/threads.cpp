@@ -21,4 +21,15 @@ void set_compute_threads(int threads) {
   enable_ftz_daz();
 }
 
+ScopedSingleThreadCompute::ScopedSingleThreadCompute()
+    : saved_mxcsr_(_mm_getcsr()), saved_threads_(omp_get_max_threads()) {
+  omp_set_num_threads(1);
+  enable_ftz_daz();
+}
+
+ScopedSingleThreadCompute::~ScopedSingleThreadCompute() {
+  _mm_setcsr(saved_mxcsr_);
+  omp_set_num_threads(saved_threads_);
+}
+
 }  // namespace lk

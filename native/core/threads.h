@@ -10,4 +10,19 @@ namespace lk {
 void set_compute_threads(int threads);
 int max_compute_threads();
 
+// For the lifetime of this object the calling thread computes alone (OpenMP team of one, so no thread pool is
+// created for it) with FTZ/DAZ on; its previous OpenMP setting and MXCSR (which JS on that thread relies on) are
+// restored afterwards.
+class ScopedSingleThreadCompute {
+ public:
+  ScopedSingleThreadCompute();
+  ~ScopedSingleThreadCompute();
+  ScopedSingleThreadCompute(const ScopedSingleThreadCompute&) = delete;
+  ScopedSingleThreadCompute& operator=(const ScopedSingleThreadCompute&) = delete;
+
+ private:
+  unsigned saved_mxcsr_;
+  int saved_threads_;
+};
+
 }  // namespace lk
