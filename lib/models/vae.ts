@@ -344,6 +344,5 @@ function meanNegElbo(t: { reconstruction: Float32Array; kl: Float32Array }): num
 }
 
 function cancelled(): LatentkitError {
-  const e = new LatentkitError('LATENTKIT_CANCELLED', 'training was cancelled by its AbortSignal');
-  return e;
+  return new LatentkitError('LATENTKIT_CANCELLED', 'training was cancelled by its AbortSignal');
 }

@@ -9,6 +9,8 @@
 
 namespace lk {
 
+constexpr float kLog2Pi = 1.8378770664093453f;  // log(2π)
+
 inline float bits_to_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
 inline uint32_t float_to_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
 

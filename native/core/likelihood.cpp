@@ -7,7 +7,6 @@
 namespace lk {
 
 namespace {
-constexpr float kLog2Pi = 1.8378770664093453f;
 // Below this many elements a parallel region between GEMMs costs more than it saves: it parks and wakes the
 // OpenMP team that oneDNN uses (measured on the VAE step at 2 threads: 35k → 56k examples/s).
 constexpr int64_t kParallelMin = int64_t(1) << 20;
