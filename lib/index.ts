@@ -9,3 +9,5 @@ export type { ErrorCode } from './errors';
 export { loadSafetensors, saveSafetensors } from './io/safetensors';
 export { native } from './native';
 export { VERSION } from './version';
+export { OnnxDecoder, OnnxEncoder } from './onnx/runtime';
+export { decoderOnnx, encoderOnnx, ONNX_IR_VERSION, ONNX_OPSET } from './onnx/export';

@@ -2,7 +2,10 @@
 // validated eagerly; training runs natively off the JS thread, one Promise per epoch. Shapes: x (rows, inputDim),
 // z / mean / logVar (rows, latentDim). Parameters live natively in one flat buffer; parameters() copies it out.
 import { LatentkitError, withCallerStack } from '../errors';
+import * as path from 'path';
+import { writeFileAtomic } from '../io/atomic';
 import { loadSafetensors, NamedTensor, saveSafetensors } from '../io/safetensors';
+import { decoderOnnx, encoderOnnx } from '../onnx/export';
 import { Matrix, MatrixLike, matrix, toMatrix } from '../matrix';
 import { native, NativeVae } from '../native';
 import { boolean, fail, failReceived, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../validate';
@@ -277,6 +280,27 @@ export class Vae {
     if (typeof file !== 'string' || file === '') fail('path', 'a file path', file, 'type');
     const { tensors } = this.parameters();
     await saveSafetensors(file, tensors, { format: 'latentkit', kind: 'vae', version: VERSION, options: JSON.stringify(this.options) });
+  }
+
+  /**
+   * Writes decoder.onnx and/or encoder.onnx into `dir` (IR 8, opset 17, dynamic batch; see onnx/export.ts).
+   * Returns the paths written.
+   */
+  async exportOnnx(dir: string, options: { parts?: Array<'decoder' | 'encoder'> } = {}): Promise<string[]> {
+    if (typeof dir !== 'string' || dir === '') fail('dir', 'a directory path', dir, 'type');
+    const o = plainObject('exportOptions', options);
+    knownKeys('exportOptions', o, ['parts']);
+    const parts = o.parts ?? ['decoder', 'encoder'];
+    if (!Array.isArray(parts) || parts.length === 0) fail('parts', "a non-empty array of 'decoder' | 'encoder'", parts, 'type');
+    const { tensors } = this.parameters();
+    const written: string[] = [];
+    for (const part of parts) {
+      oneOf('parts[]', part, ['decoder', 'encoder'] as const);
+      const file = path.join(dir, `${part}.onnx`);
+      await writeFileAtomic(file, part === 'decoder' ? decoderOnnx(this.options, tensors) : encoderOnnx(this.options, tensors));
+      written.push(file);
+    }
+    return written;
   }
 
   static async load(file: string): Promise<Vae> {

@@ -1,0 +1,109 @@
+// onnx/runtime.ts — a small wrapper over onnxruntime-node for latentkit's exported graphs: one reused session per
+// file, thread counts as an option, inputs validated against the graph's width before running. The file is first
+// decoded with onnx-proto, so random bytes, truncated files and foreign graphs get a clear error.
+import * as fs from 'fs';
+import { onnx } from 'onnx-proto';
+import type { InferenceSession as OrtSession } from 'onnxruntime-node';
+import { LatentkitError } from '../errors';
+import { Matrix, MatrixLike, matrix, toMatrix } from '../matrix';
+import { native } from '../native';
+import { integer, knownKeys, plainObject } from '../validate';
+
+const SAMPLE_STREAM = 5 * 2 ** 48; // the stream Vae.sample draws z from: same seed → same z
+
+interface LoadedGraph {
+  session: OrtSession;
+  inputWidth: number;
+  outputs: string[];
+  metadata: Record<string, string>;
+}
+
+async function loadGraph(file: string, part: 'decoder' | 'encoder', options: { threads?: number } = {}): Promise<LoadedGraph> {
+  const o = plainObject('options', options);
+  knownKeys('options', o, ['threads']);
+  const threads = integer('threads', o.threads ?? 0, 0, 1024);
+  let bytes: Buffer;
+  try {
+    bytes = await fs.promises.readFile(file);
+  } catch (e) {
+    throw new LatentkitError('LATENTKIT_BAD_DATA', `cannot read ONNX model ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  let proto: onnx.ModelProto;
+  try {
+    proto = onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    throw new LatentkitError('LATENTKIT_BAD_DATA', `${file} is not an ONNX model (${(e as Error).message})`, { cause: e });
+  }
+  const metadata = Object.fromEntries((proto.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']));
+  const input = proto.graph?.input?.[0];
+  const width = Number(input?.type?.tensorType?.shape?.dim?.[1]?.dimValue ?? NaN);
+  if (!proto.graph || metadata['latentkit.part'] !== part || !Number.isInteger(width))
+    throw new LatentkitError('LATENTKIT_BAD_DATA', `${file} is not a latentkit ${part} graph (its metadata says part=${metadata['latentkit.part'] ?? 'none'})`);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
+  let session: OrtSession;
+  try {
+    session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1 });
+  } catch (e) {
+    throw new LatentkitError('LATENTKIT_BAD_DATA', `onnxruntime could not load ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  return { session, inputWidth: width, outputs: proto.graph.output?.map((v) => v.name ?? '') ?? [], metadata };
+}
+
+async function run(g: LoadedGraph, inputName: string, x: Matrix): Promise<Record<string, Matrix>> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
+  const feeds = { [inputName]: new ort.Tensor('float32', x.data, [x.rows, x.cols]) };
+  const out = await g.session.run(feeds);
+  const result: Record<string, Matrix> = {};
+  for (const name of g.outputs) {
+    const t = out[name];
+    const dims = t.dims.map(Number);
+    result[name] = { data: t.data as Float32Array, rows: dims.length === 2 ? dims[0] : 1, cols: dims[dims.length - 1] };
+  }
+  return result;
+}
+
+export class OnnxDecoder {
+  private constructor(private readonly g: LoadedGraph) {}
+  static async load(file: string, options: { threads?: number } = {}): Promise<OnnxDecoder> {
+    return new OnnxDecoder(await loadGraph(file, 'decoder', options));
+  }
+  get latentDim(): number {
+    return this.g.inputWidth;
+  }
+  get metadata(): Record<string, string> {
+    return { ...this.g.metadata };
+  }
+  /** The graph's outputs for each row of z: probs and logits (Bernoulli) or mean (+ logVar) (Gaussian). */
+  async run(z: MatrixLike): Promise<Record<string, Matrix>> {
+    return run(this.g, 'z', toMatrix('z', z, { cols: this.g.inputWidth }));
+  }
+  /** The decoder's mean: probabilities for Bernoulli, the Gaussian mean otherwise. */
+  async decode(z: MatrixLike): Promise<Matrix> {
+    const r = await this.run(z);
+    return r.probs ?? r.mean;
+  }
+  /** n decoded means with z ~ N(0, I) drawn from `seed` (the same z as Vae.sample(n, { seed })). */
+  async sample(n: number, options: { seed?: number } = {}): Promise<Matrix> {
+    integer('n', n, 1, 1 << 20);
+    const seed = integer('seed', plainObject('options', options).seed ?? 0, 0);
+    const z = matrix(n, this.g.inputWidth);
+    native().kernels.rng_normal_fill(z.data, z.data.length, seed, SAMPLE_STREAM, 0);
+    return this.decode(z);
+  }
+}
+
+export class OnnxEncoder {
+  private constructor(private readonly g: LoadedGraph) {}
+  static async load(file: string, options: { threads?: number } = {}): Promise<OnnxEncoder> {
+    return new OnnxEncoder(await loadGraph(file, 'encoder', options));
+  }
+  get inputDim(): number {
+    return this.g.inputWidth;
+  }
+  async encode(x: MatrixLike): Promise<{ mean: Matrix; logVar: Matrix }> {
+    const r = await run(this.g, 'x', toMatrix('x', x, { cols: this.g.inputWidth }));
+    return { mean: r.mean, logVar: r.logVar };
+  }
+}
