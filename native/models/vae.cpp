@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "../core/fast_math.h"
 #include "../core/gaussian.h"
 #include "../core/gemm.h"
 #include "../core/rng.h"
@@ -14,7 +15,17 @@ namespace lk {
 
 namespace {
 constexpr int64_t kInferenceChunk = 1024;  // rows per inference pass: bounds workspace memory
+
+LK_TARGET_CLONES void sigmoid_span(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = fast_sigmoid(x[i]);
 }
+
+void sigmoid_in_place(float* x, int64_t n) {
+  const int64_t chunk = 1 << 16;
+#pragma omp parallel for schedule(static) if (n > (int64_t(1) << 20))
+  for (int64_t c = 0; c < (n + chunk - 1) / chunk; ++c) sigmoid_span(x + c * chunk, std::min(chunk, n - c * chunk));
+}
+}  // namespace
 
 // Every activation buffer of one forward (and, for training, backward) pass over at most `capacity` rows,
 // carved out of one allocation.
@@ -43,8 +54,8 @@ class VaeWorkspace {
       for (auto& l : encoder) denc_off.push_back(reserve(capacity * l.out));
       for (size_t j = 0; j + 1 < decoder.size(); ++j) ddec_off.push_back(reserve(capacity * decoder[j].out));
     }
-    arena.assign(static_cast<size_t>(total), 0.f);
-    float* base = arena.data();
+    arena.reset(new float[static_cast<size_t>(total)]);  // uninitialised: every buffer is written before it is read
+    float* base = arena.get();
     for (auto o : enc_off) enc.push_back(base + o);
     for (auto o : dec_off) dec.push_back(base + o);
     mean = base + mean_off; log_var = base + lv_off; eps = base + eps_off; z = base + z_off;
@@ -60,7 +71,7 @@ class VaeWorkspace {
   float* out() const { return dec.back(); }
 
   int64_t capacity;
-  std::vector<float> arena;
+  std::unique_ptr<float[]> arena;
   std::vector<float*> enc, dec, d_enc, d_dec;  // d_dec: gradients of the decoder's hidden outputs
   float *mean = nullptr, *log_var = nullptr, *eps = nullptr, *z = nullptr, *probs = nullptr, *x = nullptr;
   float *nll = nullptr, *kl = nullptr, *rows = nullptr;
@@ -207,10 +218,7 @@ Status VaeModel::decode_raw(float* out, const float* z, int64_t rows) const {
 
 Status VaeModel::decode(float* out, const float* z, int64_t rows) const {
   LK_RETURN_IF_ERROR(decode_raw(out, z, rows));
-  if (config_.likelihood == VaeLikelihood::Bernoulli) {
-    const int64_t n = rows * config_.input_dim;
-    for (int64_t i = 0; i < n; ++i) out[i] = 1.0f / (1.0f + std::exp(-out[i]));
-  }
+  if (config_.likelihood == VaeLikelihood::Bernoulli) sigmoid_in_place(out, rows * config_.input_dim);
   return Status::Ok();
 }
 
