@@ -11,13 +11,14 @@ export interface IdxArray {
   type: 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
 }
 
-const TYPES: Record<number, { type: IdxArray['type']; bytes: number }> = {
-  0x08: { type: 'uint8', bytes: 1 },
-  0x09: { type: 'int8', bytes: 1 },
-  0x0b: { type: 'int16', bytes: 2 },
-  0x0c: { type: 'int32', bytes: 4 },
-  0x0d: { type: 'float32', bytes: 4 },
-  0x0e: { type: 'float64', bytes: 8 },
+// Element types by their IDX code: name, width and a big-endian reader.
+const TYPES: Record<number, { type: IdxArray['type']; bytes: number; read: (b: Buffer, offset: number) => number }> = {
+  0x08: { type: 'uint8', bytes: 1, read: (b, o) => b[o] },
+  0x09: { type: 'int8', bytes: 1, read: (b, o) => b.readInt8(o) },
+  0x0b: { type: 'int16', bytes: 2, read: (b, o) => b.readInt16BE(o) },
+  0x0c: { type: 'int32', bytes: 4, read: (b, o) => b.readInt32BE(o) },
+  0x0d: { type: 'float32', bytes: 4, read: (b, o) => b.readFloatBE(o) },
+  0x0e: { type: 'float64', bytes: 8, read: (b, o) => b.readDoubleBE(o) },
 };
 
 export function parseIdx(input: Buffer, name = 'the IDX data'): IdxArray {
@@ -39,26 +40,8 @@ export function parseIdx(input: Buffer, name = 'the IDX data'): IdxArray {
   const need = start + count * t.bytes;
   if (buf.length < need) bad(`its header promises ${count} values (${need} bytes) but it has ${buf.length} bytes (truncated?)`);
   const data = new Float32Array(count);
-  switch (t.type) {
-    case 'uint8':
-      for (let i = 0; i < count; i++) data[i] = buf[start + i];
-      break;
-    case 'int8':
-      for (let i = 0; i < count; i++) data[i] = buf.readInt8(start + i);
-      break;
-    case 'int16':
-      for (let i = 0; i < count; i++) data[i] = buf.readInt16BE(start + 2 * i);
-      break;
-    case 'int32':
-      for (let i = 0; i < count; i++) data[i] = buf.readInt32BE(start + 4 * i);
-      break;
-    case 'float32':
-      for (let i = 0; i < count; i++) data[i] = buf.readFloatBE(start + 4 * i);
-      break;
-    case 'float64':
-      for (let i = 0; i < count; i++) data[i] = buf.readDoubleBE(start + 8 * i);
-      break;
-  }
+  if (t.type === 'uint8') for (let i = 0; i < count; i++) data[i] = buf[start + i]; // the common case, kept tight
+  else for (let i = 0; i < count; i++) data[i] = t.read(buf, start + i * t.bytes);
   return { shape, data, type: t.type };
 }
 

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { LatentkitError } from '../errors';
 import { Matrix, matrix, takeRows } from '../matrix';
 import { native } from '../native';
+import { RngPurpose, rngStream } from '../rng';
 import { finiteNumber, integer } from '../validate';
 import { readCsv } from './csv';
 import { LabelledData, mnist, readIdxImages } from './mnist';
@@ -34,7 +35,7 @@ export function trainTestSplit(x: Matrix, labels: Uint8Array, options: { testFra
   const testFraction = finiteNumber('testFraction', options.testFraction ?? 0.1, { min: 0, max: 1 });
   const seed = integer('seed', options.seed ?? 0, 0);
   const perm = new BigInt64Array(x.rows);
-  native().kernels.rng_permutation(perm, x.rows, seed, 7 * 2 ** 48);
+  native().kernels.rng_permutation(perm, x.rows, seed, rngStream(RngPurpose.DataSplit));
   const idx = Array.from(perm, Number);
   const nTest = Math.round(x.rows * testFraction);
   const testIdx = idx.slice(0, nTest);
@@ -54,7 +55,7 @@ export function headRows(x: Matrix, rows: number): Matrix {
 /** A fixed binarisation: x_ij ~ Bernoulli(x_ij) with a seeded stream. */
 export function binarize(x: Matrix, seed = 0): Matrix {
   const out = matrix(x.rows, x.cols);
-  native().kernels.rng_uniform_fill(out.data, out.data.length, seed, 8 * 2 ** 48, 0);
+  native().kernels.rng_uniform_fill(out.data, out.data.length, seed, rngStream(RngPurpose.DataBinarize), 0);
   for (let i = 0; i < out.data.length; i++) out.data[i] = out.data[i] < x.data[i] ? 1 : 0;
   return out;
 }

@@ -8,6 +8,7 @@ import { loadSafetensors, NamedTensor, saveSafetensors } from '../io/safetensors
 import { decoderOnnx, encoderOnnx } from '../onnx/export';
 import { Matrix, MatrixLike, matrix, toMatrix } from '../matrix';
 import { native, NativeVae } from '../native';
+import { priorSample, RngPurpose, rngStream } from '../rng';
 import { boolean, fail, failReceived, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../validate';
 import { VERSION } from '../version';
 
@@ -78,7 +79,6 @@ export interface ElboResult {
 const VAE_KEYS = ['inputDim', 'latentDim', 'hidden', 'activation', 'likelihood', 'sigma', 'seed', 'threads'] as const;
 const FIT_KEYS = ['epochs', 'batchSize', 'learningRate', 'weightDecay', 'threads', 'validation', 'binarize', 'seed', 'signal', 'onEpoch', 'progress'] as const;
 const EVAL_SEED = 0x5eed;
-const SAMPLE_STREAM = 5 * 2 ** 48; // RngPurpose::Sample in native/core/rng.h
 
 export function resolveVaeOptions(options: unknown): ResolvedVaeOptions {
   const o = plainObject('options', options);
@@ -244,16 +244,15 @@ export class Vae {
     const mode = oneOf('mode', o.mode ?? 'mean', ['mean', 'ancestral'] as const);
     const seed = integer('seed', o.seed ?? 0, 0);
     const k = native().kernels;
-    const z = matrix(n, this.latentDim);
-    k.rng_normal_fill(z.data, z.data.length, seed, SAMPLE_STREAM, 0);
-    const x = this.decode(z);
+    const x = this.decode(priorSample(n, this.latentDim, seed));
+    const noiseStream = rngStream(RngPurpose.Sample, 1);
     if (mode === 'ancestral') {
       const noise = new Float32Array(x.data.length);
       if (this.options.likelihood === 'bernoulli') {
-        k.rng_uniform_fill(noise, noise.length, seed, SAMPLE_STREAM + 1, 0);
+        k.rng_uniform_fill(noise, noise.length, seed, noiseStream, 0);
         for (let i = 0; i < noise.length; i++) x.data[i] = noise[i] < x.data[i] ? 1 : 0;
       } else {
-        k.rng_normal_fill(noise, noise.length, seed, SAMPLE_STREAM + 1, 0);
+        k.rng_normal_fill(noise, noise.length, seed, noiseStream, 0);
         const s = this.sigma as number;
         for (let i = 0; i < noise.length; i++) x.data[i] += s * noise[i];
       }

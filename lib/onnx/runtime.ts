@@ -5,11 +5,9 @@ import * as fs from 'fs';
 import { onnx } from 'onnx-proto';
 import type { InferenceSession as OrtSession } from 'onnxruntime-node';
 import { LatentkitError } from '../errors';
-import { Matrix, MatrixLike, matrix, toMatrix } from '../matrix';
-import { native } from '../native';
+import { Matrix, MatrixLike, toMatrix } from '../matrix';
+import { priorSample } from '../rng';
 import { integer, knownKeys, plainObject } from '../validate';
-
-const SAMPLE_STREAM = 5 * 2 ** 48; // the stream Vae.sample draws z from: same seed → same z
 
 interface LoadedGraph {
   session: OrtSession;
@@ -88,9 +86,7 @@ export class OnnxDecoder {
   async sample(n: number, options: { seed?: number } = {}): Promise<Matrix> {
     integer('n', n, 1, 1 << 20);
     const seed = integer('seed', plainObject('options', options).seed ?? 0, 0);
-    const z = matrix(n, this.g.inputWidth);
-    native().kernels.rng_normal_fill(z.data, z.data.length, seed, SAMPLE_STREAM, 0);
-    return this.decode(z);
+    return this.decode(priorSample(n, this.g.inputWidth, seed));
   }
 }
 

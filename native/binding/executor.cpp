@@ -82,14 +82,7 @@ ComputeThread& compute_thread() {
   return *t;
 }
 
-}  // namespace
-
-Status run_inline(const std::function<Status()>& job);
-
-void post_to_compute_thread(int threads, std::function<Status()> job, std::function<void(const Status&)> done) {
-  compute_thread().post(Task{threads, std::move(job), std::move(done)});
-}
-
+// A synchronous job on the calling thread, alone (see ScopedSingleThreadCompute).
 Status run_inline(const std::function<Status()>& job) {
   ScopedSingleThreadCompute single;
   try {
@@ -99,6 +92,12 @@ Status run_inline(const std::function<Status()>& job) {
   } catch (const std::exception& e) {
     return Status::Error(Code::Backend, e.what());
   }
+}
+
+}  // namespace
+
+void post_to_compute_thread(int threads, std::function<Status()> job, std::function<void(const Status&)> done) {
+  compute_thread().post(Task{threads, std::move(job), std::move(done)});
 }
 
 Status run_on_compute_thread(int threads, const std::function<Status()>& job) {

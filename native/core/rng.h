@@ -21,7 +21,10 @@ Status rng_uniform_fill(float* out, int64_t n, uint64_t seed, uint64_t stream, u
 Status rng_permutation(int64_t* perm, int64_t n, uint64_t seed, uint64_t stream);
 
 // Purposes that make up a stream id.
-enum class RngPurpose : uint64_t { Init = 1, Eps = 2, Binarize = 3, Permutation = 4, Sample = 5, Eval = 6 };
+// DataSplit and DataBinarize are drawn from the TypeScript layer (lib/rng.ts mirrors this list).
+enum class RngPurpose : uint64_t {
+  Init = 1, Eps = 2, Binarize = 3, Permutation = 4, Sample = 5, Eval = 6, DataSplit = 7, DataBinarize = 8
+};
 inline uint64_t rng_stream(RngPurpose p, uint64_t step) { return (static_cast<uint64_t>(p) << 48) ^ step; }
 
 }  // namespace lk
