@@ -11,3 +11,4 @@ export { native } from './native';
 export { VERSION } from './version';
 export { OnnxDecoder, OnnxEncoder } from './onnx/runtime';
 export { decoderOnnx, encoderOnnx, ONNX_IR_VERSION, ONNX_OPSET } from './onnx/export';
+export { createServer, serve, ServeOptions, ListenOptions } from './serve/server';

@@ -1,15 +1,17 @@
-// cli/main.ts — the `latentkit` command: train, eval, help. Parses with node:util parseArgs (strict), reports bad
+// cli/main.ts — the `latentkit` command: train, eval, export, sample, serve, help. Parses with node:util parseArgs (strict), reports bad
 // options with the option's name, and exits non-zero on failure without a stack trace for user errors.
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
-import { loadData, mnist, trainTestSplit, LabelledData } from '../data';
+import { encodeNpy, loadData, mnist, trainTestSplit, LabelledData } from '../data';
 import { LatentkitError } from '../errors';
 import { project2d } from '../eval/projection';
 import { writeFileAtomic } from '../io/atomic';
 import { Matrix, matrix, takeRows } from '../matrix';
 import { ACTIVATIONS, LIKELIHOODS, Vae, VaeOptions } from '../models/vae';
-import { imageGridPng } from '../viz/images';
+import { OnnxDecoder } from '../onnx/runtime';
+import { serve } from '../serve/server';
+import { imageGridPng, squareSide } from '../viz/images';
 import { lineChartSvg, scatterPng } from '../viz/plot';
 import { VERSION } from '../version';
 import { EpochProgress } from './progress';
@@ -20,6 +22,13 @@ Usage:
   latentkit train [options]          train a VAE and write a run folder
   latentkit eval --model <file> [--data <src>] [--samples S] [--threads N]
                                      print the test loss (negative ELBO per example, nats)
+  latentkit export --model <model.safetensors> --out <dir> [--parts decoder,encoder]
+                                     write decoder.onnx and encoder.onnx (IR 8, opset 17)
+  latentkit sample --model <decoder.onnx | model.safetensors | dir> [--n 64] [--seed 0] --out <file>
+                   [--format png|npy] [--mode mean|ancestral]
+                                     decode n draws from the prior: an image grid (png) or the values (npy)
+  latentkit serve --model <dir> [--port 8080] [--host 127.0.0.1] [--threads N] [--max-rows 1024]
+                                     HTTP: GET /healthz, POST /decode, POST /encode, GET /sample?n&seed&format
   latentkit --help | --version
 
 train options (defaults train the reference MNIST VAE, 784-400-20):
@@ -62,11 +71,6 @@ async function loadSplit(source: string, seed: number): Promise<{ train: Labelle
   if (source === 'mnist') return { train: await mnist({ split: 'train' }), test: await mnist({ split: 'test' }), name: 'mnist' };
   const d = await loadData(source);
   return { ...trainTestSplit(d.x, d.labels, { testFraction: 0.1, seed }), name: d.name };
-}
-
-function squareSide(cols: number): number | undefined {
-  const s = Math.round(Math.sqrt(cols));
-  return s * s === cols ? s : undefined;
 }
 
 async function train(argv: string[]): Promise<void> {
@@ -170,6 +174,86 @@ async function evaluate(argv: string[]): Promise<void> {
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 
+async function exportCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, strict: true, options: {
+    model: { type: 'string' }, out: { type: 'string' }, parts: { type: 'string', default: 'decoder,encoder' } } });
+  if (!values.model) usage('export needs --model <model.safetensors>');
+  if (!values.out) usage('export needs --out <dir>');
+  const parts = values.parts.split(',').map((p) => p.trim());
+  for (const p of parts) if (p !== 'decoder' && p !== 'encoder') usage(`--parts expects decoder and/or encoder but received ${JSON.stringify(values.parts)}`);
+  const vae = await Vae.load(values.model);
+  await fs.promises.mkdir(values.out, { recursive: true });
+  const written = await vae.exportOnnx(values.out, { parts: parts as Array<'decoder' | 'encoder'> });
+  process.stdout.write(`wrote ${written.join(', ')}\n`);
+}
+
+/** The model file `sample` reads: a .onnx decoder, a checkpoint, or a folder holding either (decoder.onnx first). */
+function sampleSource(model: string): { kind: 'onnx' | 'safetensors'; file: string } {
+  let file = model;
+  if (fs.existsSync(model) && fs.statSync(model).isDirectory()) {
+    const found = ['decoder.onnx', 'model.safetensors'].map((f) => path.join(model, f)).find((f) => fs.existsSync(f));
+    if (!found) usage(`--model ${model} is a folder without decoder.onnx or model.safetensors`);
+    file = found;
+  }
+  if (file.endsWith('.onnx')) return { kind: 'onnx', file };
+  if (file.endsWith('.safetensors')) return { kind: 'safetensors', file };
+  return usage(`--model expects a .onnx decoder, a .safetensors checkpoint or a folder holding one, but received ${JSON.stringify(model)}`);
+}
+
+async function sample(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, strict: true, options: {
+    model: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
+    format: { type: 'string' }, mode: { type: 'string' }, threads: { type: 'string' } } });
+  const flags = values as Flags;
+  if (!values.model) usage('sample needs --model <decoder.onnx | model.safetensors>');
+  if (!values.out) usage('sample needs --out <file> (.png or .npy)');
+  const n = num(flags, 'n', 64);
+  if (n < 1 || n > 1 << 20) usage(`--n expects an integer in [1, ${1 << 20}] but received ${n}`);
+  const seed = num(flags, 'seed', 0);
+  if (seed < 0) usage(`--seed expects an integer >= 0 but received ${seed}`);
+  const threads = num(flags, 'threads', 0);
+  const format = values.format ?? (values.out.endsWith('.npy') ? 'npy' : 'png');
+  if (format !== 'png' && format !== 'npy') usage(`--format expects png or npy but received ${JSON.stringify(values.format)}`);
+  const mode = values.mode ?? 'mean';
+  if (mode !== 'mean' && mode !== 'ancestral') usage(`--mode expects mean or ancestral but received ${JSON.stringify(values.mode)}`);
+  const source = sampleSource(values.model);
+  let x: Matrix;
+  if (source.kind === 'onnx') {
+    if (mode !== 'mean') usage('--mode ancestral needs a model.safetensors: an ONNX decoder holds no random operators, so it decodes means only');
+    x = await (await OnnxDecoder.load(source.file, { threads })).sample(n, { seed });
+  } else {
+    const vae = await Vae.load(source.file);
+    x = vae.sample(n, { seed, mode });
+  }
+  let bytes: Buffer;
+  if (format === 'npy') bytes = encodeNpy(x);
+  else {
+    const side = squareSide(x.cols);
+    if (side === undefined) usage(`--format png needs square images, but the model outputs ${x.cols} values per row; use --format npy`);
+    bytes = imageGridPng(x, { height: side, columns: Math.min(n, 8) });
+  }
+  await fs.promises.mkdir(path.dirname(path.resolve(values.out)), { recursive: true });
+  await writeFileAtomic(values.out, bytes);
+  process.stdout.write(`wrote ${n} samples (${source.kind === 'onnx' ? 'onnxruntime' : 'native'}, seed ${seed}, ${mode}) to ${values.out}\n`);
+}
+
+async function serveCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, strict: true, options: {
+    model: { type: 'string' }, port: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' },
+    threads: { type: 'string' }, 'max-rows': { type: 'string' } } });
+  const flags = values as Flags;
+  if (!values.model) usage('serve needs --model <dir> (a folder with decoder.onnx, written by latentkit export)');
+  const server = await serve(values.model, { port: num(flags, 'port', 8080), host: values.host, threads: num(flags, 'threads', 0),
+    maxRows: num(flags, 'max-rows', 1024) });
+  const stop = () => {
+    process.stderr.write('shutting down\n');
+    server.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  process.stdout.write(`serving ${values.model} on ${server.url} (GET /healthz, POST /decode, POST /encode, GET /sample)\n`);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -183,6 +267,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'train') await train(rest);
     else if (command === 'eval') await evaluate(rest);
+    else if (command === 'export') await exportCommand(rest);
+    else if (command === 'sample') await sample(rest);
+    else if (command === 'serve') await serveCommand(rest);
     else usage(`unknown command ${JSON.stringify(command)}`);
     return 0;
   } catch (e) {

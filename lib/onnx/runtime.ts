@@ -12,6 +12,7 @@ import { integer, knownKeys, plainObject } from '../validate';
 interface LoadedGraph {
   session: OrtSession;
   inputWidth: number;
+  outputWidth: number; // of the first output (probs / mean)
   outputs: string[];
   metadata: Record<string, string>;
 }
@@ -45,7 +46,8 @@ async function loadGraph(file: string, part: 'decoder' | 'encoder', options: { t
   } catch (e) {
     throw new LatentkitError('LATENTKIT_BAD_DATA', `onnxruntime could not load ${file}: ${(e as Error).message}`, { cause: e });
   }
-  return { session, inputWidth: width, outputs: proto.graph.output?.map((v) => v.name ?? '') ?? [], metadata };
+  const outputWidth = Number(proto.graph.output?.[0]?.type?.tensorType?.shape?.dim?.[1]?.dimValue ?? NaN);
+  return { session, inputWidth: width, outputWidth, outputs: proto.graph.output?.map((v) => v.name ?? '') ?? [], metadata };
 }
 
 async function run(g: LoadedGraph, inputName: string, x: Matrix): Promise<Record<string, Matrix>> {
@@ -69,6 +71,10 @@ export class OnnxDecoder {
   }
   get latentDim(): number {
     return this.g.inputWidth;
+  }
+  /** Values per decoded row (the model's inputDim). */
+  get outputDim(): number {
+    return this.g.outputWidth;
   }
   get metadata(): Record<string, string> {
     return { ...this.g.metadata };
@@ -97,6 +103,9 @@ export class OnnxEncoder {
   }
   get inputDim(): number {
     return this.g.inputWidth;
+  }
+  get latentDim(): number {
+    return this.g.outputWidth;
   }
   async encode(x: MatrixLike): Promise<{ mean: Matrix; logVar: Matrix }> {
     const r = await run(this.g, 'x', toMatrix('x', x, { cols: this.g.inputWidth }));

@@ -10,6 +10,12 @@ export interface GridOptions {
   normalize?: boolean; // rescale each image to its own min..max
 }
 
+/** The side of a square image with `cols` pixels, or undefined when `cols` is not a perfect square. */
+export function squareSide(cols: number): number | undefined {
+  const s = Math.round(Math.sqrt(cols));
+  return s * s === cols ? s : undefined;
+}
+
 export function imageGridPng(images: Matrix, options: GridOptions): Buffer {
   const { height: h, columns, zoom = 2, normalize = false } = options;
   const w = Math.round(images.cols / h);

@@ -100,8 +100,8 @@ void post_to_compute_thread(int threads, std::function<Status()> job, std::funct
   compute_thread().post(Task{threads, std::move(job), std::move(done)});
 }
 
-Status run_on_compute_thread(int threads, const std::function<Status()>& job) {
-  if (!compute_thread().idle()) return run_inline(job);
+Status run_on_compute_thread(int threads, double flops, const std::function<Status()>& job) {
+  if (flops < kInlineFlops || !compute_thread().idle()) return run_inline(job);
   std::mutex mu;
   std::condition_variable cv;
   bool finished = false;

@@ -13,8 +13,14 @@ namespace lk {
 // `done(status)` runs on the compute thread right after the job. Exceptions thrown by the job become a Backend status.
 void post_to_compute_thread(int threads, std::function<Status()> job, std::function<void(const Status&)> done);
 
-// Runs a short synchronous `job` now: on the compute thread when it is idle (and waits), otherwise inline on the
-// calling thread with one OpenMP thread, so a synchronous call never waits behind another model's long job.
-Status run_on_compute_thread(int threads, const std::function<Status()>& job);
+// Work below this many floating-point operations runs inline on the calling thread with one OpenMP thread: handing
+// it to the compute thread (a condition-variable wake-up and back, tens of microseconds) would cost more than the
+// work itself, e.g. decoding one row of a 784-400-20 model (0.65 MFLOP).
+constexpr double kInlineFlops = 4e6;
+
+// Runs a short synchronous `job` of about `flops` floating-point operations now: inline on the calling thread with
+// one OpenMP thread when it is small (kInlineFlops) or the compute thread is busy with another job (so a synchronous
+// call never waits behind another model's long job), otherwise on the compute thread (and waits).
+Status run_on_compute_thread(int threads, double flops, const std::function<Status()>& job);
 
 }  // namespace lk

@@ -26,7 +26,7 @@ int g_kernel_threads = 0;  // set by set_threads
 // before the call, so no N-API call happens off the JS thread.
 template <typename F, typename... A>
 void run(const Args& a, F kernel, A... args) {
-  Status s = run_on_compute_thread(g_kernel_threads, [&] { return kernel(args...); });
+  Status s = run_on_compute_thread(g_kernel_threads, HUGE_VAL, [&] { return kernel(args...); });
   if (!s.ok()) throw_status(a.env(), s);
 }
 
@@ -249,7 +249,7 @@ Napi::Value GemmBenchmark(const Napi::CallbackInfo& info) {
   const int64_t repeats = a.integer(1, "repeats", 1, 100000);
   const int64_t warmup = a.integer(2, "warmup", 0, 100000);
   std::vector<double> seconds(static_cast<size_t>(repeats));
-  Status st = run_on_compute_thread(g_kernel_threads, [&]() -> Status {
+  Status st = run_on_compute_thread(g_kernel_threads, HUGE_VAL, [&]() -> Status {
     std::vector<std::vector<float>> bufs;
     for (const Shape& sh : shapes) {
       bufs.emplace_back(static_cast<size_t>(sh.M * sh.K), 0.01f);

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <new>
 
@@ -128,6 +129,10 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     return info.Env().Undefined();
   }
 
+  // About the floating-point operations of encoding or decoding `rows` rows (each half of the parameters, 2 per
+  // multiply-add), which decides whether a synchronous call runs inline (executor.h).
+  double flops(int64_t rows) const { return static_cast<double>(rows) * static_cast<double>(model_->num_params()); }
+
   Napi::Value Encode(const Napi::CallbackInfo& info) {
     Args a(info, "encode");
     require_idle(info.Env(), "encode");
@@ -136,7 +141,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     const float* x = a.f32(0, "x", a.product({rows, model_->config().input_dim}, "x"));
     float* mean = a.f32(2, "mean", a.product({rows, L}, "mean"));
     float* log_var = a.f32(3, "logVar", rows * L);
-    Status s = run_on_compute_thread(threads_, [&] { return model_->encode(mean, log_var, x, rows); });
+    Status s = run_on_compute_thread(threads_, flops(rows), [&] { return model_->encode(mean, log_var, x, rows); });
     if (!s.ok()) throw_status(info.Env(), s);
     return info.Env().Undefined();
   }
@@ -148,7 +153,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     const float* z = a.f32(0, "z", a.product({rows, model_->config().latent_dim}, "z"));
     float* out = a.f32(2, "out", a.product({rows, model_->config().input_dim}, "out"));
     Status s = run_on_compute_thread(
-        threads_, [&] { return raw ? model_->decode_raw(out, z, rows) : model_->decode(out, z, rows); });
+        threads_, flops(rows), [&] { return raw ? model_->decode_raw(out, z, rows) : model_->decode(out, z, rows); });
     if (!s.ok()) throw_status(info.Env(), s);
     return info.Env().Undefined();
   }
@@ -170,7 +175,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     const uint64_t seed = a.seed(2, "seed");
     float* grad = a.f32(3, "grad", model_->num_params());
     double loss = 0;
-    Status s = run_on_compute_thread(threads_, [&] { return model_->loss_and_gradient(grad, &loss, x, rows, seed); });
+    Status s = run_on_compute_thread(threads_, HUGE_VAL, [&] { return model_->loss_and_gradient(grad, &loss, x, rows, seed); });
     if (!s.ok()) throw_status(info.Env(), s);
     return Napi::Number::New(info.Env(), loss);
   }
