@@ -4,32 +4,17 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../lib/cli/main';
 import { encodeNpy } from '../lib/data';
-import { uniform } from './helpers';
+import { uniform, runCli } from './helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'latentkit-cli-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const so = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
-  const se = jest.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => ((err += String(c)), true));
-  try {
-    const code = await main(args);
-    return { code, out, err };
-  } finally {
-    so.mockRestore();
-    se.mockRestore();
-  }
-}
 
 test('train on a .npy of 8×8 images writes the whole run folder; eval reads the model back', async () => {
   const data = path.join(tmp, 'images.npy');
   fs.writeFileSync(data, encodeNpy({ data: uniform(300 * 64, 1), rows: 300, cols: 64 }));
   const out = path.join(tmp, 'run');
-  const r = await run(['train', '--data', data, '--epochs', '2', '--latent', '3', '--hidden', '32,16', '--batch-size', '30', '--out', out, '--threads', '1']);
+  const r = await runCli(['train', '--data', data, '--epochs', '2', '--latent', '3', '--hidden', '32,16', '--batch-size', '30', '--out', out, '--threads', '1']);
   expect(r.err).toMatch(/epoch 2\/2/);
   expect(r.code).toBe(0);
   for (const f of ['model.safetensors', 'metrics.json', 'loss.svg', 'samples.png', 'reconstructions.png', 'latent.png'])
@@ -41,25 +26,25 @@ test('train on a .npy of 8×8 images writes the whole run folder; eval reads the
   expect(m.final.testLoss).toBe(m.epochs[1].testLoss);
   expect(fs.readFileSync(path.join(out, 'samples.png')).subarray(1, 4).toString()).toBe('PNG');
   expect(fs.readFileSync(path.join(out, 'loss.svg'), 'utf8')).toMatch(/^<svg/);
-  const e = await run(['eval', '--model', path.join(out, 'model.safetensors'), '--data', data]);
+  const e = await runCli(['eval', '--model', path.join(out, 'model.safetensors'), '--data', data]);
   expect(e.code).toBe(0);
   const result = JSON.parse(e.out.trim().split('\n').pop()!);
   expect(result.testLoss).toBeCloseTo(m.final.testLoss, 3); // same held-out split, same evaluation seed
 });
 
 test('help, version, and bad options name the option', async () => {
-  const h = await run(['--help']);
+  const h = await runCli(['--help']);
   expect(h.code).toBe(0);
   for (const opt of ['--data', '--latent', '--hidden', '--activation', '--likelihood', '--epochs', '--batch-size', '--lr', '--seed', '--threads', '--binarize', '--out', 'eval --model'])
     expect(h.out).toContain(opt);
-  expect((await run(['--version'])).out.trim()).toMatch(/^\d+\.\d+\.\d+$/);
-  const bad = await run(['train', '--epochs', 'ten']);
+  expect((await runCli(['--version'])).out.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  const bad = await runCli(['train', '--epochs', 'ten']);
   expect(bad.code).toBe(1);
   expect(bad.err).toMatch(/--epochs expects an integer but received "ten"/);
-  expect((await run(['train', '--latent', '0', '--epochs', '1'])).err).toMatch(/for latentDim but received 0/);
-  expect((await run(['train', '--frobnicate'])).err).toMatch(/frobnicate/);
-  expect((await run(['eval'])).err).toMatch(/--model/);
-  expect((await run(['fly'])).err).toMatch(/unknown command "fly"/);
+  expect((await runCli(['train', '--latent', '0', '--epochs', '1'])).err).toMatch(/for latentDim but received 0/);
+  expect((await runCli(['train', '--frobnicate'])).err).toMatch(/frobnicate/);
+  expect((await runCli(['eval'])).err).toMatch(/--model/);
+  expect((await runCli(['fly'])).err).toMatch(/unknown command "fly"/);
 });
 
 test('the installed bin runs (compiled dist/)', () => {

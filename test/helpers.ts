@@ -1,4 +1,5 @@
-// test/helpers.ts — seeded random inputs and float64 comparison helpers shared by the tests.
+// test/helpers.ts — seeded random inputs, float64 comparison helpers and an in-process CLI runner shared by the tests.
+import { main } from '../lib/cli/main';
 
 /** A small deterministic PRNG (mulberry32) for test inputs, independent of the library's own RNG. */
 export function rng(seed: number): () => number {
@@ -58,3 +59,17 @@ export function finiteDiff(f: (x: Float64Array) => number, x: Float64Array, h = 
 
 export const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
 export const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
+
+/** Runs the latentkit command in-process with stdout/stderr captured. */
+export async function runCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const so = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
+  const se = jest.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => ((err += String(c)), true));
+  try {
+    return { code: await main(args), out, err };
+  } finally {
+    so.mockRestore();
+    se.mockRestore();
+  }
+}

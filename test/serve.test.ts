@@ -5,12 +5,11 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../lib/cli/main';
 import { parseNpy } from '../lib/data/npy';
 import { Matrix, toArrays } from '../lib/matrix';
 import { Vae } from '../lib/models/vae';
 import { serve } from '../lib/serve/server';
-import { randn, uniform } from './helpers';
+import { randn, uniform, runCli } from './helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'latentkit-serve-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -20,19 +19,6 @@ const LATENT = 3;
 let vae: Vae;
 let modelDir: string;
 let server: Awaited<ReturnType<typeof serve>>;
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const so = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((out += String(c)), true));
-  const se = jest.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => ((err += String(c)), true));
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    so.mockRestore();
-    se.mockRestore();
-  }
-}
 
 function maxAbsDiff(a: number[][], b: Matrix): number {
   let d = 0;
@@ -56,7 +42,7 @@ beforeAll(async () => {
   const checkpoint = path.join(tmp, 'model.safetensors');
   await vae.save(checkpoint);
   modelDir = path.join(tmp, 'exported');
-  const r = await cli(['export', '--model', checkpoint, '--out', modelDir]);
+  const r = await runCli(['export', '--model', checkpoint, '--out', modelDir]);
   expect(r.code).toBe(0);
   expect(fs.readdirSync(modelDir).sort()).toEqual(['decoder.onnx', 'encoder.onnx']);
   server = await serve(modelDir, { port: 0, threads: 1, maxRows: 64, bodyLimit: 64 * 1024 });
@@ -170,24 +156,24 @@ test('a folder without decoder.onnx is refused with the export command to run', 
 test('latentkit sample: ONNX decoder and checkpoint give the same values; png grid; clear errors', async () => {
   const onnxOut = path.join(tmp, 'onnx.npy');
   const nativeOut = path.join(tmp, 'native.npy');
-  expect((await cli(['sample', '--model', path.join(modelDir, 'decoder.onnx'), '--n', '9', '--seed', '4', '--out', onnxOut])).code).toBe(0);
-  expect((await cli(['sample', '--model', path.join(tmp, 'model.safetensors'), '--n', '9', '--seed', '4', '--out', nativeOut])).code).toBe(0);
+  expect((await runCli(['sample', '--model', path.join(modelDir, 'decoder.onnx'), '--n', '9', '--seed', '4', '--out', onnxOut])).code).toBe(0);
+  expect((await runCli(['sample', '--model', path.join(tmp, 'model.safetensors'), '--n', '9', '--seed', '4', '--out', nativeOut])).code).toBe(0);
   const a = parseNpy(fs.readFileSync(onnxOut));
   const b = parseNpy(fs.readFileSync(nativeOut));
   expect([a.rows, a.cols]).toEqual([9, INPUT]);
   expect(maxAbsDiff(toArrays(a), b)).toBeLessThan(1e-5);
   expect(maxAbsDiff(toArrays(b), vae.sample(9, { seed: 4 }))).toBe(0);
   const png = path.join(tmp, 'grid.png');
-  expect((await cli(['sample', '--model', modelDir, '--out', png])).code).toBe(0);
+  expect((await runCli(['sample', '--model', modelDir, '--out', png])).code).toBe(0);
   expect(fs.readFileSync(png).subarray(1, 4).toString()).toBe('PNG');
-  const ancestral = await cli(['sample', '--model', modelDir, '--mode', 'ancestral', '--out', png]);
+  const ancestral = await runCli(['sample', '--model', modelDir, '--mode', 'ancestral', '--out', png]);
   expect(ancestral.code).toBe(1);
   expect(ancestral.err).toMatch(/--mode ancestral needs a model.safetensors/);
-  const missing = await cli(['sample', '--model', path.join(tmp, 'nothing.onnx'), '--out', png]);
+  const missing = await runCli(['sample', '--model', path.join(tmp, 'nothing.onnx'), '--out', png]);
   expect(missing.code).toBe(1);
   expect(missing.err).toMatch(/cannot read ONNX model .*nothing.onnx/);
-  expect((await cli(['sample', '--model', modelDir, '--n', '0', '--out', png])).err).toMatch(/--n expects an integer in \[1/);
-  expect((await cli(['export', '--model', path.join(tmp, 'model.safetensors')])).err).toMatch(/export needs --out/);
+  expect((await runCli(['sample', '--model', modelDir, '--n', '0', '--out', png])).err).toMatch(/--n expects an integer in \[1/);
+  expect((await runCli(['export', '--model', path.join(tmp, 'model.safetensors')])).err).toMatch(/export needs --out/);
 });
 
 test('the compiled CLI serves until SIGTERM', async () => {
