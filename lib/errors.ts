@@ -9,7 +9,9 @@ export type ErrorCode =
   | 'LATENTKIT_BAD_DATA'
   | 'LATENTKIT_INVALID_ARGUMENT'
   | 'LATENTKIT_BACKEND'
-  | 'LATENTKIT_NATIVE_LOAD';
+  | 'LATENTKIT_NATIVE_LOAD'
+  | 'LATENTKIT_NOT_FITTED'
+  | 'LATENTKIT_NOT_POSITIVE_DEFINITE';
 
 export class LatentkitError extends Error {
   readonly code: ErrorCode;

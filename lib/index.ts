@@ -12,3 +12,8 @@ export { VERSION } from './version';
 export { OnnxDecoder, OnnxEncoder } from './onnx/runtime';
 export { decoderOnnx, encoderOnnx, ONNX_IR_VERSION, ONNX_OPSET } from './onnx/export';
 export { createServer, serve, ServeOptions, ListenOptions } from './serve/server';
+export { GaussianMixture, COVARIANCE_TYPES, GMM_INITS } from './models/mixture';
+export type { GaussianMixtureOptions, CovarianceType, GmmInit } from './models/mixture';
+export { PCA, PPCA, FactorAnalysis } from './models/linear';
+export type { PcaOptions, PpcaOptions, FactorAnalysisOptions } from './models/linear';
+export type { Tensor64 } from './models/classical';

@@ -83,10 +83,58 @@ export interface NativeVae {
   busy(): boolean;
 }
 
+/** Parameters of a Gaussian mixture as the native side reads them (covarianceType: full 0, tied 1, diag 2, spherical 3). */
+export interface NativeGmmParams {
+  nComponents: number;
+  covarianceType: number;
+  weights: Float64Array;
+  means: Float64Array;
+  precisionsCholesky: Float64Array;
+}
+
+export interface NativeGmmFit {
+  weights: Float64Array;
+  means: Float64Array;
+  covariances: Float64Array;
+  precisionsCholesky: Float64Array;
+  lowerBounds: Float64Array;
+  lowerBound: number;
+  nIter: number;
+  converged: boolean;
+}
+
+/** x = W z + mean + ε, ε ~ N(0, diag psi): W (cols × nComponents, row-major). */
+export interface NativeLinearGaussian {
+  nComponents: number;
+  mean: Float64Array;
+  W: Float64Array;
+  psi: Float64Array;
+}
+
+export interface NativeClassical {
+  gmmFit(x: Float32Array, rows: number, cols: number, options: {
+    nComponents: number; covarianceType: number; tol: number; maxIter: number; nInit: number; init: number;
+    regCovar: number; seed: number; threads: number; weightsInit?: Float64Array; meansInit?: Float64Array; precisionsInit?: Float64Array;
+  }): Promise<NativeGmmFit>;
+  gmmLogProb(x: Float32Array, rows: number, cols: number, params: NativeGmmParams, logResp: Float64Array | null, logNorm: Float64Array): void;
+  pcaFit(x: Float32Array, rows: number, cols: number, nComponents: number, threads: number): Promise<{
+    mean: Float64Array; components: Float64Array; explainedVariance: Float64Array; noiseVariance: number; totalVariance: number;
+  }>;
+  linearGaussianEm(x: Float32Array, rows: number, cols: number, options: {
+    nComponents: number; isotropic: boolean; ddof: number; tol: number; maxIter: number; seed: number; sampleEstep: boolean; samples: number; threads: number;
+  }): Promise<{ mean: Float64Array; W: Float64Array; psi: Float64Array; loglike: Float64Array; nIter: number; converged: boolean }>;
+  linearGaussianLogDensity(x: Float32Array, rows: number, cols: number, model: NativeLinearGaussian, out: Float64Array): void;
+  linearGaussianPosteriorMean(x: Float32Array, rows: number, cols: number, model: NativeLinearGaussian, out: Float64Array): void;
+  cholesky(a: Float64Array, d: number): void;
+  spdInverse(a: Float64Array, d: number): number;
+  symmetricEigen(a: Float64Array, d: number, w: Float64Array): void;
+}
+
 export interface NativeBinding {
   kernels: NativeKernels;
   cudaKernels: NativeCudaKernels;
   VaeNative: new (config: NativeVaeConfig) => NativeVae;
+  classical: NativeClassical;
   info(): { cores: number; cuda: { compiled: boolean; devices: number; reason: string } };
 }
 
@@ -114,7 +162,7 @@ function load(): NativeBinding {
     'LATENTKIT_NATIVE_LOAD',
     'latentkit could not load its native addon. Tried:\n  ' +
       failures.join('\n  ') +
-      '\nTo fix: install the system libraries (sudo apt-get install -y libdnnl-dev g++ cmake), then rebuild with ' +
+      '\nTo fix: install the system libraries (sudo apt-get install -y libdnnl-dev libopenblas-dev g++ cmake), then rebuild with ' +
       '`npx cmake-js rebuild` in the latentkit package folder (or reinstall with `npm ci`).',
   );
 }

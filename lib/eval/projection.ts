@@ -1,47 +1,16 @@
 // eval/projection.ts — projection of (rows, d) points onto their first two principal axes, for 2-D latent plots.
-// d is small (a latent width), so the d×d covariance is formed in float64 and diagonalised by cyclic Jacobi.
+// d is small (a latent width), so the d×d covariance is formed in float64 and diagonalised natively (LAPACK).
 import { Matrix } from '../matrix';
+import { native } from '../native';
 
-/** Eigen-decomposition of a symmetric d×d matrix (row-major, float64); eigenvalues sorted descending. */
+/** Eigen-decomposition of a symmetric d×d matrix (row-major, float64; LAPACK dsyevd natively); eigenvalues sorted
+ * descending, column k of `vectors` the eigenvector of values[k]. */
 export function symmetricEigen(a: Float64Array, d: number): { values: Float64Array; vectors: Float64Array } {
-  const A = Float64Array.from(a);
-  const V = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) V[i * d + i] = 1;
-  for (let sweep = 0; sweep < 100; sweep++) {
-    let off = 0;
-    for (let p = 0; p < d; p++) for (let q = p + 1; q < d; q++) off += A[p * d + q] ** 2;
-    if (off < 1e-22) break;
-    for (let p = 0; p < d; p++)
-      for (let q = p + 1; q < d; q++) {
-        const apq = A[p * d + q];
-        if (Math.abs(apq) < 1e-300) continue;
-        const theta = (A[q * d + q] - A[p * d + p]) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const s = t * c;
-        for (let k = 0; k < d; k++) {
-          const akp = A[k * d + p], akq = A[k * d + q];
-          A[k * d + p] = c * akp - s * akq;
-          A[k * d + q] = s * akp + c * akq;
-        }
-        for (let k = 0; k < d; k++) {
-          const apk = A[p * d + k], aqk = A[q * d + k];
-          A[p * d + k] = c * apk - s * aqk;
-          A[q * d + k] = s * apk + c * aqk;
-        }
-        for (let k = 0; k < d; k++) {
-          const vkp = V[k * d + p], vkq = V[k * d + q];
-          V[k * d + p] = c * vkp - s * vkq;
-          V[k * d + q] = s * vkp + c * vkq;
-        }
-      }
-  }
-  const order = Array.from({ length: d }, (_, i) => i).sort((i, j) => A[j * d + j] - A[i * d + i]);
-  const values = Float64Array.from(order, (i) => A[i * d + i]);
-  const vectors = new Float64Array(d * d); // column k = eigenvector k
-  order.forEach((src, k) => {
-    for (let r = 0; r < d; r++) vectors[r * d + k] = V[r * d + src];
-  });
+  const rowsAreVectors = Float64Array.from(a);
+  const values = new Float64Array(d);
+  native().classical.symmetricEigen(rowsAreVectors, d, values);
+  const vectors = new Float64Array(d * d);
+  for (let k = 0; k < d; k++) for (let r = 0; r < d; r++) vectors[r * d + k] = rowsAreVectors[k * d + r];
   return { values, vectors };
 }
 

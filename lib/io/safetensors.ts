@@ -1,6 +1,6 @@
 // safetensors.ts — the safetensors container (8-byte little-endian header length, a JSON header naming each
-// tensor's dtype, shape and byte range, then raw little-endian data). latentkit writes float32 tensors and string
-// metadata; reading checks every length, offset and dtype so a truncated or foreign file is refused clearly.
+// tensor's dtype, shape and byte range, then raw little-endian data). latentkit writes float32 (F32) and float64 (F64)
+// tensors and string metadata; reading checks every length, offset and dtype so a truncated or foreign file is refused clearly.
 import * as fs from 'fs';
 import { LatentkitError } from '../errors';
 import { writeFileAtomic } from './atomic';
@@ -8,7 +8,11 @@ import { writeFileAtomic } from './atomic';
 export interface NamedTensor {
   name: string;
   shape: number[];
-  data: Float32Array;
+  data: Float32Array | Float64Array;
+}
+
+function dtypeOf(data: Float32Array | Float64Array): 'F32' | 'F64' {
+  return data.BYTES_PER_ELEMENT === 8 ? 'F64' : 'F32';
 }
 
 export interface SafetensorsFile {
@@ -26,8 +30,8 @@ export function encodeSafetensors(tensors: NamedTensor[], metadata: Record<strin
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const t of tensors) {
-    const bytes = t.data.length * 4;
-    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + bytes] };
+    const bytes = t.data.byteLength;
+    header[t.name] = { dtype: dtypeOf(t.data), shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   let json = Buffer.from(JSON.stringify(header), 'utf8');
@@ -71,7 +75,8 @@ export function decodeSafetensors(buf: Buffer, file = 'the file'): SafetensorsFi
     }
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (!e || typeof e !== 'object') bad(file, `tensor ${name} has no description`);
-    if (e.dtype !== 'F32') bad(file, `tensor ${name} has dtype ${String(e.dtype)}; latentkit reads F32`);
+    if (e.dtype !== 'F32' && e.dtype !== 'F64') bad(file, `tensor ${name} has dtype ${String(e.dtype)}; latentkit reads F32 and F64`);
+    const width = e.dtype === 'F64' ? 8 : 4;
     if (!Array.isArray(e.shape) || !e.shape.every((s) => Number.isInteger(s) && s >= 0))
       bad(file, `tensor ${name} has an invalid shape`);
     const offs = e.data_offsets;
@@ -79,9 +84,9 @@ export function decodeSafetensors(buf: Buffer, file = 'the file'): SafetensorsFi
       bad(file, `tensor ${name} has invalid data_offsets`);
     const [begin, end] = offs as number[];
     const count = (e.shape as number[]).reduce((a, b) => a * b, 1);
-    if (end < begin || end - begin !== count * 4) bad(file, `tensor ${name}'s byte range does not match its shape`);
+    if (end < begin || end - begin !== count * width) bad(file, `tensor ${name}'s byte range does not match its shape`);
     if (end > dataLen) bad(file, `tensor ${name} ends at byte ${end} but only ${dataLen} data bytes are present (truncated?)`);
-    const copy = new Float32Array(count);
+    const copy = width === 8 ? new Float64Array(count) : new Float32Array(count);
     Buffer.from(copy.buffer).set(buf.subarray(dataStart + begin, dataStart + end));
     tensors.set(name, { name, shape: e.shape as number[], data: copy });
     covered += end - begin;

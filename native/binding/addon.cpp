@@ -1,4 +1,4 @@
-// addon.cpp — module entry: { kernels, cudaKernels, VaeNative, info() }.
+// addon.cpp — module entry: { kernels, cudaKernels, VaeNative, classical, info() }.
 #include <napi.h>
 
 #include "../core/threads.h"
@@ -8,6 +8,7 @@ namespace lk {
 Napi::Object init_kernels(Napi::Env env);
 Napi::Function init_vae(Napi::Env env);
 Napi::Object init_cuda_kernels(Napi::Env env);
+Napi::Object init_classical(Napi::Env env);
 }  // namespace lk
 
 namespace {
@@ -30,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kernels", lk::init_kernels(env));
   exports.Set("cudaKernels", lk::init_cuda_kernels(env));
   exports.Set("VaeNative", lk::init_vae(env));
+  exports.Set("classical", lk::init_classical(env));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   return exports;
 }

@@ -48,15 +48,28 @@ void Args::range_error(const char* name, const std::string& what, const Napi::Va
                                          describe(got));
 }
 
-float* Args::f32(size_t i, const char* name, int64_t length, bool nullable) const {
-  Napi::Value v = at(i);
+namespace {
+// A typed array of element type T (napi type `kind`, JS name `type_name`) with exactly `length` elements.
+template <typename T>
+T* typed_array(const Args& a, const Napi::Value& v, const char* name, int64_t length, bool nullable,
+               napi_typedarray_type kind, const char* type_name) {
   if (nullable && (v.IsNull() || v.IsUndefined())) return nullptr;
-  std::string what = length >= 0 ? "a Float32Array of length " + std::to_string(length) : "a Float32Array";
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) type_error(name, what, v);
-  auto a = v.As<Napi::Float32Array>();
-  if (length >= 0 && static_cast<int64_t>(a.ElementLength()) != length) range_error(name, what, v);
-  if (a.ElementLength() == 0) return nullptr;
-  return a.Data();
+  std::string what = length >= 0 ? std::string("a ") + type_name + " of length " + std::to_string(length)
+                                 : std::string("a ") + type_name;
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kind) a.type_error(name, what, v);
+  auto arr = v.As<Napi::TypedArrayOf<T>>();
+  if (length >= 0 && static_cast<int64_t>(arr.ElementLength()) != length) a.range_error(name, what, v);
+  if (arr.ElementLength() == 0) return nullptr;
+  return arr.Data();
+}
+}  // namespace
+
+float* Args::f32(size_t i, const char* name, int64_t length, bool nullable) const {
+  return typed_array<float>(*this, at(i), name, length, nullable, napi_float32_array, "Float32Array");
+}
+
+double* Args::f64(size_t i, const char* name, int64_t length, bool nullable) const {
+  return typed_array<double>(*this, at(i), name, length, nullable, napi_float64_array, "Float64Array");
 }
 
 int64_t Args::f32_length(size_t i, const char* name) const {
@@ -150,6 +163,11 @@ int64_t option_integer(const Args& a, const Napi::Object& o, const char* key, in
   if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(min) || d > static_cast<double>(max))
     a.range_error(key, what, v);
   return static_cast<int64_t>(d);
+}
+
+double* option_f64(const Args& a, const Napi::Object& o, const char* key, int64_t length) {
+  Napi::Value v = prop(o, key);
+  return typed_array<double>(a, v, key, length, true, napi_float64_array, "Float64Array");
 }
 
 bool option_bool(const Args& a, const Napi::Object& o, const char* key, bool fallback) {

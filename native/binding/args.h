@@ -26,6 +26,7 @@ class Args {
 
   // A Float32Array of exactly `length` elements (length < 0: any length); nullable allows null/undefined → nullptr.
   float* f32(size_t i, const char* name, int64_t length, bool nullable = false) const;
+  double* f64(size_t i, const char* name, int64_t length, bool nullable = false) const;
   int64_t f32_length(size_t i, const char* name) const;
   int64_t* i64_array(size_t i, const char* name, int64_t length) const;
   int64_t integer(size_t i, const char* name, int64_t min, int64_t max = kMaxElements) const;
@@ -51,5 +52,7 @@ double option_number(const Args& a, const Napi::Object& o, const char* key, doub
 int64_t option_integer(const Args& a, const Napi::Object& o, const char* key, int64_t fallback, int64_t min,
                        int64_t max);
 bool option_bool(const Args& a, const Napi::Object& o, const char* key, bool fallback);
+// An optional Float64Array property of exactly `length` elements; nullptr when absent.
+double* option_f64(const Args& a, const Napi::Object& o, const char* key, int64_t length);
 
 }  // namespace lk

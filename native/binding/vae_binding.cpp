@@ -13,6 +13,7 @@
 
 #include "../models/vae.h"
 #include "args.h"
+#include "async_job.h"
 #include "executor.h"
 
 namespace lk {
@@ -200,14 +201,6 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
   bool busy_ = false;  // touched only on the JS thread
   std::atomic<bool> cancel_{false};
 };
-
-// Runs a JS-thread task queued from the compute thread (through a thread-safe function without a JS callback).
-using JsTask = std::function<void(Napi::Env)>;
-void run_js_task(Napi::Env env, Napi::Function, std::nullptr_t*, JsTask* task) {
-  std::unique_ptr<JsTask> owned(task);
-  if (env != nullptr) (*owned)(env);  // env is null while Node tears the environment down
-}
-using JsQueue = Napi::TypedThreadSafeFunction<std::nullptr_t, JsTask, run_js_task>;
 
 // An async job on a model: created on the JS thread, Work() on the compute thread, then Finish on the JS thread,
 // which settles the promise and deletes the job. No libuv pool thread is held while it runs. The job keeps the

@@ -21,9 +21,11 @@ Status rng_uniform_fill(float* out, int64_t n, uint64_t seed, uint64_t stream, u
 Status rng_permutation(int64_t* perm, int64_t n, uint64_t seed, uint64_t stream);
 
 // Purposes that make up a stream id.
-// DataSplit and DataBinarize are drawn from the TypeScript layer (lib/rng.ts mirrors this list).
+// DataSplit, DataBinarize and MixtureSample are drawn from the TypeScript layer (lib/rng.ts mirrors this list).
+// ClusterInit: k-means++ / random initialisations; LatentSample: z ~ p(z | x) of Monte-Carlo EM.
 enum class RngPurpose : uint64_t {
-  Init = 1, Eps = 2, Binarize = 3, Permutation = 4, Sample = 5, Eval = 6, DataSplit = 7, DataBinarize = 8
+  Init = 1, Eps = 2, Binarize = 3, Permutation = 4, Sample = 5, Eval = 6, DataSplit = 7, DataBinarize = 8,
+  ClusterInit = 9, LatentSample = 10, MixtureSample = 11
 };
 inline uint64_t rng_stream(RngPurpose p, uint64_t step) { return (static_cast<uint64_t>(p) << 48) ^ step; }
 

@@ -1,0 +1,91 @@
+// models/classical.ts — what the classical models (GaussianMixture, PCA, PPCA, FactorAnalysis) share: float64
+// parameter tensors, data checks, the not-fitted error, ConvergenceWarning, and their safetensors checkpoints
+// (float64 tensors; metadata format=latentkit, kind=<model>, options as JSON).
+import { LatentkitError } from '../errors';
+import { loadSafetensors, saveSafetensors } from '../io/safetensors';
+import { Matrix, MatrixLike, toMatrix } from '../matrix';
+import { fail, integer } from '../validate';
+import { VERSION } from '../version';
+
+/** A float64 tensor, row-major. */
+export interface Tensor64 {
+  data: Float64Array;
+  shape: number[];
+}
+
+export function tensor64(data: Float64Array, shape: number[]): Tensor64 {
+  return { data, shape };
+}
+
+/** The training or scoring data as a float32 matrix, checked (finite values, the expected width). */
+export function dataMatrix(name: string, x: unknown, cols?: number, minRows = 1): Matrix {
+  const m = toMatrix(name, x as MatrixLike, { cols, allowEmpty: minRows === 0 });
+  if (m.rows < minRows) fail(name, `at least ${minRows} rows`, `${m.rows} rows` as unknown);
+  return m;
+}
+
+/** A user parameter given as a (nested) number array or typed array, flattened to float64 of length `length`. */
+export function flatFloat64(name: string, v: unknown, length: number, what: string): Float64Array {
+  const out: number[] = [];
+  const walk = (x: unknown): void => {
+    if (typeof x === 'number') out.push(x);
+    else if (Array.isArray(x)) x.forEach(walk);
+    else if (ArrayBuffer.isView(x) && !(x instanceof DataView)) Array.from(x as unknown as ArrayLike<number>).forEach((n) => out.push(Number(n)));
+    else if (x && typeof x === 'object' && 'data' in x) walk((x as { data: unknown }).data);
+    else fail(name, what, x, 'type');
+  };
+  walk(v);
+  if (out.length !== length) fail(name, `${what} (${length} numbers)`, `${out.length} numbers` as unknown);
+  if (!out.every(Number.isFinite)) fail(name, `${what} with finite values`, v);
+  return Float64Array.from(out);
+}
+
+export function notFitted(model: string, method: string): never {
+  throw new LatentkitError('LATENTKIT_NOT_FITTED', `${model}.${method}: the model is not fitted yet; call fit(x) first (or load a saved model)`);
+}
+
+/** Node's warning channel, type ConvergenceWarning (listen with process.on('warning')). */
+export function convergenceWarning(message: string): void {
+  process.emitWarning(message, { type: 'ConvergenceWarning', code: 'LATENTKIT_CONVERGENCE' });
+}
+
+export function threadsOption(v: unknown): number {
+  return integer('threads', v ?? 0, 0, 1024);
+}
+
+export async function saveModel(file: string, kind: string, options: object, tensors: Record<string, Tensor64>, extra: Record<string, unknown>): Promise<void> {
+  if (typeof file !== 'string' || file === '') fail('path', 'a file path', file, 'type');
+  await saveSafetensors(file, Object.entries(tensors).map(([name, t]) => ({ name, shape: t.shape, data: t.data })),
+    { format: 'latentkit', kind, version: VERSION, options: JSON.stringify(options), state: JSON.stringify(extra) });
+}
+
+export async function loadModel(file: string, kind: string, names: string[]): Promise<{ options: Record<string, unknown>; state: Record<string, unknown>; tensors: Record<string, Tensor64> }> {
+  if (typeof file !== 'string' || file === '') fail('path', 'a file path', file, 'type');
+  const f = await loadSafetensors(file);
+  const bad = (why: string): never => {
+    throw new LatentkitError('LATENTKIT_BAD_CHECKPOINT', `${file} is not a latentkit ${kind} checkpoint: ${why}`);
+  };
+  if (f.metadata.format !== 'latentkit' || f.metadata.kind !== kind) bad(`its metadata says format=${f.metadata.format}, kind=${f.metadata.kind}`);
+  let options: Record<string, unknown> = {};
+  let state: Record<string, unknown> = {};
+  try {
+    options = JSON.parse(f.metadata.options ?? '{}');
+    state = JSON.parse(f.metadata.state ?? '{}');
+  } catch {
+    bad('its options metadata is not JSON');
+  }
+  const tensors: Record<string, Tensor64> = {};
+  for (const name of names) {
+    const t = f.tensors.get(name);
+    if (!t) return bad(`tensor ${name} is missing`);
+    const data = t.data.BYTES_PER_ELEMENT === 8 ? (t.data as Float64Array) : Float64Array.from(t.data);
+    if (!data.every(Number.isFinite)) bad(`tensor ${name} has non-finite values`);
+    tensors[name] = { data, shape: t.shape };
+  }
+  return { options, state, tensors };
+}
+
+/** The kind recorded in a latentkit checkpoint (for `latentkit score` to pick the class). */
+export async function checkpointKind(file: string): Promise<string> {
+  return (await loadSafetensors(file)).metadata.kind ?? 'unknown';
+}

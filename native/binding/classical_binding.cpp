@@ -1,0 +1,250 @@
+// classical_binding.cpp — the JS functions of the classical models (object `classical`): stateless calls on
+// float32 data x (rows × cols) and float64 parameters that the TypeScript classes own. Fits return Promises and run
+// on the compute thread; scoring calls are synchronous (small work runs inline, see executor.h).
+//   gmmFit(x, rows, cols, options) → Promise<{ weights, means, covariances, precisionsCholesky, lowerBounds,
+//                                               lowerBound, nIter, converged }>
+//   gmmLogProb(x, rows, cols, params, logResp | null, logNorm)
+//   pcaFit(x, rows, cols, q) → Promise<{ mean, components, explainedVariance, noiseVariance, totalVariance }>
+//   linearGaussianEm(x, rows, cols, options) → Promise<{ mean, W, psi, loglike, nIter, converged }>
+//   linearGaussianLogDensity(x, rows, cols, model, out) / linearGaussianPosteriorMean(x, rows, cols, model, out)
+//   cholesky(a, d): lower Cholesky factor of a (d × d, Float64Array) in place; spdInverse(a, d) → log det, a ← a⁻¹;
+//   symmetricEigen(a, d, w): eigenvalues (descending) into w, eigenvectors into the rows of a
+#include <napi.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+#include "../models/gmm.h"
+#include "../models/linear_gaussian.h"
+#include "../core/linalg.h"
+#include "args.h"
+#include "async_job.h"
+#include "executor.h"
+
+namespace lk {
+
+namespace {
+
+Napi::Float64Array to_js(Napi::Env env, const std::vector<double>& v) {
+  auto a = Napi::Float64Array::New(env, v.size());
+  if (!v.empty()) std::memcpy(a.Data(), v.data(), v.size() * sizeof(double));
+  return a;
+}
+
+struct Data {
+  const float* x;
+  int64_t rows, cols;
+};
+
+// (x, rows, cols) at positions 0..2; rows >= min_rows.
+Data data_args(const Args& a, int64_t min_rows) {
+  Data d;
+  d.rows = a.integer(1, "rows", min_rows);
+  d.cols = a.integer(2, "cols", 1, 1 << 24);
+  d.x = a.f32(0, "x", a.product({d.rows, d.cols}, "x"));
+  return d;
+}
+
+int threads_option(const Args& a, const Napi::Object& o) {
+  return static_cast<int>(option_integer(a, o, "threads", 0, 0, 1024));
+}
+
+CovarianceType covariance_option(const Args& a, const Napi::Object& o) {
+  return static_cast<CovarianceType>(option_integer(a, o, "covarianceType", 0, 0, 3));
+}
+
+Napi::Value GmmFit(const Napi::CallbackInfo& info) {
+  Args a(info, "gmmFit");
+  const Data data = data_args(a, 1);
+  Napi::Object o = a.object(3, "options");
+  auto opt = std::make_shared<GmmFitOptions>();
+  opt->components = option_integer(a, o, "nComponents", 1, 1, data.rows);
+  opt->type = covariance_option(a, o);
+  opt->tol = option_number(a, o, "tol", 1e-3);
+  opt->max_iter = option_integer(a, o, "maxIter", 100, 1, 1 << 24);
+  opt->n_init = option_integer(a, o, "nInit", 1, 1, 1 << 16);
+  opt->init = static_cast<GmmInit>(option_integer(a, o, "init", 0, 0, 3));
+  opt->reg_covar = option_number(a, o, "regCovar", 1e-6);
+  opt->seed = static_cast<uint64_t>(option_integer(a, o, "seed", 0, 0, (int64_t(1) << 53) - 1));
+  const int64_t K = opt->components, d = data.cols;
+  opt->weights_init = option_f64(a, o, "weightsInit", K);
+  opt->means_init = option_f64(a, o, "meansInit", K * d);
+  opt->precisions_init = option_f64(a, o, "precisionsInit", covariance_size(opt->type, K, d));
+  auto params = std::make_shared<GmmParams>();
+  auto report = std::make_shared<GmmFitReport>();
+  return run_async(
+      info.Env(), threads_option(a, o), {info[0], o},
+      [data, opt, params, report] { return gmm_fit(data.x, data.rows, data.cols, *opt, params.get(), report.get()); },
+      [params, report](Napi::Env env) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("weights", to_js(env, params->weights));
+        r.Set("means", to_js(env, params->means));
+        r.Set("covariances", to_js(env, params->covariances));
+        r.Set("precisionsCholesky", to_js(env, params->precisions_cholesky));
+        r.Set("lowerBounds", to_js(env, report->lower_bounds));
+        r.Set("lowerBound", Napi::Number::New(env, report->lower_bound));
+        r.Set("nIter", Napi::Number::New(env, static_cast<double>(report->n_iter)));
+        r.Set("converged", Napi::Boolean::New(env, report->converged));
+        return r;
+      });
+}
+
+// gmmLogProb(x, rows, cols, { nComponents, covarianceType, weights, means, precisionsCholesky }, logResp|null, logNorm)
+Napi::Value GmmLogProb(const Napi::CallbackInfo& info) {
+  Args a(info, "gmmLogProb");
+  const Data data = data_args(a, 0);
+  Napi::Object o = a.object(3, "params");
+  GmmParams p;
+  p.resize(option_integer(a, o, "nComponents", 1, 1, 1 << 20), data.cols, covariance_option(a, o));
+  const int64_t K = p.K, d = p.d;
+  auto copy = [&](const char* key, std::vector<double>& dst) {
+    const double* src = option_f64(a, o, key, static_cast<int64_t>(dst.size()));
+    if (!src) a.type_error(key, "a Float64Array of length " + std::to_string(dst.size()), o.Get(key));
+    std::memcpy(dst.data(), src, dst.size() * sizeof(double));
+  };
+  copy("weights", p.weights);
+  copy("means", p.means);
+  copy("precisionsCholesky", p.precisions_cholesky);
+  double* log_resp = a.f64(4, "logResp", a.product({data.rows, K}, "logResp"), true);
+  double* log_norm = a.f64(5, "logNorm", data.rows);
+  Status s = run_on_compute_thread(0, static_cast<double>(data.rows) * K * d * (d + 2), [&] {
+    return gmm_log_prob(p, data.x, data.rows, log_resp, log_norm);
+  });
+  if (!s.ok()) throw_status(info.Env(), s);
+  return info.Env().Undefined();
+}
+
+Napi::Value PcaFit(const Napi::CallbackInfo& info) {
+  Args a(info, "pcaFit");
+  const Data data = data_args(a, 2);
+  const int64_t q = a.integer(3, "nComponents", 1, std::min(data.rows, data.cols));
+  const int threads = static_cast<int>(a.integer(4, "threads", 0, 1024));
+  auto out = std::make_shared<PcaResult>();
+  return run_async(
+      info.Env(), threads, {info[0]}, [data, q, out] { return pca_fit(data.x, data.rows, data.cols, q, out.get()); },
+      [out](Napi::Env env) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("mean", to_js(env, out->mean));
+        r.Set("components", to_js(env, out->components));
+        r.Set("explainedVariance", to_js(env, out->explained_variance));
+        r.Set("noiseVariance", Napi::Number::New(env, out->noise_variance));
+        r.Set("totalVariance", Napi::Number::New(env, out->total_variance));
+        return r;
+      });
+}
+
+Napi::Value LinearGaussianEm(const Napi::CallbackInfo& info) {
+  Args a(info, "linearGaussianEm");
+  const Data data = data_args(a, 2);
+  Napi::Object o = a.object(3, "options");
+  auto opt = std::make_shared<LinearGaussianEmOptions>();
+  opt->q = option_integer(a, o, "nComponents", 1, 1, data.cols);
+  opt->isotropic = option_bool(a, o, "isotropic", false);
+  opt->ddof = option_integer(a, o, "ddof", 0, 0, 1);
+  opt->tol = option_number(a, o, "tol", 1e-2);
+  opt->max_iter = option_integer(a, o, "maxIter", 1000, 1, 1 << 24);
+  opt->seed = static_cast<uint64_t>(option_integer(a, o, "seed", 0, 0, (int64_t(1) << 53) - 1));
+  opt->sample_estep = option_bool(a, o, "sampleEstep", false);
+  opt->samples = option_integer(a, o, "samples", 1, 1, 1 << 16);
+  auto model = std::make_shared<LinearGaussian>();
+  auto report = std::make_shared<LinearGaussianEmReport>();
+  return run_async(
+      info.Env(), threads_option(a, o), {info[0], o},
+      [data, opt, model, report] {
+        return linear_gaussian_em(data.x, data.rows, data.cols, *opt, model.get(), report.get());
+      },
+      [model, report](Napi::Env env) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("mean", to_js(env, model->mean));
+        r.Set("W", to_js(env, model->W));
+        r.Set("psi", to_js(env, model->psi));
+        r.Set("loglike", to_js(env, report->loglike));
+        r.Set("nIter", Napi::Number::New(env, static_cast<double>(report->n_iter)));
+        r.Set("converged", Napi::Boolean::New(env, report->converged));
+        return r;
+      });
+}
+
+// (x, rows, cols, { nComponents, mean, W, psi }, out) of the two linear-Gaussian scoring calls.
+template <typename F>
+Napi::Value linear_gaussian_call(const Napi::CallbackInfo& info, const char* fn, bool per_latent, F call) {
+  Args a(info, fn);
+  const Data data = data_args(a, 0);
+  Napi::Object o = a.object(3, "model");
+  LinearGaussian m;
+  m.d = data.cols;
+  m.q = option_integer(a, o, "nComponents", 1, 1, data.cols);
+  auto read = [&](const char* key, int64_t n, std::vector<double>& dst) {
+    const double* src = option_f64(a, o, key, n);
+    if (!src) a.type_error(key, "a Float64Array of length " + std::to_string(n), o.Get(key));
+    dst.assign(src, src + n);
+  };
+  read("mean", m.d, m.mean);
+  read("W", m.d * m.q, m.W);
+  read("psi", m.d, m.psi);
+  for (double v : m.psi)
+    if (!(v > 0) || !std::isfinite(v)) a.range_error("psi", "positive finite noise variances", o.Get("psi"));
+  double* out = a.f64(4, "out", per_latent ? a.product({data.rows, m.q}, "out") : data.rows);
+  Status s = run_on_compute_thread(0, 4.0 * static_cast<double>(data.rows) * m.d * m.q,
+                                   [&] { return call(m, data.x, data.rows, out); });
+  if (!s.ok()) throw_status(info.Env(), s);
+  return info.Env().Undefined();
+}
+
+Napi::Value LinearGaussianLogDensity(const Napi::CallbackInfo& info) {
+  return linear_gaussian_call(info, "linearGaussianLogDensity", false, linear_gaussian_log_density);
+}
+
+Napi::Value LinearGaussianPosteriorMean(const Napi::CallbackInfo& info) {
+  return linear_gaussian_call(info, "linearGaussianPosteriorMean", true, linear_gaussian_posterior_mean);
+}
+
+Napi::Value Cholesky(const Napi::CallbackInfo& info) {
+  Args a(info, "cholesky");
+  const int64_t d = a.integer(1, "d", 1, 65536);
+  double* m = a.f64(0, "a", a.product({d, d}, "a"));
+  Status s = cholesky_lower(m, d);
+  if (!s.ok()) throw_status(info.Env(), s);
+  return info.Env().Undefined();
+}
+
+// spdInverse(a, d) → log det a; a (d × d, Float64Array, symmetric positive definite) becomes a⁻¹.
+Napi::Value SpdInverse(const Napi::CallbackInfo& info) {
+  Args a(info, "spdInverse");
+  const int64_t d = a.integer(1, "d", 1, 65536);
+  double* m = a.f64(0, "a", a.product({d, d}, "a"));
+  double logdet = 0;
+  Status s = spd_inverse(m, d, &logdet);
+  if (!s.ok()) throw_status(info.Env(), s);
+  return Napi::Number::New(info.Env(), logdet);
+}
+
+// symmetricEigen(a, d, w): eigenvalues w (d) descending; row i of a becomes the eigenvector of w[i].
+Napi::Value SymmetricEigen(const Napi::CallbackInfo& info) {
+  Args a(info, "symmetricEigen");
+  const int64_t d = a.integer(1, "d", 1, 65536);
+  double* m = a.f64(0, "a", a.product({d, d}, "a"));
+  double* w = a.f64(2, "w", d);
+  Status s = symmetric_eigen(m, w, d);
+  if (!s.ok()) throw_status(info.Env(), s);
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+Napi::Object init_classical(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("gmmFit", Napi::Function::New(env, GmmFit, "gmmFit"));
+  o.Set("gmmLogProb", Napi::Function::New(env, GmmLogProb, "gmmLogProb"));
+  o.Set("pcaFit", Napi::Function::New(env, PcaFit, "pcaFit"));
+  o.Set("linearGaussianEm", Napi::Function::New(env, LinearGaussianEm, "linearGaussianEm"));
+  o.Set("linearGaussianLogDensity", Napi::Function::New(env, LinearGaussianLogDensity, "linearGaussianLogDensity"));
+  o.Set("linearGaussianPosteriorMean", Napi::Function::New(env, LinearGaussianPosteriorMean, "linearGaussianPosteriorMean"));
+  o.Set("cholesky", Napi::Function::New(env, Cholesky, "cholesky"));
+  o.Set("spdInverse", Napi::Function::New(env, SpdInverse, "spdInverse"));
+  o.Set("symmetricEigen", Napi::Function::New(env, SymmetricEigen, "symmetricEigen"));
+  return o;
+}
+
+}  // namespace lk

@@ -1,0 +1,490 @@
+// gmm.cpp — see gmm.h. Float32 data are centred (by the data mean for fitting, by the weighted mean of the
+// component means for scoring) before any GEMM, so float32 products never cancel large offsets; sums over rows are
+// accumulated in float64 per chunk.
+#include "gmm.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "../core/gemm.h"
+#include "../core/linalg.h"
+#include "../core/rng.h"
+
+namespace lk {
+
+namespace {
+
+constexpr int64_t kChunk = 2048;
+constexpr double kLog2Pi = 1.8378770664093453;
+constexpr int64_t kParallelMin = int64_t(1) << 18;  // elementwise work below this stays serial (see dense.cpp)
+
+const char* const kIllDefined =
+    "some components have an ill-defined covariance (for instance from singleton or collapsed samples); decrease "
+    "nComponents or increase regCovar";
+
+bool per_component_matrix(CovarianceType t) { return t == CovarianceType::Full || t == CovarianceType::Tied; }
+
+// Σ_j log P_jj of each component's precision Cholesky factor (= ½ log det Σ⁻¹).
+std::vector<double> log_det_precision_cholesky(const GmmParams& p) {
+  const int64_t K = p.K, d = p.d;
+  std::vector<double> out(static_cast<size_t>(K), 0.0);
+  for (int64_t k = 0; k < K; ++k) {
+    double s = 0;
+    switch (p.type) {
+      case CovarianceType::Full:
+        for (int64_t j = 0; j < d; ++j) s += std::log(p.precisions_cholesky[(k * d + j) * d + j]);
+        break;
+      case CovarianceType::Tied:
+        for (int64_t j = 0; j < d; ++j) s += std::log(p.precisions_cholesky[j * d + j]);
+        break;
+      case CovarianceType::Diag:
+        for (int64_t j = 0; j < d; ++j) s += std::log(p.precisions_cholesky[k * d + j]);
+        break;
+      case CovarianceType::Spherical:
+        s = static_cast<double>(d) * std::log(p.precisions_cholesky[k]);
+        break;
+    }
+    out[static_cast<size_t>(k)] = s;
+  }
+  return out;
+}
+
+// precisions_cholesky from covariances (scikit-learn's _compute_precision_cholesky): P = (L⁻¹)ᵀ with Σ = L Lᵀ.
+Status precisions_from_covariances(GmmParams& p) {
+  const int64_t d = p.d;
+  if (per_component_matrix(p.type)) {
+    const int64_t mats = p.type == CovarianceType::Full ? p.K : 1;
+    std::vector<double> l(static_cast<size_t>(d * d));
+    for (int64_t k = 0; k < mats; ++k) {
+      std::copy_n(p.covariances.data() + k * d * d, d * d, l.data());
+      Status s = cholesky_lower(l.data(), d);
+      if (s.code == Code::NotPositiveDefinite)
+        return Status::Error(Code::NotPositiveDefinite, std::string("GaussianMixture: ") + kIllDefined);
+      LK_RETURN_IF_ERROR(s);
+      LK_RETURN_IF_ERROR(inverse_lower_triangular(l.data(), d));
+      double* P = p.precisions_cholesky.data() + k * d * d;
+      for (int64_t i = 0; i < d; ++i)
+        for (int64_t j = 0; j < d; ++j) P[i * d + j] = l[j * d + i];
+    }
+  } else {
+    for (size_t i = 0; i < p.covariances.size(); ++i) {
+      if (!(p.covariances[i] > 0))
+        return Status::Error(Code::NotPositiveDefinite, std::string("GaussianMixture: ") + kIllDefined);
+      p.precisions_cholesky[i] = 1.0 / std::sqrt(p.covariances[i]);
+    }
+  }
+  return Status::Ok();
+}
+
+// precisions_cholesky from user precisions (scikit-learn: Cholesky of each precision for full/tied, sqrt otherwise).
+Status precisions_from_precisions(GmmParams& p, const double* precisions) {
+  const int64_t d = p.d;
+  const int64_t size = covariance_size(p.type, p.K, d);
+  std::copy_n(precisions, size, p.precisions_cholesky.data());
+  if (per_component_matrix(p.type)) {
+    const int64_t mats = p.type == CovarianceType::Full ? p.K : 1;
+    for (int64_t k = 0; k < mats; ++k) {
+      Status s = cholesky_lower(p.precisions_cholesky.data() + k * d * d, d);
+      if (!s.ok()) return Status::Error(Code::InvalidArgument, "precisionsInit must be symmetric positive definite");
+    }
+  } else {
+    for (int64_t i = 0; i < size; ++i) {
+      if (!(p.precisions_cholesky[i] > 0)) return Status::Error(Code::InvalidArgument, "precisionsInit must be positive");
+      p.precisions_cholesky[i] = std::sqrt(p.precisions_cholesky[i]);
+    }
+  }
+  return Status::Ok();
+}
+
+// Column means of x in float64.
+std::vector<double> column_means(const float* x, int64_t n, int64_t d) {
+  std::vector<double> m(static_cast<size_t>(d), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < d; ++j) m[j] += x[i * d + j];
+  for (double& v : m) v /= static_cast<double>(n);
+  return m;
+}
+
+// xc (B, d) = x rows r0.. minus shift.
+void centre_rows(float* xc, const float* x, int64_t r0, int64_t B, int64_t d, const std::vector<double>& shift) {
+  for (int64_t i = 0; i < B; ++i)
+    for (int64_t j = 0; j < d; ++j) xc[i * d + j] = static_cast<float>(x[(r0 + i) * d + j] - shift[j]);
+}
+
+// The M-step: weights, means, covariances and precision Cholesky factors from responsibilities resp (n, K).
+// `mean` is the data's column mean (the centring shift).
+Status m_step(const float* x, int64_t n, const std::vector<double>& mean, const double* resp, double reg,
+              GmmParams& p) {
+  const int64_t K = p.K, d = p.d;
+  std::vector<double> nk(static_cast<size_t>(K), 10 * DBL_EPSILON);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < K; ++k) nk[k] += resp[i * K + k];
+  // Means: Σ_i r_ik (x_i − m) by one GEMM per chunk, accumulated in float64.
+  std::vector<float> xc(static_cast<size_t>(kChunk * d)), rf(static_cast<size_t>(kChunk * K)),
+      mf(static_cast<size_t>(K * d));
+  std::vector<double> mc(static_cast<size_t>(K * d), 0.0);  // centred means μ_k − m
+  for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
+    const int64_t B = std::min(kChunk, n - r0);
+    centre_rows(xc.data(), x, r0, B, d, mean);
+    for (int64_t i = 0; i < B * K; ++i) rf[i] = static_cast<float>(resp[r0 * K + i]);
+    LK_RETURN_IF_ERROR(gemm(true, false, K, d, B, 1.f, rf.data(), xc.data(), 0.f, mf.data()));
+    for (int64_t i = 0; i < K * d; ++i) mc[i] += mf[i];
+  }
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t j = 0; j < d; ++j) {
+      mc[k * d + j] /= nk[k];
+      p.means[k * d + j] = mc[k * d + j] + mean[j];
+    }
+  double total = 0;
+  for (int64_t k = 0; k < K; ++k) total += nk[k];
+  for (int64_t k = 0; k < K; ++k) p.weights[k] = nk[k] / total;
+
+  std::fill(p.covariances.begin(), p.covariances.end(), 0.0);
+  if (p.type == CovarianceType::Full || p.type == CovarianceType::Tied) {
+    std::vector<float> D(static_cast<size_t>(kChunk * d)), cf(static_cast<size_t>(d * d));
+    if (p.type == CovarianceType::Full) {
+      // Σ_k = Σ_i r_ik (x_i − μ_k)(x_i − μ_k)ᵀ / n_k: rows scaled by √r_ik, then one DᵀD GEMM per chunk.
+      for (int64_t k = 0; k < K; ++k) {
+        double* C = p.covariances.data() + k * d * d;
+        for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
+          const int64_t B = std::min(kChunk, n - r0);
+          for (int64_t i = 0; i < B; ++i) {
+            const float w = static_cast<float>(std::sqrt(resp[(r0 + i) * K + k]));
+            for (int64_t j = 0; j < d; ++j)
+              D[i * d + j] = w * static_cast<float>(x[(r0 + i) * d + j] - mean[j] - mc[k * d + j]);
+          }
+          LK_RETURN_IF_ERROR(gemm(true, false, d, d, B, 1.f, D.data(), D.data(), 0.f, cf.data()));
+          for (int64_t i = 0; i < d * d; ++i) C[i] += cf[i];
+        }
+        for (int64_t i = 0; i < d * d; ++i) C[i] /= nk[k];
+        for (int64_t j = 0; j < d; ++j) C[j * d + j] += reg;
+      }
+    } else {
+      // Tied: (Σ_i x̃_i x̃_iᵀ − Σ_k n_k μ̃_k μ̃_kᵀ) / Σ n_k on centred data (x̃ = x − m).
+      double* C = p.covariances.data();
+      for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
+        const int64_t B = std::min(kChunk, n - r0);
+        centre_rows(D.data(), x, r0, B, d, mean);
+        LK_RETURN_IF_ERROR(gemm(true, false, d, d, B, 1.f, D.data(), D.data(), 0.f, cf.data()));
+        for (int64_t i = 0; i < d * d; ++i) C[i] += cf[i];
+      }
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t a = 0; a < d; ++a)
+          for (int64_t b = 0; b < d; ++b) C[a * d + b] -= nk[k] * mc[k * d + a] * mc[k * d + b];
+      for (int64_t i = 0; i < d * d; ++i) C[i] /= total;
+      for (int64_t j = 0; j < d; ++j) C[j * d + j] += reg;
+    }
+  } else {
+    // Diagonal: Σ_i r_ik (x_ij − μ_kj)² / n_k + reg, directly (no E[x²] − μ² cancellation); spherical averages it.
+    std::vector<double> diag(static_cast<size_t>(K * d), 0.0);
+#pragma omp parallel for schedule(static) if (n * K * d > kParallelMin)
+    for (int64_t k = 0; k < K; ++k) {
+      double* acc = diag.data() + k * d;
+      for (int64_t i = 0; i < n; ++i) {
+        const double r = resp[i * K + k];
+        if (r == 0) continue;
+        for (int64_t j = 0; j < d; ++j) {
+          const double e = x[i * d + j] - p.means[k * d + j];
+          acc[j] += r * e * e;
+        }
+      }
+      for (int64_t j = 0; j < d; ++j) acc[j] = acc[j] / nk[k] + reg;
+    }
+    if (p.type == CovarianceType::Diag)
+      p.covariances = diag;
+    else
+      for (int64_t k = 0; k < K; ++k) {
+        double s = 0;
+        for (int64_t j = 0; j < d; ++j) s += diag[k * d + j];
+        p.covariances[k] = s / static_cast<double>(d);
+      }
+  }
+  return precisions_from_covariances(p);
+}
+
+// Uniform [0, 1) doubles from the Philox stream (float draws, enough for sampling indices).
+std::vector<float> uniforms(int64_t n, uint64_t seed, uint64_t stream) {
+  std::vector<float> u(static_cast<size_t>(n));
+  (void)rng_uniform_fill(u.data(), n, seed, stream, 0);
+  return u;
+}
+
+// k-means++ seeding: the first centre uniformly, each next one with probability ∝ squared distance to the nearest.
+std::vector<int64_t> kmeans_plus_plus(const float* x, int64_t n, int64_t d, int64_t k, uint64_t seed) {
+  const std::vector<float> u = uniforms(k, seed, rng_stream(RngPurpose::ClusterInit, 1));
+  std::vector<int64_t> idx;
+  std::vector<double> dist(static_cast<size_t>(n), std::numeric_limits<double>::infinity());
+  idx.push_back(std::min<int64_t>(n - 1, static_cast<int64_t>(u[0] * static_cast<double>(n))));
+  for (int64_t c = 1; c < k; ++c) {
+    const float* last = x + idx.back() * d;
+    double total = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      double s = 0;
+      for (int64_t j = 0; j < d; ++j) {
+        const double e = static_cast<double>(x[i * d + j]) - last[j];
+        s += e * e;
+      }
+      dist[i] = std::min(dist[i], s);
+      total += dist[i];
+    }
+    int64_t pick = n - 1;
+    if (total > 0) {
+      double target = u[c] * total, run = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        run += dist[i];
+        if (run > target) {
+          pick = i;
+          break;
+        }
+      }
+    } else {
+      pick = static_cast<int64_t>(u[c] * static_cast<double>(n)) % n;  // all points coincide with centres
+    }
+    idx.push_back(pick);
+  }
+  return idx;
+}
+
+}  // namespace
+
+int64_t covariance_size(CovarianceType type, int64_t K, int64_t d) {
+  switch (type) {
+    case CovarianceType::Full: return K * d * d;
+    case CovarianceType::Tied: return d * d;
+    case CovarianceType::Diag: return K * d;
+    case CovarianceType::Spherical: return K;
+  }
+  return 0;
+}
+
+void GmmParams::resize(int64_t K_, int64_t d_, CovarianceType t) {
+  K = K_;
+  d = d_;
+  type = t;
+  weights.assign(static_cast<size_t>(K), 0.0);
+  means.assign(static_cast<size_t>(K * d), 0.0);
+  covariances.assign(static_cast<size_t>(covariance_size(t, K, d)), 0.0);
+  precisions_cholesky.assign(covariances.size(), 0.0);
+}
+
+Status gmm_log_prob(const GmmParams& p, const float* x, int64_t n, double* log_resp, double* log_norm) {
+  const int64_t K = p.K, d = p.d;
+  if (K < 1 || d < 1) return Status::Error(Code::InvalidArgument, "the mixture has no components");
+  // Shift s = Σ_k w_k μ_k: every product below is on x − s and μ_k − s.
+  std::vector<double> s(static_cast<size_t>(d), 0.0);
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t j = 0; j < d; ++j) s[j] += p.weights[k] * p.means[k * d + j];
+  const std::vector<double> logdet = log_det_precision_cholesky(p);
+  std::vector<double> bias(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k)
+    bias[k] = -0.5 * static_cast<double>(d) * kLog2Pi + logdet[k] + std::log(p.weights[k]);
+
+  const bool gemm_path = per_component_matrix(p.type);
+  const int64_t mats = p.type == CovarianceType::Full ? K : 1;
+  std::vector<float> pcat, b, mcf, pcf;
+  if (gemm_path) {
+    // pcat (d, mats·d) = [P_1 … P_mats]; b_k = (μ_k − s)ᵀ P_k, so (x − μ_k)ᵀ P_k = (x − s)ᵀ P_k − b_k.
+    pcat.resize(static_cast<size_t>(d * mats * d));
+    for (int64_t k = 0; k < mats; ++k)
+      for (int64_t i = 0; i < d; ++i)
+        for (int64_t j = 0; j < d; ++j)
+          pcat[i * mats * d + k * d + j] = static_cast<float>(p.precisions_cholesky[(k * d + i) * d + j]);
+    b.resize(static_cast<size_t>(K * d));
+    for (int64_t k = 0; k < K; ++k) {
+      const double* P = p.precisions_cholesky.data() + (p.type == CovarianceType::Full ? k : 0) * d * d;
+      for (int64_t j = 0; j < d; ++j) {
+        double v = 0;
+        for (int64_t i = 0; i < d; ++i) v += (p.means[k * d + i] - s[i]) * P[i * d + j];
+        b[k * d + j] = static_cast<float>(v);
+      }
+    }
+  } else {
+    mcf.resize(static_cast<size_t>(K * d));
+    pcf.resize(static_cast<size_t>(K * d));
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < d; ++j) {
+        mcf[k * d + j] = static_cast<float>(p.means[k * d + j] - s[j]);
+        pcf[k * d + j] = static_cast<float>(p.precisions_cholesky[p.type == CovarianceType::Diag ? k * d + j : k]);
+      }
+  }
+  const int64_t chunk = std::min(kChunk, n);
+  std::vector<float> xc(static_cast<size_t>(chunk * d)), y(gemm_path ? static_cast<size_t>(chunk * mats * d) : 0);
+  std::vector<double> lp(static_cast<size_t>(chunk * K));
+  for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
+    const int64_t B = std::min(kChunk, n - r0);
+    centre_rows(xc.data(), x, r0, B, d, s);
+    if (gemm_path) LK_RETURN_IF_ERROR(gemm(false, false, B, mats * d, d, 1.f, xc.data(), pcat.data(), 0.f, y.data()));
+#pragma omp parallel for schedule(static) if (B * K * d > kParallelMin)
+    for (int64_t i = 0; i < B; ++i) {
+      for (int64_t k = 0; k < K; ++k) {
+        float quad = 0;
+        if (gemm_path) {
+          const float* yi = y.data() + i * mats * d + (p.type == CovarianceType::Full ? k : 0) * d;
+          const float* bk = b.data() + k * d;
+          for (int64_t j = 0; j < d; ++j) {
+            const float e = yi[j] - bk[j];
+            quad += e * e;
+          }
+        } else {
+          const float* xi = xc.data() + i * d;
+          const float* mk = mcf.data() + k * d;
+          const float* pk = pcf.data() + k * d;
+          for (int64_t j = 0; j < d; ++j) {
+            const float e = (xi[j] - mk[j]) * pk[j];
+            quad += e * e;
+          }
+        }
+        lp[i * K + k] = bias[k] - 0.5 * static_cast<double>(quad);
+      }
+      double mx = -std::numeric_limits<double>::infinity();
+      for (int64_t k = 0; k < K; ++k) mx = std::max(mx, lp[i * K + k]);
+      double sum = 0;
+      for (int64_t k = 0; k < K; ++k) sum += std::exp(lp[i * K + k] - mx);
+      const double lse = std::isfinite(mx) ? mx + std::log(sum) : mx;
+      log_norm[r0 + i] = lse;
+      if (log_resp)
+        for (int64_t k = 0; k < K; ++k) log_resp[(r0 + i) * K + k] = lp[i * K + k] - lse;
+    }
+  }
+  return Status::Ok();
+}
+
+Status kmeans(const float* x, int64_t n, int64_t d, int64_t k, uint64_t seed, int64_t max_iter, int32_t* labels,
+              double* centers) {
+  if (k < 1 || k > n) return Status::Error(Code::InvalidArgument, "k-means needs 1 <= k <= rows");
+  const std::vector<int64_t> init = kmeans_plus_plus(x, n, d, k, seed);
+  for (int64_t c = 0; c < k; ++c)
+    for (int64_t j = 0; j < d; ++j) centers[c * d + j] = x[init[c] * d + j];
+  const std::vector<double> mean = column_means(x, n, d);
+  std::vector<float> xc(static_cast<size_t>(kChunk * d)), cf(static_cast<size_t>(k * d)),
+      dots(static_cast<size_t>(kChunk * k)), norms(static_cast<size_t>(k));
+  std::vector<double> best(static_cast<size_t>(n));
+  std::fill(labels, labels + n, -1);
+  for (int64_t it = 0; it < max_iter; ++it) {
+    for (int64_t c = 0; c < k; ++c) {
+      double s = 0;
+      for (int64_t j = 0; j < d; ++j) {
+        cf[c * d + j] = static_cast<float>(centers[c * d + j] - mean[j]);
+        s += static_cast<double>(cf[c * d + j]) * cf[c * d + j];
+      }
+      norms[c] = static_cast<float>(s);
+    }
+    int64_t changed = 0;
+    for (int64_t r0 = 0; r0 < n; r0 += kChunk) {  // ‖x − c‖² = ‖x‖² − 2 x·c + ‖c‖² on centred data
+      const int64_t B = std::min(kChunk, n - r0);
+      centre_rows(xc.data(), x, r0, B, d, mean);
+      LK_RETURN_IF_ERROR(gemm(false, true, B, k, d, 1.f, xc.data(), cf.data(), 0.f, dots.data()));
+      for (int64_t i = 0; i < B; ++i) {
+        double xn = 0;
+        for (int64_t j = 0; j < d; ++j) xn += static_cast<double>(xc[i * d + j]) * xc[i * d + j];
+        int32_t arg = 0;
+        float bd = std::numeric_limits<float>::infinity();
+        for (int64_t c = 0; c < k; ++c) {
+          const float dist = norms[c] - 2 * dots[i * k + c];
+          if (dist < bd) bd = dist, arg = static_cast<int32_t>(c);
+        }
+        best[r0 + i] = xn + bd;
+        if (labels[r0 + i] != arg) ++changed, labels[r0 + i] = arg;
+      }
+    }
+    if (changed == 0) break;
+    std::vector<double> sums(static_cast<size_t>(k * d), 0.0);
+    std::vector<int64_t> counts(static_cast<size_t>(k), 0);
+    for (int64_t i = 0; i < n; ++i) {
+      ++counts[labels[i]];
+      for (int64_t j = 0; j < d; ++j) sums[labels[i] * d + j] += x[i * d + j];
+    }
+    for (int64_t c = 0; c < k; ++c) {
+      if (counts[c] == 0) {  // an empty cluster takes the point farthest from its centre
+        const int64_t far = std::max_element(best.begin(), best.end()) - best.begin();
+        best[far] = 0;
+        for (int64_t j = 0; j < d; ++j) centers[c * d + j] = x[far * d + j];
+        continue;
+      }
+      for (int64_t j = 0; j < d; ++j) centers[c * d + j] = sums[c * d + j] / static_cast<double>(counts[c]);
+    }
+  }
+  return Status::Ok();
+}
+
+Status gmm_fit(const float* x, int64_t n, int64_t d, const GmmFitOptions& o, GmmParams* best, GmmFitReport* report,
+               const std::function<bool()>& cancelled) {
+  const int64_t K = o.components;
+  if (K < 1 || K > n)
+    return Status::Error(Code::InvalidArgument, "nComponents must be in [1, rows] (" + std::to_string(n) + " rows)");
+  const std::vector<double> mean = column_means(x, n, d);
+  std::vector<double> resp(static_cast<size_t>(n * K)), log_norm(static_cast<size_t>(n));
+  double best_bound = -std::numeric_limits<double>::infinity();
+  bool have_best = false;
+  for (int64_t init = 0; init < o.n_init; ++init) {
+    const uint64_t seed = o.seed * 1000003ull + static_cast<uint64_t>(init);
+    // Initial responsibilities (scikit-learn's _initialize_parameters), then one M-step.
+    std::fill(resp.begin(), resp.end(), 0.0);
+    if (o.init == GmmInit::KMeans) {
+      std::vector<int32_t> labels(static_cast<size_t>(n));
+      std::vector<double> centers(static_cast<size_t>(K * d));
+      LK_RETURN_IF_ERROR(kmeans(x, n, d, K, seed, 300, labels.data(), centers.data()));
+      for (int64_t i = 0; i < n; ++i) resp[i * K + labels[i]] = 1;
+    } else if (o.init == GmmInit::Random) {
+      const std::vector<float> u = uniforms(n * K, seed, rng_stream(RngPurpose::ClusterInit, 2));
+      for (int64_t i = 0; i < n; ++i) {
+        double s = 0;
+        for (int64_t k = 0; k < K; ++k) s += u[i * K + k];
+        for (int64_t k = 0; k < K; ++k) resp[i * K + k] = s > 0 ? u[i * K + k] / s : 1.0 / K;
+      }
+    } else {
+      std::vector<int64_t> idx;
+      if (o.init == GmmInit::KMeansPlusPlus) {
+        idx = kmeans_plus_plus(x, n, d, K, seed);
+      } else {  // random_from_data: K distinct rows
+        std::vector<int64_t> perm(static_cast<size_t>(n));
+        LK_RETURN_IF_ERROR(rng_permutation(perm.data(), n, seed, rng_stream(RngPurpose::ClusterInit, 3)));
+        idx.assign(perm.begin(), perm.begin() + K);
+      }
+      for (int64_t k = 0; k < K; ++k) resp[idx[k] * K + k] = 1;
+    }
+    GmmParams p;
+    p.resize(K, d, o.type);
+    LK_RETURN_IF_ERROR(m_step(x, n, mean, resp.data(), o.reg_covar, p));
+    if (o.weights_init) std::copy_n(o.weights_init, K, p.weights.data());
+    if (o.means_init) std::copy_n(o.means_init, K * d, p.means.data());
+    if (o.precisions_init) LK_RETURN_IF_ERROR(precisions_from_precisions(p, o.precisions_init));
+
+    GmmFitReport r;
+    double bound = -std::numeric_limits<double>::infinity();
+    for (int64_t it = 1; it <= o.max_iter; ++it) {
+      if (cancelled && cancelled()) return Status::Error(Code::Cancelled, "GaussianMixture.fit was cancelled");
+      const double prev = bound;
+      LK_RETURN_IF_ERROR(gmm_log_prob(p, x, n, resp.data(), log_norm.data()));
+      double s = 0;
+      for (double v : log_norm) s += v;
+      bound = s / static_cast<double>(n);
+      if (!std::isfinite(bound))
+        return Status::Error(Code::NonFiniteLoss, "GaussianMixture: the log-likelihood became " +
+                                                      std::string(std::isnan(bound) ? "NaN" : "infinite") +
+                                                      " at EM iteration " + std::to_string(it) + " of initialisation " +
+                                                      std::to_string(init + 1) + "; " + kIllDefined);
+      r.lower_bounds.push_back(bound);
+      r.n_iter = it;
+      for (double& v : resp) v = std::exp(v);
+      LK_RETURN_IF_ERROR(m_step(x, n, mean, resp.data(), o.reg_covar, p));
+      if (std::abs(bound - prev) < o.tol) {
+        r.converged = true;
+        break;
+      }
+    }
+    r.lower_bound = bound;
+    if (!have_best || bound > best_bound) {
+      best_bound = bound;
+      have_best = true;
+      *best = p;
+      *report = r;
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace lk

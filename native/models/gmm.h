@@ -1,0 +1,62 @@
+// gmm.h — Gaussian mixture models fitted by EM, in scikit-learn's parameterisation: weights (K), means (K, d) and,
+// by covariance type, covariances / precision Cholesky factors of shape full (K, d, d), tied (d, d), diag (K, d) or
+// spherical (K). A precision Cholesky factor P satisfies Σ⁻¹ = P Pᵀ (P triangular). Data x is float32 (n, d),
+// row-major; parameters and responsibilities are float64. The E-step for all rows × components is one batched
+// computation per chunk of rows (one GEMM against every component's P for full/tied, a fused loop for diag/
+// spherical); the M-step is GEMMs (means, covariances) plus LAPACK Cholesky per component.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "../core/status.h"
+
+namespace lk {
+
+enum class CovarianceType { Full = 0, Tied = 1, Diag = 2, Spherical = 3 };
+enum class GmmInit { KMeans = 0, KMeansPlusPlus = 1, Random = 2, RandomFromData = 3 };
+
+int64_t covariance_size(CovarianceType type, int64_t K, int64_t d);
+
+struct GmmParams {
+  int64_t K = 0, d = 0;
+  CovarianceType type = CovarianceType::Full;
+  std::vector<double> weights, means, covariances, precisions_cholesky;
+  void resize(int64_t K_, int64_t d_, CovarianceType t);
+};
+
+struct GmmFitOptions {
+  int64_t components = 1;
+  CovarianceType type = CovarianceType::Full;
+  double tol = 1e-3;
+  int64_t max_iter = 100;
+  int64_t n_init = 1;
+  GmmInit init = GmmInit::KMeans;
+  double reg_covar = 1e-6;
+  uint64_t seed = 0;
+  // Optional user initial parameters (scikit-learn's weights_init / means_init / precisions_init); nullptr = none.
+  const double* weights_init = nullptr;
+  const double* means_init = nullptr;
+  const double* precisions_init = nullptr;  // precisions (not their Cholesky factors), shaped by type
+};
+
+struct GmmFitReport {
+  bool converged = false;
+  int64_t n_iter = 0;
+  double lower_bound = 0;            // mean log-likelihood per row at the last E-step of the best initialisation
+  std::vector<double> lower_bounds;  // per iteration, of the best initialisation
+};
+
+// Per row: log_norm[i] = log Σ_k w_k N(x_i | μ_k, Σ_k); log_resp (n, K, optional) = log posterior of each component.
+Status gmm_log_prob(const GmmParams& p, const float* x, int64_t n, double* log_resp, double* log_norm);
+
+// EM from the initialisation `o.init` (or the given initial parameters), best of o.n_init by final lower bound.
+// `cancelled` (optional) is polled between iterations.
+Status gmm_fit(const float* x, int64_t n, int64_t d, const GmmFitOptions& o, GmmParams* best, GmmFitReport* report,
+               const std::function<bool()>& cancelled = nullptr);
+
+// k-means (k-means++ seeding, then Lloyd's iterations until no label changes or max_iter): labels (n), centers (k, d).
+Status kmeans(const float* x, int64_t n, int64_t d, int64_t k, uint64_t seed, int64_t max_iter, int32_t* labels,
+              double* centers);
+
+}  // namespace lk

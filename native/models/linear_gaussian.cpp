@@ -1,0 +1,298 @@
+// linear_gaussian.cpp — see linear_gaussian.h. The E-step for all rows is U = X̃ A with A = Ψ⁻¹ W (one GEMM),
+// whose Gram matrices X̃ᵀU and UᵀU carry everything the M-step and the log-likelihood need:
+//   E[z|x] = G⁻¹ u,  Σ E[z] x̃ᵀ = G⁻¹ Uᵀ X̃,  Σ E[zzᵀ] = n G⁻¹ + G⁻¹ UᵀU G⁻¹,
+//   mean x̃ᵀ C⁻¹ x̃ = (Σ_j Σ_i x̃_ij² / ψ_j − tr(G⁻¹ UᵀU)) / n,  log det C = Σ log ψ + log det G.
+// The M-step (Ghahramani & Hinton 1996; Tipping & Bishop 1999 for the isotropic case) with N = n − ddof:
+//   W ← S_xz S_zz⁻¹,  ψ_j ← S_jj − (W S_xzᵀ)_jj  (σ² ← the mean of ψ for PPCA),
+// S_xz = X̃ᵀ U G⁻¹ / N, S_zz = G⁻¹ + G⁻¹ UᵀU G⁻¹ / N; the sampling E-step replaces them by X̃ᵀZ / N, ZᵀZ / N
+// with Z = U G⁻¹ + E Lᵀ (L Lᵀ = G⁻¹, E standard normal).
+#include "linear_gaussian.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "../core/gemm.h"
+#include "../core/linalg.h"
+#include "../core/rng.h"
+
+namespace lk {
+
+namespace {
+
+constexpr int64_t kChunk = 4096;
+constexpr double kLog2Pi = 1.8378770664093453;
+
+std::vector<double> column_means(const float* x, int64_t n, int64_t d) {
+  std::vector<double> m(static_cast<size_t>(d), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < d; ++j) m[j] += x[i * d + j];
+  for (double& v : m) v /= static_cast<double>(n);
+  return m;
+}
+
+void centre_rows(float* xc, const float* x, int64_t r0, int64_t B, int64_t d, const std::vector<double>& mean) {
+  for (int64_t i = 0; i < B; ++i)
+    for (int64_t j = 0; j < d; ++j) xc[i * d + j] = static_cast<float>(x[(r0 + i) * d + j] - mean[j]);
+}
+
+// What every E-step needs from (W, ψ): A = Ψ⁻¹W (float, for the GEMM), G⁻¹ and log det G, Σ log ψ.
+struct Posterior {
+  std::vector<float> A;
+  std::vector<double> g_inv, inv_psi;
+  double log_det_g = 0, sum_log_psi = 0;
+};
+
+Status posterior(const LinearGaussian& m, double min_psi, Posterior* p) {
+  const int64_t d = m.d, q = m.q;
+  p->A.assign(static_cast<size_t>(d * q), 0.f);
+  p->inv_psi.resize(static_cast<size_t>(d));
+  p->sum_log_psi = 0;
+  for (int64_t j = 0; j < d; ++j) {
+    const double psi = std::max(m.psi[j], min_psi);
+    if (!std::isfinite(psi)) return Status::Error(Code::InvalidArgument, "noise variances must be finite");
+    p->inv_psi[j] = 1.0 / psi;
+    p->sum_log_psi += std::log(psi);
+  }
+  p->g_inv.assign(static_cast<size_t>(q * q), 0.0);
+  for (int64_t a = 0; a < q; ++a) p->g_inv[a * q + a] = 1.0;
+  for (int64_t j = 0; j < d; ++j)
+    for (int64_t a = 0; a < q; ++a) {
+      const double wa = m.W[j * q + a] * p->inv_psi[j];
+      p->A[j * q + a] = static_cast<float>(wa);
+      for (int64_t b = 0; b < q; ++b) p->g_inv[a * q + b] += wa * m.W[j * q + b];
+    }
+  return spd_inverse(p->g_inv.data(), q, &p->log_det_g);
+}
+
+// ez (B, q) = u (B, q) G⁻¹ in float64.
+void times_g_inv(const float* u, int64_t B, int64_t q, const std::vector<double>& g_inv, double* ez) {
+  for (int64_t i = 0; i < B; ++i)
+    for (int64_t b = 0; b < q; ++b) {
+      double s = 0;
+      for (int64_t a = 0; a < q; ++a) s += static_cast<double>(u[i * q + a]) * g_inv[a * q + b];
+      ez[i * q + b] = s;
+    }
+}
+
+Status check_model(const LinearGaussian& m) {
+  if (m.d < 1 || m.q < 1 || static_cast<int64_t>(m.W.size()) != m.d * m.q ||
+      static_cast<int64_t>(m.psi.size()) != m.d || static_cast<int64_t>(m.mean.size()) != m.d)
+    return Status::Error(Code::InvalidArgument, "inconsistent linear Gaussian model sizes");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status pca_fit(const float* x, int64_t n, int64_t d, int64_t q, PcaResult* out) {
+  if (n < 2) return Status::Error(Code::InvalidArgument, "PCA needs at least 2 rows");
+  if (q < 1 || q > std::min(n, d))
+    return Status::Error(Code::InvalidArgument, "nComponents must be in [1, min(rows, columns)]");
+  out->mean = column_means(x, n, d);
+  std::vector<double> cov(static_cast<size_t>(d * d), 0.0);
+  {
+    std::vector<float> xc(static_cast<size_t>(std::min(kChunk, n) * d)), cf(static_cast<size_t>(d * d));
+    for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
+      const int64_t B = std::min(kChunk, n - r0);
+      centre_rows(xc.data(), x, r0, B, d, out->mean);
+      LK_RETURN_IF_ERROR(gemm(true, false, d, d, B, 1.f, xc.data(), xc.data(), 0.f, cf.data()));
+      for (int64_t i = 0; i < d * d; ++i) cov[i] += cf[i];
+    }
+    for (double& v : cov) v /= static_cast<double>(n - 1);
+  }
+  double trace = 0;
+  for (int64_t j = 0; j < d; ++j) trace += cov[j * d + j];
+  std::vector<double> w(static_cast<size_t>(d));
+  LK_RETURN_IF_ERROR(symmetric_eigen(cov.data(), w.data(), d));
+  out->components.assign(cov.begin(), cov.begin() + q * d);
+  out->explained_variance.assign(w.begin(), w.begin() + q);
+  for (int64_t k = 0; k < q; ++k) {
+    double* c = out->components.data() + k * d;
+    const int64_t big = std::max_element(c, c + d, [](double a, double b) { return std::abs(a) < std::abs(b); }) - c;
+    if (c[big] < 0)
+      for (int64_t j = 0; j < d; ++j) c[j] = -c[j];
+    out->explained_variance[k] = std::max(out->explained_variance[k], 0.0);
+  }
+  double kept = 0;
+  for (int64_t k = 0; k < q; ++k) kept += out->explained_variance[k];
+  const int64_t rest = std::min(n, d) - q;
+  out->total_variance = trace;
+  out->noise_variance = rest > 0 ? std::max(trace - kept, 0.0) / static_cast<double>(rest) : 0.0;
+  return Status::Ok();
+}
+
+Status linear_gaussian_log_density(const LinearGaussian& m, const float* x, int64_t n, double* out) {
+  LK_RETURN_IF_ERROR(check_model(m));
+  const int64_t d = m.d, q = m.q;
+  Posterior p;
+  LK_RETURN_IF_ERROR(posterior(m, 0.0, &p));
+  // quad = min_z (x̃ − Wz)ᵀΨ⁻¹(x̃ − Wz) + zᵀz, attained at z = E[z|x]: a sum of squares, stable when ψ is small.
+  std::vector<float> wt(static_cast<size_t>(d * q));
+  for (int64_t i = 0; i < d * q; ++i) wt[i] = static_cast<float>(m.W[i]);
+  const int64_t chunk = std::min(kChunk, n);
+  std::vector<float> xc(static_cast<size_t>(chunk * d)), u(static_cast<size_t>(chunk * q)),
+      recon(static_cast<size_t>(chunk * d)), ezf(static_cast<size_t>(chunk * q));
+  std::vector<double> ez(static_cast<size_t>(chunk * q));
+  const double constant = -0.5 * (static_cast<double>(d) * kLog2Pi + p.sum_log_psi + p.log_det_g);
+  for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
+    const int64_t B = std::min(kChunk, n - r0);
+    centre_rows(xc.data(), x, r0, B, d, m.mean);
+    LK_RETURN_IF_ERROR(gemm(false, false, B, q, d, 1.f, xc.data(), p.A.data(), 0.f, u.data()));
+    times_g_inv(u.data(), B, q, p.g_inv, ez.data());
+    for (int64_t i = 0; i < B * q; ++i) ezf[i] = static_cast<float>(ez[i]);
+    LK_RETURN_IF_ERROR(gemm(false, true, B, d, q, 1.f, ezf.data(), wt.data(), 0.f, recon.data()));
+    for (int64_t i = 0; i < B; ++i) {
+      double quad = 0;
+      for (int64_t a = 0; a < q; ++a) quad += ez[i * q + a] * ez[i * q + a];
+      for (int64_t j = 0; j < d; ++j) {
+        const double e = static_cast<double>(xc[i * d + j]) - recon[i * d + j];
+        quad += e * e * p.inv_psi[j];
+      }
+      out[r0 + i] = constant - 0.5 * quad;
+    }
+  }
+  return Status::Ok();
+}
+
+Status linear_gaussian_posterior_mean(const LinearGaussian& m, const float* x, int64_t n, double* out) {
+  LK_RETURN_IF_ERROR(check_model(m));
+  const int64_t d = m.d, q = m.q;
+  Posterior p;
+  LK_RETURN_IF_ERROR(posterior(m, 0.0, &p));
+  const int64_t chunk = std::min(kChunk, n);
+  std::vector<float> xc(static_cast<size_t>(chunk * d)), u(static_cast<size_t>(chunk * q));
+  for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
+    const int64_t B = std::min(kChunk, n - r0);
+    centre_rows(xc.data(), x, r0, B, d, m.mean);
+    LK_RETURN_IF_ERROR(gemm(false, false, B, q, d, 1.f, xc.data(), p.A.data(), 0.f, u.data()));
+    times_g_inv(u.data(), B, q, p.g_inv, out + r0 * q);
+  }
+  return Status::Ok();
+}
+
+Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaussianEmOptions& o, LinearGaussian* out,
+                          LinearGaussianEmReport* report, const std::function<bool()>& cancelled) {
+  const int64_t q = o.q;
+  if (n <= o.ddof + 1) return Status::Error(Code::InvalidArgument, "EM needs at least " + std::to_string(o.ddof + 2) + " rows");
+  if (q < 1 || q > d) return Status::Error(Code::InvalidArgument, "nComponents must be in [1, columns]");
+  const double N = static_cast<double>(n - o.ddof);
+  LinearGaussian& m = *out;
+  m.d = d;
+  m.q = q;
+  m.mean = column_means(x, n, d);
+  std::vector<float> xc(static_cast<size_t>(n * d));  // centred once: every iteration is then pure GEMMs
+  centre_rows(xc.data(), x, 0, n, d, m.mean);
+  std::vector<double> ss(static_cast<size_t>(d), 0.0);  // Σ_i x̃_ij²
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < d; ++j) ss[j] += static_cast<double>(xc[i * d + j]) * xc[i * d + j];
+  // Initial W: N(0, 1) × √(S_jj / q); ψ = S_jj.
+  {
+    std::vector<float> e(static_cast<size_t>(d * q));
+    LK_RETURN_IF_ERROR(rng_normal_fill(e.data(), d * q, o.seed, rng_stream(RngPurpose::Init, 0), 0));
+    m.W.resize(static_cast<size_t>(d * q));
+    m.psi.resize(static_cast<size_t>(d));
+    double mean_var = 0;
+    for (int64_t j = 0; j < d; ++j) mean_var += ss[j] / N / static_cast<double>(d);
+    for (int64_t j = 0; j < d; ++j) {
+      const double var = ss[j] / N;
+      m.psi[j] = std::max(o.isotropic ? mean_var : var, o.min_psi);
+      for (int64_t a = 0; a < q; ++a) m.W[j * q + a] = e[j * q + a] * std::sqrt(var / static_cast<double>(q));
+    }
+  }
+  std::vector<float> u(static_cast<size_t>(n * q)), xtu(static_cast<size_t>(d * q)), utu(static_cast<size_t>(q * q));
+  std::vector<float> zf, eps;
+  if (o.sample_estep) {
+    zf.resize(static_cast<size_t>(n * q));
+    eps.resize(static_cast<size_t>(n * q));
+  }
+  std::vector<double> sxz(static_cast<size_t>(d * q)), szz(static_cast<size_t>(q * q)), tmp(static_cast<size_t>(q * q));
+  double prev = -HUGE_VAL;
+  report->loglike.clear();
+  report->converged = false;
+  for (int64_t it = 1; it <= o.max_iter; ++it) {
+    if (cancelled && cancelled()) return Status::Error(Code::Cancelled, "the fit was cancelled");
+    Posterior p;
+    Status ps = posterior(m, o.min_psi, &p);
+    if (!ps.ok()) return Status::Error(Code::NonFiniteLoss, "EM broke down at iteration " + std::to_string(it) + ": " + ps.message);
+    const std::vector<double>& gi = p.g_inv;
+    LK_RETURN_IF_ERROR(gemm(false, false, n, q, d, 1.f, xc.data(), p.A.data(), 0.f, u.data()));
+    LK_RETURN_IF_ERROR(gemm(true, false, q, q, n, 1.f, u.data(), u.data(), 0.f, utu.data()));
+    // The log-likelihood of the current parameters (mean per row).
+    double quad = 0;
+    for (int64_t j = 0; j < d; ++j) quad += ss[j] * p.inv_psi[j];
+    for (int64_t a = 0; a < q; ++a)
+      for (int64_t b = 0; b < q; ++b) quad -= gi[a * q + b] * utu[b * q + a];
+    const double ll = -0.5 * (static_cast<double>(d) * kLog2Pi + p.sum_log_psi + p.log_det_g + quad / static_cast<double>(n));
+    if (!std::isfinite(ll))
+      return Status::Error(Code::NonFiniteLoss, "the log-likelihood became non-finite at EM iteration " + std::to_string(it));
+    report->loglike.push_back(ll);
+    report->n_iter = it;
+    // Sufficient statistics S_xz (d, q) and S_zz (q, q).
+    if (!o.sample_estep) {
+      LK_RETURN_IF_ERROR(gemm(true, false, d, q, n, 1.f, xc.data(), u.data(), 0.f, xtu.data()));
+      for (int64_t j = 0; j < d; ++j)
+        for (int64_t b = 0; b < q; ++b) {
+          double s = 0;
+          for (int64_t a = 0; a < q; ++a) s += static_cast<double>(xtu[j * q + a]) * gi[a * q + b];
+          sxz[j * q + b] = s / N;
+        }
+      for (int64_t a = 0; a < q; ++a)  // tmp = UᵀU G⁻¹
+        for (int64_t b = 0; b < q; ++b) {
+          double s = 0;
+          for (int64_t c = 0; c < q; ++c) s += static_cast<double>(utu[a * q + c]) * gi[c * q + b];
+          tmp[a * q + b] = s;
+        }
+      for (int64_t a = 0; a < q; ++a)
+        for (int64_t b = 0; b < q; ++b) {
+          double s = 0;
+          for (int64_t c = 0; c < q; ++c) s += gi[a * q + c] * tmp[c * q + b];
+          szz[a * q + b] = gi[a * q + b] + s / N;
+        }
+    } else {
+      std::vector<double> l = gi;  // L Lᵀ = G⁻¹
+      LK_RETURN_IF_ERROR(cholesky_lower(l.data(), q));
+      std::fill(sxz.begin(), sxz.end(), 0.0);
+      std::fill(szz.begin(), szz.end(), 0.0);
+      const double scale = 1.0 / (N * static_cast<double>(o.samples));
+      for (int64_t s = 0; s < o.samples; ++s) {
+        LK_RETURN_IF_ERROR(rng_normal_fill(eps.data(), n * q, o.seed,
+                                           rng_stream(RngPurpose::LatentSample, static_cast<uint64_t>(it * o.samples + s)), 0));
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t b = 0; b < q; ++b) {
+            double v = 0;
+            for (int64_t a = 0; a < q; ++a) v += static_cast<double>(u[i * q + a]) * gi[a * q + b];
+            for (int64_t a = 0; a <= b; ++a) v += l[b * q + a] * eps[i * q + a];
+            zf[i * q + b] = static_cast<float>(v);
+          }
+        LK_RETURN_IF_ERROR(gemm(true, false, d, q, n, 1.f, xc.data(), zf.data(), 0.f, xtu.data()));
+        LK_RETURN_IF_ERROR(gemm(true, false, q, q, n, 1.f, zf.data(), zf.data(), 0.f, utu.data()));
+        for (int64_t i = 0; i < d * q; ++i) sxz[i] += xtu[i] * scale;
+        for (int64_t i = 0; i < q * q; ++i) szz[i] += utu[i] * scale;
+      }
+    }
+    // M-step: W = S_xz S_zz⁻¹, ψ_j = S_jj − (W S_xzᵀ)_jj.
+    Status si = spd_inverse(szz.data(), q);
+    if (!si.ok()) return Status::Error(Code::NonFiniteLoss, "EM broke down at iteration " + std::to_string(it) + ": E[zzᵀ] is singular");
+    double psi_mean = 0;
+    for (int64_t j = 0; j < d; ++j) {
+      double explained = 0;
+      for (int64_t b = 0; b < q; ++b) {
+        double w = 0;
+        for (int64_t a = 0; a < q; ++a) w += sxz[j * q + a] * szz[a * q + b];
+        m.W[j * q + b] = w;
+        explained += w * sxz[j * q + b];
+      }
+      m.psi[j] = std::max(ss[j] / N - explained, o.min_psi);
+      psi_mean += m.psi[j] / static_cast<double>(d);
+    }
+    if (o.isotropic) std::fill(m.psi.begin(), m.psi.end(), std::max(psi_mean, o.min_psi));
+    if (!o.sample_estep && std::abs(ll - prev) * static_cast<double>(n) < o.tol) {
+      report->converged = true;
+      break;
+    }
+    prev = ll;
+  }
+  return Status::Ok();
+}
+
+}  // namespace lk

@@ -1,0 +1,58 @@
+// linear_gaussian.h — linear Gaussian latent-variable models x = W z + μ + ε, z ~ N(0, I_q), ε ~ N(0, diag ψ):
+// probabilistic PCA (ψ isotropic, σ²) and factor analysis (ψ per feature), plus the closed-form PCA they start
+// from. Data x is float32 (n, d) row-major; μ (d), W (d, q) row-major and ψ (d) are float64. Every pass over the
+// data is a GEMM on the centred data (chunked or once-centred), with q×q and d×q algebra in float64.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "../core/status.h"
+
+namespace lk {
+
+struct LinearGaussian {
+  int64_t d = 0, q = 0;
+  std::vector<double> mean, W, psi;  // (d), (d, q), (d)
+};
+
+// Closed-form PCA (scikit-learn's conventions: covariance with denominator n − 1): the q leading eigenvectors of
+// the sample covariance as rows of components (q, d), their eigenvalues explained_variance (q), the mean (d), the
+// average of the remaining min(n, d) − q eigenvalues as noise_variance (0 when none remain) and the total variance.
+// Each component's sign makes its largest-magnitude entry positive.
+struct PcaResult {
+  std::vector<double> mean, components, explained_variance;
+  double noise_variance = 0, total_variance = 0;
+};
+Status pca_fit(const float* x, int64_t n, int64_t d, int64_t q, PcaResult* out);
+
+// log N(x_i | μ, W Wᵀ + diag ψ) per row, through the matrix inversion lemma (G = I + Wᵀ Ψ⁻¹ W, q × q). out (n).
+Status linear_gaussian_log_density(const LinearGaussian& m, const float* x, int64_t n, double* out);
+
+// Posterior mean E[z | x_i] = G⁻¹ Wᵀ Ψ⁻¹ (x_i − μ). out (n, q).
+Status linear_gaussian_posterior_mean(const LinearGaussian& m, const float* x, int64_t n, double* out);
+
+struct LinearGaussianEmOptions {
+  int64_t q = 1;
+  bool isotropic = false;     // PPCA: one σ² for every feature
+  int64_t ddof = 0;           // the sample covariance's denominator is n − ddof (PPCA 1, as PCA; FA 0)
+  double tol = 1e-2;          // stop when the total log-likelihood (n × mean) changes by less
+  int64_t max_iter = 1000;
+  uint64_t seed = 0;          // initial W (and the draws of the sampling E-step)
+  bool sample_estep = false;  // Monte-Carlo EM: complete the data with z ~ p(z | x) instead of its moments
+  int64_t samples = 1;        // draws of z per row per iteration (sampling E-step)
+  double min_psi = 1e-12;     // floor of every noise variance
+};
+
+struct LinearGaussianEmReport {
+  bool converged = false;
+  int64_t n_iter = 0;
+  std::vector<double> loglike;  // mean log-likelihood per row before each iteration's M-step
+};
+
+// EM from a random W (N(0, 1) scaled by each feature's standard deviation / √q) and ψ = the feature variances.
+// The sampling E-step runs all max_iter iterations (its likelihood moves by Monte-Carlo noise, so tol does not apply).
+Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaussianEmOptions& o, LinearGaussian* out,
+                          LinearGaussianEmReport* report, const std::function<bool()>& cancelled = nullptr);
+
+}  // namespace lk
