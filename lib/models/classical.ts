@@ -4,7 +4,7 @@
 import { LatentkitError } from '../errors';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors';
 import { Matrix, MatrixLike, toMatrix } from '../matrix';
-import { fail, integer } from '../validate';
+import { fail, failReceived, integer } from '../validate';
 import { VERSION } from '../version';
 
 /** A float64 tensor, row-major. */
@@ -20,7 +20,7 @@ export function tensor64(data: Float64Array, shape: number[]): Tensor64 {
 /** The training or scoring data as a float32 matrix, checked (finite values, the expected width). */
 export function dataMatrix(name: string, x: unknown, cols?: number, minRows = 1): Matrix {
   const m = toMatrix(name, x as MatrixLike, { cols, allowEmpty: minRows === 0 });
-  if (m.rows < minRows) fail(name, `at least ${minRows} rows`, `${m.rows} rows` as unknown);
+  if (m.rows < minRows) failReceived(name, `at least ${minRows} rows`, `${m.rows} rows`);
   return m;
 }
 
@@ -35,7 +35,7 @@ export function flatFloat64(name: string, v: unknown, length: number, what: stri
     else fail(name, what, x, 'type');
   };
   walk(v);
-  if (out.length !== length) fail(name, `${what} (${length} numbers)`, `${out.length} numbers` as unknown);
+  if (out.length !== length) failReceived(name, `${what} (${length} numbers)`, `${out.length} numbers`);
   if (!out.every(Number.isFinite)) fail(name, `${what} with finite values`, v);
   return Float64Array.from(out);
 }

@@ -56,12 +56,16 @@ Status posterior(const LinearGaussian& m, double min_psi, Posterior* p) {
   }
   p->g_inv.assign(static_cast<size_t>(q * q), 0.0);
   for (int64_t a = 0; a < q; ++a) p->g_inv[a * q + a] = 1.0;
+  // G from the float32-rounded A that the GEMMs use (G = I + Σ_j ψ_j A_ja A_jb), so that G and U = X̃A describe the
+  // same model: the likelihood's difference Σ x̃²/ψ − tr(G⁻¹UᵀU) then carries no systematic rounding error.
   for (int64_t j = 0; j < d; ++j)
-    for (int64_t a = 0; a < q; ++a) {
-      const double wa = m.W[j * q + a] * p->inv_psi[j];
-      p->A[j * q + a] = static_cast<float>(wa);
-      for (int64_t b = 0; b < q; ++b) p->g_inv[a * q + b] += wa * m.W[j * q + b];
-    }
+    for (int64_t a = 0; a < q; ++a) p->A[j * q + a] = static_cast<float>(m.W[j * q + a] * p->inv_psi[j]);
+  for (int64_t j = 0; j < d; ++j) {
+    const double psi = 1.0 / p->inv_psi[j];
+    for (int64_t a = 0; a < q; ++a)
+      for (int64_t b = 0; b < q; ++b)
+        p->g_inv[a * q + b] += psi * static_cast<double>(p->A[j * q + a]) * static_cast<double>(p->A[j * q + b]);
+  }
   return spd_inverse(p->g_inv.data(), q, &p->log_det_g);
 }
 
@@ -73,6 +77,24 @@ void times_g_inv(const float* u, int64_t B, int64_t q, const std::vector<double>
       for (int64_t a = 0; a < q; ++a) s += static_cast<double>(u[i * q + a]) * g_inv[a * q + b];
       ez[i * q + b] = s;
     }
+}
+
+// gram (q, q) = uᵀu in float64 for u (n, q) float32: the likelihood subtracts tr(G⁻¹ UᵀU) from a sum of similar
+// size, so float32 accumulation over n rows would show up as noise in it.
+void gram_f64(const float* u, int64_t n, int64_t q, double* gram) {
+  std::fill(gram, gram + q * q, 0.0);
+#pragma omp parallel if (n * q * q > (int64_t(1) << 20))
+  {
+    std::vector<double> local(static_cast<size_t>(q * q), 0.0);
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t a = 0; a < q; ++a) {
+        const double ua = u[i * q + a];
+        for (int64_t b = 0; b < q; ++b) local[a * q + b] += ua * u[i * q + b];
+      }
+#pragma omp critical
+    for (int64_t k = 0; k < q * q; ++k) gram[k] += local[k];
+  }
 }
 
 Status check_model(const LinearGaussian& m) {
@@ -205,6 +227,7 @@ Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaus
     zf.resize(static_cast<size_t>(n * q));
     eps.resize(static_cast<size_t>(n * q));
   }
+  std::vector<double> utu_d(static_cast<size_t>(q * q));
   std::vector<double> sxz(static_cast<size_t>(d * q)), szz(static_cast<size_t>(q * q)), tmp(static_cast<size_t>(q * q));
   double prev = -HUGE_VAL;
   report->loglike.clear();
@@ -216,12 +239,12 @@ Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaus
     if (!ps.ok()) return Status::Error(Code::NonFiniteLoss, "EM broke down at iteration " + std::to_string(it) + ": " + ps.message);
     const std::vector<double>& gi = p.g_inv;
     LK_RETURN_IF_ERROR(gemm(false, false, n, q, d, 1.f, xc.data(), p.A.data(), 0.f, u.data()));
-    LK_RETURN_IF_ERROR(gemm(true, false, q, q, n, 1.f, u.data(), u.data(), 0.f, utu.data()));
+    gram_f64(u.data(), n, q, utu_d.data());
     // The log-likelihood of the current parameters (mean per row).
     double quad = 0;
     for (int64_t j = 0; j < d; ++j) quad += ss[j] * p.inv_psi[j];
     for (int64_t a = 0; a < q; ++a)
-      for (int64_t b = 0; b < q; ++b) quad -= gi[a * q + b] * utu[b * q + a];
+      for (int64_t b = 0; b < q; ++b) quad -= gi[a * q + b] * utu_d[b * q + a];
     const double ll = -0.5 * (static_cast<double>(d) * kLog2Pi + p.sum_log_psi + p.log_det_g + quad / static_cast<double>(n));
     if (!std::isfinite(ll))
       return Status::Error(Code::NonFiniteLoss, "the log-likelihood became non-finite at EM iteration " + std::to_string(it));
@@ -239,7 +262,7 @@ Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaus
       for (int64_t a = 0; a < q; ++a)  // tmp = UᵀU G⁻¹
         for (int64_t b = 0; b < q; ++b) {
           double s = 0;
-          for (int64_t c = 0; c < q; ++c) s += static_cast<double>(utu[a * q + c]) * gi[c * q + b];
+          for (int64_t c = 0; c < q; ++c) s += utu_d[a * q + c] * gi[c * q + b];
           tmp[a * q + b] = s;
         }
       for (int64_t a = 0; a < q; ++a)
