@@ -116,7 +116,7 @@ export interface NativeClassical {
     nComponents: number; covarianceType: number; tol: number; maxIter: number; nInit: number; init: number;
     regCovar: number; seed: number; threads: number; weightsInit?: Float64Array; meansInit?: Float64Array; precisionsInit?: Float64Array;
   }): Promise<NativeGmmFit>;
-  gmmLogProb(x: Float32Array, rows: number, cols: number, params: NativeGmmParams, logResp: Float64Array | null, logNorm: Float64Array): void;
+  gmmLogProb(x: Float32Array, rows: number, cols: number, params: NativeGmmParams, resp: Float64Array | null, logNorm: Float64Array): void;
   pcaFit(x: Float32Array, rows: number, cols: number, nComponents: number, threads: number): Promise<{
     mean: Float64Array; components: Float64Array; explainedVariance: Float64Array; noiseVariance: number; totalVariance: number;
   }>;

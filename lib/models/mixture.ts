@@ -112,16 +112,16 @@ export class GaussianMixture {
     return this.#fit ?? notFitted('GaussianMixture', method);
   }
 
-  #logProb(method: string, x: MatrixLike, withResp: boolean): { logNorm: Float64Array; logResp: Float64Array | null; rows: number } {
+  #logProb(method: string, x: MatrixLike, withResp: boolean): { logNorm: Float64Array; resp: Float64Array | null; rows: number } {
     const f = this.#fitted(method);
     const m = dataMatrix('x', x, f.d);
     const K = this.options.nComponents;
     const params: NativeGmmParams = { nComponents: K, covarianceType: COVARIANCE_TYPES.indexOf(this.options.covarianceType),
       weights: f.weights, means: f.means.data, precisionsCholesky: f.precisionsCholesky.data };
     const logNorm = new Float64Array(m.rows);
-    const logResp = withResp ? new Float64Array(m.rows * K) : null;
-    native().classical.gmmLogProb(m.data, m.rows, f.d, params, logResp, logNorm);
-    return { logNorm, logResp, rows: m.rows };
+    const resp = withResp ? new Float64Array(m.rows * K) : null;
+    native().classical.gmmLogProb(m.data, m.rows, f.d, params, resp, logNorm);
+    return { logNorm, resp, rows: m.rows };
   }
 
   /** log p(x_i) per row. */
@@ -137,18 +137,18 @@ export class GaussianMixture {
 
   /** Posterior component probabilities (rows, nComponents), row-major float64. */
   predictProba(x: MatrixLike): { data: Float64Array; rows: number; cols: number } {
-    const { logResp, rows } = this.#logProb('predictProba', x, true);
-    return { data: logResp!.map(Math.exp), rows, cols: this.options.nComponents };
+    const { resp, rows } = this.#logProb('predictProba', x, true);
+    return { data: resp!, rows, cols: this.options.nComponents };
   }
 
   /** The most probable component of each row. */
   predict(x: MatrixLike): Int32Array {
-    const { logResp, rows } = this.#logProb('predict', x, true);
+    const { resp, rows } = this.#logProb('predict', x, true);
     const K = this.options.nComponents;
     const labels = new Int32Array(rows);
     for (let i = 0; i < rows; i++) {
       let best = 0;
-      for (let k = 1; k < K; k++) if (logResp![i * K + k] > logResp![i * K + best]) best = k;
+      for (let k = 1; k < K; k++) if (resp![i * K + k] > resp![i * K + best]) best = k;
       labels[i] = best;
     }
     return labels;

@@ -3,7 +3,7 @@
 // on the compute thread; scoring calls are synchronous (small work runs inline, see executor.h).
 //   gmmFit(x, rows, cols, options) → Promise<{ weights, means, covariances, precisionsCholesky, lowerBounds,
 //                                               lowerBound, nIter, converged }>
-//   gmmLogProb(x, rows, cols, params, logResp | null, logNorm)
+//   gmmLogProb(x, rows, cols, params, resp | null, logNorm): responsibilities (rows × K) and log-densities
 //   pcaFit(x, rows, cols, q) → Promise<{ mean, components, explainedVariance, noiseVariance, totalVariance }>
 //   linearGaussianEm(x, rows, cols, options) → Promise<{ mean, W, psi, loglike, nIter, converged }>
 //   linearGaussianLogDensity(x, rows, cols, model, out) / linearGaussianPosteriorMean(x, rows, cols, model, out)
@@ -90,7 +90,7 @@ Napi::Value GmmFit(const Napi::CallbackInfo& info) {
       });
 }
 
-// gmmLogProb(x, rows, cols, { nComponents, covarianceType, weights, means, precisionsCholesky }, logResp|null, logNorm)
+// gmmLogProb(x, rows, cols, { nComponents, covarianceType, weights, means, precisionsCholesky }, resp|null, logNorm)
 Napi::Value GmmLogProb(const Napi::CallbackInfo& info) {
   Args a(info, "gmmLogProb");
   const Data data = data_args(a, 0);
@@ -106,10 +106,10 @@ Napi::Value GmmLogProb(const Napi::CallbackInfo& info) {
   copy("weights", p.weights);
   copy("means", p.means);
   copy("precisionsCholesky", p.precisions_cholesky);
-  double* log_resp = a.f64(4, "logResp", a.product({data.rows, K}, "logResp"), true);
+  double* resp = a.f64(4, "resp", a.product({data.rows, K}, "resp"), true);
   double* log_norm = a.f64(5, "logNorm", data.rows);
   Status s = run_on_compute_thread(0, static_cast<double>(data.rows) * K * d * (d + 2), [&] {
-    return gmm_log_prob(p, data.x, data.rows, log_resp, log_norm);
+    return gmm_log_prob(p, data.x, data.rows, resp, log_norm);
   });
   if (!s.ok()) throw_status(info.Env(), s);
   return info.Env().Undefined();

@@ -9,6 +9,9 @@
 #include <limits>
 #include <string>
 
+#include <omp.h>
+
+#include "../core/fast_math.h"
 #include "../core/gemm.h"
 #include "../core/linalg.h"
 #include "../core/rng.h"
@@ -18,12 +21,33 @@ namespace lk {
 namespace {
 
 constexpr int64_t kChunk = 2048;
-constexpr double kLog2Pi = 1.8378770664093453;
+constexpr double kLogTwoPi = 1.8378770664093453;
 constexpr int64_t kParallelMin = int64_t(1) << 18;  // elementwise work below this stays serial (see dense.cpp)
 
 const char* const kIllDefined =
     "some components have an ill-defined covariance (for instance from singleton or collapsed samples); decrease "
     "nComponents or increase regCovar";
+
+// Σ_j (y_j − b_j)²: the full/tied quadratic form once y = x̃ᵀP is known.
+LK_TARGET_CLONES float sq_dist(const float* y, const float* b, int64_t d) {
+  float s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t j = 0; j < d; ++j) {
+    const float e = y[j] - b[j];
+    s += e * e;
+  }
+  return s;
+}
+
+// x_i ← exp(x_i) (fast_exp: vectorised, relative error ~1e-7)
+LK_TARGET_CLONES void exp_in_place(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = fast_exp(x[i]);
+}
+
+// out_j = w (x_j − m_j)
+LK_TARGET_CLONES void scaled_diff(float* out, const float* x, const float* m, float w, int64_t d) {
+  for (int64_t j = 0; j < d; ++j) out[j] = w * (x[j] - m[j]);
+}
 
 bool per_component_matrix(CovarianceType t) { return t == CovarianceType::Full || t == CovarianceType::Tied; }
 
@@ -108,31 +132,77 @@ std::vector<double> column_means(const float* x, int64_t n, int64_t d) {
   return m;
 }
 
-// xc (B, d) = x rows r0.. minus shift.
-void centre_rows(float* xc, const float* x, int64_t r0, int64_t B, int64_t d, const std::vector<double>& shift) {
+// xc (B, d) = x rows r0.. minus shift (float32 arithmetic on float32 data: vectorised, and exact to its rounding).
+LK_TARGET_CLONES void centre_rows(float* xc, const float* x, int64_t r0, int64_t B, int64_t d, const float* shift) {
   for (int64_t i = 0; i < B; ++i)
-    for (int64_t j = 0; j < d; ++j) xc[i * d + j] = static_cast<float>(x[(r0 + i) * d + j] - shift[j]);
+    for (int64_t j = 0; j < d; ++j) xc[i * d + j] = x[(r0 + i) * d + j] - shift[j];
 }
+
+std::vector<float> to_float(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
+
+// Runs body(r0, B, t) for every chunk of kChunk rows, the chunks spread over the OpenMP team: thread t owns its
+// workspace, and the GEMMs inside run on their calling thread alone (oneDNN does not nest), so no step of a pass is
+// serial. Returns the first error.
+template <typename Body>
+Status for_each_chunk(int64_t n, Body body) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  Status first;
+#pragma omp parallel for schedule(dynamic) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    Status s = body(c * kChunk, std::min(kChunk, n - c * kChunk), omp_get_thread_num());
+    if (!s.ok()) {
+#pragma omp critical(lk_gmm_first_error)
+      if (first.ok()) first = s;
+    }
+  }
+  return first;
+}
+
+int team_size() { return omp_get_max_threads(); }
 
 // The M-step: weights, means, covariances and precision Cholesky factors from responsibilities resp (n, K).
 // `mean` is the data's column mean (the centring shift).
 Status m_step(const float* x, int64_t n, const std::vector<double>& mean, const double* resp, double reg,
               GmmParams& p) {
   const int64_t K = p.K, d = p.d;
-  std::vector<double> nk(static_cast<size_t>(K), 10 * DBL_EPSILON);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t k = 0; k < K; ++k) nk[k] += resp[i * K + k];
-  // Means: Σ_i r_ik (x_i − m) by one GEMM per chunk, accumulated in float64.
-  std::vector<float> xc(static_cast<size_t>(kChunk * d)), rf(static_cast<size_t>(kChunk * K)),
-      mf(static_cast<size_t>(K * d));
-  std::vector<double> mc(static_cast<size_t>(K * d), 0.0);  // centred means μ_k − m
-  for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
-    const int64_t B = std::min(kChunk, n - r0);
-    centre_rows(xc.data(), x, r0, B, d, mean);
-    for (int64_t i = 0; i < B * K; ++i) rf[i] = static_cast<float>(resp[r0 * K + i]);
-    LK_RETURN_IF_ERROR(gemm(true, false, K, d, B, 1.f, rf.data(), xc.data(), 0.f, mf.data()));
-    for (int64_t i = 0; i < K * d; ++i) mc[i] += mf[i];
+  const bool diagonal = p.type == CovarianceType::Diag || p.type == CovarianceType::Spherical;
+  const std::vector<float> mean_f = to_float(mean);
+  // One pass over the data: n_k, Σ_i r_ik x̃_i and, for diagonal types, Σ_i r_ik x̃_i² (x̃ = x − m) — one GEMM
+  // rᵀ [x̃, x̃²] per chunk in float32, accumulated across chunks in float64.
+  const int64_t w = diagonal ? 2 * d : d;
+  const int T = team_size();
+  std::vector<std::vector<double>> t_nk(T, std::vector<double>(static_cast<size_t>(K), 0.0)),
+      t_sums(T, std::vector<double>(static_cast<size_t>(K * w), 0.0));
+  std::vector<std::vector<float>> t_z(T), t_rf(T), t_mf(T);
+  LK_RETURN_IF_ERROR(for_each_chunk(n, [&](int64_t r0, int64_t B, int t) -> Status {
+    std::vector<float>&z = t_z[t], &rf = t_rf[t], &mf = t_mf[t];
+    z.resize(static_cast<size_t>(kChunk * w));
+    rf.resize(static_cast<size_t>(kChunk * K));
+    mf.resize(static_cast<size_t>(K * w));
+    for (int64_t i = 0; i < B; ++i) {
+      for (int64_t j = 0; j < d; ++j) {
+        const float v = x[(r0 + i) * d + j] - mean_f[j];
+        z[i * w + j] = v;
+        if (diagonal) z[i * w + d + j] = v * v;
+      }
+      for (int64_t k = 0; k < K; ++k) {
+        const double r = resp[(r0 + i) * K + k];
+        t_nk[t][k] += r;
+        rf[i * K + k] = static_cast<float>(r);
+      }
+    }
+    LK_RETURN_IF_ERROR(gemm(true, false, K, w, B, 1.f, rf.data(), z.data(), 0.f, mf.data()));
+    for (int64_t i = 0; i < K * w; ++i) t_sums[t][i] += mf[i];
+    return Status::Ok();
+  }));
+  std::vector<double> nk(static_cast<size_t>(K), 10 * DBL_EPSILON), sums(static_cast<size_t>(K * w), 0.0);
+  for (int t = 0; t < T; ++t) {
+    for (int64_t k = 0; k < K; ++k) nk[k] += t_nk[t][k];
+    for (int64_t i = 0; i < K * w; ++i) sums[i] += t_sums[t][i];
   }
+  std::vector<double> mc(static_cast<size_t>(K * d));  // centred means μ_k − m
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t j = 0; j < d; ++j) mc[k * d + j] = sums[k * w + j];
   for (int64_t k = 0; k < K; ++k)
     for (int64_t j = 0; j < d; ++j) {
       mc[k * d + j] /= nk[k];
@@ -144,33 +214,44 @@ Status m_step(const float* x, int64_t n, const std::vector<double>& mean, const 
 
   std::fill(p.covariances.begin(), p.covariances.end(), 0.0);
   if (p.type == CovarianceType::Full || p.type == CovarianceType::Tied) {
-    std::vector<float> D(static_cast<size_t>(kChunk * d)), cf(static_cast<size_t>(d * d));
-    if (p.type == CovarianceType::Full) {
-      // Σ_k = Σ_i r_ik (x_i − μ_k)(x_i − μ_k)ᵀ / n_k: rows scaled by √r_ik, then one DᵀD GEMM per chunk.
+    // Full: Σ_k = Σ_i r_ik (x_i − μ_k)(x_i − μ_k)ᵀ / n_k, rows scaled by √r_ik, one DᵀD GEMM per chunk and component.
+    // Tied: (Σ_i x̃_i x̃_iᵀ − Σ_k n_k μ̃_k μ̃_kᵀ) / Σ n_k on centred data (x̃ = x − m), one GEMM per chunk.
+    const bool full = p.type == CovarianceType::Full;
+    const int64_t mats = full ? K : 1;
+    std::vector<float> mcf(static_cast<size_t>(K * d));
+    for (int64_t i = 0; i < K * d; ++i) mcf[i] = static_cast<float>(mc[i]);
+    std::vector<std::vector<double>> t_cov(T, std::vector<double>(static_cast<size_t>(mats * d * d), 0.0));
+    std::vector<std::vector<float>> t_xc(T), t_d(T), t_cf(T);
+    LK_RETURN_IF_ERROR(for_each_chunk(n, [&](int64_t r0, int64_t B, int t) -> Status {
+      std::vector<float>&xcc = t_xc[t], &D = t_d[t], &cf = t_cf[t];
+      xcc.resize(static_cast<size_t>(kChunk * d));
+      D.resize(static_cast<size_t>(kChunk * d));
+      cf.resize(static_cast<size_t>(d * d));
+      centre_rows(xcc.data(), x, r0, B, d, mean_f.data());
+      for (int64_t k = 0; k < mats; ++k) {
+        const float* src = xcc.data();
+        if (full) {
+          for (int64_t i = 0; i < B; ++i)
+            scaled_diff(D.data() + i * d, xcc.data() + i * d, mcf.data() + k * d,
+                        static_cast<float>(std::sqrt(resp[(r0 + i) * K + k])), d);
+          src = D.data();
+        }
+        LK_RETURN_IF_ERROR(gemm(true, false, d, d, B, 1.f, src, src, 0.f, cf.data()));
+        double* acc = t_cov[t].data() + k * d * d;
+        for (int64_t i = 0; i < d * d; ++i) acc[i] += cf[i];
+      }
+      return Status::Ok();
+    }));
+    for (int t = 0; t < T; ++t)
+      for (size_t i = 0; i < p.covariances.size(); ++i) p.covariances[i] += t_cov[t][i];
+    if (full) {
       for (int64_t k = 0; k < K; ++k) {
         double* C = p.covariances.data() + k * d * d;
-        for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
-          const int64_t B = std::min(kChunk, n - r0);
-          for (int64_t i = 0; i < B; ++i) {
-            const float w = static_cast<float>(std::sqrt(resp[(r0 + i) * K + k]));
-            for (int64_t j = 0; j < d; ++j)
-              D[i * d + j] = w * static_cast<float>(x[(r0 + i) * d + j] - mean[j] - mc[k * d + j]);
-          }
-          LK_RETURN_IF_ERROR(gemm(true, false, d, d, B, 1.f, D.data(), D.data(), 0.f, cf.data()));
-          for (int64_t i = 0; i < d * d; ++i) C[i] += cf[i];
-        }
         for (int64_t i = 0; i < d * d; ++i) C[i] /= nk[k];
         for (int64_t j = 0; j < d; ++j) C[j * d + j] += reg;
       }
     } else {
-      // Tied: (Σ_i x̃_i x̃_iᵀ − Σ_k n_k μ̃_k μ̃_kᵀ) / Σ n_k on centred data (x̃ = x − m).
       double* C = p.covariances.data();
-      for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
-        const int64_t B = std::min(kChunk, n - r0);
-        centre_rows(D.data(), x, r0, B, d, mean);
-        LK_RETURN_IF_ERROR(gemm(true, false, d, d, B, 1.f, D.data(), D.data(), 0.f, cf.data()));
-        for (int64_t i = 0; i < d * d; ++i) C[i] += cf[i];
-      }
       for (int64_t k = 0; k < K; ++k)
         for (int64_t a = 0; a < d; ++a)
           for (int64_t b = 0; b < d; ++b) C[a * d + b] -= nk[k] * mc[k * d + a] * mc[k * d + b];
@@ -178,21 +259,11 @@ Status m_step(const float* x, int64_t n, const std::vector<double>& mean, const 
       for (int64_t j = 0; j < d; ++j) C[j * d + j] += reg;
     }
   } else {
-    // Diagonal: Σ_i r_ik (x_ij − μ_kj)² / n_k + reg, directly (no E[x²] − μ² cancellation); spherical averages it.
-    std::vector<double> diag(static_cast<size_t>(K * d), 0.0);
-#pragma omp parallel for schedule(static) if (n * K * d > kParallelMin)
-    for (int64_t k = 0; k < K; ++k) {
-      double* acc = diag.data() + k * d;
-      for (int64_t i = 0; i < n; ++i) {
-        const double r = resp[i * K + k];
-        if (r == 0) continue;
-        for (int64_t j = 0; j < d; ++j) {
-          const double e = x[i * d + j] - p.means[k * d + j];
-          acc[j] += r * e * e;
-        }
-      }
-      for (int64_t j = 0; j < d; ++j) acc[j] = acc[j] / nk[k] + reg;
-    }
+    // Diagonal: E_r[x̃²] − μ̃² per component (scikit-learn's formula, on centred data) + reg; spherical averages it.
+    std::vector<double> diag(static_cast<size_t>(K * d));
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < d; ++j)
+        diag[k * d + j] = std::max(sums[k * w + d + j] / nk[k] - mc[k * d + j] * mc[k * d + j], 0.0) + reg;
     if (p.type == CovarianceType::Diag)
       p.covariances = diag;
     else
@@ -270,21 +341,23 @@ void GmmParams::resize(int64_t K_, int64_t d_, CovarianceType t) {
   precisions_cholesky.assign(covariances.size(), 0.0);
 }
 
-Status gmm_log_prob(const GmmParams& p, const float* x, int64_t n, double* log_resp, double* log_norm) {
+Status gmm_log_prob(const GmmParams& p, const float* x, int64_t n, double* resp, double* log_norm) {
   const int64_t K = p.K, d = p.d;
   if (K < 1 || d < 1) return Status::Error(Code::InvalidArgument, "the mixture has no components");
   // Shift s = Σ_k w_k μ_k: every product below is on x − s and μ_k − s.
   std::vector<double> s(static_cast<size_t>(d), 0.0);
   for (int64_t k = 0; k < K; ++k)
     for (int64_t j = 0; j < d; ++j) s[j] += p.weights[k] * p.means[k * d + j];
+  const std::vector<float> s_f = to_float(s);
   const std::vector<double> logdet = log_det_precision_cholesky(p);
   std::vector<double> bias(static_cast<size_t>(K));
   for (int64_t k = 0; k < K; ++k)
-    bias[k] = -0.5 * static_cast<double>(d) * kLog2Pi + logdet[k] + std::log(p.weights[k]);
+    bias[k] = -0.5 * static_cast<double>(d) * kLogTwoPi + logdet[k] + std::log(p.weights[k]);
 
   const bool gemm_path = per_component_matrix(p.type);
   const int64_t mats = p.type == CovarianceType::Full ? K : 1;
-  std::vector<float> pcat, b, mcf, pcf;
+  std::vector<float> pcat, b, coef;
+  std::vector<double> quad_const;
   if (gemm_path) {
     // pcat (d, mats·d) = [P_1 … P_mats]; b_k = (μ_k − s)ᵀ P_k, so (x − μ_k)ᵀ P_k = (x − s)ᵀ P_k − b_k.
     pcat.resize(static_cast<size_t>(d * mats * d));
@@ -302,54 +375,68 @@ Status gmm_log_prob(const GmmParams& p, const float* x, int64_t n, double* log_r
       }
     }
   } else {
-    mcf.resize(static_cast<size_t>(K * d));
-    pcf.resize(static_cast<size_t>(K * d));
+    // Diagonal precisions Λ_k = P_k²: Σ_j Λ_kj (x̃_j − m̃_kj)² = [x̃², x̃] · [Λ_k; −2 m̃_k Λ_k] + Σ_j Λ_kj m̃_kj², one GEMM
+    // for all components (as scikit-learn; float32 on data centred by s, so the expansion stays well scaled).
+    coef.assign(static_cast<size_t>(2 * d * K), 0.f);
+    quad_const.assign(static_cast<size_t>(K), 0.0);
     for (int64_t k = 0; k < K; ++k)
       for (int64_t j = 0; j < d; ++j) {
-        mcf[k * d + j] = static_cast<float>(p.means[k * d + j] - s[j]);
-        pcf[k * d + j] = static_cast<float>(p.precisions_cholesky[p.type == CovarianceType::Diag ? k * d + j : k]);
+        const double pc = p.precisions_cholesky[p.type == CovarianceType::Diag ? k * d + j : k];
+        const double lam = pc * pc, mk = p.means[k * d + j] - s[j];
+        coef[j * K + k] = static_cast<float>(lam);
+        coef[(d + j) * K + k] = static_cast<float>(-2 * mk * lam);
+        quad_const[k] += lam * mk * mk;
       }
   }
-  const int64_t chunk = std::min(kChunk, n);
-  std::vector<float> xc(static_cast<size_t>(chunk * d)), y(gemm_path ? static_cast<size_t>(chunk * mats * d) : 0);
-  std::vector<double> lp(static_cast<size_t>(chunk * K));
-  for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
-    const int64_t B = std::min(kChunk, n - r0);
-    centre_rows(xc.data(), x, r0, B, d, s);
-    if (gemm_path) LK_RETURN_IF_ERROR(gemm(false, false, B, mats * d, d, 1.f, xc.data(), pcat.data(), 0.f, y.data()));
-#pragma omp parallel for schedule(static) if (B * K * d > kParallelMin)
-    for (int64_t i = 0; i < B; ++i) {
-      for (int64_t k = 0; k < K; ++k) {
-        float quad = 0;
-        if (gemm_path) {
-          const float* yi = y.data() + i * mats * d + (p.type == CovarianceType::Full ? k : 0) * d;
-          const float* bk = b.data() + k * d;
-          for (int64_t j = 0; j < d; ++j) {
-            const float e = yi[j] - bk[j];
-            quad += e * e;
-          }
-        } else {
-          const float* xi = xc.data() + i * d;
-          const float* mk = mcf.data() + k * d;
-          const float* pk = pcf.data() + k * d;
-          for (int64_t j = 0; j < d; ++j) {
-            const float e = (xi[j] - mk[j]) * pk[j];
-            quad += e * e;
-          }
+  const int T = team_size();
+  std::vector<std::vector<float>> t_xc(T), t_y(T), t_z2(T);
+  std::vector<std::vector<float>> t_e(T);
+  std::vector<std::vector<double>> t_lp(T), t_mx(T);
+  return for_each_chunk(n, [&](int64_t r0, int64_t B, int t) -> Status {
+    std::vector<float>&xc = t_xc[t], &y = t_y[t], &z2 = t_z2[t];
+    std::vector<double>&lp = t_lp[t], &mx = t_mx[t];
+    xc.resize(static_cast<size_t>(kChunk * d));
+    y.resize(static_cast<size_t>(kChunk * (gemm_path ? mats * d : K)));
+    lp.resize(static_cast<size_t>(kChunk * K));
+    centre_rows(xc.data(), x, r0, B, d, s_f.data());
+    if (gemm_path) {
+      LK_RETURN_IF_ERROR(gemm(false, false, B, mats * d, d, 1.f, xc.data(), pcat.data(), 0.f, y.data()));
+    } else {
+      z2.resize(static_cast<size_t>(kChunk * 2 * d));
+      for (int64_t i = 0; i < B; ++i)
+        for (int64_t j = 0; j < d; ++j) {
+          const float v = xc[i * d + j];
+          z2[i * 2 * d + j] = v * v;
+          z2[i * 2 * d + d + j] = v;
         }
-        lp[i * K + k] = bias[k] - 0.5 * static_cast<double>(quad);
-      }
-      double mx = -std::numeric_limits<double>::infinity();
-      for (int64_t k = 0; k < K; ++k) mx = std::max(mx, lp[i * K + k]);
-      double sum = 0;
-      for (int64_t k = 0; k < K; ++k) sum += std::exp(lp[i * K + k] - mx);
-      const double lse = std::isfinite(mx) ? mx + std::log(sum) : mx;
-      log_norm[r0 + i] = lse;
-      if (log_resp)
-        for (int64_t k = 0; k < K; ++k) log_resp[(r0 + i) * K + k] = lp[i * K + k] - lse;
+      LK_RETURN_IF_ERROR(gemm(false, false, B, K, 2 * d, 1.f, z2.data(), coef.data(), 0.f, y.data()));
     }
-  }
-  return Status::Ok();
+    // Weighted log-probabilities (float64), then exp(lp − row max) for the whole chunk in one vectorised float pass
+    // (values ≤ 0, relative error ~1e-7), then each row's log-sum-exp and responsibilities.
+    std::vector<float>& e = t_e[t];
+    e.resize(static_cast<size_t>(kChunk * K));
+    mx.resize(static_cast<size_t>(kChunk));
+    for (int64_t i = 0; i < B; ++i) {
+      double m = -std::numeric_limits<double>::infinity();
+      for (int64_t k = 0; k < K; ++k) {
+        const double quad = gemm_path ? sq_dist(y.data() + i * mats * d + (p.type == CovarianceType::Full ? k : 0) * d, b.data() + k * d, d)
+                                      : std::max(static_cast<double>(y[i * K + k]) + quad_const[k], 0.0);
+        lp[i * K + k] = bias[k] - 0.5 * quad;
+        m = std::max(m, lp[i * K + k]);
+      }
+      mx[i] = m;
+      for (int64_t k = 0; k < K; ++k) e[i * K + k] = static_cast<float>(lp[i * K + k] - m);
+    }
+    exp_in_place(e.data(), B * K);
+    for (int64_t i = 0; i < B; ++i) {
+      double sum = 0;
+      for (int64_t k = 0; k < K; ++k) sum += e[i * K + k];
+      log_norm[r0 + i] = std::isfinite(mx[i]) ? mx[i] + std::log(sum) : mx[i];
+      if (resp)
+        for (int64_t k = 0; k < K; ++k) resp[(r0 + i) * K + k] = e[i * K + k] / sum;
+    }
+    return Status::Ok();
+  });
 }
 
 Status kmeans(const float* x, int64_t n, int64_t d, int64_t k, uint64_t seed, int64_t max_iter, int32_t* labels,
@@ -359,6 +446,7 @@ Status kmeans(const float* x, int64_t n, int64_t d, int64_t k, uint64_t seed, in
   for (int64_t c = 0; c < k; ++c)
     for (int64_t j = 0; j < d; ++j) centers[c * d + j] = x[init[c] * d + j];
   const std::vector<double> mean = column_means(x, n, d);
+  const std::vector<float> mean_f = to_float(mean);
   std::vector<float> xc(static_cast<size_t>(kChunk * d)), cf(static_cast<size_t>(k * d)),
       dots(static_cast<size_t>(kChunk * k)), norms(static_cast<size_t>(k));
   std::vector<double> best(static_cast<size_t>(n));
@@ -375,7 +463,7 @@ Status kmeans(const float* x, int64_t n, int64_t d, int64_t k, uint64_t seed, in
     int64_t changed = 0;
     for (int64_t r0 = 0; r0 < n; r0 += kChunk) {  // ‖x − c‖² = ‖x‖² − 2 x·c + ‖c‖² on centred data
       const int64_t B = std::min(kChunk, n - r0);
-      centre_rows(xc.data(), x, r0, B, d, mean);
+      centre_rows(xc.data(), x, r0, B, d, mean_f.data());
       LK_RETURN_IF_ERROR(gemm(false, true, B, k, d, 1.f, xc.data(), cf.data(), 0.f, dots.data()));
       for (int64_t i = 0; i < B; ++i) {
         double xn = 0;
@@ -469,7 +557,6 @@ Status gmm_fit(const float* x, int64_t n, int64_t d, const GmmFitOptions& o, Gmm
                                                       std::to_string(init + 1) + "; " + kIllDefined);
       r.lower_bounds.push_back(bound);
       r.n_iter = it;
-      for (double& v : resp) v = std::exp(v);
       LK_RETURN_IF_ERROR(m_step(x, n, mean, resp.data(), o.reg_covar, p));
       if (std::abs(bound - prev) < o.tol) {
         r.converged = true;

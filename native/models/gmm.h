@@ -47,8 +47,9 @@ struct GmmFitReport {
   std::vector<double> lower_bounds;  // per iteration, of the best initialisation
 };
 
-// Per row: log_norm[i] = log Σ_k w_k N(x_i | μ_k, Σ_k); log_resp (n, K, optional) = log posterior of each component.
-Status gmm_log_prob(const GmmParams& p, const float* x, int64_t n, double* log_resp, double* log_norm);
+// Per row: log_norm[i] = log Σ_k w_k N(x_i | μ_k, Σ_k); resp (n, K, optional) = posterior probability of each
+// component (the responsibilities).
+Status gmm_log_prob(const GmmParams& p, const float* x, int64_t n, double* resp, double* log_norm);
 
 // EM from the initialisation `o.init` (or the given initial parameters), best of o.n_init by final lower bound.
 // `cancelled` (optional) is polled between iterations.
