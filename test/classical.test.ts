@@ -250,7 +250,10 @@ describe('bad input gets a clear error (or the documented warning)', () => {
     expect(Number.isFinite(g.score(c))).toBe(true);
     await expect(new GaussianMixture({ nComponents: 2, regCovar: 0, threads: 1 }).fit(c)).rejects.toMatchObject({
       code: 'LATENTKIT_NOT_POSITIVE_DEFINITE', message: expect.stringMatching(/decrease nComponents or increase regCovar/) });
+    const emit = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     const fa = await new FactorAnalysis({ nComponents: 1 }).fit(c);
+    expect(emit).toHaveBeenCalledWith(expect.stringMatching(/1 feature\(s\) have no noise left/), expect.objectContaining({ type: 'DataWarning' }));
+    emit.mockRestore();
     expect(fa.noiseVariance[1]).toBeLessThan(1e-9); // the constant feature's noise is floored, not NaN
   });
 

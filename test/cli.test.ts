@@ -55,3 +55,38 @@ test('the installed bin runs (compiled dist/)', () => {
   }
   expect(execFileSync(process.execPath, [bin, '--help'], { encoding: 'utf8' })).toMatch(/latentkit train/);
 });
+
+test('fit gmm | pca | ppca | fa write a model, metrics and a picture; score reads the model back', async () => {
+  const points = path.join(tmp, 'points.npy'); // 2-D clusters → scatter.png
+  const p = new Float32Array(400 * 2);
+  const g = uniform(400 * 2, 9);
+  for (let i = 0; i < 400; i++) (p[2 * i] = g[2 * i] + (i % 3) * 3), (p[2 * i + 1] = g[2 * i + 1] - (i % 3) * 2);
+  fs.writeFileSync(points, encodeNpy({ data: p, rows: 400, cols: 2 }));
+  const out = path.join(tmp, 'gmm');
+  const r = await runCli(['fit', 'gmm', '--data', points, '--components', '3', '--covariance', 'diag', '--out', out, '--threads', '1']);
+  expect(r.err).toMatch(/fitting gmm/);
+  expect(r.code).toBe(0);
+  for (const f of ['model.safetensors', 'metrics.json', 'loglike.svg', 'scatter.png']) expect(fs.statSync(path.join(out, f)).size).toBeGreaterThan(100);
+  const m = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+  expect(m.config).toMatchObject({ model: 'gmm', nComponents: 3, covarianceType: 'diag', trainRows: 360, testRows: 40 });
+  expect(m.logLikelihoodPerIteration.length).toBe(m.final.nIter);
+  for (const k of ['trainLogLikelihood', 'testLogLikelihood', 'bic', 'aic', 'seconds']) expect(Number.isFinite(m.final[k])).toBe(true);
+  const s = await runCli(['score', '--model', path.join(out, 'model.safetensors'), '--data', points]);
+  expect(s.code).toBe(0);
+  expect(JSON.parse(s.out.trim().split('\n').pop()!).logLikelihood).toBeCloseTo(m.final.testLogLikelihood, 8);
+
+  const images = path.join(tmp, 'images.npy'); // written by the first test: 8×8 images → components.png
+  for (const model of ['pca', 'ppca', 'fa']) {
+    const dir = path.join(tmp, model);
+    const f = await runCli(['fit', model, '--data', images, '--components', '4', '--out', dir]);
+    expect(f.code).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'components.png')).subarray(1, 4).toString()).toBe('PNG');
+    const sc = await runCli(['score', '--model', path.join(dir, 'model.safetensors'), '--data', images, '--split', 'train']);
+    expect(JSON.parse(sc.out.trim().split('\n').pop()!).logLikelihood).toBeCloseTo(JSON.parse(fs.readFileSync(path.join(dir, 'metrics.json'), 'utf8')).final.trainLogLikelihood, 8);
+  }
+  const bad = await runCli(['fit', 'kmeans', '--data', points]);
+  expect(bad.code).toBe(1);
+  expect(bad.err).toMatch(/fit expects one model, gmm \| pca \| ppca \| fa, but received "kmeans"/);
+  const badCov = await runCli(['fit', 'gmm', '--data', points, '--covariance', 'banded']);
+  expect(badCov.err).toMatch(/--covariance expects one of full, tied, diag, spherical but received "banded"/);
+});

@@ -1,9 +1,11 @@
-// cli/main.ts — the `latentkit` command: train, eval, export, sample, serve, help. Parses with node:util parseArgs (strict), reports bad
+// cli/main.ts — the `latentkit` command: train, eval, export, sample, serve, fit, score, help. Parses with node:util parseArgs (strict), reports bad
 // options with the option's name, and exits non-zero on failure without a stack trace for user errors.
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
-import { encodeNpy, loadData, mnist, trainTestSplit, LabelledData } from '../data';
+import { encodeNpy } from '../data';
+import { Flags, loadSplit, num, usage } from './args';
+import { fitCommand, scoreCommand } from './classical';
 import { LatentkitError } from '../errors';
 import { project2d } from '../eval/projection';
 import { writeFileAtomic } from '../io/atomic';
@@ -29,6 +31,14 @@ Usage:
                                      decode n draws from the prior: an image grid (png) or the values (npy)
   latentkit serve --model <dir> [--port 8080] [--host 127.0.0.1] [--threads N] [--max-rows 1024]
                                      HTTP: GET /healthz, POST /decode, POST /encode, GET /sample?n&seed&format
+  latentkit fit gmm|pca|ppca|fa [--data <src>] [--components N] [--covariance full|tied|diag|spherical]
+                [--init kmeans|k-means++|random|random_from_data] [--n-init N] [--reg-covar X]
+                [--method closed|em] [--estep expectation|sample] [--samples S] [--max-iter N] [--tol X]
+                [--seed N] [--threads N] [--out runs/<model>]
+                                     fit a classical model on the train split: model.safetensors, metrics.json,
+                                     loglike.svg, components.png (images) or scatter.png (other data)
+  latentkit score --model <model.safetensors> [--data <src>] [--split test|train]
+                                     mean log-likelihood per row of a fitted classical model
   latentkit --help | --version
 
 train options (defaults train the reference MNIST VAE, 784-400-20):
@@ -51,27 +61,6 @@ The run folder holds model.safetensors, metrics.json, loss.svg and, for square i
 means from the prior), reconstructions.png (test images above their reconstructions) and latent.png (test means
 on their first two principal axes, coloured by label).
 `;
-
-type Flags = Record<string, string | boolean | undefined>;
-
-function usage(message: string): never {
-  throw new LatentkitError('LATENTKIT_INVALID_ARGUMENT', `${message}\nRun latentkit --help for the options.`);
-}
-
-function num(flags: Flags, name: string, fallback: number, integer = true): number {
-  const v = flags[name];
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)))
-    usage(`--${name} expects ${integer ? 'an integer' : 'a number'} but received ${JSON.stringify(v)}`);
-  return n;
-}
-
-async function loadSplit(source: string, seed: number): Promise<{ train: LabelledData; test: LabelledData; name: string }> {
-  if (source === 'mnist') return { train: await mnist({ split: 'train' }), test: await mnist({ split: 'test' }), name: 'mnist' };
-  const d = await loadData(source);
-  return { ...trainTestSplit(d.x, d.labels, { testFraction: 0.1, seed }), name: d.name };
-}
 
 async function train(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -270,6 +259,8 @@ export async function main(argv: string[]): Promise<number> {
     else if (command === 'export') await exportCommand(rest);
     else if (command === 'sample') await sample(rest);
     else if (command === 'serve') await serveCommand(rest);
+    else if (command === 'fit') await fitCommand(rest);
+    else if (command === 'score') await scoreCommand(rest);
     else usage(`unknown command ${JSON.stringify(command)}`);
     return 0;
   } catch (e) {

@@ -290,6 +290,11 @@ export class FactorAnalysis extends LinearGaussianModel {
     if (o.nComponents > m.cols) fail('nComponents', `at most the number of columns (${m.cols})`, o.nComponents);
     this.fitted = await linearEm(m, { nComponents: o.nComponents, isotropic: false, ddof: 0, tol: o.tol, maxIter: o.maxIter, seed: o.seed,
       sampleEstep: o.estep === 'sample', samples: o.samples, threads: o.threads }, 'FactorAnalysis');
+    const floored = this.fitted.psi.filter((v) => v <= 1e-12).length;
+    if (floored > 0)
+      process.emitWarning(`FactorAnalysis: ${floored} feature(s) have no noise left (constant in the training data, or fully explained); their ` +
+        'noise variance is floored at 1e-12, so log-likelihoods of rows that vary there are meaningless. Drop constant columns first.',
+      { type: 'DataWarning', code: 'LATENTKIT_DEGENERATE_NOISE' });
     return this;
   }
   /** Ψ, the noise variance of each feature. */

@@ -14,6 +14,7 @@
 #include "../core/fast_math.h"
 #include "../core/gemm.h"
 #include "../core/linalg.h"
+#include "../core/reduce.h"
 #include "../core/rng.h"
 
 namespace lk {
@@ -124,20 +125,6 @@ Status precisions_from_precisions(GmmParams& p, const double* precisions) {
 }
 
 // Column means of x in float64.
-std::vector<double> column_means(const float* x, int64_t n, int64_t d) {
-  std::vector<double> m(static_cast<size_t>(d), 0.0);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < d; ++j) m[j] += x[i * d + j];
-  for (double& v : m) v /= static_cast<double>(n);
-  return m;
-}
-
-// xc (B, d) = x rows r0.. minus shift (float32 arithmetic on float32 data: vectorised, and exact to its rounding).
-LK_TARGET_CLONES void centre_rows(float* xc, const float* x, int64_t r0, int64_t B, int64_t d, const float* shift) {
-  for (int64_t i = 0; i < B; ++i)
-    for (int64_t j = 0; j < d; ++j) xc[i * d + j] = x[(r0 + i) * d + j] - shift[j];
-}
-
 std::vector<float> to_float(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
 
 // Runs body(r0, B, t) for every chunk of kChunk rows, the chunks spread over the OpenMP team: thread t owns its

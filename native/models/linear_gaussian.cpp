@@ -14,6 +14,7 @@
 
 #include "../core/gemm.h"
 #include "../core/linalg.h"
+#include "../core/reduce.h"
 #include "../core/rng.h"
 
 namespace lk {
@@ -22,19 +23,6 @@ namespace {
 
 constexpr int64_t kChunk = 4096;
 constexpr double kLog2Pi = 1.8378770664093453;
-
-std::vector<double> column_means(const float* x, int64_t n, int64_t d) {
-  std::vector<double> m(static_cast<size_t>(d), 0.0);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < d; ++j) m[j] += x[i * d + j];
-  for (double& v : m) v /= static_cast<double>(n);
-  return m;
-}
-
-void centre_rows(float* xc, const float* x, int64_t r0, int64_t B, int64_t d, const std::vector<double>& mean) {
-  for (int64_t i = 0; i < B; ++i)
-    for (int64_t j = 0; j < d; ++j) xc[i * d + j] = static_cast<float>(x[(r0 + i) * d + j] - mean[j]);
-}
 
 // What every E-step needs from (W, ψ): A = Ψ⁻¹W (float, for the GEMM), G⁻¹ and log det G, Σ log ψ.
 struct Posterior {
@@ -111,12 +99,13 @@ Status pca_fit(const float* x, int64_t n, int64_t d, int64_t q, PcaResult* out) 
   if (q < 1 || q > std::min(n, d))
     return Status::Error(Code::InvalidArgument, "nComponents must be in [1, min(rows, columns)]");
   out->mean = column_means(x, n, d);
+  const std::vector<float> mean_f(out->mean.begin(), out->mean.end());
   std::vector<double> cov(static_cast<size_t>(d * d), 0.0);
   {
     std::vector<float> xc(static_cast<size_t>(std::min(kChunk, n) * d)), cf(static_cast<size_t>(d * d));
     for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
       const int64_t B = std::min(kChunk, n - r0);
-      centre_rows(xc.data(), x, r0, B, d, out->mean);
+      centre_rows(xc.data(), x, r0, B, d, mean_f.data());
       LK_RETURN_IF_ERROR(gemm(true, false, d, d, B, 1.f, xc.data(), xc.data(), 0.f, cf.data()));
       for (int64_t i = 0; i < d * d; ++i) cov[i] += cf[i];
     }
@@ -151,6 +140,7 @@ Status linear_gaussian_log_density(const LinearGaussian& m, const float* x, int6
   // quad = min_z (x̃ − Wz)ᵀΨ⁻¹(x̃ − Wz) + zᵀz, attained at z = E[z|x]: a sum of squares, stable when ψ is small.
   std::vector<float> wt(static_cast<size_t>(d * q));
   for (int64_t i = 0; i < d * q; ++i) wt[i] = static_cast<float>(m.W[i]);
+  const std::vector<float> mean_f(m.mean.begin(), m.mean.end());
   const int64_t chunk = std::min(kChunk, n);
   std::vector<float> xc(static_cast<size_t>(chunk * d)), u(static_cast<size_t>(chunk * q)),
       recon(static_cast<size_t>(chunk * d)), ezf(static_cast<size_t>(chunk * q));
@@ -158,7 +148,7 @@ Status linear_gaussian_log_density(const LinearGaussian& m, const float* x, int6
   const double constant = -0.5 * (static_cast<double>(d) * kLog2Pi + p.sum_log_psi + p.log_det_g);
   for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
     const int64_t B = std::min(kChunk, n - r0);
-    centre_rows(xc.data(), x, r0, B, d, m.mean);
+    centre_rows(xc.data(), x, r0, B, d, mean_f.data());
     LK_RETURN_IF_ERROR(gemm(false, false, B, q, d, 1.f, xc.data(), p.A.data(), 0.f, u.data()));
     times_g_inv(u.data(), B, q, p.g_inv, ez.data());
     for (int64_t i = 0; i < B * q; ++i) ezf[i] = static_cast<float>(ez[i]);
@@ -181,11 +171,12 @@ Status linear_gaussian_posterior_mean(const LinearGaussian& m, const float* x, i
   const int64_t d = m.d, q = m.q;
   Posterior p;
   LK_RETURN_IF_ERROR(posterior(m, 0.0, &p));
+  const std::vector<float> mean_f(m.mean.begin(), m.mean.end());
   const int64_t chunk = std::min(kChunk, n);
   std::vector<float> xc(static_cast<size_t>(chunk * d)), u(static_cast<size_t>(chunk * q));
   for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
     const int64_t B = std::min(kChunk, n - r0);
-    centre_rows(xc.data(), x, r0, B, d, m.mean);
+    centre_rows(xc.data(), x, r0, B, d, mean_f.data());
     LK_RETURN_IF_ERROR(gemm(false, false, B, q, d, 1.f, xc.data(), p.A.data(), 0.f, u.data()));
     times_g_inv(u.data(), B, q, p.g_inv, out + r0 * q);
   }
@@ -203,7 +194,7 @@ Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaus
   m.q = q;
   m.mean = column_means(x, n, d);
   std::vector<float> xc(static_cast<size_t>(n * d));  // centred once: every iteration is then pure GEMMs
-  centre_rows(xc.data(), x, 0, n, d, m.mean);
+  centre_rows(xc.data(), x, 0, n, d, std::vector<float>(m.mean.begin(), m.mean.end()).data());
   std::vector<double> ss(static_cast<size_t>(d), 0.0);  // Σ_i x̃_ij²
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < d; ++j) ss[j] += static_cast<double>(xc[i * d + j]) * xc[i * d + j];
