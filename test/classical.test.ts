@@ -160,7 +160,8 @@ describe('PCA and PPCA', () => {
     emit.mockRestore();
     expect(rel(long.noiseVariance, closed.noiseVariance)).toBeLessThan(1e-4);
     closed.explainedVariance.forEach((v, i) => expect(rel(long.explainedVariance[i], v)).toBeLessThan(1e-4));
-    for (let i = 1; i < em.loglike.length; i++) expect(em.loglike[i]).toBeGreaterThanOrEqual(em.loglike[i - 1] - 1e-7 * Math.abs(em.loglike[i - 1]));
+    // Monotone up to the rounding of the float32 GEMMs the likelihood is computed from (1e-6 relative).
+    for (let i = 1; i < em.loglike.length; i++) expect(em.loglike[i]).toBeGreaterThanOrEqual(em.loglike[i - 1] - 1e-6 * Math.abs(em.loglike[i - 1]));
     const cov = closed.getCovariance().data;
     const s = closed.scoreSamples(xTest);
     for (let i = 0; i < xTest.rows; i++) expect(Math.abs(s[i] - mvnLogPdf(row(xTest, i), closed.mean, cov, 6))).toBeLessThan(1e-4 * Math.abs(s[i]));
@@ -188,7 +189,7 @@ describe('FactorAnalysis', () => {
     expect(rel(fa.score(x), fx.fa.score)).toBeLessThan(1e-4);
     expect(rel(fa.score(xTest), fx.fa.score_test)).toBeLessThan(1e-4);
     fa.noiseVariance.forEach((v, j) => expect(Math.abs(v - fx.fa.noise_variance[j])).toBeLessThan(2e-3 * Math.max(1, fx.fa.noise_variance[j])));
-    for (let i = 1; i < fa.loglike.length; i++) expect(fa.loglike[i]).toBeGreaterThanOrEqual(fa.loglike[i - 1] - 1e-7 * Math.abs(fa.loglike[i - 1]));
+    for (let i = 1; i < fa.loglike.length; i++) expect(fa.loglike[i]).toBeGreaterThanOrEqual(fa.loglike[i - 1] - 1e-6 * Math.abs(fa.loglike[i - 1]));
   });
 
   test('scoreSamples equals the float64 Gaussian density of getCovariance; transform is the posterior mean', () => {
