@@ -220,6 +220,16 @@ describe('FactorAnalysis', () => {
     expect(rel(mc.score(x), exact)).toBeLessThan(2e-3);
   });
 
+  test('sampling from the fitted model and refitting recovers its covariance and noise', async () => {
+    const draws = fa.sample(20000, { seed: 5 });
+    const refit = await new FactorAnalysis({ nComponents: 2, tol: 1e-3 }).fit(draws);
+    const a = fa.getCovariance().data, b = refit.getCovariance().data;
+    const scale = Math.max(...Array.from(a, Math.abs));
+    for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(0.05 * scale);
+    fa.noiseVariance.forEach((v, j) => expect(Math.abs(refit.noiseVariance[j] - v)).toBeLessThan(0.1 * v + 0.02));
+    for (let j = 0; j < 6; j++) expect(Math.abs(refit.mean[j] - fa.mean[j])).toBeLessThan(0.1);
+  });
+
   test('save → load keeps the model', async () => {
     const file = path.join(tmp, 'fa.safetensors');
     await fa.save(file);
