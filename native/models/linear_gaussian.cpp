@@ -132,6 +132,29 @@ Status pca_fit(const float* x, int64_t n, int64_t d, int64_t q, PcaResult* out) 
   return Status::Ok();
 }
 
+namespace {
+
+// The per-chunk work both scoring calls share: x̃ = x − μ (float) and E[z | x] = G⁻¹ Aᵀ x̃ (float64) for chunks of
+// rows, handed to body(r0, B, x̃, E[z]).
+template <typename Body>
+Status for_each_posterior_chunk(const LinearGaussian& m, const Posterior& p, const float* x, int64_t n, Body body) {
+  const int64_t d = m.d, q = m.q;
+  const std::vector<float> mean_f(m.mean.begin(), m.mean.end());
+  const int64_t chunk = std::min(kChunk, n);
+  std::vector<float> xc(static_cast<size_t>(chunk * d)), u(static_cast<size_t>(chunk * q));
+  std::vector<double> ez(static_cast<size_t>(chunk * q));
+  for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
+    const int64_t B = std::min(kChunk, n - r0);
+    centre_rows(xc.data(), x, r0, B, d, mean_f.data());
+    LK_RETURN_IF_ERROR(gemm(false, false, B, q, d, 1.f, xc.data(), p.A.data(), 0.f, u.data()));
+    times_g_inv(u.data(), B, q, p.g_inv, ez.data());
+    LK_RETURN_IF_ERROR(body(r0, B, xc.data(), ez.data()));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status linear_gaussian_log_density(const LinearGaussian& m, const float* x, int64_t n, double* out) {
   LK_RETURN_IF_ERROR(check_model(m));
   const int64_t d = m.d, q = m.q;
@@ -140,17 +163,10 @@ Status linear_gaussian_log_density(const LinearGaussian& m, const float* x, int6
   // quad = min_z (x̃ − Wz)ᵀΨ⁻¹(x̃ − Wz) + zᵀz, attained at z = E[z|x]: a sum of squares, stable when ψ is small.
   std::vector<float> wt(static_cast<size_t>(d * q));
   for (int64_t i = 0; i < d * q; ++i) wt[i] = static_cast<float>(m.W[i]);
-  const std::vector<float> mean_f(m.mean.begin(), m.mean.end());
   const int64_t chunk = std::min(kChunk, n);
-  std::vector<float> xc(static_cast<size_t>(chunk * d)), u(static_cast<size_t>(chunk * q)),
-      recon(static_cast<size_t>(chunk * d)), ezf(static_cast<size_t>(chunk * q));
-  std::vector<double> ez(static_cast<size_t>(chunk * q));
+  std::vector<float> recon(static_cast<size_t>(chunk * d)), ezf(static_cast<size_t>(chunk * q));
   const double constant = -0.5 * (static_cast<double>(d) * kLog2Pi + p.sum_log_psi + p.log_det_g);
-  for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
-    const int64_t B = std::min(kChunk, n - r0);
-    centre_rows(xc.data(), x, r0, B, d, mean_f.data());
-    LK_RETURN_IF_ERROR(gemm(false, false, B, q, d, 1.f, xc.data(), p.A.data(), 0.f, u.data()));
-    times_g_inv(u.data(), B, q, p.g_inv, ez.data());
+  return for_each_posterior_chunk(m, p, x, n, [&](int64_t r0, int64_t B, const float* xc, const double* ez) -> Status {
     for (int64_t i = 0; i < B * q; ++i) ezf[i] = static_cast<float>(ez[i]);
     LK_RETURN_IF_ERROR(gemm(false, true, B, d, q, 1.f, ezf.data(), wt.data(), 0.f, recon.data()));
     for (int64_t i = 0; i < B; ++i) {
@@ -162,25 +178,18 @@ Status linear_gaussian_log_density(const LinearGaussian& m, const float* x, int6
       }
       out[r0 + i] = constant - 0.5 * quad;
     }
-  }
-  return Status::Ok();
+    return Status::Ok();
+  });
 }
 
 Status linear_gaussian_posterior_mean(const LinearGaussian& m, const float* x, int64_t n, double* out) {
   LK_RETURN_IF_ERROR(check_model(m));
-  const int64_t d = m.d, q = m.q;
   Posterior p;
   LK_RETURN_IF_ERROR(posterior(m, 0.0, &p));
-  const std::vector<float> mean_f(m.mean.begin(), m.mean.end());
-  const int64_t chunk = std::min(kChunk, n);
-  std::vector<float> xc(static_cast<size_t>(chunk * d)), u(static_cast<size_t>(chunk * q));
-  for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
-    const int64_t B = std::min(kChunk, n - r0);
-    centre_rows(xc.data(), x, r0, B, d, mean_f.data());
-    LK_RETURN_IF_ERROR(gemm(false, false, B, q, d, 1.f, xc.data(), p.A.data(), 0.f, u.data()));
-    times_g_inv(u.data(), B, q, p.g_inv, out + r0 * q);
-  }
-  return Status::Ok();
+  return for_each_posterior_chunk(m, p, x, n, [&](int64_t r0, int64_t B, const float*, const double* ez) -> Status {
+    std::copy_n(ez, B * m.q, out + r0 * m.q);
+    return Status::Ok();
+  });
 }
 
 Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaussianEmOptions& o, LinearGaussian* out,
