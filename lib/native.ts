@@ -6,10 +6,13 @@ import { LatentkitError } from './errors';
 
 /** Kernel functions, one per native/core kernel: same names, same argument order (outputs, saved, inputs, sizes). */
 export interface NativeKernels {
-  gaussian_reparameterize_forward(z: Float32Array, mean: Float32Array, logVar: Float32Array, eps: Float32Array, B: number, D: number): void;
-  gaussian_reparameterize_backward(dMean: Float32Array, dLogVar: Float32Array, dZ: Float32Array, logVar: Float32Array, eps: Float32Array, B: number, D: number): void;
+  gaussian_reparameterize_forward(z: Float32Array, mean: Float32Array, logVar: Float32Array, eps: Float32Array, B: number, D: number, K?: number): void;
+  gaussian_reparameterize_backward(dMean: Float32Array, dLogVar: Float32Array, dZ: Float32Array, logVar: Float32Array, eps: Float32Array, B: number, D: number, K?: number): void;
   gaussian_kl_std_normal_forward(kl: Float32Array, mean: Float32Array, logVar: Float32Array, B: number, D: number): void;
-  gaussian_kl_std_normal_backward(dMean: Float32Array, dLogVar: Float32Array, dKl: Float32Array, mean: Float32Array, logVar: Float32Array, B: number, D: number): void;
+  gaussian_kl_std_normal_backward(dMean: Float32Array, dLogVar: Float32Array, dKl: Float32Array, mean: Float32Array, logVar: Float32Array, B: number, D: number, dimScale?: Float32Array | null): void;
+  gaussian_kl_std_normal_dims_forward(klDims: Float32Array, mean: Float32Array, logVar: Float32Array, B: number, D: number): void;
+  std_normal_log_ratio_forward(ratio: Float32Array, z: Float32Array, eps: Float32Array, logVar: Float32Array, B: number, D: number, K: number): void;
+  std_normal_log_ratio_backward(dZ: Float32Array, dLogVar: Float32Array, dRatio: Float32Array, z: Float32Array, B: number, D: number, K: number): void;
   gaussian_diag_log_density_forward(logProb: Float32Array, x: Float32Array, mean: Float32Array, logVar: Float32Array, B: number, D: number): void;
   gaussian_diag_log_density_backward(dX: Float32Array | null, dMean: Float32Array | null, dLogVar: Float32Array | null, dLogProb: Float32Array, x: Float32Array, mean: Float32Array, logVar: Float32Array, B: number, D: number): void;
   bernoulli_logits_nll_forward(nll: Float32Array, probs: Float32Array | null, logits: Float32Array, x: Float32Array, B: number, D: number): void;
@@ -55,6 +58,18 @@ export interface NativeTrainOptions {
   weightDecay: number;
   binarize: boolean;
   seed: number;
+  objective?: number;
+  samples?: number;
+  klWeight?: number;
+  freeBits?: number;
+}
+
+/** One step's objective (objective: 0 elbo, 1 iwae). */
+export interface NativeStepOptions {
+  objective?: number;
+  samples?: number;
+  klWeight?: number;
+  freeBits?: number;
 }
 
 export interface NativeTensorInfo {
@@ -74,10 +89,14 @@ export interface NativeVae {
   decode(z: Float32Array, rows: number, out: Float32Array): void;
   decodeRaw(z: Float32Array, rows: number, out: Float32Array): void;
   decoderLogVar(): number;
-  evaluate(x: Float32Array, rows: number, samples: number, seed: number, binarize: boolean, reconstruction: Float32Array, kl: Float32Array): Promise<void>;
-  lossAndGradient(x: Float32Array, rows: number, seed: number, grad: Float32Array): number;
+  evaluate(x: Float32Array, rows: number, samples: number, seed: number, binarize: boolean, analyticKl: boolean,
+    reconstruction: Float32Array | null, kl: Float32Array | null, logLikelihood: Float32Array | null): Promise<void>;
+  lossAndGradient(x: Float32Array, rows: number, seed: number, grad: Float32Array, step?: NativeStepOptions): number;
   beginTraining(data: Float32Array, rows: number, options: NativeTrainOptions): void;
-  trainEpoch(epoch: number, onProgress?: (steps: number, examples: number, lossSum: number) => void): Promise<{ lossSum: number; examples: number; steps: number }>;
+  stepsPerEpoch(): number;
+  trainEpoch(epoch: number, klWeights: Float32Array | null, onProgress?: (steps: number, examples: number, lossSum: number) => void): Promise<{
+    lossSum: number; reconstructionSum: number; klSum: number; examples: number; steps: number;
+  }>;
   endTraining(): void;
   cancel(): void;
   busy(): boolean;

@@ -9,12 +9,16 @@ import { decoderOnnx, encoderOnnx } from '../onnx/export';
 import { Matrix, MatrixLike, matrix, toMatrix } from '../matrix';
 import { native, NativeVae } from '../native';
 import { priorSample, RngPurpose, rngStream } from '../rng';
+import { CovarianceType, GaussianMixture, GaussianMixtureOptions } from './mixture';
+import { epochKlWeights, klWeight, nativeStep, OBJECTIVE_KEYS, ObjectiveOptions, resolveObjective } from './objective';
 import { boolean, fail, failReceived, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../validate';
 import { VERSION } from '../version';
 
 export const ACTIVATIONS = ['identity', 'relu', 'tanh', 'leaky_relu', 'softplus'] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
 export const LIKELIHOODS = ['bernoulli', 'gaussian'] as const;
+export const SAMPLE_MODES = ['mean', 'ancestral', 'aggregate'] as const;
+export type SampleMode = (typeof SAMPLE_MODES)[number];
 export type Likelihood = (typeof LIKELIHOODS)[number];
 
 export interface VaeOptions {
@@ -37,8 +41,11 @@ export type ResolvedVaeOptions = Omit<Required<VaeOptions>, 'sigma'> & { sigma?:
 
 export interface EpochRecord {
   epoch: number;
-  trainLoss: number; // mean negative ELBO per example during the epoch (nats)
-  testLoss?: number; // on `validation`, after the epoch, single-sample z
+  trainLoss: number; // the objective as optimised, mean per example during the epoch (nats; −ELBO or −IWAE bound)
+  reconstruction: number; // mean −log p(x | z) per example during the epoch
+  kl: number; // mean closed-form KL(q(z | x) || N(0, I)) per example during the epoch
+  klWeight: number; // β × warm-up factor at the epoch's last step
+  testLoss?: number; // on `validation`, after the epoch: −ELBO, single-sample z
   examplesPerSec: number;
   seconds: number;
 }
@@ -52,10 +59,12 @@ export interface StepProgress {
   examplesPerSec: number;
 }
 
-export interface FitOptions {
+export interface FitOptions extends ObjectiveOptions {
   epochs?: number;
   batchSize?: number;
   learningRate?: number;
+  /** Adam's ε (default 1e-8; Burda et al. use 1e-4). */
+  adamEps?: number;
   weightDecay?: number;
   threads?: number;
   validation?: MatrixLike;
@@ -77,7 +86,7 @@ export interface ElboResult {
 }
 
 const VAE_KEYS = ['inputDim', 'latentDim', 'hidden', 'activation', 'likelihood', 'sigma', 'seed', 'threads'] as const;
-const FIT_KEYS = ['epochs', 'batchSize', 'learningRate', 'weightDecay', 'threads', 'validation', 'binarize', 'seed', 'signal', 'onEpoch', 'progress'] as const;
+const FIT_KEYS = ['epochs', 'batchSize', 'learningRate', 'adamEps', 'weightDecay', 'threads', 'validation', 'binarize', 'seed', 'signal', 'onEpoch', 'progress', ...OBJECTIVE_KEYS] as const;
 const EVAL_SEED = 0x5eed;
 
 export function resolveVaeOptions(options: unknown): ResolvedVaeOptions {
@@ -159,6 +168,8 @@ export class Vae {
     const epochs = integer('epochs', o.epochs ?? 10, 1, 1_000_000);
     const batchSize = integer('batchSize', o.batchSize ?? 128, 1, 1 << 24);
     const learningRate = finiteNumber('learningRate', o.learningRate ?? 1e-3, { min: 0, exclusiveMin: true });
+    const adamEps = finiteNumber('adamEps', o.adamEps ?? 1e-8, { min: 0, exclusiveMin: true });
+    const objective = resolveObjective(o);
     const weightDecay = finiteNumber('weightDecay', o.weightDecay ?? 0, { min: 0 });
     const threads = integer('threads', o.threads ?? this.options.threads, 0, 1024);
     const binarize = boolean('binarize', o.binarize ?? false);
@@ -182,7 +193,8 @@ export class Vae {
     signal?.addEventListener('abort', onAbort);
     try {
       nat.setThreads(threads);
-      nat.beginTraining(data.data, data.rows, { batchSize, lr: learningRate, weightDecay, binarize, seed });
+      nat.beginTraining(data.data, data.rows, { batchSize, lr: learningRate, eps: adamEps, weightDecay, binarize, seed, ...nativeStep(objective) });
+      const stepsPerEpoch = nat.stepsPerEpoch();
       const history: History = { epochs: [] };
       for (let epoch = 0; epoch < epochs; epoch++) {
         const t0 = performance.now();
@@ -192,11 +204,19 @@ export class Vae {
               progress({ epoch: epoch + 1, epochs, examples, totalExamples: data.rows, loss: lossSum / examples, examplesPerSec: examples / secs });
             }
           : undefined;
-        const r = await withCallerStack(() => nat.trainEpoch(epoch, report));
+        const r = await withCallerStack(() => nat.trainEpoch(epoch, epochKlWeights(objective, epoch, stepsPerEpoch), report));
         const seconds = (performance.now() - t0) / 1000;
-        const record: EpochRecord = { epoch: epoch + 1, trainLoss: r.lossSum / r.examples, examplesPerSec: r.examples / seconds, seconds };
+        const record: EpochRecord = {
+          epoch: epoch + 1,
+          trainLoss: r.lossSum / r.examples,
+          reconstruction: r.reconstructionSum / r.examples,
+          kl: r.klSum / r.examples,
+          klWeight: klWeight(objective, (epoch + 1) * stepsPerEpoch - 1, stepsPerEpoch),
+          examplesPerSec: r.examples / seconds,
+          seconds,
+        };
         if (validation) {
-          const terms = await this.#evaluate(validation, 1, EVAL_SEED, binarize);
+          const terms = await this.#evaluate(validation, 1, EVAL_SEED, binarize, { analyticKl: true, terms: true });
           record.testLoss = meanNegElbo(terms);
         }
         history.epochs.push(record);
@@ -234,15 +254,20 @@ export class Vae {
   }
 
   /**
-   * n draws from the model. z ~ N(0, I); mode 'mean' returns the decoder's mean (smooth images), 'ancestral'
-   * also samples x ~ p(x | z) (binary pixels for Bernoulli, mean + σ·noise for Gaussian).
+   * n draws from the model. mode 'mean' decodes z ~ N(0, I) to the decoder's mean (smooth images); 'ancestral' also
+   * samples x ~ p(x | z) (binary pixels for Bernoulli, mean + σ·noise for Gaussian); 'aggregate' draws z from the
+   * aggregated posterior instead of the prior — from q(z | x_n) of random rows of `data`, or from `latentMixture`
+   * (a GaussianMixture fitted to the posterior means, see fitLatentMixture) — and decodes the mean.
    */
-  sample(n: number, options: { mode?: 'mean' | 'ancestral'; seed?: number } = {}): Matrix {
+  sample(n: number, options: { mode?: SampleMode; seed?: number; data?: MatrixLike; latentMixture?: GaussianMixture } = {}): Matrix {
     integer('n', n, 0, 1 << 24);
     const o = plainObject('sampleOptions', options);
-    knownKeys('sampleOptions', o, ['mode', 'seed']);
-    const mode = oneOf('mode', o.mode ?? 'mean', ['mean', 'ancestral'] as const);
+    knownKeys('sampleOptions', o, ['mode', 'seed', 'data', 'latentMixture']);
+    const mode = oneOf('mode', o.mode ?? 'mean', SAMPLE_MODES);
     const seed = integer('seed', o.seed ?? 0, 0);
+    if (mode !== 'aggregate' && (o.data !== undefined || o.latentMixture !== undefined))
+      fail(o.data !== undefined ? 'data' : 'latentMixture', "nothing unless mode is 'aggregate'", o.data ?? o.latentMixture, 'type');
+    if (mode === 'aggregate') return this.decode(this.#aggregateLatents(n, seed, o.data, o.latentMixture));
     const k = native().kernels;
     const x = this.decode(priorSample(n, this.latentDim, seed));
     const noiseStream = rngStream(RngPurpose.Sample, 1);
@@ -260,18 +285,226 @@ export class Vae {
     return x;
   }
 
-  /** Per-example ELBO terms, with `samples` draws of z for the reconstruction term (KL is exact). */
-  async elbo(x: MatrixLike, options: { samples?: number; seed?: number; binarize?: boolean } = {}): Promise<ElboResult> {
+  /** A GaussianMixture fitted to the posterior means of x: a model of the aggregated posterior for sample(). */
+  async fitLatentMixture(x: MatrixLike, options: { nComponents?: number; covarianceType?: CovarianceType; seed?: number } = {}): Promise<GaussianMixture> {
+    const o = plainObject('mixtureOptions', options);
+    knownKeys('mixtureOptions', o, ['nComponents', 'covarianceType', 'seed']);
+    const gmm = new GaussianMixture({ nComponents: o.nComponents ?? 10, covarianceType: o.covarianceType ?? 'full', seed: o.seed ?? 0 } as GaussianMixtureOptions);
+    return gmm.fit(this.encode(this.#input('x', x)).mean);
+  }
+
+  #aggregateLatents(n: number, seed: number, data: unknown, mixture: unknown): Matrix {
+    if ((data === undefined) === (mixture === undefined))
+      fail('sampleOptions', "exactly one of data or latentMixture with mode 'aggregate'", { data, latentMixture: mixture }, 'type');
+    if (mixture !== undefined) {
+      if (!(mixture instanceof GaussianMixture)) fail('latentMixture', 'a fitted GaussianMixture', mixture, 'type');
+      const z = mixture.sample(Math.max(n, 1), { seed }).x;
+      if (z.cols !== this.latentDim) fail('latentMixture', `a mixture over ${this.latentDim} latent dimensions`, `one over ${z.cols}`, 'range');
+      return { data: z.data.subarray(0, n * z.cols), rows: n, cols: z.cols };
+    }
+    const m = this.#input('data', data);
+    const k = native().kernels;
+    const u = new Float32Array(n);
+    k.rng_uniform_fill(u, n, seed, rngStream(RngPurpose.Sample, 2), 0);
+    const picked = matrix(n, this.inputDim);
+    for (let i = 0; i < n; i++) {
+      const r = Math.min(m.rows - 1, Math.floor(u[i] * m.rows));
+      picked.data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), i * m.cols);
+    }
+    const { mean, logVar } = this.encode(picked);
+    const eps = new Float32Array(mean.data.length);
+    k.rng_normal_fill(eps, eps.length, seed, rngStream(RngPurpose.Sample, 3), 0);
+    for (let i = 0; i < eps.length; i++) mean.data[i] += Math.exp(0.5 * logVar.data[i]) * eps[i];
+    return mean;
+  }
+
+  /**
+   * Per-example ELBO terms with `samples` draws of z. kl 'analytic' (default) uses the closed-form KL; 'mc' the
+   * Monte-Carlo estimate log q(z | x) − log p(z) at the same draws (then the k = 1 logLikelihood equals the ELBO).
+   */
+  async elbo(x: MatrixLike, options: { samples?: number; seed?: number; binarize?: boolean; kl?: 'analytic' | 'mc' } = {}): Promise<ElboResult> {
     const o = plainObject('elboOptions', options);
-    knownKeys('elboOptions', o, ['samples', 'seed', 'binarize']);
+    knownKeys('elboOptions', o, ['samples', 'seed', 'binarize', 'kl']);
     const samples = integer('samples', o.samples ?? 1, 1, 1 << 20);
     const seed = integer('seed', o.seed ?? EVAL_SEED, 0);
-    const binarize = boolean('binarize', o.binarize ?? false);
+    const binarize = this.#binarizeOption(o.binarize);
+    const analytic = oneOf('kl', o.kl ?? 'analytic', ['analytic', 'mc'] as const) === 'analytic';
     const m = this.#input('x', x);
-    const t = await this.#evaluate(m, samples, seed, binarize);
+    const t = await this.#evaluate(m, samples, seed, binarize, { analyticKl: analytic, terms: true });
     const elbo = new Float32Array(m.rows);
     for (let i = 0; i < m.rows; i++) elbo[i] = -(t.reconstruction[i] + t.kl[i]);
     return { elbo, reconstruction: t.reconstruction, kl: t.kl };
+  }
+
+  /**
+   * The importance-sampled log-likelihood per example, log (1/k) Σ_j p(x | z_j) p(z_j) / q(z_j | x) with
+   * z_j ~ q(z | x) (Burda et al. 2016): a lower bound on log p(x) in expectation that tightens as k grows.
+   * Runs natively in chunks of about 2048 decoder rows, so memory stays bounded for any k.
+   */
+  async logLikelihood(x: MatrixLike, options: { k?: number; seed?: number; binarize?: boolean } = {}): Promise<Float32Array> {
+    const o = plainObject('logLikelihoodOptions', options);
+    knownKeys('logLikelihoodOptions', o, ['k', 'seed', 'binarize']);
+    const k = integer('k', o.k ?? 1000, 1, 1 << 30);
+    const seed = integer('seed', o.seed ?? EVAL_SEED, 0);
+    const binarize = this.#binarizeOption(o.binarize);
+    const m = this.#input('x', x);
+    return (await this.#evaluate(m, k, seed, binarize, { analyticKl: true, logLikelihood: true })).logLikelihood;
+  }
+
+  /** Per-row anomaly score: the negative ELBO (method 'elbo', `samples` draws) or negative IS log-likelihood ('iw', k). */
+  async anomalyScore(x: MatrixLike, options: { method?: 'elbo' | 'iw'; k?: number; samples?: number; seed?: number; binarize?: boolean } = {}): Promise<Float32Array> {
+    const o = plainObject('anomalyOptions', options);
+    knownKeys('anomalyOptions', o, ['method', 'k', 'samples', 'seed', 'binarize']);
+    const method = oneOf('method', o.method ?? 'elbo', ['elbo', 'iw'] as const);
+    const score = method === 'elbo'
+      ? (await this.elbo(x, { samples: o.samples as number, seed: o.seed as number, binarize: o.binarize as boolean })).elbo
+      : await this.logLikelihood(x, { k: o.k as number, seed: o.seed as number, binarize: o.binarize as boolean });
+    return score.map((v) => -v);
+  }
+
+  /**
+   * Active units (Burda et al. 2016, §5.2): dimension u is active when A_u = Var_x(E_q[z_u | x]) > threshold.
+   * perDimension holds A_u.
+   */
+  activeUnits(x: MatrixLike, options: { threshold?: number } = {}): { count: number; perDimension: Float64Array } {
+    const o = plainObject('activeUnitsOptions', options);
+    knownKeys('activeUnitsOptions', o, ['threshold']);
+    const threshold = finiteNumber('threshold', o.threshold ?? 0.01, { min: 0 });
+    const { mean } = this.encode(this.#input('x', x));
+    const L = this.latentDim, n = mean.rows;
+    const mu = new Float64Array(L), variance = new Float64Array(L);
+    for (let i = 0; i < n; i++) for (let d = 0; d < L; d++) mu[d] += mean.data[i * L + d] / n;
+    for (let i = 0; i < n; i++) for (let d = 0; d < L; d++) variance[d] += (mean.data[i * L + d] - mu[d]) ** 2 / Math.max(1, n - 1);
+    return { count: variance.filter((v) => v > threshold).length, perDimension: variance };
+  }
+
+  /** The mean over x of KL(q(z_d | x) || N(0, 1)) for each latent dimension d (nats). */
+  klPerDimension(x: MatrixLike): Float64Array {
+    const { mean, logVar } = this.encode(this.#input('x', x));
+    const L = this.latentDim, n = mean.rows;
+    const kl = new Float64Array(L);
+    for (let i = 0; i < n * L; i++) kl[i % L] += 0.5 * (Math.exp(logVar.data[i]) + mean.data[i] ** 2 - 1 - logVar.data[i]) / n;
+    return kl;
+  }
+
+  /**
+   * The mutual information I_q(x; z) under q(x, z) = p_data(x) q(z | x) (He et al. 2019, after Hoffman & Johnson
+   * 2016): E_x E_q[log q(z | x)] − E_q[log q(z)], with q(z) the aggregated posterior over the rows of x (at most
+   * maxRows, a seeded random subset), log q(z) = log (1/N) Σ_n q(z | x_n) evaluated natively as an N-component
+   * diagonal Gaussian mixture. Bounded above by log N.
+   */
+  mutualInformation(x: MatrixLike, options: { seed?: number; maxRows?: number } = {}): number {
+    const o = plainObject('mutualInformationOptions', options);
+    knownKeys('mutualInformationOptions', o, ['seed', 'maxRows']);
+    const seed = integer('seed', o.seed ?? EVAL_SEED, 0);
+    const maxRows = integer('maxRows', o.maxRows ?? 5000, 2, 1 << 16);
+    let m = this.#input('x', x);
+    if (m.rows < 2) fail('x', 'at least 2 rows (the aggregated posterior needs several)', `${m.rows} row`);
+    if (m.rows > maxRows) m = subsetRows(m, maxRows, seed);
+    const { mean, logVar } = this.encode(m);
+    const N = m.rows, L = this.latentDim;
+    const eps = new Float32Array(N * L);
+    native().kernels.rng_normal_fill(eps, eps.length, seed, rngStream(RngPurpose.Sample, 4), 0);
+    const z = matrix(N, L);
+    const means = new Float64Array(N * L), precChol = new Float64Array(N * L);
+    let negEntropy = 0; // Σ_n E_q[log q(z | x_n)] = Σ −½ Σ_d (log 2π + 1 + log σ²)
+    for (let i = 0; i < N * L; i++) {
+      z.data[i] = mean.data[i] + Math.exp(0.5 * logVar.data[i]) * eps[i];
+      means[i] = mean.data[i];
+      precChol[i] = Math.exp(-0.5 * logVar.data[i]);
+      negEntropy -= 0.5 * (Math.log(2 * Math.PI) + 1 + logVar.data[i]);
+    }
+    const logQz = new Float64Array(N);
+    native().classical.gmmLogProb(z.data, N, L, { nComponents: N, covarianceType: 2, weights: new Float64Array(N).fill(1 / N), means, precisionsCholesky: precChol }, null, logQz);
+    return (negEntropy - logQz.reduce((a, b) => a + b, 0)) / N;
+  }
+
+  /** `steps` decoded means along the path between the posterior means of xa and xb (one row each). */
+  interpolate(xa: MatrixLike, xb: MatrixLike, options: { steps?: number; path?: 'linear' | 'spherical' } = {}): Matrix {
+    const o = plainObject('interpolateOptions', options);
+    knownKeys('interpolateOptions', o, ['steps', 'path']);
+    const steps = integer('steps', o.steps ?? 8, 2, 1 << 16);
+    const pathKind = oneOf('path', o.path ?? 'linear', ['linear', 'spherical'] as const);
+    const za = this.#singleLatent('xa', xa), zb = this.#singleLatent('xb', xb);
+    const L = this.latentDim;
+    const norm = (v: Float32Array) => Math.sqrt(v.reduce((a, b) => a + b * b, 0));
+    const cos = za.reduce((a, v, d) => a + v * zb[d], 0) / (norm(za) * norm(zb) || 1);
+    const theta = Math.acos(Math.max(-1, Math.min(1, cos)));
+    const z = matrix(steps, L);
+    for (let s = 0; s < steps; s++) {
+      const t = s / (steps - 1);
+      // slerp (Shoemake 1985; White 2016 for VAE latents); linear when the angle is too small to divide by.
+      const [wa, wb] = pathKind === 'spherical' && theta > 1e-4
+        ? [Math.sin((1 - t) * theta) / Math.sin(theta), Math.sin(t * theta) / Math.sin(theta)]
+        : [1 - t, t];
+      for (let d = 0; d < L; d++) z.data[s * L + d] = wa * za[d] + wb * zb[d];
+    }
+    return this.decode(z);
+  }
+
+  /**
+   * Latent traversal: for each row of x, `steps` decodes of its posterior mean with dimension `dim` set to values
+   * evenly spaced over `range` (default [−3, 3]). Returns (rows × steps, inputDim), row-major by input row.
+   */
+  traverse(x: MatrixLike, options: { dim: number; range?: [number, number]; steps?: number }): Matrix {
+    const o = plainObject('traverseOptions', options);
+    knownKeys('traverseOptions', o, ['dim', 'range', 'steps']);
+    const dim = integer('dim', o.dim, 0, this.latentDim - 1);
+    const steps = integer('steps', o.steps ?? 9, 2, 1 << 16);
+    const range = o.range ?? [-3, 3];
+    if (!Array.isArray(range) || range.length !== 2) fail('range', 'a pair [from, to]', range, 'type');
+    const [lo, hi] = [finiteNumber('range[0]', range[0]), finiteNumber('range[1]', range[1])];
+    const { mean } = this.encode(this.#input('x', x));
+    const L = this.latentDim;
+    const z = matrix(mean.rows * steps, L);
+    for (let r = 0; r < mean.rows; r++)
+      for (let s = 0; s < steps; s++) {
+        const row = (r * steps + s) * L;
+        z.data.set(mean.data.subarray(r * L, (r + 1) * L), row);
+        z.data[row + dim] = lo + ((hi - lo) * s) / (steps - 1);
+      }
+    return this.decode(z);
+  }
+
+  /**
+   * Fills the entries of x where `missing` is non-zero: starting from the column means of the observed entries,
+   * `iterations` times x_missing ← decode(encode(x).mean)_missing (observed entries stay as given).
+   */
+  impute(x: MatrixLike, missing: MatrixLike, options: { iterations?: number } = {}): Matrix {
+    const o = plainObject('imputeOptions', options);
+    knownKeys('imputeOptions', o, ['iterations']);
+    const iterations = integer('iterations', o.iterations ?? 10, 1, 1 << 20);
+    const m = toMatrix('x', x, { cols: this.inputDim, finite: false });
+    const mask = toMatrix('missing', missing, { cols: this.inputDim });
+    if (mask.rows !== m.rows) fail('missing', `a mask with ${m.rows} rows (as x)`, `${mask.rows} rows`, 'range');
+    const D = this.inputDim;
+    const filled = matrix(m.rows, D);
+    const colSum = new Float64Array(D), colCount = new Float64Array(D);
+    for (let i = 0; i < m.data.length; i++)
+      if (mask.data[i] === 0) {
+        if (!Number.isFinite(m.data[i])) fail('x', 'finite values where missing is 0', `${m.data[i]} at row ${Math.floor(i / D)}, column ${i % D}`);
+        colSum[i % D] += m.data[i];
+        colCount[i % D] += 1;
+      }
+    for (let i = 0; i < m.data.length; i++) filled.data[i] = mask.data[i] === 0 ? m.data[i] : colCount[i % D] > 0 ? colSum[i % D] / colCount[i % D] : 0;
+    this.#input('x', filled);
+    for (let it = 0; it < iterations; it++) {
+      const recon = this.reconstruct(filled);
+      for (let i = 0; i < filled.data.length; i++) if (mask.data[i] !== 0) filled.data[i] = recon.data[i];
+    }
+    return filled;
+  }
+
+  #singleLatent(name: string, x: unknown): Float32Array {
+    const m = this.#input(name, x);
+    if (m.rows !== 1) fail(name, 'one row', `${m.rows} rows`, 'range');
+    return this.encode(m).mean.data;
+  }
+
+  #binarizeOption(v: unknown): boolean {
+    const binarize = boolean('binarize', v ?? false);
+    if (binarize && this.options.likelihood !== 'bernoulli') fail('binarize', "false (binarisation needs likelihood: 'bernoulli')", binarize);
+    return binarize;
   }
 
   /** Writes the model (options, version and every tensor) as safetensors, atomically. */
@@ -352,12 +585,23 @@ export class Vae {
     return m;
   }
 
-  async #evaluate(m: Matrix, samples: number, seed: number, binarize: boolean): Promise<{ reconstruction: Float32Array; kl: Float32Array }> {
-    const reconstruction = new Float32Array(m.rows);
-    const kl = new Float32Array(m.rows);
-    await withCallerStack(() => this.#native.evaluate(m.data, m.rows, samples, seed, binarize, reconstruction, kl));
-    return { reconstruction, kl };
+  async #evaluate(m: Matrix, samples: number, seed: number, binarize: boolean, want: { analyticKl: boolean; terms?: boolean; logLikelihood?: boolean }): Promise<{ reconstruction: Float32Array; kl: Float32Array; logLikelihood: Float32Array }> {
+    const out = (on?: boolean) => (on ? new Float32Array(m.rows) : null);
+    const reconstruction = out(want.terms), kl = out(want.terms), logLikelihood = out(want.logLikelihood);
+    await withCallerStack(() => this.#native.evaluate(m.data, m.rows, samples, seed, binarize, want.analyticKl, reconstruction, kl, logLikelihood));
+    const empty = new Float32Array(0);
+    return { reconstruction: reconstruction ?? empty, kl: kl ?? empty, logLikelihood: logLikelihood ?? empty };
   }
+}
+
+/** n rows of m chosen without replacement by a seeded shuffle (row order kept). */
+function subsetRows(m: Matrix, n: number, seed: number): Matrix {
+  const perm = new BigInt64Array(m.rows);
+  native().kernels.rng_permutation(perm, m.rows, seed, rngStream(RngPurpose.Sample, 5));
+  const rows = Array.from(perm.subarray(0, n), Number).sort((a, b) => a - b);
+  const out = matrix(n, m.cols);
+  rows.forEach((r, i) => out.data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), i * m.cols));
+  return out;
 }
 
 function meanNegElbo(t: { reconstruction: Float32Array; kl: Float32Array }): number {

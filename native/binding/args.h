@@ -41,8 +41,10 @@ class Args {
   [[noreturn]] void type_error(const char* name, const std::string& what, const Napi::Value& got) const;
   [[noreturn]] void range_error(const char* name, const std::string& what, const Napi::Value& got) const;
 
- private:
+  // Argument i, or undefined past the end (for optional trailing arguments).
   Napi::Value at(size_t i) const { return i < info_.Length() ? info_[i] : info_.Env().Undefined(); }
+
+ private:
   const Napi::CallbackInfo& info_;
   const char* fn_;
 };

@@ -51,20 +51,57 @@ Dims dims(const Args& a, size_t i) {
   return d;
 }
 
+// (B, D) at positions i, i + 1 and an optional samples-per-row K at position k (default 1).
+struct SampleDims {
+  int64_t B, D, K, n, nk;  // n = B·D (per-row arrays), nk = B·K·D (per-draw arrays)
+};
+SampleDims sample_dims(const Args& a, size_t i, size_t k) {
+  SampleDims d;
+  d.B = a.integer(i, "B", 0);
+  d.D = a.integer(i + 1, "D", 0);
+  d.K = a.at(k).IsUndefined() ? 1 : a.integer(k, "K", 1);
+  d.n = a.product({d.B, d.D}, "B·D");
+  d.nk = a.product({d.B, d.K, d.D}, "B·K·D");
+  return d;
+}
+
 Napi::Value ReparamForward(const Napi::CallbackInfo& info) {
   Args a(info, "gaussian_reparameterize_forward");
-  Dims d = dims(a, 4);
-  run(a, gaussian_reparameterize_forward, a.f32(0, "z", d.n), a.f32(1, "mean", d.n), a.f32(2, "logVar", d.n),
-                                                 a.f32(3, "eps", d.n), d.B, d.D);
+  SampleDims d = sample_dims(a, 4, 6);
+  run(a, gaussian_reparameterize_forward, a.f32(0, "z", d.nk), a.f32(1, "mean", d.n), a.f32(2, "logVar", d.n),
+      a.f32(3, "eps", d.nk), d.B, d.D, d.K);
   return a.env().Undefined();
 }
 
 Napi::Value ReparamBackward(const Napi::CallbackInfo& info) {
   Args a(info, "gaussian_reparameterize_backward");
-  Dims d = dims(a, 5);
-  run(a, gaussian_reparameterize_backward, a.f32(0, "dMean", d.n), a.f32(1, "dLogVar", d.n),
-                                                  a.f32(2, "dZ", d.n), a.f32(3, "logVar", d.n), a.f32(4, "eps", d.n),
-                                                  d.B, d.D);
+  SampleDims d = sample_dims(a, 5, 7);
+  run(a, gaussian_reparameterize_backward, a.f32(0, "dMean", d.n), a.f32(1, "dLogVar", d.n), a.f32(2, "dZ", d.nk),
+      a.f32(3, "logVar", d.n), a.f32(4, "eps", d.nk), d.B, d.D, d.K);
+  return a.env().Undefined();
+}
+
+Napi::Value LogRatioForward(const Napi::CallbackInfo& info) {
+  Args a(info, "std_normal_log_ratio_forward");
+  SampleDims d = sample_dims(a, 4, 6);
+  run(a, std_normal_log_ratio_forward, a.f32(0, "ratio", d.B * d.K), a.f32(1, "z", d.nk), a.f32(2, "eps", d.nk),
+      a.f32(3, "logVar", d.n), d.B, d.D, d.K);
+  return a.env().Undefined();
+}
+
+Napi::Value LogRatioBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "std_normal_log_ratio_backward");
+  SampleDims d = sample_dims(a, 4, 6);
+  run(a, std_normal_log_ratio_backward, a.f32(0, "dZ", d.nk), a.f32(1, "dLogVar", d.n), a.f32(2, "dRatio", d.B * d.K),
+      a.f32(3, "z", d.nk), d.B, d.D, d.K);
+  return a.env().Undefined();
+}
+
+Napi::Value KlDimsForward(const Napi::CallbackInfo& info) {
+  Args a(info, "gaussian_kl_std_normal_dims_forward");
+  Dims d = dims(a, 3);
+  run(a, gaussian_kl_std_normal_dims_forward, a.f32(0, "klDims", d.D), a.f32(1, "mean", d.n), a.f32(2, "logVar", d.n),
+      d.B, d.D);
   return a.env().Undefined();
 }
 
@@ -81,7 +118,7 @@ Napi::Value KlBackward(const Napi::CallbackInfo& info) {
   Dims d = dims(a, 5);
   run(a, gaussian_kl_std_normal_backward, a.f32(0, "dMean", d.n), a.f32(1, "dLogVar", d.n),
                                                  a.f32(2, "dKl", d.B), a.f32(3, "mean", d.n), a.f32(4, "logVar", d.n),
-                                                 d.B, d.D);
+                                                 d.B, d.D, a.f32(7, "dimScale", d.D, true));
   return a.env().Undefined();
 }
 
@@ -295,6 +332,9 @@ Napi::Object init_kernels(Napi::Env env) {
   add("gaussian_reparameterize_backward", ReparamBackward);
   add("gaussian_kl_std_normal_forward", KlForward);
   add("gaussian_kl_std_normal_backward", KlBackward);
+  add("gaussian_kl_std_normal_dims_forward", KlDimsForward);
+  add("std_normal_log_ratio_forward", LogRatioForward);
+  add("std_normal_log_ratio_backward", LogRatioBackward);
   add("gaussian_diag_log_density_forward", DiagLogDensityForward);
   add("gaussian_diag_log_density_backward", DiagLogDensityBackward);
   add("bernoulli_logits_nll_forward", BernoulliForward);

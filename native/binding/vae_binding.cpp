@@ -20,6 +20,16 @@ namespace lk {
 
 namespace {
 
+// { objective: 0 elbo | 1 iwae, samples, klWeight, freeBits } (each optional) → StepOptions.
+StepOptions step_options(const Args& a, const Napi::Object& o) {
+  StepOptions st;
+  st.objective = static_cast<Objective>(option_integer(a, o, "objective", 0, 0, 1));
+  st.samples = option_integer(a, o, "samples", 1, 1, 1 << 16);
+  st.kl_weight = static_cast<float>(option_number(a, o, "klWeight", 1.0));
+  st.free_bits = static_cast<float>(option_number(a, o, "freeBits", 0.0));
+  return st;
+}
+
 class VaeNative : public Napi::ObjectWrap<VaeNative> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -38,6 +48,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
                         InstanceMethod("lossAndGradient", &VaeNative::LossAndGradient),
                         InstanceMethod("beginTraining", &VaeNative::BeginTraining),
                         InstanceMethod("trainEpoch", &VaeNative::TrainEpoch),
+                        InstanceMethod("stepsPerEpoch", &VaeNative::StepsPerEpoch),
                         InstanceMethod("endTraining", &VaeNative::EndTraining),
                         InstanceMethod("cancel", &VaeNative::Cancel),
                         InstanceMethod("busy", &VaeNative::Busy)});
@@ -167,7 +178,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
 
   Napi::Value Evaluate(const Napi::CallbackInfo& info);
 
-  // lossAndGradient(x, rows, seed, grad) → loss (synchronous; for gradient checks on small batches)
+  // lossAndGradient(x, rows, seed, grad, { objective, samples, klWeight, freeBits }?) → loss (synchronous; for gradient checks on small batches)
   Napi::Value LossAndGradient(const Napi::CallbackInfo& info) {
     Args a(info, "lossAndGradient");
     require_idle(info.Env(), "compute a gradient");
@@ -175,13 +186,19 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     const float* x = a.f32(0, "x", a.product({rows, model_->config().input_dim}, "x"));
     const uint64_t seed = a.seed(2, "seed");
     float* grad = a.f32(3, "grad", model_->num_params());
+    const StepOptions step = a.at(4).IsUndefined() ? StepOptions{} : step_options(a, a.object(4, "step"));
     double loss = 0;
-    Status s = run_on_compute_thread(threads_, HUGE_VAL, [&] { return model_->loss_and_gradient(grad, &loss, x, rows, seed); });
+    Status s = run_on_compute_thread(threads_, HUGE_VAL,
+                                     [&] { return model_->loss_and_gradient(grad, &loss, x, rows, seed, step); });
     if (!s.ok()) throw_status(info.Env(), s);
     return Napi::Number::New(info.Env(), loss);
   }
   Napi::Value BeginTraining(const Napi::CallbackInfo& info);
   Napi::Value TrainEpoch(const Napi::CallbackInfo& info);
+
+  Napi::Value StepsPerEpoch(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(model_->steps_per_epoch()));
+  }
 
   Napi::Value EndTraining(const Napi::CallbackInfo& info) {
     require_idle(info.Env(), "end training");
@@ -273,44 +290,47 @@ class ModelJob {
 class EvaluateJob : public ModelJob {
  public:
   EvaluateJob(Napi::Env env, VaeNative* owner, int threads, const Napi::CallbackInfo& info, const float* x,
-              int64_t rows, int64_t samples, uint64_t seed, bool binarize, float* recon, float* kl)
-      : ModelJob(env, owner, threads), x_(x), rows_(rows), samples_(samples), seed_(seed), binarize_(binarize),
-        recon_(recon), kl_(kl) {
-    keep(info[0]);
-    keep(info[5]);
-    keep(info[6]);
+              int64_t rows, int64_t samples, bool analytic_kl, uint64_t seed, bool binarize, EvalTerms out)
+      : ModelJob(env, owner, threads), x_(x), rows_(rows), samples_(samples), analytic_kl_(analytic_kl), seed_(seed),
+        binarize_(binarize), out_(out) {
+    for (size_t i : {0, 6, 7, 8}) keep(info[i]);
   }
 
  protected:
   Status Work() override {
-    return owner_->model().evaluate(ElboTerms{recon_, kl_}, x_, rows_, samples_, seed_, binarize_,
-                                    &owner_->cancel_flag());
+    return owner_->model().evaluate(out_, x_, rows_, samples_, analytic_kl_, seed_, binarize_, &owner_->cancel_flag());
   }
 
  private:
   const float* x_;
   int64_t rows_, samples_;
+  bool analytic_kl_;
   uint64_t seed_;
   bool binarize_;
-  float *recon_, *kl_;
+  EvalTerms out_;
 };
 
-// evaluate(x, rows, samples, seed, binarize, reconstruction, kl) → Promise<void>
+// evaluate(x, rows, samples, seed, binarize, analyticKl, reconstruction?, kl?, logLikelihood?) → Promise<void>
+// (each output a Float32Array of rows, or null)
 Napi::Value VaeNative::Evaluate(const Napi::CallbackInfo& info) {
   Args a(info, "evaluate");
   require_idle(info.Env(), "evaluate");
   const int64_t rows = a.integer(1, "rows", 0);
   const float* x = a.f32(0, "x", a.product({rows, model_->config().input_dim}, "x"));
-  const int64_t samples = a.integer(2, "samples", 1, 1 << 20);
+  const int64_t samples = a.integer(2, "samples", 1, int64_t(1) << 30);
   const uint64_t seed = a.seed(3, "seed");
   const bool binarize = a.boolean(4, "binarize");
-  float* recon = a.f32(5, "reconstruction", rows);
-  float* kl = a.f32(6, "kl", rows);
-  return ModelJob::Start(new EvaluateJob(info.Env(), this, threads_, info, x, rows, samples, seed, binarize, recon, kl));
+  const bool analytic_kl = a.boolean(5, "analyticKl");
+  EvalTerms out;
+  out.reconstruction = a.f32(6, "reconstruction", rows, true);
+  out.kl = a.f32(7, "kl", rows, true);
+  out.log_likelihood = a.f32(8, "logLikelihood", rows, true);
+  return ModelJob::Start(
+      new EvaluateJob(info.Env(), this, threads_, info, x, rows, samples, analytic_kl, seed, binarize, out));
 }
 
-// beginTraining(data, rows, { batchSize, lr, beta1, beta2, eps, weightDecay, binarize, seed }): copies the data
-// into native memory once and allocates every training buffer.
+// beginTraining(data, rows, { batchSize, lr, beta1, beta2, eps, weightDecay, binarize, seed, objective, samples,
+// klWeight, freeBits }): copies the data into native memory once and allocates every training buffer.
 Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
   Args a(info, "beginTraining");
   require_idle(info.Env(), "begin training");
@@ -326,6 +346,7 @@ Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
   t.adam.weight_decay = static_cast<float>(option_number(a, o, "weightDecay", 0));
   t.binarize = option_bool(a, o, "binarize", false);
   t.seed = static_cast<uint64_t>(option_integer(a, o, "seed", 0, 0, (int64_t(1) << 53) - 1));
+  t.step = step_options(a, o);
   // Allocation and one copy, no parallel work: done here so a fit never waits behind another model's job.
   Status s;
   try {
@@ -339,8 +360,10 @@ Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
 
 class TrainEpochJob : public ModelJob {
  public:
-  TrainEpochJob(Napi::Env env, VaeNative* owner, int threads, int64_t epoch, Napi::Function on_progress)
-      : ModelJob(env, owner, threads), epoch_(epoch) {
+  TrainEpochJob(Napi::Env env, VaeNative* owner, int threads, int64_t epoch, const Napi::Value& kl_weights_value,
+                const float* kl_weights, Napi::Function on_progress)
+      : ModelJob(env, owner, threads), epoch_(epoch), kl_weights_(kl_weights) {
+    keep(kl_weights_value);
     if (!on_progress.IsEmpty()) progress_fn_ = Napi::Persistent(on_progress);
     report_ = !on_progress.IsEmpty();
   }
@@ -363,12 +386,14 @@ class TrainEpochJob : public ModelJob {
         }
       });
     };
-    return owner_->model().train_epoch(epoch_, &result_, &owner_->cancel_flag(), fn);
+    return owner_->model().train_epoch(epoch_, kl_weights_, &result_, &owner_->cancel_flag(), fn);
   }
 
   Napi::Value Result(Napi::Env env) override {
     Napi::Object r = Napi::Object::New(env);
     r.Set("lossSum", Napi::Number::New(env, result_.loss_sum));
+    r.Set("reconstructionSum", Napi::Number::New(env, result_.reconstruction_sum));
+    r.Set("klSum", Napi::Number::New(env, result_.kl_sum));
     r.Set("examples", Napi::Number::New(env, static_cast<double>(result_.examples)));
     r.Set("steps", Napi::Number::New(env, static_cast<double>(result_.steps)));
     return r;
@@ -376,20 +401,23 @@ class TrainEpochJob : public ModelJob {
 
  private:
   int64_t epoch_;
+  const float* kl_weights_;
   bool report_ = false;
   EpochResult result_;
   Napi::FunctionReference progress_fn_;
 };
 
-// trainEpoch(epoch, onProgress?) → Promise<{ lossSum, examples, steps }>
+// trainEpoch(epoch, klWeights?, onProgress?) → Promise<{ lossSum, reconstructionSum, klSum, examples, steps }>
+// klWeights: null, or a Float32Array with the KL weight of each of the epoch's stepsPerEpoch() steps.
 Napi::Value VaeNative::TrainEpoch(const Napi::CallbackInfo& info) {
   Args a(info, "trainEpoch");
   require_idle(info.Env(), "train");
   const int64_t epoch = a.integer(0, "epoch", 0, int64_t(1) << 40);
-  Napi::Function fn = a.function(1, "onProgress", true);
   if (!model_->training())
     throw_status(info.Env(), Status::Error(Code::InvalidArgument, "trainEpoch called before beginTraining"));
-  return ModelJob::Start(new TrainEpochJob(info.Env(), this, threads_, epoch, fn));
+  const float* kl_weights = a.f32(1, "klWeights", model_->steps_per_epoch(), true);
+  Napi::Function fn = a.function(2, "onProgress", true);
+  return ModelJob::Start(new TrainEpochJob(info.Env(), this, threads_, epoch, a.at(1), kl_weights, fn));
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // gaussian.cpp — see gaussian.h. Latent widths are small, so rows are the unit of parallel work.
 #include "gaussian.h"
 
+#include <cmath>
+
 #include "fast_math.h"
 
 namespace lk {
@@ -12,21 +14,27 @@ constexpr int64_t kParallelMin = int64_t(1) << 20;
 }  // namespace
 
 Status gaussian_reparameterize_forward(float* z, const float* mean, const float* log_var, const float* eps, int64_t B,
-                                       int64_t D) {
-  const int64_t n = B * D;
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) z[i] = mean[i] + fast_exp(0.5f * log_var[i]) * eps[i];
+                                       int64_t D, int64_t K) {
+#pragma omp parallel for schedule(static) if (B * K * D > kParallelMin)
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t s = 0; s < K; ++s) {
+      const int64_t r = (b * K + s) * D;
+      for (int64_t d = 0; d < D; ++d) z[r + d] = mean[b * D + d] + fast_exp(0.5f * log_var[b * D + d]) * eps[r + d];
+    }
   return Status::Ok();
 }
 
 Status gaussian_reparameterize_backward(float* d_mean, float* d_log_var, const float* d_z, const float* log_var,
-                                        const float* eps, int64_t B, int64_t D) {
-  const int64_t n = B * D;
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
-    d_mean[i] += d_z[i];
-    d_log_var[i] += d_z[i] * 0.5f * fast_exp(0.5f * log_var[i]) * eps[i];
-  }
+                                        const float* eps, int64_t B, int64_t D, int64_t K) {
+#pragma omp parallel for schedule(static) if (B * K * D > kParallelMin)
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t s = 0; s < K; ++s) {
+      const int64_t r = (b * K + s) * D;
+      for (int64_t d = 0; d < D; ++d) {
+        d_mean[b * D + d] += d_z[r + d];
+        d_log_var[b * D + d] += d_z[r + d] * 0.5f * fast_exp(0.5f * log_var[b * D + d]) * eps[r + d];
+      }
+    }
   return Status::Ok();
 }
 
@@ -43,15 +51,59 @@ Status gaussian_kl_std_normal_forward(float* kl, const float* mean, const float*
 }
 
 Status gaussian_kl_std_normal_backward(float* d_mean, float* d_log_var, const float* d_kl, const float* mean,
-                                       const float* log_var, int64_t B, int64_t D) {
+                                       const float* log_var, int64_t B, int64_t D, const float* dim_scale) {
 #pragma omp parallel for schedule(static) if (B * D > kParallelMin)
   for (int64_t b = 0; b < B; ++b) {
-    const float g = d_kl[b];
     for (int64_t d = 0; d < D; ++d) {
+      const float g = dim_scale ? d_kl[b] * dim_scale[d] : d_kl[b];
       const int64_t i = b * D + d;
       d_mean[i] += g * mean[i];
       d_log_var[i] += g * 0.5f * (fast_exp(log_var[i]) - 1.0f);
     }
+  }
+  return Status::Ok();
+}
+
+Status gaussian_kl_std_normal_dims_forward(float* kl_dims, const float* mean, const float* log_var, int64_t B,
+                                           int64_t D) {
+  for (int64_t d = 0; d < D; ++d) {
+    double s = 0.0;
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t i = b * D + d;
+      s += 0.5 * (std::exp(static_cast<double>(log_var[i])) + static_cast<double>(mean[i]) * mean[i] - 1.0 - log_var[i]);
+    }
+    kl_dims[d] = static_cast<float>(s);
+  }
+  return Status::Ok();
+}
+
+Status std_normal_log_ratio_forward(float* ratio, const float* z, const float* eps, const float* log_var, int64_t B,
+                                    int64_t D, int64_t K) {
+#pragma omp parallel for schedule(static) if (B * K * D > kParallelMin)
+  for (int64_t b = 0; b < B; ++b) {
+    float lv_sum = 0.f;
+    for (int64_t d = 0; d < D; ++d) lv_sum += log_var[b * D + d];
+    for (int64_t s = 0; s < K; ++s) {
+      const int64_t r = b * K + s;
+      float q = 0.f;
+      for (int64_t d = 0; d < D; ++d) q += eps[r * D + d] * eps[r * D + d] - z[r * D + d] * z[r * D + d];
+      ratio[r] = 0.5f * (q + lv_sum);
+    }
+  }
+  return Status::Ok();
+}
+
+Status std_normal_log_ratio_backward(float* d_z, float* d_log_var, const float* d_ratio, const float* z, int64_t B,
+                                     int64_t D, int64_t K) {
+#pragma omp parallel for schedule(static) if (B * K * D > kParallelMin)
+  for (int64_t b = 0; b < B; ++b) {
+    float g_sum = 0.f;
+    for (int64_t s = 0; s < K; ++s) {
+      const int64_t r = b * K + s;
+      g_sum += d_ratio[r];
+      for (int64_t d = 0; d < D; ++d) d_z[r * D + d] -= d_ratio[r] * z[r * D + d];
+    }
+    for (int64_t d = 0; d < D; ++d) d_log_var[b * D + d] += 0.5f * g_sum;
   }
   return Status::Ok();
 }

@@ -7,19 +7,35 @@
 
 namespace lk {
 
-// z = mean + exp(0.5 * log_var) * eps.  z, mean, log_var, eps: (B, D)
+// K draws per row: z[b·K + s] = mean[b] + exp(0.5 * log_var[b]) * eps[b·K + s].
+// z, eps: (B·K, D); mean, log_var: (B, D). K = 1 is the plain elementwise form.
 Status gaussian_reparameterize_forward(float* z, const float* mean, const float* log_var, const float* eps, int64_t B,
-                                       int64_t D);
-// d_mean += d_z;  d_log_var += d_z * 0.5 * exp(0.5 * log_var) * eps.  all: (B, D)
+                                       int64_t D, int64_t K = 1);
+// d_mean[b] += Σ_s d_z[b·K + s];  d_log_var[b] += Σ_s d_z · 0.5 · exp(0.5 · log_var[b]) · eps.  shapes as above
 Status gaussian_reparameterize_backward(float* d_mean, float* d_log_var, const float* d_z, const float* log_var,
-                                        const float* eps, int64_t B, int64_t D);
+                                        const float* eps, int64_t B, int64_t D, int64_t K = 1);
 
 // kl[b] = KL(N(mean_b, diag exp(log_var_b)) || N(0, I)) = 0.5 Σ_d (exp(lv) + mean² − 1 − lv).
 // kl: (B); mean, log_var: (B, D)
 Status gaussian_kl_std_normal_forward(float* kl, const float* mean, const float* log_var, int64_t B, int64_t D);
-// d_mean += d_kl[b] * mean;  d_log_var += d_kl[b] * 0.5 * (exp(lv) − 1).  d_kl: (B); others: (B, D)
+// d_mean += d_kl[b] · s_d · mean;  d_log_var += d_kl[b] · s_d · 0.5 · (exp(lv) − 1), with s_d = dim_scale[d] or 1
+// when dim_scale is null (free bits zero the dimensions under their floor).  d_kl: (B); dim_scale: (D); others: (B, D)
 Status gaussian_kl_std_normal_backward(float* d_mean, float* d_log_var, const float* d_kl, const float* mean,
-                                       const float* log_var, int64_t B, int64_t D);
+                                       const float* log_var, int64_t B, int64_t D, const float* dim_scale = nullptr);
+// The KL summed over rows, per dimension: kl_dims[d] = Σ_b 0.5 (exp(lv) + mean² − 1 − lv) (accumulated in double).
+// kl_dims: (D); mean, log_var: (B, D)
+Status gaussian_kl_std_normal_dims_forward(float* kl_dims, const float* mean, const float* log_var, int64_t B,
+                                           int64_t D);
+
+// The Monte-Carlo KL integrand's negative at reparameterised draws: ratio[r] = log N(z_r; 0, I) − log q(z_r | x_b)
+// = Σ_d (−z²/2 + eps²/2 + log_var_b/2), for r = b·K + s and z = mean + σ·eps (the eps form of log q is exact).
+// ratio: (B·K); z, eps: (B·K, D); log_var: (B, D)
+Status std_normal_log_ratio_forward(float* ratio, const float* z, const float* eps, const float* log_var, int64_t B,
+                                    int64_t D, int64_t K);
+// The total derivative along z = mean + σ·eps (log q's μ-dependence cancels):  d_z[r] −= d_ratio[r] · z[r];
+// d_log_var[b] += 0.5 Σ_s d_ratio[b·K + s].  d_z: (B·K, D); d_log_var: (B, D); d_ratio: (B·K)
+Status std_normal_log_ratio_backward(float* d_z, float* d_log_var, const float* d_ratio, const float* z, int64_t B,
+                                     int64_t D, int64_t K);
 
 // log_prob[b] = Σ_d log N(x_bd; mean_bd, exp(lv_bd)).  log_prob: (B); x, mean, log_var: (B, D)
 Status gaussian_diag_log_density_forward(float* log_prob, const float* x, const float* mean, const float* log_var,

@@ -9,6 +9,7 @@
 #include "../core/fast_math.h"
 #include "../core/gaussian.h"
 #include "../core/gemm.h"
+#include "../core/reduce.h"
 #include "../core/rng.h"
 
 namespace lk {
@@ -27,41 +28,49 @@ void sigmoid_in_place(float* x, int64_t n) {
 }
 }  // namespace
 
-// Every activation buffer of one forward (and, for training, backward) pass over at most `capacity` rows,
-// carved out of one allocation.
+// Every activation buffer of one forward (and, for training, backward) pass, carved out of one allocation: the
+// encoder side holds `enc_rows` examples, the decoder side `dec_rows` = enc_rows × K draws (row b·K + s).
 class VaeWorkspace {
  public:
   VaeWorkspace(const std::vector<DenseLayer>& encoder, const std::vector<DenseLayer>& decoder, int64_t latent,
-               int64_t input, int64_t capacity, bool with_grads)
-      : capacity(capacity) {
+               int64_t input, int64_t enc_rows, int64_t samples, bool with_grads)
+      : capacity(enc_rows), samples(samples) {
+    const int64_t E = enc_rows, R = enc_rows * samples;
     int64_t total = 0;
     auto reserve = [&](int64_t n) { int64_t off = total; total += (n + 15) / 16 * 16; return off; };
     std::vector<int64_t> enc_off, dec_off, denc_off, ddec_off;
-    for (auto& l : encoder) enc_off.push_back(reserve(capacity * l.out));
-    const int64_t mean_off = reserve(capacity * latent), lv_off = reserve(capacity * latent);
-    const int64_t eps_off = reserve(capacity * latent), z_off = reserve(capacity * latent);
-    for (auto& l : decoder) dec_off.push_back(reserve(capacity * l.out));
-    const int64_t probs_off = reserve(capacity * input), x_off = reserve(capacity * input);
-    const int64_t nll_off = reserve(capacity), kl_off = reserve(capacity), rows_off = reserve(capacity);
+    for (auto& l : encoder) enc_off.push_back(reserve(E * l.out));
+    const int64_t mean_off = reserve(E * latent), lv_off = reserve(E * latent);
+    const int64_t eps_off = reserve(R * latent), z_off = reserve(R * latent);
+    for (auto& l : decoder) dec_off.push_back(reserve(R * l.out));
+    const int64_t probs_off = reserve(R * input), x_off = reserve(E * input);
+    const int64_t x_rep_off = samples > 1 ? reserve(R * input) : x_off;
+    const int64_t nll_off = reserve(R), rows_off = reserve(R), ratio_off = reserve(R), log_w_off = reserve(R);
+    const int64_t kl_off = reserve(E), bound_off = reserve(E), d_row_off = reserve(E);
+    const int64_t kl_dims_off = reserve(latent), dim_scale_off = reserve(latent);
     // Gradient buffers that kernels accumulate into are contiguous so one memset clears them.
-    int64_t dzero_begin = total, dmean_off = 0, dlv_off = 0, dout_off = 0, dz_off = 0, dzero_end = total;
+    int64_t dzero_begin = total, dmean_off = 0, dlv_off = 0, dout_off = 0, dlw_off = 0, dz_off = 0, dzero_end = total;
     if (with_grads) {
-      dmean_off = reserve(capacity * latent);
-      dlv_off = reserve(capacity * latent);
-      dout_off = reserve(capacity * decoder.back().out);
+      dmean_off = reserve(E * latent);
+      dlv_off = reserve(E * latent);
+      dout_off = reserve(R * decoder.back().out);
+      dlw_off = reserve(R);
       dzero_end = total;
-      dz_off = reserve(capacity * latent);
-      for (auto& l : encoder) denc_off.push_back(reserve(capacity * l.out));
-      for (size_t j = 0; j + 1 < decoder.size(); ++j) ddec_off.push_back(reserve(capacity * decoder[j].out));
+      dz_off = reserve(R * latent);
+      for (auto& l : encoder) denc_off.push_back(reserve(E * l.out));
+      for (size_t j = 0; j + 1 < decoder.size(); ++j) ddec_off.push_back(reserve(R * decoder[j].out));
     }
     arena.reset(new float[static_cast<size_t>(total)]);  // uninitialised: every buffer is written before it is read
     float* base = arena.get();
     for (auto o : enc_off) enc.push_back(base + o);
     for (auto o : dec_off) dec.push_back(base + o);
     mean = base + mean_off; log_var = base + lv_off; eps = base + eps_off; z = base + z_off;
-    probs = base + probs_off; x = base + x_off; nll = base + nll_off; kl = base + kl_off; rows = base + rows_off;
+    probs = base + probs_off; x = base + x_off; x_rep = base + x_rep_off; nll = base + nll_off; rows = base + rows_off;
+    ratio = base + ratio_off; log_w = base + log_w_off; kl = base + kl_off; bound = base + bound_off;
+    d_row = base + d_row_off; kl_dims = base + kl_dims_off; dim_scale = base + dim_scale_off;
     if (with_grads) {
-      d_mean = base + dmean_off; d_log_var = base + dlv_off; d_out = base + dout_off; d_z = base + dz_off;
+      d_mean = base + dmean_off; d_log_var = base + dlv_off; d_out = base + dout_off; d_log_w = base + dlw_off;
+      d_z = base + dz_off;
       for (auto o : denc_off) d_enc.push_back(base + o);
       for (auto o : ddec_off) d_dec.push_back(base + o);
       zero_begin = base + dzero_begin;
@@ -70,12 +79,15 @@ class VaeWorkspace {
   }
   float* out() const { return dec.back(); }
 
-  int64_t capacity;
+  int64_t capacity, samples;  // examples, and draws per example
   std::unique_ptr<float[]> arena;
   std::vector<float*> enc, dec, d_enc, d_dec;  // d_dec: gradients of the decoder's hidden outputs
+  // Per example (capacity): mean, log_var, x (rows of input_dim), kl, bound, d_row; per draw (capacity × samples):
+  // eps, z, decoder outputs, probs, x_rep, nll, rows (the weight of each draw's NLL in the loss), ratio, log_w.
   float *mean = nullptr, *log_var = nullptr, *eps = nullptr, *z = nullptr, *probs = nullptr, *x = nullptr;
-  float *nll = nullptr, *kl = nullptr, *rows = nullptr;
-  float *d_mean = nullptr, *d_log_var = nullptr, *d_out = nullptr, *d_z = nullptr;
+  float *x_rep = nullptr, *nll = nullptr, *rows = nullptr, *ratio = nullptr, *log_w = nullptr;
+  float *kl = nullptr, *bound = nullptr, *d_row = nullptr, *kl_dims = nullptr, *dim_scale = nullptr;
+  float *d_mean = nullptr, *d_log_var = nullptr, *d_out = nullptr, *d_log_w = nullptr, *d_z = nullptr;
   float* zero_begin = nullptr;
   int64_t zero_count = 0;
 };
@@ -83,7 +95,8 @@ class VaeWorkspace {
 struct VaeModel::Trainer {
   Trainer(const VaeModel& m, const float* data, int64_t rows, const TrainOptions& o)
       : options(o), data(data, data + rows * m.config_.input_dim), rows(rows),
-        workspace(m.encoder_, m.decoder_, m.config_.latent_dim, m.config_.input_dim, std::min(o.batch_size, rows), true),
+        workspace(m.encoder_, m.decoder_, m.config_.latent_dim, m.config_.input_dim, std::min(o.batch_size, rows),
+                  o.step.samples, true),
         grad(m.params_.size(), 0.f), adam_m(m.params_.size(), 0.f), adam_v(m.params_.size(), 0.f),
         perm(static_cast<size_t>(rows)) {}
   TrainOptions options;
@@ -195,7 +208,7 @@ Status VaeModel::likelihood_forward(VaeWorkspace& ws, const float* x, int64_t B)
 
 Status VaeModel::encode(float* mean, float* log_var, const float* x, int64_t rows) const {
   const int64_t L = config_.latent_dim, D = config_.input_dim;
-  VaeWorkspace ws(encoder_, decoder_, L, D, std::min(rows, kInferenceChunk), false);
+  VaeWorkspace ws(encoder_, decoder_, L, D, std::min(rows, kInferenceChunk), 1, false);
   for (int64_t r0 = 0; r0 < rows; r0 += kInferenceChunk) {
     const int64_t B = std::min(kInferenceChunk, rows - r0);
     LK_RETURN_IF_ERROR(encode_batch(ws, x + r0 * D, B));
@@ -207,7 +220,7 @@ Status VaeModel::encode(float* mean, float* log_var, const float* x, int64_t row
 
 Status VaeModel::decode_raw(float* out, const float* z, int64_t rows) const {
   const int64_t L = config_.latent_dim, D = config_.input_dim;
-  VaeWorkspace ws(encoder_, decoder_, L, D, std::min(rows, kInferenceChunk), false);
+  VaeWorkspace ws(encoder_, decoder_, L, D, std::min(rows, kInferenceChunk), 1, false);
   for (int64_t r0 = 0; r0 < rows; r0 += kInferenceChunk) {
     const int64_t B = std::min(kInferenceChunk, rows - r0);
     LK_RETURN_IF_ERROR(decode_batch(ws, z + r0 * L, B));
@@ -230,28 +243,83 @@ Status binarize_in_place(float* x, float* scratch, int64_t n, uint64_t seed, uin
   for (int64_t i = 0; i < n; ++i) x[i] = scratch[i] < x[i] ? 1.0f : 0.0f;
   return Status::Ok();
 }
+
+// dst (B·K, D): row b·K + s = src row b.
+void replicate_rows(float* dst, const float* src, int64_t B, int64_t K, int64_t D) {
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t s = 0; s < K; ++s) std::memcpy(dst + (b * K + s) * D, src + b * D, sizeof(float) * D);
+}
+
+Status check_step(const StepOptions& o) {
+  if (o.samples < 1) return Status::Error(Code::InvalidArgument, "samples (k) must be >= 1");
+  if (!(o.free_bits >= 0.f)) return Status::Error(Code::InvalidArgument, "freeBits must be >= 0");
+  if (o.free_bits > 0.f && o.objective == Objective::Iwae)
+    return Status::Error(Code::InvalidArgument, "freeBits applies to objective 'elbo' only");
+  if (!(o.kl_weight >= 0.f) || !std::isfinite(o.kl_weight))
+    return Status::Error(Code::InvalidArgument, "the KL weight (beta) must be a finite number >= 0");
+  return Status::Ok();
+}
+// Decoder rows per evaluation pass: large enough that the GEMMs and the likelihood use every core.
+constexpr int64_t kEvalRows = 2048;
 }  // namespace
 
-Status VaeModel::evaluate(ElboTerms out, const float* x, int64_t rows, int64_t samples, uint64_t seed, bool binarize,
-                          const std::atomic<bool>* cancel) const {
+Status VaeModel::evaluate(const EvalTerms& out, const float* x, int64_t rows, int64_t samples, bool analytic_kl,
+                          uint64_t seed, bool binarize, const std::atomic<bool>* cancel) const {
   if (samples < 1) return Status::Error(Code::InvalidArgument, "samples must be >= 1");
+  if (rows == 0) return Status::Ok();
   const int64_t L = config_.latent_dim, D = config_.input_dim;
-  VaeWorkspace ws(encoder_, decoder_, L, D, std::min(rows, kInferenceChunk), false);
-  for (int64_t r0 = 0; r0 < rows; r0 += kInferenceChunk) {
-    if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "evaluation was cancelled");
-    const int64_t B = std::min(kInferenceChunk, rows - r0);
+  const int64_t Kb = std::min(samples, kEvalRows);                       // draws per pass per example
+  const int64_t Bc = std::min(rows, std::max<int64_t>(1, kEvalRows / Kb));  // examples per chunk
+  VaeWorkspace ws(encoder_, decoder_, L, D, Bc, Kb, false);
+  const bool need_ratio = out.log_likelihood || (out.kl && !analytic_kl);
+  std::vector<double> recon(Bc), ratio(Bc), lse_max(Bc), lse_sum(Bc);
+  const uint64_t stream = rng_stream(RngPurpose::Eval, 0);
+  for (int64_t r0 = 0; r0 < rows; r0 += Bc) {
+    const int64_t B = std::min(Bc, rows - r0);
     std::memcpy(ws.x, x + r0 * D, sizeof(float) * B * D);
     if (binarize)  // a fixed binarisation of the evaluation data (probs is free until the likelihood runs)
       LK_RETURN_IF_ERROR(binarize_in_place(ws.x, ws.probs, B * D, seed, rng_stream(RngPurpose::Binarize, ~0ull), r0 * D));
     LK_RETURN_IF_ERROR(encode_batch(ws, ws.x, B));
-    LK_RETURN_IF_ERROR(gaussian_kl_std_normal_forward(out.kl + r0, ws.mean, ws.log_var, B, L));
-    for (int64_t b = 0; b < B; ++b) out.reconstruction[r0 + b] = 0.f;
-    for (int64_t s = 0; s < samples; ++s) {
-      LK_RETURN_IF_ERROR(rng_normal_fill(ws.eps, B * L, seed, rng_stream(RngPurpose::Eval, s), r0 * L));
-      LK_RETURN_IF_ERROR(gaussian_reparameterize_forward(ws.z, ws.mean, ws.log_var, ws.eps, B, L));
-      LK_RETURN_IF_ERROR(decode_batch(ws, ws.z, B));
-      LK_RETURN_IF_ERROR(likelihood_forward(ws, ws.x, B));
-      for (int64_t b = 0; b < B; ++b) out.reconstruction[r0 + b] += ws.nll[b] / static_cast<float>(samples);
+    std::fill(recon.begin(), recon.end(), 0.0);
+    std::fill(ratio.begin(), ratio.end(), 0.0);
+    std::fill(lse_max.begin(), lse_max.end(), -HUGE_VAL);
+    std::fill(lse_sum.begin(), lse_sum.end(), 0.0);
+    for (int64_t s0 = 0; s0 < samples; s0 += Kb) {
+      if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "evaluation was cancelled");
+      const int64_t K = std::min(Kb, samples - s0), R = B * K;
+      for (int64_t b = 0; b < B; ++b)
+        LK_RETURN_IF_ERROR(rng_normal_fill(ws.eps + b * K * L, K * L, seed, stream, ((r0 + b) * samples + s0) * L));
+      LK_RETURN_IF_ERROR(gaussian_reparameterize_forward(ws.z, ws.mean, ws.log_var, ws.eps, B, L, K));
+      LK_RETURN_IF_ERROR(decode_batch(ws, ws.z, R));
+      const float* xr = ws.x;
+      if (K > 1) {
+        replicate_rows(ws.x_rep, ws.x, B, K, D);
+        xr = ws.x_rep;
+      }
+      LK_RETURN_IF_ERROR(likelihood_forward(ws, xr, R));
+      if (need_ratio) LK_RETURN_IF_ERROR(std_normal_log_ratio_forward(ws.ratio, ws.z, ws.eps, ws.log_var, B, L, K));
+      for (int64_t b = 0; b < B; ++b) {
+        const float* nll = ws.nll + b * K;
+        double m = lse_max[b];
+        for (int64_t s = 0; s < K; ++s) {
+          recon[b] += nll[s];
+          if (!need_ratio) continue;
+          ratio[b] += ws.ratio[b * K + s];
+          m = std::max(m, static_cast<double>(ws.ratio[b * K + s]) - nll[s]);
+        }
+        if (!need_ratio) continue;
+        double sum = lse_sum[b] * std::exp(lse_max[b] - m);  // rescale the running sum to the new maximum
+        for (int64_t s = 0; s < K; ++s) sum += std::exp(static_cast<double>(ws.ratio[b * K + s]) - nll[s] - m);
+        lse_max[b] = m;
+        lse_sum[b] = sum;
+      }
+    }
+    if (out.kl && analytic_kl) LK_RETURN_IF_ERROR(gaussian_kl_std_normal_forward(out.kl + r0, ws.mean, ws.log_var, B, L));
+    for (int64_t b = 0; b < B; ++b) {
+      if (out.reconstruction) out.reconstruction[r0 + b] = static_cast<float>(recon[b] / samples);
+      if (out.kl && !analytic_kl) out.kl[r0 + b] = static_cast<float>(-ratio[b] / samples);
+      if (out.log_likelihood)
+        out.log_likelihood[r0 + b] = static_cast<float>(lse_max[b] + std::log(lse_sum[b] / samples));
     }
   }
   return Status::Ok();
@@ -260,6 +328,7 @@ Status VaeModel::evaluate(ElboTerms out, const float* x, int64_t rows, int64_t s
 Status VaeModel::begin_training(const float* data, int64_t rows, const TrainOptions& options) {
   if (rows < 1) return Status::Error(Code::InvalidArgument, "the training set is empty");
   if (options.batch_size < 1) return Status::Error(Code::InvalidArgument, "batchSize must be >= 1");
+  LK_RETURN_IF_ERROR(check_step(options.step));
   trainer_.reset(new Trainer(*this, data, rows, options));
   return Status::Ok();
 }
@@ -267,33 +336,71 @@ Status VaeModel::begin_training(const float* data, int64_t rows, const TrainOpti
 void VaeModel::end_training() { trainer_.reset(); }
 
 Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, uint64_t seed, uint64_t eps_stream,
-                                  float* g, double* loss_sum) const {
-  const int64_t L = config_.latent_dim, D = config_.input_dim;
+                                  const StepOptions& o, float* g, EpochResult* sums) const {
+  const int64_t L = config_.latent_dim, D = config_.input_dim, K = o.samples, R = B * K;
   const float* p = params_.data();
+  const float w = o.kl_weight;
+  const bool iwae = o.objective == Objective::Iwae;
 
-  // Forward.
+  // Forward: B examples through the encoder, K draws each through the decoder.
   LK_RETURN_IF_ERROR(encode_batch(ws, xb, B));
-  LK_RETURN_IF_ERROR(rng_normal_fill(ws.eps, B * L, seed, eps_stream, 0));
-  LK_RETURN_IF_ERROR(gaussian_reparameterize_forward(ws.z, ws.mean, ws.log_var, ws.eps, B, L));
-  LK_RETURN_IF_ERROR(decode_batch(ws, ws.z, B));
-  LK_RETURN_IF_ERROR(likelihood_forward(ws, xb, B));
+  LK_RETURN_IF_ERROR(rng_normal_fill(ws.eps, R * L, seed, eps_stream, 0));
+  LK_RETURN_IF_ERROR(gaussian_reparameterize_forward(ws.z, ws.mean, ws.log_var, ws.eps, B, L, K));
+  LK_RETURN_IF_ERROR(decode_batch(ws, ws.z, R));
+  const float* xr = xb;
+  if (K > 1) {
+    replicate_rows(ws.x_rep, xb, B, K, D);
+    xr = ws.x_rep;
+  }
+  LK_RETURN_IF_ERROR(likelihood_forward(ws, xr, R));
   LK_RETURN_IF_ERROR(gaussian_kl_std_normal_forward(ws.kl, ws.mean, ws.log_var, B, L));
-  double batch_loss = 0.0;
-  for (int64_t b = 0; b < B; ++b) batch_loss += static_cast<double>(ws.nll[b]) + ws.kl[b];
-  if (!std::isfinite(batch_loss))
-    return Status::Error(Code::NonFiniteLoss, "the loss became " + std::string(std::isnan(batch_loss) ? "NaN" : "Inf"));
-  *loss_sum += batch_loss;
+  double recon = 0.0, kl = 0.0, loss = 0.0;
+  for (int64_t r = 0; r < R; ++r) recon += ws.nll[r];
+  recon /= static_cast<double>(K);
+  for (int64_t b = 0; b < B; ++b) kl += ws.kl[b];
+  if (iwae) {
+    LK_RETURN_IF_ERROR(std_normal_log_ratio_forward(ws.ratio, ws.z, ws.eps, ws.log_var, B, L, K));
+    for (int64_t r = 0; r < R; ++r) ws.log_w[r] = -ws.nll[r] + w * ws.ratio[r];
+    LK_RETURN_IF_ERROR(logsumexp_rows_forward(ws.bound, ws.log_w, B, K));
+    for (int64_t b = 0; b < B; ++b) loss += std::log(static_cast<double>(K)) - ws.bound[b];
+  } else if (o.free_bits > 0.f) {
+    LK_RETURN_IF_ERROR(gaussian_kl_std_normal_dims_forward(ws.kl_dims, ws.mean, ws.log_var, B, L));
+    double floored = 0.0;
+    for (int64_t d = 0; d < L; ++d) {
+      const float mean_kl = ws.kl_dims[d] / static_cast<float>(B);
+      ws.dim_scale[d] = mean_kl > o.free_bits ? 1.0f : 0.0f;
+      floored += std::max(mean_kl, o.free_bits);
+    }
+    loss = recon + w * static_cast<double>(B) * floored;
+  } else {
+    loss = recon + w * kl;
+  }
+  if (!std::isfinite(loss))
+    return Status::Error(Code::NonFiniteLoss, "the loss became " + std::string(std::isnan(loss) ? "NaN" : "Inf"));
+  sums->loss_sum += loss;
+  sums->reconstruction_sum += recon;
+  sums->kl_sum += kl;
 
-  // Backward of the batch mean of −ELBO, accumulated into g.
+  // Backward of the batch mean, accumulated into g. ws.rows = ∂loss/∂nll per draw.
   std::memset(ws.zero_begin, 0, sizeof(float) * ws.zero_count);
   const float inv_b = 1.0f / static_cast<float>(B);
-  for (int64_t b = 0; b < B; ++b) ws.rows[b] = inv_b;
+  if (iwae) {  // ∂/∂log_w = −softmax_k(log_w) / B
+    for (int64_t b = 0; b < B; ++b) ws.d_row[b] = -inv_b;
+    LK_RETURN_IF_ERROR(logsumexp_rows_backward(ws.d_log_w, ws.d_row, ws.log_w, ws.bound, B, K));
+    for (int64_t r = 0; r < R; ++r) {
+      ws.rows[r] = -ws.d_log_w[r];
+      ws.d_log_w[r] *= w;  // now ∂loss/∂ratio
+    }
+  } else {
+    const float inv_r = 1.0f / static_cast<float>(R);
+    for (int64_t r = 0; r < R; ++r) ws.rows[r] = inv_r;
+  }
   if (config_.likelihood == VaeLikelihood::Bernoulli) {
-    LK_RETURN_IF_ERROR(bernoulli_logits_nll_backward(ws.d_out, ws.rows, ws.probs, xb, B, D));
+    LK_RETURN_IF_ERROR(bernoulli_logits_nll_backward(ws.d_out, ws.rows, ws.probs, xr, R, D));
   } else {
     const float lv = decoder_log_var();
     float* d_lv = log_var_offset_ >= 0 ? g + log_var_offset_ : nullptr;
-    LK_RETURN_IF_ERROR(gaussian_nll_backward(ws.d_out, d_lv, ws.rows, ws.out(), &lv, LogVarShape::Scalar, xb, B, D));
+    LK_RETURN_IF_ERROR(gaussian_nll_backward(ws.d_out, d_lv, ws.rows, ws.out(), &lv, LogVarShape::Scalar, xr, R, D));
   }
   for (size_t i = decoder_.size(); i-- > 0;) {
     const DenseLayer& l = decoder_[i];
@@ -301,10 +408,16 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, 
     float* d_in = i == 0 ? ws.d_z : ws.d_dec[i - 1];
     float* d_y = i + 1 == decoder_.size() ? ws.d_out : ws.d_dec[i];
     LK_RETURN_IF_ERROR(
-        dense_backward(d_in, g + l.w_off, g + l.b_off, d_y, in, p + l.w_off, ws.dec[i], B, l.in, l.out, l.act, false));
+        dense_backward(d_in, g + l.w_off, g + l.b_off, d_y, in, p + l.w_off, ws.dec[i], R, l.in, l.out, l.act, false));
   }
-  LK_RETURN_IF_ERROR(gaussian_reparameterize_backward(ws.d_mean, ws.d_log_var, ws.d_z, ws.log_var, ws.eps, B, L));
-  LK_RETURN_IF_ERROR(gaussian_kl_std_normal_backward(ws.d_mean, ws.d_log_var, ws.rows, ws.mean, ws.log_var, B, L));
+  if (iwae) {
+    LK_RETURN_IF_ERROR(std_normal_log_ratio_backward(ws.d_z, ws.d_log_var, ws.d_log_w, ws.z, B, L, K));
+  } else {
+    for (int64_t b = 0; b < B; ++b) ws.d_row[b] = w * inv_b;
+    LK_RETURN_IF_ERROR(gaussian_kl_std_normal_backward(ws.d_mean, ws.d_log_var, ws.d_row, ws.mean, ws.log_var, B, L,
+                                                       o.free_bits > 0.f ? ws.dim_scale : nullptr));
+  }
+  LK_RETURN_IF_ERROR(gaussian_reparameterize_backward(ws.d_mean, ws.d_log_var, ws.d_z, ws.log_var, ws.eps, B, L, K));
   const float* h = encoder_.empty() ? xb : ws.enc.back();
   float* d_h = encoder_.empty() ? nullptr : ws.d_enc.back();
   const DenseLayer& mh = mean_head_;
@@ -323,31 +436,42 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, 
   return Status::Ok();
 }
 
-Status VaeModel::loss_and_gradient(float* grad, double* loss, const float* x, int64_t rows, uint64_t seed) const {
+Status VaeModel::loss_and_gradient(float* grad, double* loss, const float* x, int64_t rows, uint64_t seed,
+                                   const StepOptions& step) const {
   if (rows < 1) return Status::Error(Code::InvalidArgument, "rows must be >= 1");
-  VaeWorkspace ws(encoder_, decoder_, config_.latent_dim, config_.input_dim, rows, true);
+  LK_RETURN_IF_ERROR(check_step(step));
+  VaeWorkspace ws(encoder_, decoder_, config_.latent_dim, config_.input_dim, rows, step.samples, true);
   std::memset(grad, 0, sizeof(float) * params_.size());
-  double sum = 0.0;
-  LK_RETURN_IF_ERROR(forward_backward(ws, x, rows, seed, rng_stream(RngPurpose::Eps, 0), grad, &sum));
-  *loss = sum / static_cast<double>(rows);
+  EpochResult sums;
+  LK_RETURN_IF_ERROR(forward_backward(ws, x, rows, seed, rng_stream(RngPurpose::Eps, 0), step, grad, &sums));
+  *loss = sums.loss_sum / static_cast<double>(rows);
   return Status::Ok();
 }
 
-Status VaeModel::train_step(Trainer& t, const float* xb, int64_t B, int64_t global_step, double* loss_sum) {
+Status VaeModel::train_step(Trainer& t, const float* xb, int64_t B, int64_t global_step, float kl_weight,
+                            EpochResult* sums) {
   float* g = t.grad.data();
+  StepOptions step = t.options.step;
+  step.kl_weight = kl_weight;
   LK_RETURN_IF_ERROR(forward_backward(t.workspace, xb, B, t.options.seed,
-                                      rng_stream(RngPurpose::Eps, static_cast<uint64_t>(global_step)), g, loss_sum));
+                                      rng_stream(RngPurpose::Eps, static_cast<uint64_t>(global_step)), step, g, sums));
   // adam_step also clears g: the one zero-fill of the parameter gradient per step.
   return adam_step(params_.data(), t.adam_m.data(), t.adam_v.data(), g, num_params(), t.options.adam, ++t.adam_steps,
                    true);
 }
 
-Status VaeModel::train_epoch(int64_t epoch, EpochResult* result, const std::atomic<bool>* cancel,
-                             const ProgressFn& progress) {
+int64_t VaeModel::steps_per_epoch() const {
+  if (!trainer_) return 0;
+  const int64_t bs = trainer_->workspace.capacity;
+  return (trainer_->rows + bs - 1) / bs;
+}
+
+Status VaeModel::train_epoch(int64_t epoch, const float* kl_weights, EpochResult* result,
+                             const std::atomic<bool>* cancel, const ProgressFn& progress) {
   if (!trainer_) return Status::Error(Code::InvalidArgument, "train_epoch called before begin_training");
   Trainer& t = *trainer_;
   const int64_t D = config_.input_dim, N = t.rows, bs = t.workspace.capacity;
-  const int64_t steps = (N + bs - 1) / bs;
+  const int64_t steps = steps_per_epoch();
   LK_RETURN_IF_ERROR(rng_permutation(t.perm.data(), N, t.options.seed, rng_stream(RngPurpose::Permutation, epoch)));
   *result = EpochResult{};
   float* xb = t.workspace.x;
@@ -359,7 +483,7 @@ Status VaeModel::train_epoch(int64_t epoch, EpochResult* result, const std::atom
     if (t.options.binarize)
       LK_RETURN_IF_ERROR(binarize_in_place(xb, t.workspace.probs, B * D, t.options.seed,
                                            rng_stream(RngPurpose::Binarize, global_step), 0));
-    Status st = train_step(t, xb, B, global_step, &result->loss_sum);
+    Status st = train_step(t, xb, B, global_step, kl_weights ? kl_weights[s] : t.options.step.kl_weight, result);
     if (!st.ok()) {
       if (st.code == Code::NonFiniteLoss)
         st.message += " at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(s + 1) + " of " +

@@ -42,10 +42,24 @@ struct DenseLayer {
 
 class VaeWorkspace;
 
-// Per-example terms of the negative ELBO: reconstruction = −log p(x | z), kl = KL(q(z | x) || p(z)).
-struct ElboTerms {
-  float* reconstruction;  // (rows)
-  float* kl;              // (rows)
+// Per-example evaluation outputs over K draws z_k ~ q(z | x); any pointer may be null.  each: (rows)
+struct EvalTerms {
+  float* reconstruction = nullptr;  // (1/K) Σ_k −log p(x | z_k)
+  float* kl = nullptr;              // KL(q(z | x) || p(z)): closed form, or the Monte-Carlo mean of log q − log p
+  float* log_likelihood = nullptr;  // log (1/K) Σ_k p(x | z_k) p(z_k) / q(z_k | x): the importance-sampled log p(x)
+};
+
+// What one training step optimises (the batch mean over examples of):
+//   Elbo: (1/K) Σ_k −log p(x | z_k) + w · KL, the KL closed-form; with free_bits λ > 0 the KL term is
+//         Σ_d max(λ, batch-mean KL_d) (Kingma et al. 2016) — a batch-level objective;
+//   Iwae: −log (1/K) Σ_k exp(log p(x | z_k) + w · (log p(z_k) − log q(z_k | x)))  (Burda et al. 2016; w = 1 is IWAE).
+// K = samples is the number of decoder rows per example; w is the KL weight of the step (β × warm-up).
+enum class Objective { Elbo = 0, Iwae = 1 };
+struct StepOptions {
+  Objective objective = Objective::Elbo;
+  int64_t samples = 1;
+  float kl_weight = 1.f;
+  float free_bits = 0.f;
 };
 
 struct TrainOptions {
@@ -53,10 +67,14 @@ struct TrainOptions {
   AdamHyper adam;
   bool binarize = false;
   uint64_t seed = 0;
+  StepOptions step;  // kl_weight is the default when an epoch is given no per-step weights
 };
 
+// Sums over the examples of one epoch (nats).
 struct EpochResult {
-  double loss_sum = 0;  // Σ over examples of the per-example negative ELBO (nats)
+  double loss_sum = 0;            // the objective as optimised (with its KL weight and free bits)
+  double reconstruction_sum = 0;  // (1/K) Σ_k −log p(x | z_k)
+  double kl_sum = 0;              // closed-form KL(q(z | x) || N(0, I))
   int64_t examples = 0, steps = 0;
 };
 
@@ -84,17 +102,23 @@ class VaeModel {
   Status decode_raw(float* out, const float* z, int64_t rows) const;
   // The decoder's log-variance per output (Gaussian only): log σ² of the model.
   float decoder_log_var() const;
-  // Per-example ELBO terms averaged over `samples` draws of z (KL is closed-form).  x: (rows, input_dim)
-  Status evaluate(ElboTerms out, const float* x, int64_t rows, int64_t samples, uint64_t seed, bool binarize,
-                  const std::atomic<bool>* cancel) const;
+  // Per-example terms over `samples` draws of z per row, in chunks of bounded memory. Draw s of row i uses the
+  // normal numbers at offset (i·samples + s)·latent_dim of stream (Eval, 0), so results do not depend on chunking
+  // and the k = 1 log-likelihood equals the ELBO with a Monte-Carlo KL.  x: (rows, input_dim)
+  Status evaluate(const EvalTerms& out, const float* x, int64_t rows, int64_t samples, bool analytic_kl, uint64_t seed,
+                  bool binarize, const std::atomic<bool>* cancel) const;
 
-  // The batch mean of −ELBO over x (rows, input_dim) with ε drawn from (seed, step 0), and its gradient with
+  // The batch-mean objective over x (rows, input_dim) with ε drawn from (seed, step 0), and its gradient with
   // respect to every parameter (grad: num_params()). For gradient checks; training uses the same code path.
-  Status loss_and_gradient(float* grad, double* loss, const float* x, int64_t rows, uint64_t seed) const;
+  Status loss_and_gradient(float* grad, double* loss, const float* x, int64_t rows, uint64_t seed,
+                           const StepOptions& step) const;
 
   // Training: begin (copies the data once, allocates every buffer), then epochs, then end (frees them).
+  // kl_weights (nullable): the KL weight of each of the epoch's steps_per_epoch() steps (a warm-up schedule).
   Status begin_training(const float* data, int64_t rows, const TrainOptions& options);
-  Status train_epoch(int64_t epoch, EpochResult* result, const std::atomic<bool>* cancel, const ProgressFn& progress);
+  int64_t steps_per_epoch() const;
+  Status train_epoch(int64_t epoch, const float* kl_weights, EpochResult* result, const std::atomic<bool>* cancel,
+                     const ProgressFn& progress);
   void end_training();
   bool training() const { return trainer_ != nullptr; }
 
@@ -107,10 +131,10 @@ class VaeModel {
   Status decode_batch(VaeWorkspace& ws, const float* z, int64_t B) const;
   // NLL per row of x under the decoder output in ws (probs saved for backward when Bernoulli).
   Status likelihood_forward(VaeWorkspace& ws, const float* x, int64_t B) const;
-  // Forward and backward of the batch mean of −ELBO on ws; adds Σ_b −ELBO_b to loss_sum and the gradient to g.
-  Status forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, uint64_t seed, uint64_t eps_stream, float* g,
-                          double* loss_sum) const;
-  Status train_step(Trainer& t, const float* xb, int64_t B, int64_t global_step, double* loss_sum);
+  // Forward and backward of the batch-mean objective on ws; adds the batch sums to `sums` and the gradient to g.
+  Status forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, uint64_t seed, uint64_t eps_stream,
+                          const StepOptions& step, float* g, EpochResult* sums) const;
+  Status train_step(Trainer& t, const float* xb, int64_t B, int64_t global_step, float kl_weight, EpochResult* sums);
 
   VaeConfig config_;
   std::vector<float> params_;
