@@ -97,6 +97,82 @@ describe('gaussian kernels', () => {
     }
   });
 
+  describe('K draws per row (S-sample ELBO, IWAE)', () => {
+    const K = 3;
+    const epsK = randn(B * K * D, 30);
+    // z[b·K + s] as a float64 function of (mean, logVar)
+    const zOf = (m: ArrayLike<number>, lv: ArrayLike<number>) =>
+      Array.from({ length: B * K * D }, (_, i) => {
+        const b = Math.floor(i / (K * D)), d = i % D;
+        return m[b * D + d] + Math.exp(0.5 * lv[b * D + d]) * epsK[i];
+      });
+
+    test('reparameterize forward/backward broadcast each row over K draws', () => {
+      const z = new Float32Array(B * K * D);
+      k.gaussian_reparameterize_forward(z, mean, logVar, epsK, B, D, K);
+      expect(maxRelErr(z, zOf(mean, logVar))).toBeLessThan(2e-6);
+      const dz = randn(B * K * D, 31);
+      const dMean = randn(B * D, 32), dLogVar = randn(B * D, 33);
+      const before = [f64(dMean), f64(dLogVar)];
+      k.gaussian_reparameterize_backward(dMean, dLogVar, dz, logVar, epsK, B, D, K);
+      const obj = (m: ArrayLike<number>, lv: ArrayLike<number>) => weighted(dz, (i) => zOf(m, lv)[i]);
+      expect(maxRelErr(dMean.map((v, i) => v - before[0][i]), finiteDiff((m) => obj(m, logVar), f64(mean)))).toBeLessThan(1e-5);
+      expect(maxRelErr(dLogVar.map((v, i) => v - before[1][i]), finiteDiff((lv) => obj(mean, lv), f64(logVar)))).toBeLessThan(1e-5);
+    });
+
+    // log N(z; 0, I) − log N(z; mean_b, diag exp(lv_b)) with the full density formula (no eps shortcut), float64.
+    const ratioRef = (m: ArrayLike<number>, lv: ArrayLike<number>, r: number) => {
+      const z = zOf(m, lv);
+      const b = Math.floor(r / K);
+      let s = 0;
+      for (let d = 0; d < D; d++) {
+        const zi = z[r * D + d], i = b * D + d;
+        s += -0.5 * zi * zi + 0.5 * (lv[i] + (zi - m[i]) ** 2 / Math.exp(lv[i]));
+      }
+      return s;
+    };
+
+    test('log prior/posterior ratio: forward equals the density formula; backward through z is the total derivative', () => {
+      const z = new Float32Array(B * K * D);
+      k.gaussian_reparameterize_forward(z, mean, logVar, epsK, B, D, K);
+      const ratio = new Float32Array(B * K);
+      k.std_normal_log_ratio_forward(ratio, z, epsK, logVar, B, D, K);
+      expect(maxRelErr(ratio, Array.from({ length: B * K }, (_, r) => ratioRef(mean, logVar, r)))).toBeLessThan(1e-5);
+      // Chain ratio → z → (mean, logVar) as the training step does, against differences of the full formula.
+      const up = randn(B * K, 34);
+      const dz = new Float32Array(B * K * D), dMean = new Float32Array(B * D), dLogVar = new Float32Array(B * D);
+      k.std_normal_log_ratio_backward(dz, dLogVar, up, z, B, D, K);
+      k.gaussian_reparameterize_backward(dMean, dLogVar, dz, logVar, epsK, B, D, K);
+      const obj = (m: ArrayLike<number>, lv: ArrayLike<number>) => weighted(up, (r) => ratioRef(m, lv, r));
+      expect(maxRelErr(dMean, finiteDiff((m) => obj(m, logVar), f64(mean)))).toBeLessThan(1e-5);
+      expect(maxRelErr(dLogVar, finiteDiff((lv) => obj(mean, lv), f64(logVar)))).toBeLessThan(1e-5);
+    });
+  });
+
+  test('KL per dimension sums the rows; a dimension scale masks the backward (free bits)', () => {
+    const dims = new Float32Array(D);
+    k.gaussian_kl_std_normal_dims_forward(dims, mean, logVar, B, D);
+    const ref = Array.from({ length: D }, (_, d) => {
+      let s = 0;
+      for (let b = 0; b < B; b++) s += 0.5 * (Math.exp(logVar[b * D + d]) + mean[b * D + d] ** 2 - 1 - logVar[b * D + d]);
+      return s;
+    });
+    expect(maxRelErr(dims, ref)).toBeLessThan(1e-5);
+    const scale = Float32Array.from({ length: D }, (_, d) => (d % 3 === 0 ? 0 : 1));
+    const up = randn(B, 35);
+    const dMean = randn(B * D, 36), dLogVar = randn(B * D, 37);
+    const before = [f64(dMean), f64(dLogVar)];
+    k.gaussian_kl_std_normal_backward(dMean, dLogVar, up, mean, logVar, B, D, scale);
+    const masked = (m: ArrayLike<number>, lv: ArrayLike<number>) =>
+      weighted(up, (b) => {
+        let s = 0;
+        for (let d = 0; d < D; d++) s += scale[d] * 0.5 * (Math.exp(lv[b * D + d]) + m[b * D + d] ** 2 - 1 - lv[b * D + d]);
+        return s;
+      });
+    expect(maxRelErr(dMean.map((v, i) => v - before[0][i]), finiteDiff((m) => masked(m, logVar), f64(mean)))).toBeLessThan(1e-5);
+    expect(maxRelErr(dLogVar.map((v, i) => v - before[1][i]), finiteDiff((lv) => masked(mean, lv), f64(logVar)))).toBeLessThan(1e-5);
+  });
+
   const logDensityRef = (x: ArrayLike<number>, m: ArrayLike<number>, lv: ArrayLike<number>, b: number) => {
     let s = 0;
     for (let d = 0; d < D; d++) {

@@ -6,7 +6,7 @@ import * as path from 'path';
 import { headRows, datasets } from '../lib/data';
 import { Matrix } from '../lib/matrix';
 import { Vae, VaeOptions } from '../lib/models/vae';
-import { native, NativeVae } from '../lib/native';
+import { native, NativeStepOptions, NativeVae } from '../lib/native';
 import { maxRelErr, randn, uniform } from './helpers';
 
 let slice: Matrix;
@@ -24,13 +24,18 @@ const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
 describe('gradient of the fused native step', () => {
   // The plan's analytic gradient (forward → ε → decoder → likelihood + KL → backward, exactly the training path)
   // against central differences of the plan's own loss in float64-accumulated float32: h = 1e-2 on small models.
-  const cases: Array<[string, VaeOptions]> = [
-    ['bernoulli, relu, two hidden layers', { inputDim: 6, latentDim: 3, hidden: [5, 4], activation: 'relu', likelihood: 'bernoulli' }],
-    ['gaussian shared σ, tanh', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'gaussian', sigma: 'shared' }],
-    ['gaussian fixed σ, softplus, no hidden layer', { inputDim: 4, latentDim: 2, hidden: [], activation: 'softplus', likelihood: 'gaussian', sigma: 0.7 }],
-    ['bernoulli, leaky_relu', { inputDim: 5, latentDim: 2, hidden: [6], activation: 'leaky_relu', likelihood: 'bernoulli' }],
+  // step: the objective (0 ELBO, 1 IWAE), draws per example, KL weight and free bits, as fit's options set them.
+  const cases: Array<[string, VaeOptions, NativeStepOptions]> = [
+    ['bernoulli, relu, two hidden layers', { inputDim: 6, latentDim: 3, hidden: [5, 4], activation: 'relu', likelihood: 'bernoulli' }, {}],
+    ['gaussian shared σ, tanh', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'gaussian', sigma: 'shared' }, {}],
+    ['gaussian fixed σ, softplus, no hidden layer', { inputDim: 4, latentDim: 2, hidden: [], activation: 'softplus', likelihood: 'gaussian', sigma: 0.7 }, {}],
+    ['bernoulli, leaky_relu', { inputDim: 5, latentDim: 2, hidden: [6], activation: 'leaky_relu', likelihood: 'bernoulli' }, {}],
+    ['ELBO with 3 draws per example and β = 0.4', { inputDim: 5, latentDim: 3, hidden: [4], activation: 'tanh' }, { samples: 3, klWeight: 0.4 }],
+    ['IWAE k = 4', { inputDim: 5, latentDim: 3, hidden: [4], activation: 'tanh' }, { objective: 1, samples: 4 }],
+    ['IWAE k = 5, gaussian shared σ, KL weight 0.3', { inputDim: 4, latentDim: 2, hidden: [3], activation: 'tanh', likelihood: 'gaussian', sigma: 'shared' }, { objective: 1, samples: 5, klWeight: 0.3 }],
+    ['free bits λ = 0.11 (some dimensions under the floor)', { inputDim: 6, latentDim: 4, hidden: [5], activation: 'tanh' }, { samples: 2, freeBits: 0.11 }],
   ];
-  test.each(cases)('%s', (_name, options) => {
+  test.each(cases)('%s', (_name, options, step) => {
     const rows = 8;
     const x = options.likelihood === 'bernoulli' ? uniform(rows * options.inputDim, 5) : randn(rows * options.inputDim, 5);
     const handle = new (native().VaeNative)({
@@ -44,15 +49,26 @@ describe('gradient of the fused native step', () => {
     const params = new Float32Array(n);
     handle.getParams(params);
     const grad = new Float32Array(n);
-    const loss0 = handle.lossAndGradient(x, rows, 11, grad);
-    const kinked = options.activation === 'relu' || options.activation === 'leaky_relu';
+    const loss0 = handle.lossAndGradient(x, rows, 11, grad, step);
+    if (step.freeBits) {
+      // The case must exercise both sides of the floor: some dimensions' batch-mean KL under λ, some over.
+      const L = options.latentDim;
+      const m = new Float32Array(rows * L), lv = new Float32Array(rows * L), dims = new Float32Array(L);
+      handle.encode(x, rows, m, lv);
+      native().kernels.gaussian_kl_std_normal_dims_forward(dims, m, lv, rows, L);
+      const under = Array.from(dims).filter((v) => v / rows < (step.freeBits as number)).length;
+      expect(under).toBeGreaterThan(0);
+      expect(under).toBeLessThan(L);
+    }
+    // ReLU kinks and the free-bits floor max(λ, KL_d) are the non-smooth points.
+    const kinked = options.activation === 'relu' || options.activation === 'leaky_relu' || step.freeBits !== undefined;
     const h = kinked ? 1e-3 : 1e-2;
     const scratch = new Float32Array(n);
     const lossAt = (i: number, value: number) => {
       const p = Float32Array.from(params);
       p[i] = value;
       handle.setParams(p);
-      return handle.lossAndGradient(x, rows, 11, scratch);
+      return handle.lossAndGradient(x, rows, 11, scratch, step);
     };
     const central = new Float64Array(n);
     let worst = 0;
@@ -61,7 +77,7 @@ describe('gradient of the fused native step', () => {
       const down = lossAt(i, params[i] - h);
       central[i] = (up - down) / (2 * h);
       const tol = (d: number) => Math.abs(grad[i] - d) / Math.max(1, Math.abs(d));
-      // A ±h step can cross a ReLU kink on at most one side; the one-sided difference on the other side is clean.
+      // A ±h step can cross a kink on at most one side; the one-sided difference on the other side is clean.
       const err = kinked ? Math.min(tol(central[i]), tol((up - loss0) / h), tol((loss0 - down) / h)) : tol(central[i]);
       worst = Math.max(worst, err);
     }

@@ -10,7 +10,7 @@ import { Matrix, MatrixLike, matrix, toMatrix } from '../matrix';
 import { native, NativeVae } from '../native';
 import { priorSample, RngPurpose, rngStream } from '../rng';
 import { CovarianceType, GaussianMixture, GaussianMixtureOptions } from './mixture';
-import { epochKlWeights, klWeight, nativeStep, OBJECTIVE_KEYS, ObjectiveOptions, resolveObjective } from './objective';
+import { epochKlWeights, nativeStep, OBJECTIVE_KEYS, ObjectiveOptions, resolveObjective } from './objective';
 import { boolean, fail, failReceived, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../validate';
 import { VERSION } from '../version';
 
@@ -44,7 +44,7 @@ export interface EpochRecord {
   trainLoss: number; // the objective as optimised, mean per example during the epoch (nats; −ELBO or −IWAE bound)
   reconstruction: number; // mean −log p(x | z) per example during the epoch
   kl: number; // mean closed-form KL(q(z | x) || N(0, I)) per example during the epoch
-  klWeight: number; // β × warm-up factor at the epoch's last step
+  klWeight: number; // β × warm-up factor, the mean over the epoch's steps
   testLoss?: number; // on `validation`, after the epoch: −ELBO, single-sample z
   examplesPerSec: number;
   seconds: number;
@@ -204,14 +204,15 @@ export class Vae {
               progress({ epoch: epoch + 1, epochs, examples, totalExamples: data.rows, loss: lossSum / examples, examplesPerSec: examples / secs });
             }
           : undefined;
-        const r = await withCallerStack(() => nat.trainEpoch(epoch, epochKlWeights(objective, epoch, stepsPerEpoch), report));
+        const weights = epochKlWeights(objective, epoch, stepsPerEpoch);
+        const r = await withCallerStack(() => nat.trainEpoch(epoch, weights, report));
         const seconds = (performance.now() - t0) / 1000;
         const record: EpochRecord = {
           epoch: epoch + 1,
           trainLoss: r.lossSum / r.examples,
           reconstruction: r.reconstructionSum / r.examples,
           kl: r.klSum / r.examples,
-          klWeight: klWeight(objective, (epoch + 1) * stepsPerEpoch - 1, stepsPerEpoch),
+          klWeight: weights ? weights.reduce((a, b) => a + b, 0) / weights.length : objective.beta,
           examplesPerSec: r.examples / seconds,
           seconds,
         };

@@ -1,0 +1,240 @@
+// The VAE family's objectives and evaluation: IWAE/ELBO identities, the importance-sampled log-likelihood against
+// the exact PPCA likelihood of a linear-decoder VAE, warm-up and free-bits schedules, active units / KL per
+// dimension / mutual information, and the latent-space uses (sampling modes, interpolation, traversal, imputation,
+// anomaly scores), with their bad-input errors.
+import { headRows, datasets } from '../lib/data';
+import { Matrix, matrix } from '../lib/matrix';
+import { PPCA } from '../lib/models/linear';
+import { klWeight, resolveObjective } from '../lib/models/objective';
+import { Vae } from '../lib/models/vae';
+import { native } from '../lib/native';
+import { randn } from './helpers';
+
+const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v, 0) / a.length;
+const sd = (a: ArrayLike<number>) => {
+  const m = mean(a);
+  return Math.sqrt(Array.from(a).reduce((s, v) => s + (v - m) ** 2, 0) / (a.length - 1));
+};
+
+let train: Matrix;
+let test100: Matrix;
+let vae: Vae; // a small Bernoulli VAE trained briefly on an MNIST slice, shared by the evaluation tests
+
+beforeAll(async () => {
+  train = headRows((await datasets.mnist({ split: 'train' })).x, 3000);
+  test100 = headRows((await datasets.mnist({ split: 'test' })).x, 100);
+  vae = new Vae({ inputDim: 784, latentDim: 8, hidden: [128], activation: 'tanh', seed: 1 });
+  await vae.fit(train, { epochs: 4, batchSize: 64, learningRate: 2e-3, binarize: true });
+});
+
+describe('importance-sampled log-likelihood', () => {
+  test('k = 1 equals the ELBO with a Monte-Carlo KL at the same draw, and the analytic ELBO in expectation', async () => {
+    const ll1 = await vae.logLikelihood(test100, { k: 1, seed: 4 });
+    const mc = await vae.elbo(test100, { samples: 1, seed: 4, kl: 'mc' });
+    for (let i = 0; i < ll1.length; i++) expect(Math.abs(ll1[i] - mc.elbo[i])).toBeLessThan(1e-3 * Math.max(1, Math.abs(ll1[i])));
+    const analytic = await vae.elbo(test100, { samples: 1, seed: 4 });
+    const diff = Array.from(ll1, (v, i) => v - analytic.elbo[i]); // = KL − (log q − log p): zero-mean noise
+    expect(Math.abs(mean(diff))).toBeLessThan((4 * sd(diff)) / Math.sqrt(diff.length));
+  });
+
+  test('is above the ELBO on average and rises with k; results do not depend on chunking', async () => {
+    const elbo = mean((await vae.elbo(test100, { samples: 20 })).elbo);
+    const ll = [];
+    for (const k of [1, 10, 100, 1000]) ll.push(mean(await vae.logLikelihood(test100, { k, seed: 9 })));
+    expect(ll[1]).toBeGreaterThan(elbo);
+    for (let i = 1; i < ll.length; i++) expect(ll[i]).toBeGreaterThan(ll[i - 1]);
+    // k = 3000 per row spans two native passes (2048 draws each); the first rows alone give the same numbers.
+    const all = await vae.logLikelihood(headRows(test100, 3), { k: 3000, seed: 2 });
+    const one = await vae.logLikelihood(headRows(test100, 1), { k: 3000, seed: 2 });
+    expect(Math.abs(all[0] - one[0])).toBeLessThan(1e-4 * Math.abs(one[0]));
+  });
+
+  test('a linear-decoder Gaussian VAE: the IS estimate matches the exact PPCA likelihood of its own parameters', async () => {
+    // Data from a PPCA model (d = 6, q = 2, σ = 0.3); the VAE x = W z + b + σ ε with z ~ N(0, I) IS a PPCA model,
+    // whose exact log-likelihood the classical module computes.
+    const d = 6, q = 2, n = 3000;
+    const Wtrue = randn(d * q, 1);
+    const z = randn(n * q, 2), noise = randn(n * d, 3);
+    const x = matrix(n, d);
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < d; j++) {
+        let v = 0.5 * j + 0.3 * noise[i * d + j];
+        for (let k = 0; k < q; k++) v += Wtrue[j * q + k] * z[i * q + k];
+        x.data[i * d + j] = v;
+      }
+    const lin = new Vae({ inputDim: d, latentDim: q, hidden: [], likelihood: 'gaussian', sigma: 'shared', seed: 3 });
+    await lin.fit(x, { epochs: 150, batchSize: 100, learningRate: 1e-2 });
+    const { tensors } = lin.parameters();
+    const get = (name: string) => tensors.find((t) => t.name === name)!.data;
+    const Wdec = get('decoder.out.weight'); // (q, d), input-major
+    const W = new Float64Array(d * q);
+    for (let j = 0; j < d; j++) for (let k = 0; k < q; k++) W[j * q + k] = Wdec[k * d + j];
+    const sigma2 = (lin.sigma as number) ** 2;
+    const exact = new Float64Array(n);
+    native().classical.linearGaussianLogDensity(x.data, n, d, { nComponents: q, mean: Float64Array.from(get('decoder.out.bias')), W, psi: new Float64Array(d).fill(sigma2) }, exact);
+    const est = await lin.logLikelihood(x, { k: 1000, seed: 5 });
+    const gap = Array.from(est, (v, i) => v - exact[i]);
+    const se = sd(gap) / Math.sqrt(n);
+    // IS is a stochastic lower bound: its mean sits at or just below the exact value, within Monte-Carlo error.
+    expect(mean(gap)).toBeLessThan(4 * se + 1e-3);
+    expect(mean(gap)).toBeGreaterThan(-0.01);
+    // And the trained model is close to the maximum-likelihood PPCA fit of the same data.
+    const ppca = await new PPCA({ nComponents: q }).fit(x);
+    expect(mean(exact)).toBeGreaterThan(ppca.score(x) - 0.02);
+    expect(mean(exact)).toBeLessThan(ppca.score(x) + 1e-6);
+  }, 30_000);
+});
+
+describe('objectives in fit', () => {
+  test('IWAE and S-sample ELBO train and log reconstruction, KL and the KL weight per epoch', async () => {
+    const m = new Vae({ inputDim: 784, latentDim: 8, hidden: [64], activation: 'tanh', seed: 2 });
+    const h = await m.fit(headRows(train, 1000), { epochs: 2, batchSize: 50, objective: 'iwae', k: 5, adamEps: 1e-4 });
+    for (const r of h.epochs) {
+      expect(r.klWeight).toBe(1);
+      expect(r.kl).toBeGreaterThan(0);
+      expect(r.trainLoss).toBeLessThan(r.reconstruction + r.kl); // the IWAE bound is tighter than the ELBO
+    }
+    expect(h.epochs[1].trainLoss).toBeLessThan(h.epochs[0].trainLoss);
+    const s = await m.fit(headRows(train, 1000), { epochs: 1, batchSize: 50, samples: 3, beta: 2 });
+    expect(s.epochs[0].trainLoss).toBeCloseTo(s.epochs[0].reconstruction + 2 * s.epochs[0].kl, 2);
+  });
+
+  test('KL warm-up is a pure linear schedule; the logged weights follow it', async () => {
+    const o = resolveObjective({ beta: 2, klWarmup: { epochs: 4, from: 0.5 } });
+    expect(klWeight(o, 0, 10)).toBe(1);
+    expect(klWeight(o, 20, 10)).toBeCloseTo(2 * (0.5 + 0.5 * 0.5));
+    expect(klWeight(o, 40, 10)).toBe(2);
+    expect(klWeight(o, 400, 10)).toBe(2);
+    expect(klWeight(resolveObjective({ klWarmup: { steps: 100 } }), 50, 10)).toBeCloseTo(0.5);
+    const m = new Vae({ inputDim: 784, latentDim: 4, hidden: [32], seed: 2 });
+    const h = await m.fit(headRows(train, 500), { epochs: 3, batchSize: 100, klWarmup: { epochs: 2 } });
+    // 5 steps per epoch: the weights 0, 0.1, …, 0.9 over the first two epochs, then 1 (logged as each epoch's mean).
+    expect(h.epochs[0].klWeight).toBeCloseTo(0.2, 6);
+    expect(h.epochs[1].klWeight).toBeCloseTo(0.7, 6);
+    expect(h.epochs[2].klWeight).toBe(1);
+    // With weight < 1 the optimised loss is below the ELBO's negative.
+    expect(h.epochs[0].trainLoss).toBeLessThan(h.epochs[0].reconstruction + h.epochs[0].kl);
+  });
+
+  test('free bits keep every dimension’s KL near λ under a strong β; without them the dimensions collapse', async () => {
+    const fitWith = async (freeBits: number) => {
+      const m = new Vae({ inputDim: 784, latentDim: 4, hidden: [64], seed: 5 });
+      await m.fit(headRows(train, 1000), { epochs: 3, batchSize: 50, beta: 8, freeBits });
+      return m.klPerDimension(test100);
+    };
+    const floored = await fitWith(0.5);
+    const collapsed = await fitWith(0);
+    expect(Math.min(...floored)).toBeGreaterThan(0.3);
+    expect(mean(collapsed)).toBeLessThan(mean(floored));
+  }, 30_000);
+});
+
+describe('latent diagnostics', () => {
+  test('active units, KL per dimension and mutual information are consistent', async () => {
+    const au = vae.activeUnits(test100);
+    expect(au.perDimension.length).toBe(8);
+    expect(au.count).toBe(au.perDimension.filter((v) => v > 0.01).length);
+    expect(vae.activeUnits(test100, { threshold: 1e9 }).count).toBe(0);
+    const kl = vae.klPerDimension(test100);
+    const total = mean((await vae.elbo(test100)).kl);
+    expect(kl.reduce((a, b) => a + b, 0)).toBeCloseTo(total, 2);
+    const mi = vae.mutualInformation(test100);
+    expect(mi).toBeGreaterThan(0.5);
+    expect(mi).toBeLessThanOrEqual(Math.log(100) + 1e-9); // I_q ≤ log N for an N-row aggregated posterior
+    expect(mi).toBeLessThanOrEqual(total + 1e-6); // and ≤ E KL(q(z|x) || p(z)) (KL = MI + KL(q(z) || p(z)))
+  });
+});
+
+describe('sampling and uses', () => {
+  test('sample modes: mean, ancestral, aggregate from data rows or from a latent mixture', async () => {
+    expect(vae.sample(5, { mode: 'aggregate', data: test100, seed: 3 }).rows).toBe(5);
+    const a = vae.sample(4, { mode: 'aggregate', data: test100, seed: 3 });
+    expect(Array.from(a.data)).toEqual(Array.from(vae.sample(4, { mode: 'aggregate', data: test100, seed: 3 }).data));
+    const gmm = await vae.fitLatentMixture(train, { nComponents: 5, covarianceType: 'diag' });
+    const g = vae.sample(6, { mode: 'aggregate', latentMixture: gmm, seed: 1 });
+    expect(g.rows).toBe(6);
+    expect(g.data.every((v) => v >= 0 && v <= 1)).toBe(true);
+    const anc = vae.sample(3, { mode: 'ancestral', seed: 2 });
+    expect(anc.data.every((v) => v === 0 || v === 1)).toBe(true);
+    expect(() => vae.sample(2, { mode: 'aggregate' })).toThrow(/exactly one of data or latentMixture/);
+    expect(() => vae.sample(2, { mode: 'mean', data: test100 })).toThrow(/for data/);
+  });
+
+  test('interpolate: endpoints decode the posterior means; spherical keeps the norm between the two', () => {
+    const xa = headRows(test100, 1), xb = { data: test100.data.subarray(784, 1568), rows: 1, cols: 784 };
+    const lin = vae.interpolate(xa, xb, { steps: 5 });
+    expect(lin.rows).toBe(5);
+    const ends = vae.decode({ data: Float32Array.from([...vae.encode(xa).mean.data, ...vae.encode(xb).mean.data]), rows: 2, cols: 8 });
+    for (let j = 0; j < 784; j++) {
+      expect(lin.data[j]).toBeCloseTo(ends.data[j], 5);
+      expect(lin.data[4 * 784 + j]).toBeCloseTo(ends.data[784 + j], 5);
+    }
+    const sph = vae.interpolate(xa, xb, { steps: 5, path: 'spherical' });
+    expect(sph.rows).toBe(5);
+    expect(() => vae.interpolate(test100, xb)).toThrow(/for xa/);
+  });
+
+  test('traverse varies one latent dimension over the range', () => {
+    const t = vae.traverse(headRows(test100, 2), { dim: 1, range: [-2, 2], steps: 7 });
+    expect(t.rows).toBe(14);
+    expect(() => vae.traverse(test100, { dim: 8 })).toThrow(/for dim/);
+  });
+
+  test('impute keeps observed entries and beats the column-mean fill on hidden pixels', async () => {
+    const x = headRows(test100, 50);
+    const missing = matrix(50, 784);
+    for (let i = 0; i < 50; i++) for (let j = 0; j < 392; j++) missing.data[i * 784 + j] = 1; // top half hidden
+    const filled = vae.impute(x, missing, { iterations: 20 });
+    const baseline = vae.impute(x, missing, { iterations: 1 });
+    let errFill = 0, errMeanFill = 0;
+    const colMean = new Float64Array(784);
+    for (let i = 0; i < 50; i++) for (let j = 0; j < 784; j++) colMean[j] += x.data[i * 784 + j] / 50;
+    for (let i = 0; i < 50 * 784; i++) {
+      if (missing.data[i] === 0) expect(filled.data[i]).toBe(x.data[i]);
+      else {
+        errFill += (filled.data[i] - x.data[i]) ** 2;
+        errMeanFill += (colMean[i % 784] - x.data[i]) ** 2;
+      }
+    }
+    expect(errFill).toBeLessThan(errMeanFill);
+    expect(baseline.rows).toBe(50);
+    expect(() => vae.impute(x, headRows(missing, 3))).toThrow(/for missing/);
+  });
+
+  test('anomalyScore is the negative ELBO or negative IS log-likelihood; noise scores above digits', async () => {
+    const e = await vae.elbo(test100, { seed: 3 });
+    const s = await vae.anomalyScore(test100, { seed: 3 });
+    for (let i = 0; i < 100; i++) expect(s[i]).toBeCloseTo(-e.elbo[i], 3);
+    const noise = matrix(20, 784);
+    const u = new Float32Array(20 * 784);
+    native().kernels.rng_uniform_fill(u, u.length, 1, 0, 0);
+    noise.data.set(u);
+    const iwNoise = mean(await vae.anomalyScore(noise, { method: 'iw', k: 50 }));
+    const iwDigits = mean(await vae.anomalyScore(test100, { method: 'iw', k: 50 }));
+    expect(iwNoise).toBeGreaterThan(iwDigits);
+  });
+});
+
+describe('bad input names the option', () => {
+  test.each([
+    [{ objective: 'iwae', k: 0 }, /for k/],
+    [{ freeBits: -0.1 }, /for freeBits/],
+    [{ k: 5 }, /for k/],
+    [{ objective: 'iwae', freeBits: 1 }, /for freeBits/],
+    [{ objective: 'iwae', samples: 3 }, /for samples/],
+    [{ objective: 'vi' }, /for objective/],
+    [{ beta: -1 }, /for beta/],
+    [{ klWarmup: { epochs: 2, steps: 5 } }, /for klWarmup/],
+    [{ klWarmup: { epochs: 0 } }, /for klWarmup.epochs/],
+    [{ adamEps: 0 }, /for adamEps/],
+  ])('fit(%j)', async (options, message) => {
+    await expect(vae.fit(headRows(test100, 10), options as never)).rejects.toThrow(message);
+  });
+
+  test('evaluation options', async () => {
+    await expect(vae.logLikelihood(test100, { k: 0 })).rejects.toThrow(/for k/);
+    await expect(vae.elbo(test100, { kl: 'exact' as never })).rejects.toThrow(/for kl/);
+    expect(() => vae.activeUnits(test100, { threshold: -1 })).toThrow(/for threshold/);
+    expect(() => vae.mutualInformation(headRows(test100, 1))).toThrow(/at least 2 rows/);
+  });
+});
