@@ -14,22 +14,33 @@ test('train on a .npy of 8×8 images writes the whole run folder; eval reads the
   const data = path.join(tmp, 'images.npy');
   fs.writeFileSync(data, encodeNpy({ data: uniform(300 * 64, 1), rows: 300, cols: 64 }));
   const out = path.join(tmp, 'run');
-  const r = await runCli(['train', '--data', data, '--epochs', '2', '--latent', '3', '--hidden', '32,16', '--batch-size', '30', '--out', out, '--threads', '1']);
+  const r = await runCli(['train', '--data', data, '--epochs', '2', '--latent', '3', '--hidden', '32,16', '--batch-size', '30', '--out', out, '--threads', '1',
+    '--objective', 'iwae', '--k', '3', '--warmup', '2']);
   expect(r.err).toMatch(/epoch 2\/2/);
   expect(r.code).toBe(0);
-  for (const f of ['model.safetensors', 'metrics.json', 'loss.svg', 'samples.png', 'reconstructions.png', 'latent.png'])
+  for (const f of ['model.safetensors', 'metrics.json', 'loss.svg', 'samples.png', 'reconstructions.png', 'interpolation.png', 'traversal.png', 'latent.png'])
     expect(fs.statSync(path.join(out, f)).size).toBeGreaterThan(100);
   const m = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
-  expect(m.config).toMatchObject({ latentDim: 3, hidden: [32, 16], epochs: 2, batchSize: 30, trainRows: 270, testRows: 30 });
+  expect(m.config).toMatchObject({ latentDim: 3, hidden: [32, 16], epochs: 2, batchSize: 30, trainRows: 270, testRows: 30, objective: 'iwae', k: 3 });
   expect(m.epochs).toHaveLength(2);
-  for (const e of m.epochs) for (const k of ['epoch', 'trainLoss', 'testLoss', 'examplesPerSec', 'seconds']) expect(Number.isFinite(e[k])).toBe(true);
+  for (const e of m.epochs) for (const k of ['epoch', 'trainLoss', 'reconstruction', 'kl', 'klWeight', 'testLoss', 'examplesPerSec', 'seconds']) expect(Number.isFinite(e[k])).toBe(true);
+  expect(m.epochs[0].klWeight).toBeCloseTo(4 / 18, 5); // 9 steps per epoch, warm-up over 18: mean of 0/18 … 8/18
+  expect(m.epochs[1].klWeight).toBeGreaterThan(m.epochs[0].klWeight);
+  expect(m.final.klPerDimension).toHaveLength(3);
+  expect(m.final.activeUnits).toBeLessThanOrEqual(3);
+  expect(m.final.mutualInformation).toBeGreaterThanOrEqual(-0.1);
   expect(m.final.testLoss).toBe(m.epochs[1].testLoss);
   expect(fs.readFileSync(path.join(out, 'samples.png')).subarray(1, 4).toString()).toBe('PNG');
   expect(fs.readFileSync(path.join(out, 'loss.svg'), 'utf8')).toMatch(/^<svg/);
-  const e = await runCli(['eval', '--model', path.join(out, 'model.safetensors'), '--data', data]);
+  const e = await runCli(['eval', '--model', path.join(out, 'model.safetensors'), '--data', data, '--iw', '50']);
   expect(e.code).toBe(0);
-  const result = JSON.parse(e.out.trim().split('\n').pop()!);
+  expect(e.out).toMatch(/importance-sampled NLL \(k = 50\)/);
+  const result = JSON.parse(fs.readFileSync(path.join(out, 'eval.json'), 'utf8'));
   expect(result.testLoss).toBeCloseTo(m.final.testLoss, 3); // same held-out split, same evaluation seed
+  expect(result.iw.k).toBe(50);
+  expect(result.iw.nll).toBeLessThan(result.testLoss); // log p(x) ≥ ELBO: the IS estimate's NLL is below −ELBO
+  expect(result.activeUnits).toBe(m.final.activeUnits);
+  expect((await runCli(['eval', '--model', path.join(out, 'model.safetensors'), '--data', data, '--iw', '0'])).err).toMatch(/for k/);
 });
 
 test('help, version, and bad options name the option', async () => {

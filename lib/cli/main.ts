@@ -10,6 +10,7 @@ import { LatentkitError } from '../errors';
 import { project2d } from '../eval/projection';
 import { writeFileAtomic } from '../io/atomic';
 import { Matrix, matrix, takeRows } from '../matrix';
+import { ObjectiveOptions } from '../models/objective';
 import { ACTIVATIONS, LIKELIHOODS, Vae, VaeOptions } from '../models/vae';
 import { OnnxDecoder } from '../onnx/runtime';
 import { serve } from '../serve/server';
@@ -22,8 +23,10 @@ export const HELP = `latentkit ${VERSION} — latent-variable models at native s
 
 Usage:
   latentkit train [options]          train a VAE and write a run folder
-  latentkit eval --model <file> [--data <src>] [--samples S] [--threads N]
-                                     print the test loss (negative ELBO per example, nats)
+  latentkit eval --model <file> [--data <src>] [--samples S] [--iw K] [--out <file>] [--threads N]
+                                     test loss (negative ELBO per example, nats), KL per dimension, active units,
+                                     mutual information and, with --iw K, the importance-sampled log-likelihood;
+                                     printed and written to eval.json beside the model (or --out)
   latentkit export --model <model.safetensors> --out <dir> [--parts decoder,encoder]
                                      write decoder.onnx and encoder.onnx (IR 8, opset 17)
   latentkit sample --model <decoder.onnx | model.safetensors | dir> [--n 64] [--seed 0] --out <file>
@@ -55,11 +58,20 @@ train options (defaults train the reference MNIST VAE, 784-400-20):
   --seed <n>            seed for weights, shuffling and noise (0)
   --threads <n>         compute threads, 0 = all cores (0)
   --binarize            dynamic binarisation: x ~ Bernoulli(pixel) at every step
+  --objective <name>    elbo | iwae (elbo)
+  --k <n>               IWAE importance samples per example (5)
+  --samples <n>         ELBO draws of z per example (1)
+  --beta <x>            weight of the KL term, β-VAE (1)
+  --warmup <epochs>     KL warm-up: the KL weight rises linearly from 0 to β over this many epochs
+  --free-bits <x>       free bits λ, nats per latent dimension (0)
+  --adam-eps <x>        Adam's ε (1e-8)
   --out <dir>           run folder (runs/mnist-vae)
 
-The run folder holds model.safetensors, metrics.json, loss.svg and, for square images, samples.png (8×8 decoded
-means from the prior), reconstructions.png (test images above their reconstructions) and latent.png (test means
-on their first two principal axes, coloured by label).
+The run folder holds model.safetensors, metrics.json (per epoch: loss, reconstruction, KL and KL weight; at the
+end: KL per dimension, active units and mutual information on the test split), loss.svg and, for square images,
+samples.png (8×8 decoded means from the prior), reconstructions.png (test images above their reconstructions),
+interpolation.png (linear paths between test pairs), traversal.png (each latent dimension swept over [−3, 3] from
+a test image's mean) and latent.png (test means on their first two principal axes, coloured by label).
 `;
 
 async function train(argv: string[]): Promise<void> {
@@ -72,6 +84,8 @@ async function train(argv: string[]): Promise<void> {
       epochs: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' },
       'weight-decay': { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
       binarize: { type: 'boolean', default: false }, out: { type: 'string', default: 'runs/mnist-vae' },
+      objective: { type: 'string' }, k: { type: 'string' }, samples: { type: 'string' }, beta: { type: 'string' },
+      warmup: { type: 'string' }, 'free-bits': { type: 'string' }, 'adam-eps': { type: 'string' },
     },
   });
   const flags = values as Flags;
@@ -88,9 +102,14 @@ async function train(argv: string[]): Promise<void> {
   const vae = new Vae({ inputDim: data.train.x.cols, latentDim: num(flags, 'latent', 20), hidden,
     activation: (flags.activation ?? 'relu') as VaeOptions['activation'], likelihood, sigma, seed, threads });
   const epochs = num(flags, 'epochs', 10);
+  const objective: ObjectiveOptions = { objective: (flags.objective ?? 'elbo') as ObjectiveOptions['objective'], beta: num(flags, 'beta', 1, false),
+    freeBits: num(flags, 'free-bits', 0, false) };
+  if (flags.k !== undefined) objective.k = num(flags, 'k', 5);
+  if (flags.samples !== undefined) objective.samples = num(flags, 'samples', 1);
+  if (flags.warmup !== undefined) objective.klWarmup = { epochs: num(flags, 'warmup', 1) };
   const config = { data: data.name, ...vae.options, epochs, batchSize: num(flags, 'batch-size', 128),
-    learningRate: num(flags, 'lr', 1e-3, false), weightDecay: num(flags, 'weight-decay', 0, false), binarize: Boolean(flags.binarize),
-    trainRows: data.train.x.rows, testRows: data.test.x.rows, version: VERSION };
+    learningRate: num(flags, 'lr', 1e-3, false), adamEps: num(flags, 'adam-eps', 1e-8, false), weightDecay: num(flags, 'weight-decay', 0, false),
+    binarize: Boolean(flags.binarize), ...objective, trainRows: data.train.x.rows, testRows: data.test.x.rows, version: VERSION };
   const out = String(flags.out);
   const controller = new AbortController();
   const onSigint = () => controller.abort();
@@ -101,8 +120,8 @@ async function train(argv: string[]): Promise<void> {
   const t0 = performance.now();
   let history;
   try {
-    history = await vae.fit(data.train.x, { epochs, batchSize: config.batchSize, learningRate: config.learningRate,
-      weightDecay: config.weightDecay, binarize: config.binarize, seed, threads, validation: data.test.x,
+    history = await vae.fit(data.train.x, { epochs, batchSize: config.batchSize, learningRate: config.learningRate, adamEps: config.adamEps,
+      weightDecay: config.weightDecay, binarize: config.binarize, ...objective, seed, threads, validation: data.test.x,
       signal: controller.signal, progress: (p) => progress.step(p), onEpoch: (r) => progress.epoch(r, epochs) });
   } finally {
     process.removeListener('SIGINT', onSigint);
@@ -112,8 +131,9 @@ async function train(argv: string[]): Promise<void> {
   const trainSeconds = history.epochs.reduce((s, e) => s + e.seconds, 0);
   const metrics = {
     config,
-    epochs: history.epochs.map((e) => ({ epoch: e.epoch, trainLoss: e.trainLoss, testLoss: e.testLoss, examplesPerSec: e.examplesPerSec, seconds: e.seconds })),
-    final: { testLoss: last.testLoss, trainLoss: last.trainLoss, examplesPerSec: (epochs * data.train.x.rows) / trainSeconds, seconds },
+    epochs: history.epochs,
+    final: { testLoss: last.testLoss, trainLoss: last.trainLoss, examplesPerSec: (epochs * data.train.x.rows) / trainSeconds, seconds,
+      ...latentDiagnostics(vae, data.test.x, seed) },
   };
   await fs.promises.mkdir(out, { recursive: true });
   await vae.save(path.join(out, 'model.safetensors'));
@@ -121,7 +141,7 @@ async function train(argv: string[]): Promise<void> {
   await writeFileAtomic(path.join(out, 'loss.svg'), lineChartSvg([
     { name: 'train', color: '#1f77b4', points: history.epochs.map((e) => [e.epoch, e.trainLoss]) },
     { name: 'test', color: '#d62728', points: history.epochs.map((e) => [e.epoch, e.testLoss ?? NaN]) },
-  ], { title: `negative ELBO per example (${data.name})`, xLabel: 'epoch', yLabel: 'nats' }));
+  ], { title: `${objective.objective === 'iwae' ? `negative IWAE bound (k = ${objective.k ?? 5})` : 'negative ELBO'} per example (${data.name})`, xLabel: 'epoch', yLabel: 'nats' }));
   const side = squareSide(vae.inputDim);
   const written = ['model.safetensors', 'metrics.json', 'loss.svg'];
   if (side !== undefined && likelihood === 'bernoulli') {
@@ -136,7 +156,18 @@ async function train(argv: string[]): Promise<void> {
       pairs.data.set(recon.data.subarray(i * shown.cols, (i + 1) * shown.cols), ((band * 2 + 1) * perBand + col) * shown.cols);
     }
     await writeFileAtomic(path.join(out, 'reconstructions.png'), imageGridPng(pairs, { height: side, columns: perBand }));
-    written.push('samples.png', 'reconstructions.png');
+    const steps = 10, paths = Math.min(8, Math.floor(data.test.x.rows / 2));
+    const lines = matrix(paths * steps, shown.cols);
+    for (let i = 0; i < paths; i++) {
+      const row = (r: number) => takeRows(data.test.x, [r]);
+      lines.data.set(vae.interpolate(row(2 * i), row(2 * i + 1), { steps }).data, i * steps * shown.cols);
+    }
+    await writeFileAtomic(path.join(out, 'interpolation.png'), imageGridPng(lines, { height: side, columns: steps }));
+    const sweeps = matrix(vae.latentDim * steps, shown.cols);
+    for (let d = 0; d < vae.latentDim; d++)
+      sweeps.data.set(vae.traverse(takeRows(data.test.x, [0]), { dim: d, range: [-3, 3], steps }).data, d * steps * shown.cols);
+    await writeFileAtomic(path.join(out, 'traversal.png'), imageGridPng(sweeps, { height: side, columns: steps }));
+    written.push('samples.png', 'reconstructions.png', 'interpolation.png', 'traversal.png');
   }
   const means: Matrix = vae.encode(data.test.x).mean;
   await writeFileAtomic(path.join(out, 'latent.png'), scatterPng(project2d(means), data.test.labels));
@@ -144,23 +175,44 @@ async function train(argv: string[]): Promise<void> {
   process.stdout.write(`final test loss ${last.testLoss?.toFixed(2)} nats; wrote ${written.join(', ')} to ${out}\n`);
 }
 
+/** KL per latent dimension, active units (Burda et al.'s 0.01 threshold) and I_q on (up to 5,000 rows of) x. */
+function latentDiagnostics(vae: Vae, x: Matrix, seed: number) {
+  const au = vae.activeUnits(x);
+  return { klPerDimension: Array.from(vae.klPerDimension(x)), activeUnits: au.count, activity: Array.from(au.perDimension),
+    mutualInformation: vae.mutualInformation(x, { seed }) };
+}
+
 async function evaluate(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, strict: true, options: {
-    model: { type: 'string' }, data: { type: 'string', default: 'mnist' }, samples: { type: 'string' },
-    seed: { type: 'string' }, threads: { type: 'string' }, binarize: { type: 'boolean', default: false } } });
+    model: { type: 'string' }, data: { type: 'string', default: 'mnist' }, samples: { type: 'string' }, iw: { type: 'string' },
+    out: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, binarize: { type: 'boolean', default: false } } });
   const flags = values as Flags;
   if (!flags.model) usage('eval needs --model <model.safetensors>');
   const vae = await Vae.load(String(flags.model));
   const seed = num(flags, 'seed', 0);
   const data = await loadSplit(String(flags.data), seed);
   const samples = num(flags, 'samples', 1);
+  const binarize = Boolean(flags.binarize);
   const t0 = performance.now();
-  const r = await vae.elbo(data.test.x, { samples, binarize: Boolean(flags.binarize) });
+  const r = await vae.elbo(data.test.x, { samples, binarize });
   const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
-  const result = { testLoss: -mean(r.elbo), reconstruction: mean(r.reconstruction), kl: mean(r.kl), rows: data.test.x.rows, samples,
-    seconds: (performance.now() - t0) / 1000 };
-  process.stdout.write(`test loss ${result.testLoss.toFixed(3)} nats (reconstruction ${result.reconstruction.toFixed(3)}, KL ${result.kl.toFixed(3)}) on ${result.rows} rows\n`);
-  process.stdout.write(JSON.stringify(result) + '\n');
+  const result: Record<string, unknown> = { model: flags.model, data: data.name, testLoss: -mean(r.elbo), reconstruction: mean(r.reconstruction),
+    kl: mean(r.kl), rows: data.test.x.rows, samples, binarize, ...latentDiagnostics(vae, data.test.x, seed) };
+  process.stdout.write(`test loss ${(result.testLoss as number).toFixed(3)} nats (reconstruction ${(result.reconstruction as number).toFixed(3)}, ` +
+    `KL ${(result.kl as number).toFixed(3)}) on ${data.test.x.rows} rows; active units ${result.activeUnits}/${vae.latentDim}, ` +
+    `mutual information ${(result.mutualInformation as number).toFixed(3)} nats\n`);
+  if (flags.iw !== undefined) {
+    const k = num(flags, 'iw', 5000);
+    const t1 = performance.now();
+    const ll = await vae.logLikelihood(data.test.x, { k, seed, binarize });
+    const s = (performance.now() - t1) / 1000;
+    Object.assign(result, { iw: { k, nll: -mean(ll), seconds: s, examplesPerSec: data.test.x.rows / s } });
+    process.stdout.write(`importance-sampled NLL (k = ${k}) ${(-mean(ll)).toFixed(3)} nats, ${s.toFixed(1)} s\n`);
+  }
+  result.seconds = (performance.now() - t0) / 1000;
+  const file = flags.out !== undefined ? String(flags.out) : path.join(path.dirname(String(flags.model)), 'eval.json');
+  await writeFileAtomic(file, JSON.stringify(result, null, 2) + '\n');
+  process.stdout.write(`wrote ${file}\n`);
 }
 
 async function exportCommand(argv: string[]): Promise<void> {
