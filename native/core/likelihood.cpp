@@ -11,14 +11,24 @@ namespace {
 // OpenMP team that oneDNN uses (measured on the VAE step at 2 threads: 35k → 56k examples/s).
 constexpr int64_t kParallelMin = int64_t(1) << 20;
 
+// `omp simd reduction` lets the compiler reorder the float sum, which it needs to vectorise these row loops.
 LK_TARGET_CLONES float bernoulli_row(float* probs, const float* l, const float* x, int64_t D) {
   float s = 0.f;
-  for (int64_t d = 0; d < D; ++d) {
-    const float v = l[d];
-    const float e = fast_exp(v < 0.f ? v : -v);  // exp(−|l|) ∈ (0, 1]
-    const float one_e = 1.0f + e;
-    s += (v > 0.f ? v : 0.f) - x[d] * v + fast_log(one_e);
-    if (probs) probs[d] = (v >= 0.f ? 1.0f : e) / one_e;
+  if (probs) {
+#pragma omp simd reduction(+ : s)
+    for (int64_t d = 0; d < D; ++d) {
+      const float v = l[d];
+      const float e = fast_exp(v < 0.f ? v : -v);  // exp(−|l|) ∈ (0, 1]
+      const float one_e = 1.0f + e;
+      s += (v > 0.f ? v : 0.f) - x[d] * v + fast_log(one_e);
+      probs[d] = (v >= 0.f ? 1.0f : e) / one_e;
+    }
+  } else {
+#pragma omp simd reduction(+ : s)
+    for (int64_t d = 0; d < D; ++d) {
+      const float v = l[d];
+      s += (v > 0.f ? v : 0.f) - x[d] * v + fast_log(1.0f + fast_exp(v < 0.f ? v : -v));
+    }
   }
   return s;
 }
@@ -30,6 +40,7 @@ LK_TARGET_CLONES void bernoulli_grad_row(float* dl, float g, const float* p, con
 // lv_stride is 0 for a scalar log-variance and 1 for a per-feature or per-element row.
 LK_TARGET_CLONES float gaussian_row(const float* m, const float* lv, int64_t lv_stride, const float* x, int64_t D) {
   float s = 0.f;
+#pragma omp simd reduction(+ : s)
   for (int64_t d = 0; d < D; ++d) {
     const float v = lv[d * lv_stride];
     const float r = x[d] - m[d];

@@ -2,8 +2,30 @@
 // (oneDNN's sgemm and our own loops use the same team, so they never oversubscribe) and flush-to-zero /
 // denormals-are-zero on every thread of that team (denormals slow training by ~20% otherwise).
 #pragma once
+#include <cstdint>
+
+#include <omp.h>
+
+#include "status.h"
 
 namespace lk {
+
+// Runs body(item, thread) for items 0 … n − 1 spread over the OpenMP team (dynamic schedule): each thread owns
+// its own buffers (indexed by `thread`, < max_compute_threads()), and GEMMs and kernels inside run on their calling
+// thread alone (OpenMP and oneDNN do not nest), so no step of a pass is serial. Returns the first error.
+template <typename Body>
+Status parallel_items(int64_t n, Body body) {
+  Status first;
+#pragma omp parallel for schedule(dynamic) if (n > 1)
+  for (int64_t i = 0; i < n; ++i) {
+    Status s = body(i, omp_get_thread_num());
+    if (!s.ok()) {
+#pragma omp critical(lk_parallel_items_first_error)
+      if (first.ok()) first = s;
+    }
+  }
+  return first;
+}
 
 // Sets the OpenMP team size for parallel regions started by the calling thread and turns on FTZ/DAZ on it and
 // on the team's threads. threads <= 0 means all cores.

@@ -16,6 +16,7 @@
 #include "../core/linalg.h"
 #include "../core/reduce.h"
 #include "../core/rng.h"
+#include "../core/threads.h"
 
 namespace lk {
 
@@ -127,22 +128,12 @@ Status precisions_from_precisions(GmmParams& p, const double* precisions) {
 // Column means of x in float64.
 std::vector<float> to_float(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
 
-// Runs body(r0, B, t) for every chunk of kChunk rows, the chunks spread over the OpenMP team: thread t owns its
-// workspace, and the GEMMs inside run on their calling thread alone (oneDNN does not nest), so no step of a pass is
-// serial. Returns the first error.
+// Runs body(r0, B, t) for every chunk of kChunk rows, the chunks spread over the OpenMP team (threads.h).
 template <typename Body>
 Status for_each_chunk(int64_t n, Body body) {
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-  Status first;
-#pragma omp parallel for schedule(dynamic) if (chunks > 1)
-  for (int64_t c = 0; c < chunks; ++c) {
-    Status s = body(c * kChunk, std::min(kChunk, n - c * kChunk), omp_get_thread_num());
-    if (!s.ok()) {
-#pragma omp critical(lk_gmm_first_error)
-      if (first.ok()) first = s;
-    }
-  }
-  return first;
+  return parallel_items((n + kChunk - 1) / kChunk, [&](int64_t c, int t) {
+    return body(c * kChunk, std::min(kChunk, n - c * kChunk), t);
+  });
 }
 
 int team_size() { return omp_get_max_threads(); }

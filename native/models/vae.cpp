@@ -11,6 +11,7 @@
 #include "../core/gemm.h"
 #include "../core/reduce.h"
 #include "../core/rng.h"
+#include "../core/threads.h"
 
 namespace lk {
 
@@ -199,9 +200,9 @@ Status VaeModel::decode_batch(VaeWorkspace& ws, const float* z, int64_t B) const
   return Status::Ok();
 }
 
-Status VaeModel::likelihood_forward(VaeWorkspace& ws, const float* x, int64_t B) const {
+Status VaeModel::likelihood_forward(VaeWorkspace& ws, const float* x, int64_t B, bool for_backward) const {
   if (config_.likelihood == VaeLikelihood::Bernoulli)
-    return bernoulli_logits_nll_forward(ws.nll, ws.probs, ws.out(), x, B, config_.input_dim);
+    return bernoulli_logits_nll_forward(ws.nll, for_backward ? ws.probs : nullptr, ws.out(), x, B, config_.input_dim);
   const float lv = decoder_log_var();
   return gaussian_nll_forward(ws.nll, ws.out(), &lv, LogVarShape::Scalar, x, B, config_.input_dim);
 }
@@ -268,59 +269,71 @@ Status VaeModel::evaluate(const EvalTerms& out, const float* x, int64_t rows, in
   if (samples < 1) return Status::Error(Code::InvalidArgument, "samples must be >= 1");
   if (rows == 0) return Status::Ok();
   const int64_t L = config_.latent_dim, D = config_.input_dim;
-  const int64_t Kb = std::min(samples, kEvalRows);                       // draws per pass per example
-  const int64_t Bc = std::min(rows, std::max<int64_t>(1, kEvalRows / Kb));  // examples per chunk
-  VaeWorkspace ws(encoder_, decoder_, L, D, Bc, Kb, false);
+  // Work items are (chunk of Bc examples, block of Kb draws) with about kEvalRows decoder rows each — fewer when
+  // that would leave threads idle — spread over the team, each thread on its own workspace (threads.h).
+  const int T = omp_get_max_threads();
+  const int64_t per_thread = (rows * samples + T - 1) / T;
+  const int64_t pass_rows = std::max<int64_t>(64, std::min(kEvalRows, per_thread));
+  const int64_t Kb = std::min(samples, pass_rows);
+  const int64_t Bc = std::min(rows, std::max<int64_t>(1, pass_rows / Kb));
+  const int64_t chunks = (rows + Bc - 1) / Bc, blocks = (samples + Kb - 1) / Kb;
   const bool need_ratio = out.log_likelihood || (out.kl && !analytic_kl);
-  std::vector<double> recon(Bc), ratio(Bc), lse_max(Bc), lse_sum(Bc);
+  // Per (row, block): Σ nll, Σ ratio, and the block's log-sum-exp of the log weights as (max, Σ exp(· − max)).
+  struct Partial {
+    double recon = 0, ratio = 0, max = -HUGE_VAL, sum = 0;
+  };
+  std::vector<Partial> partial(static_cast<size_t>(rows * blocks));
+  std::vector<std::unique_ptr<VaeWorkspace>> workspaces(static_cast<size_t>(T));
   const uint64_t stream = rng_stream(RngPurpose::Eval, 0);
-  for (int64_t r0 = 0; r0 < rows; r0 += Bc) {
-    const int64_t B = std::min(Bc, rows - r0);
+  LK_RETURN_IF_ERROR(parallel_items(chunks * blocks, [&](int64_t item, int t) -> Status {
+    if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "evaluation was cancelled");
+    const int64_t r0 = (item / blocks) * Bc, j = item % blocks, s0 = j * Kb;
+    const int64_t B = std::min(Bc, rows - r0), K = std::min(Kb, samples - s0), R = B * K;
+    if (!workspaces[t]) workspaces[t].reset(new VaeWorkspace(encoder_, decoder_, L, D, Bc, Kb, false));
+    VaeWorkspace& ws = *workspaces[t];
     std::memcpy(ws.x, x + r0 * D, sizeof(float) * B * D);
     if (binarize)  // a fixed binarisation of the evaluation data (probs is free until the likelihood runs)
       LK_RETURN_IF_ERROR(binarize_in_place(ws.x, ws.probs, B * D, seed, rng_stream(RngPurpose::Binarize, ~0ull), r0 * D));
     LK_RETURN_IF_ERROR(encode_batch(ws, ws.x, B));
-    std::fill(recon.begin(), recon.end(), 0.0);
-    std::fill(ratio.begin(), ratio.end(), 0.0);
-    std::fill(lse_max.begin(), lse_max.end(), -HUGE_VAL);
-    std::fill(lse_sum.begin(), lse_sum.end(), 0.0);
-    for (int64_t s0 = 0; s0 < samples; s0 += Kb) {
-      if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "evaluation was cancelled");
-      const int64_t K = std::min(Kb, samples - s0), R = B * K;
-      for (int64_t b = 0; b < B; ++b)
-        LK_RETURN_IF_ERROR(rng_normal_fill(ws.eps + b * K * L, K * L, seed, stream, ((r0 + b) * samples + s0) * L));
-      LK_RETURN_IF_ERROR(gaussian_reparameterize_forward(ws.z, ws.mean, ws.log_var, ws.eps, B, L, K));
-      LK_RETURN_IF_ERROR(decode_batch(ws, ws.z, R));
-      const float* xr = ws.x;
-      if (K > 1) {
-        replicate_rows(ws.x_rep, ws.x, B, K, D);
-        xr = ws.x_rep;
-      }
-      LK_RETURN_IF_ERROR(likelihood_forward(ws, xr, R));
-      if (need_ratio) LK_RETURN_IF_ERROR(std_normal_log_ratio_forward(ws.ratio, ws.z, ws.eps, ws.log_var, B, L, K));
-      for (int64_t b = 0; b < B; ++b) {
-        const float* nll = ws.nll + b * K;
-        double m = lse_max[b];
-        for (int64_t s = 0; s < K; ++s) {
-          recon[b] += nll[s];
-          if (!need_ratio) continue;
-          ratio[b] += ws.ratio[b * K + s];
-          m = std::max(m, static_cast<double>(ws.ratio[b * K + s]) - nll[s]);
-        }
-        if (!need_ratio) continue;
-        double sum = lse_sum[b] * std::exp(lse_max[b] - m);  // rescale the running sum to the new maximum
-        for (int64_t s = 0; s < K; ++s) sum += std::exp(static_cast<double>(ws.ratio[b * K + s]) - nll[s] - m);
-        lse_max[b] = m;
-        lse_sum[b] = sum;
-      }
+    if (j == 0 && out.kl && analytic_kl)
+      LK_RETURN_IF_ERROR(gaussian_kl_std_normal_forward(out.kl + r0, ws.mean, ws.log_var, B, L));
+    for (int64_t b = 0; b < B; ++b)
+      LK_RETURN_IF_ERROR(rng_normal_fill(ws.eps + b * K * L, K * L, seed, stream, ((r0 + b) * samples + s0) * L));
+    LK_RETURN_IF_ERROR(gaussian_reparameterize_forward(ws.z, ws.mean, ws.log_var, ws.eps, B, L, K));
+    LK_RETURN_IF_ERROR(decode_batch(ws, ws.z, R));
+    const float* xr = ws.x;
+    if (K > 1) {
+      replicate_rows(ws.x_rep, ws.x, B, K, D);
+      xr = ws.x_rep;
     }
-    if (out.kl && analytic_kl) LK_RETURN_IF_ERROR(gaussian_kl_std_normal_forward(out.kl + r0, ws.mean, ws.log_var, B, L));
+    LK_RETURN_IF_ERROR(likelihood_forward(ws, xr, R, false));
+    if (need_ratio) LK_RETURN_IF_ERROR(std_normal_log_ratio_forward(ws.ratio, ws.z, ws.eps, ws.log_var, B, L, K));
     for (int64_t b = 0; b < B; ++b) {
-      if (out.reconstruction) out.reconstruction[r0 + b] = static_cast<float>(recon[b] / samples);
-      if (out.kl && !analytic_kl) out.kl[r0 + b] = static_cast<float>(-ratio[b] / samples);
-      if (out.log_likelihood)
-        out.log_likelihood[r0 + b] = static_cast<float>(lse_max[b] + std::log(lse_sum[b] / samples));
+      Partial& p = partial[static_cast<size_t>((r0 + b) * blocks + j)];
+      const float* nll = ws.nll + b * K;
+      const float* ratio = ws.ratio + b * K;
+      for (int64_t s = 0; s < K; ++s) p.recon += nll[s];
+      if (!need_ratio) continue;
+      for (int64_t s = 0; s < K; ++s) {
+        p.ratio += ratio[s];
+        p.max = std::max(p.max, static_cast<double>(ratio[s]) - nll[s]);
+      }
+      for (int64_t s = 0; s < K; ++s) p.sum += std::exp(static_cast<double>(ratio[s]) - nll[s] - p.max);
     }
+    return Status::Ok();
+  }));
+  for (int64_t r = 0; r < rows; ++r) {
+    const Partial* p = &partial[static_cast<size_t>(r * blocks)];
+    double recon = 0, ratio = 0, m = -HUGE_VAL, sum = 0;
+    for (int64_t j = 0; j < blocks; ++j) {
+      recon += p[j].recon;
+      ratio += p[j].ratio;
+      m = std::max(m, p[j].max);
+    }
+    for (int64_t j = 0; j < blocks; ++j) sum += p[j].sum * std::exp(p[j].max - m);
+    if (out.reconstruction) out.reconstruction[r] = static_cast<float>(recon / samples);
+    if (out.kl && !analytic_kl) out.kl[r] = static_cast<float>(-ratio / samples);
+    if (out.log_likelihood) out.log_likelihood[r] = static_cast<float>(m + std::log(sum / samples));
   }
   return Status::Ok();
 }
@@ -352,7 +365,7 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, 
     replicate_rows(ws.x_rep, xb, B, K, D);
     xr = ws.x_rep;
   }
-  LK_RETURN_IF_ERROR(likelihood_forward(ws, xr, R));
+  LK_RETURN_IF_ERROR(likelihood_forward(ws, xr, R, true));
   LK_RETURN_IF_ERROR(gaussian_kl_std_normal_forward(ws.kl, ws.mean, ws.log_var, B, L));
   double recon = 0.0, kl = 0.0, loss = 0.0;
   for (int64_t r = 0; r < R; ++r) recon += ws.nll[r];

@@ -129,8 +129,8 @@ class VaeModel {
   // Forward pieces on a workspace of at least B rows.
   Status encode_batch(VaeWorkspace& ws, const float* x, int64_t B) const;
   Status decode_batch(VaeWorkspace& ws, const float* z, int64_t B) const;
-  // NLL per row of x under the decoder output in ws (probs saved for backward when Bernoulli).
-  Status likelihood_forward(VaeWorkspace& ws, const float* x, int64_t B) const;
+  // NLL per row of x under the decoder output in ws (with for_backward, what the backward needs is saved in ws).
+  Status likelihood_forward(VaeWorkspace& ws, const float* x, int64_t B, bool for_backward) const;
   // Forward and backward of the batch-mean objective on ws; adds the batch sums to `sums` and the gradient to g.
   Status forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, uint64_t seed, uint64_t eps_stream,
                           const StepOptions& step, float* g, EpochResult* sums) const;
