@@ -94,8 +94,8 @@ export interface NativeVae {
   lossAndGradient(x: Float32Array, rows: number, seed: number, grad: Float32Array, step?: NativeStepOptions): number;
   beginTraining(data: Float32Array, rows: number, options: NativeTrainOptions): void;
   stepsPerEpoch(): number;
-  trainEpoch(epoch: number, klWeights: Float32Array | null, onProgress?: (steps: number, examples: number, lossSum: number) => void): Promise<{
-    lossSum: number; reconstructionSum: number; klSum: number; examples: number; steps: number;
+  trainEpoch(epoch: number, klWeights: Float32Array | null, aggressive: boolean, onProgress?: (steps: number, examples: number, lossSum: number) => void): Promise<{
+    lossSum: number; reconstructionSum: number; klSum: number; examples: number; steps: number; encoderSteps: number;
   }>;
   endTraining(): void;
   cancel(): void;

@@ -116,12 +116,12 @@ describe('direct binding calls with wrong arguments', () => {
     expect(() => v.setParams(new Float32Array(3))).toThrow(expect.objectContaining({ name: 'RangeError' }));
     expect(() => v.encode(new Float32Array(8), 3, new Float32Array(6), new Float32Array(6))).toThrow(/for x/);
     expect(() => v.decode(new Float32Array(2), 1, new Float32Array(3))).toThrow(/for out/);
-    expect(() => v.trainEpoch(0, null)).toThrow(/before beginTraining/);
+    expect(() => v.trainEpoch(0, null, false)).toThrow(/before beginTraining/);
     expect(() => v.beginTraining(new Float32Array(4), 1, { batchSize: 0 } as never)).toThrow(/for batchSize/);
     expect(() => v.evaluate(new Float32Array(4), 1, 0, 0, false, true, new Float32Array(1), new Float32Array(1), null)).toThrow(/for samples/);
-    expect(() => v.trainEpoch('0' as never, null)).toThrow(expect.objectContaining({ name: 'TypeError' }));
+    expect(() => v.trainEpoch('0' as never, null, false)).toThrow(expect.objectContaining({ name: 'TypeError' }));
     v.beginTraining(new Float32Array(4), 1, { batchSize: 1, lr: 1e-3, weightDecay: 0, binarize: false, seed: 0 });
-    expect(() => v.trainEpoch(0, new Float32Array(3))).toThrow(/for klWeights/);
+    expect(() => v.trainEpoch(0, new Float32Array(3), false)).toThrow(/for klWeights/);
     expect(() => v.lossAndGradient(new Float32Array(4), 1, 0, new Float32Array(v.numParams()), { samples: 0 })).toThrow(/for samples/);
     v.endTraining();
   });

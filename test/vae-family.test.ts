@@ -129,6 +129,27 @@ describe('objectives in fit', () => {
   }, 30_000);
 });
 
+describe('aggressive inference-network training', () => {
+  test('runs 10…100 encoder-only updates per step while I_q rises, logs phase and I_q, and switches off for good', async () => {
+    const m = new Vae({ inputDim: 784, latentDim: 8, hidden: [64], activation: 'tanh', seed: 4 });
+    const h = await m.fit(headRows(train, 600), { epochs: 4, batchSize: 100, aggressive: true, validation: test100 });
+    const first = h.epochs[0];
+    expect(first.aggressive).toBe(true);
+    expect(first.encoderSteps).toBeGreaterThanOrEqual(10 * 6); // 6 steps, each checks the inner loss after 10
+    expect(first.encoderSteps).toBeLessThanOrEqual(100 * 6);
+    for (const r of h.epochs) expect(Number.isFinite(r.mutualInformation)).toBe(true);
+    for (let i = 1; i < h.epochs.length; i++) {
+      const prev = h.epochs[i - 1];
+      // the phase of epoch i is decided by whether I_q rose over epoch i − 1; once off it stays off
+      const rose = prev.mutualInformation! > (i >= 2 ? h.epochs[i - 2].mutualInformation! : -Infinity);
+      expect(h.epochs[i].aggressive).toBe(prev.aggressive! && rose);
+      if (!h.epochs[i].aggressive) expect(h.epochs[i].encoderSteps).toBe(0);
+    }
+    const plain = await new Vae({ inputDim: 784, latentDim: 8, hidden: [64], seed: 4 }).fit(headRows(train, 200), { epochs: 1, batchSize: 100 });
+    expect(plain.epochs[0].aggressive).toBeUndefined();
+  }, 30_000);
+});
+
 describe('latent diagnostics', () => {
   test('active units, KL per dimension and mutual information are consistent', async () => {
     const au = vae.activeUnits(test100);
@@ -227,6 +248,7 @@ describe('bad input names the option', () => {
     [{ klWarmup: { epochs: 2, steps: 5 } }, /for klWarmup/],
     [{ klWarmup: { epochs: 0 } }, /for klWarmup.epochs/],
     [{ adamEps: 0 }, /for adamEps/],
+    [{ aggressive: 'yes' }, /for aggressive/],
   ])('fit(%j)', async (options, message) => {
     await expect(vae.fit(headRows(test100, 10), options as never)).rejects.toThrow(message);
   });

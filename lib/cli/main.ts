@@ -64,6 +64,7 @@ train options (defaults train the reference MNIST VAE, 784-400-20):
   --beta <x>            weight of the KL term, β-VAE (1)
   --warmup <epochs>     KL warm-up: the KL weight rises linearly from 0 to β over this many epochs
   --free-bits <x>       free bits λ, nats per latent dimension (0)
+  --aggressive          aggressive encoder training against posterior collapse (He et al. 2019) while I_q rises
   --adam-eps <x>        Adam's ε (1e-8)
   --out <dir>           run folder (runs/mnist-vae)
 
@@ -86,6 +87,7 @@ async function train(argv: string[]): Promise<void> {
       binarize: { type: 'boolean', default: false }, out: { type: 'string', default: 'runs/mnist-vae' },
       objective: { type: 'string' }, k: { type: 'string' }, samples: { type: 'string' }, beta: { type: 'string' },
       warmup: { type: 'string' }, 'free-bits': { type: 'string' }, 'adam-eps': { type: 'string' },
+      aggressive: { type: 'boolean', default: false },
     },
   });
   const flags = values as Flags;
@@ -109,7 +111,7 @@ async function train(argv: string[]): Promise<void> {
   if (flags.warmup !== undefined) objective.klWarmup = { epochs: num(flags, 'warmup', 1) };
   const config = { data: data.name, ...vae.options, epochs, batchSize: num(flags, 'batch-size', 128),
     learningRate: num(flags, 'lr', 1e-3, false), adamEps: num(flags, 'adam-eps', 1e-8, false), weightDecay: num(flags, 'weight-decay', 0, false),
-    binarize: Boolean(flags.binarize), ...objective, trainRows: data.train.x.rows, testRows: data.test.x.rows, version: VERSION };
+    binarize: Boolean(flags.binarize), aggressive: Boolean(flags.aggressive), ...objective, trainRows: data.train.x.rows, testRows: data.test.x.rows, version: VERSION };
   const out = String(flags.out);
   const controller = new AbortController();
   const onSigint = () => controller.abort();
@@ -120,7 +122,7 @@ async function train(argv: string[]): Promise<void> {
   const t0 = performance.now();
   let history;
   try {
-    history = await vae.fit(data.train.x, { epochs, batchSize: config.batchSize, learningRate: config.learningRate, adamEps: config.adamEps,
+    history = await vae.fit(data.train.x, { epochs, batchSize: config.batchSize, learningRate: config.learningRate, adamEps: config.adamEps, aggressive: config.aggressive,
       weightDecay: config.weightDecay, binarize: config.binarize, ...objective, seed, threads, validation: data.test.x,
       signal: controller.signal, progress: (p) => progress.step(p), onEpoch: (r) => progress.epoch(r, epochs) });
   } finally {

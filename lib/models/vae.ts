@@ -45,6 +45,9 @@ export interface EpochRecord {
   reconstruction: number; // mean −log p(x | z) per example during the epoch
   kl: number; // mean closed-form KL(q(z | x) || N(0, I)) per example during the epoch
   klWeight: number; // β × warm-up factor, the mean over the epoch's steps
+  aggressive?: boolean; // with fit({ aggressive: true }): whether this epoch ran the aggressive encoder updates
+  encoderSteps?: number; // … how many encoder-only inner updates it made
+  mutualInformation?: number; // … I_q on the validation rows (or 2,000 training rows) after the epoch
   testLoss?: number; // on `validation`, after the epoch: −ELBO, single-sample z
   examplesPerSec: number;
   seconds: number;
@@ -63,6 +66,12 @@ export interface FitOptions extends ObjectiveOptions {
   epochs?: number;
   batchSize?: number;
   learningRate?: number;
+  /**
+   * Aggressive inference-network training (He et al. 2019) against posterior collapse: each step first updates the
+   * encoder alone on fresh batches until its loss stops falling (≤ 100 inner steps, checked every 10), then the
+   * decoder alone; switched off for good after the first epoch whose I_q on held-out rows does not rise.
+   */
+  aggressive?: boolean;
   /** Adam's ε (default 1e-8; Burda et al. use 1e-4). */
   adamEps?: number;
   weightDecay?: number;
@@ -86,7 +95,7 @@ export interface ElboResult {
 }
 
 const VAE_KEYS = ['inputDim', 'latentDim', 'hidden', 'activation', 'likelihood', 'sigma', 'seed', 'threads'] as const;
-const FIT_KEYS = ['epochs', 'batchSize', 'learningRate', 'adamEps', 'weightDecay', 'threads', 'validation', 'binarize', 'seed', 'signal', 'onEpoch', 'progress', ...OBJECTIVE_KEYS] as const;
+const FIT_KEYS = ['epochs', 'batchSize', 'learningRate', 'aggressive', 'adamEps', 'weightDecay', 'threads', 'validation', 'binarize', 'seed', 'signal', 'onEpoch', 'progress', ...OBJECTIVE_KEYS] as const;
 const EVAL_SEED = 0x5eed;
 
 export function resolveVaeOptions(options: unknown): ResolvedVaeOptions {
@@ -170,6 +179,7 @@ export class Vae {
     const learningRate = finiteNumber('learningRate', o.learningRate ?? 1e-3, { min: 0, exclusiveMin: true });
     const adamEps = finiteNumber('adamEps', o.adamEps ?? 1e-8, { min: 0, exclusiveMin: true });
     const objective = resolveObjective(o);
+    const aggressiveOption = boolean('aggressive', o.aggressive ?? false);
     const weightDecay = finiteNumber('weightDecay', o.weightDecay ?? 0, { min: 0 });
     const threads = integer('threads', o.threads ?? this.options.threads, 0, 1024);
     const binarize = boolean('binarize', o.binarize ?? false);
@@ -196,6 +206,10 @@ export class Vae {
       nat.beginTraining(data.data, data.rows, { batchSize, lr: learningRate, eps: adamEps, weightDecay, binarize, seed, ...nativeStep(objective) });
       const stepsPerEpoch = nat.stepsPerEpoch();
       const history: History = { epochs: [] };
+      // Aggressive training watches I_q on held-out rows: the validation set, else a seeded 2,000-row training subset.
+      const miRows = aggressiveOption ? (validation ?? (data.rows > 2000 ? subsetRows(data, 2000, seed) : data)) : undefined;
+      let aggressive = aggressiveOption;
+      let lastMi = -Infinity;
       for (let epoch = 0; epoch < epochs; epoch++) {
         const t0 = performance.now();
         const report = progress
@@ -205,7 +219,7 @@ export class Vae {
             }
           : undefined;
         const weights = epochKlWeights(objective, epoch, stepsPerEpoch);
-        const r = await withCallerStack(() => nat.trainEpoch(epoch, weights, report));
+        const r = await withCallerStack(() => nat.trainEpoch(epoch, weights, aggressive, report));
         const seconds = (performance.now() - t0) / 1000;
         const record: EpochRecord = {
           epoch: epoch + 1,
@@ -216,6 +230,12 @@ export class Vae {
           examplesPerSec: r.examples / seconds,
           seconds,
         };
+        if (miRows) {
+          const mi = this.mutualInformation(miRows, { seed: EVAL_SEED });
+          Object.assign(record, { aggressive, encoderSteps: r.encoderSteps, mutualInformation: mi });
+          if (aggressive && !(mi > lastMi)) aggressive = false; // I_q stopped rising: plain VAE training from here
+          lastMi = mi;
+        }
         if (validation) {
           const terms = await this.#evaluate(validation, 1, EVAL_SEED, binarize, { analyticKl: true, terms: true });
           record.testLoss = meanNegElbo(terms);

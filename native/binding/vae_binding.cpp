@@ -361,8 +361,8 @@ Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
 class TrainEpochJob : public ModelJob {
  public:
   TrainEpochJob(Napi::Env env, VaeNative* owner, int threads, int64_t epoch, const Napi::Value& kl_weights_value,
-                const float* kl_weights, Napi::Function on_progress)
-      : ModelJob(env, owner, threads), epoch_(epoch), kl_weights_(kl_weights) {
+                const float* kl_weights, bool aggressive, Napi::Function on_progress)
+      : ModelJob(env, owner, threads), epoch_(epoch), kl_weights_(kl_weights), aggressive_(aggressive) {
     keep(kl_weights_value);
     if (!on_progress.IsEmpty()) progress_fn_ = Napi::Persistent(on_progress);
     report_ = !on_progress.IsEmpty();
@@ -386,7 +386,7 @@ class TrainEpochJob : public ModelJob {
         }
       });
     };
-    return owner_->model().train_epoch(epoch_, kl_weights_, &result_, &owner_->cancel_flag(), fn);
+    return owner_->model().train_epoch(epoch_, kl_weights_, aggressive_, &result_, &owner_->cancel_flag(), fn);
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -394,6 +394,7 @@ class TrainEpochJob : public ModelJob {
     r.Set("lossSum", Napi::Number::New(env, result_.loss_sum));
     r.Set("reconstructionSum", Napi::Number::New(env, result_.reconstruction_sum));
     r.Set("klSum", Napi::Number::New(env, result_.kl_sum));
+    r.Set("encoderSteps", Napi::Number::New(env, static_cast<double>(result_.encoder_steps)));
     r.Set("examples", Napi::Number::New(env, static_cast<double>(result_.examples)));
     r.Set("steps", Napi::Number::New(env, static_cast<double>(result_.steps)));
     return r;
@@ -402,13 +403,15 @@ class TrainEpochJob : public ModelJob {
  private:
   int64_t epoch_;
   const float* kl_weights_;
+  bool aggressive_;
   bool report_ = false;
   EpochResult result_;
   Napi::FunctionReference progress_fn_;
 };
 
-// trainEpoch(epoch, klWeights?, onProgress?) → Promise<{ lossSum, reconstructionSum, klSum, examples, steps }>
-// klWeights: null, or a Float32Array with the KL weight of each of the epoch's stepsPerEpoch() steps.
+// trainEpoch(epoch, klWeights, aggressive, onProgress?) → Promise<{ lossSum, reconstructionSum, klSum, examples,
+// steps, encoderSteps }>. klWeights: null, or a Float32Array with the KL weight of each of the epoch's
+// stepsPerEpoch() steps; aggressive: encoder-only inner updates before each decoder update (vae.h).
 Napi::Value VaeNative::TrainEpoch(const Napi::CallbackInfo& info) {
   Args a(info, "trainEpoch");
   require_idle(info.Env(), "train");
@@ -416,8 +419,9 @@ Napi::Value VaeNative::TrainEpoch(const Napi::CallbackInfo& info) {
   if (!model_->training())
     throw_status(info.Env(), Status::Error(Code::InvalidArgument, "trainEpoch called before beginTraining"));
   const float* kl_weights = a.f32(1, "klWeights", model_->steps_per_epoch(), true);
-  Napi::Function fn = a.function(2, "onProgress", true);
-  return ModelJob::Start(new TrainEpochJob(info.Env(), this, threads_, epoch, a.at(1), kl_weights, fn));
+  const bool aggressive = a.boolean(2, "aggressive");
+  Napi::Function fn = a.function(3, "onProgress", true);
+  return ModelJob::Start(new TrainEpochJob(info.Env(), this, threads_, epoch, a.at(1), kl_weights, aggressive, fn));
 }
 
 }  // namespace

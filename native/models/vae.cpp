@@ -99,14 +99,17 @@ struct VaeModel::Trainer {
         workspace(m.encoder_, m.decoder_, m.config_.latent_dim, m.config_.input_dim, std::min(o.batch_size, rows),
                   o.step.samples, true),
         grad(m.params_.size(), 0.f), adam_m(m.params_.size(), 0.f), adam_v(m.params_.size(), 0.f),
-        perm(static_cast<size_t>(rows)) {}
+        perm(static_cast<size_t>(rows)), inner_perm(static_cast<size_t>(rows)) {}
   TrainOptions options;
   std::vector<float> data;
   int64_t rows;
   VaeWorkspace workspace;
   std::vector<float> grad, adam_m, adam_v;
   std::vector<int64_t> perm;
-  int64_t adam_steps = 0;
+  int64_t encoder_adam_steps = 0, decoder_adam_steps = 0;
+  // Aggressive training's inner batches: a second shuffled pass over the data, reshuffled when used up.
+  std::vector<int64_t> inner_perm;
+  int64_t inner_cursor = 0, inner_shuffles = 0, inner_steps = 0;
 };
 
 VaeModel::VaeModel(const VaeConfig& config) : config_(config) {}
@@ -461,16 +464,25 @@ Status VaeModel::loss_and_gradient(float* grad, double* loss, const float* x, in
   return Status::Ok();
 }
 
-Status VaeModel::train_step(Trainer& t, const float* xb, int64_t B, int64_t global_step, float kl_weight,
+Status VaeModel::train_step(Trainer& t, const float* xb, int64_t B, uint64_t eps_step, float kl_weight, Part part,
                             EpochResult* sums) {
   float* g = t.grad.data();
   StepOptions step = t.options.step;
   step.kl_weight = kl_weight;
-  LK_RETURN_IF_ERROR(forward_backward(t.workspace, xb, B, t.options.seed,
-                                      rng_stream(RngPurpose::Eps, static_cast<uint64_t>(global_step)), step, g, sums));
-  // adam_step also clears g: the one zero-fill of the parameter gradient per step.
-  return adam_step(params_.data(), t.adam_m.data(), t.adam_v.data(), g, num_params(), t.options.adam, ++t.adam_steps,
-                   true);
+  LK_RETURN_IF_ERROR(forward_backward(t.workspace, xb, B, t.options.seed, rng_stream(RngPurpose::Eps, eps_step), step,
+                                      g, sums));
+  // adam_step also clears g: the one zero-fill of the parameter gradient per step; a part not updated is cleared.
+  const int64_t E = decoder_.front().w_off, N = num_params();  // encoder parameters first, then the decoder's
+  float *p = params_.data(), *m = t.adam_m.data(), *v = t.adam_v.data();
+  if (part == Part::Decoder)
+    std::memset(g, 0, sizeof(float) * E);
+  else
+    LK_RETURN_IF_ERROR(adam_step(p, m, v, g, E, t.options.adam, ++t.encoder_adam_steps, true));
+  if (part == Part::Encoder)
+    std::memset(g + E, 0, sizeof(float) * (N - E));
+  else
+    LK_RETURN_IF_ERROR(adam_step(p + E, m + E, v + E, g + E, N - E, t.options.adam, ++t.decoder_adam_steps, true));
+  return Status::Ok();
 }
 
 int64_t VaeModel::steps_per_epoch() const {
@@ -479,7 +491,7 @@ int64_t VaeModel::steps_per_epoch() const {
   return (trainer_->rows + bs - 1) / bs;
 }
 
-Status VaeModel::train_epoch(int64_t epoch, const float* kl_weights, EpochResult* result,
+Status VaeModel::train_epoch(int64_t epoch, const float* kl_weights, bool aggressive, EpochResult* result,
                              const std::atomic<bool>* cancel, const ProgressFn& progress) {
   if (!trainer_) return Status::Error(Code::InvalidArgument, "train_epoch called before begin_training");
   Trainer& t = *trainer_;
@@ -488,21 +500,60 @@ Status VaeModel::train_epoch(int64_t epoch, const float* kl_weights, EpochResult
   LK_RETURN_IF_ERROR(rng_permutation(t.perm.data(), N, t.options.seed, rng_stream(RngPurpose::Permutation, epoch)));
   *result = EpochResult{};
   float* xb = t.workspace.x;
+  // Copies rows idx[0 … B − 1] of the data into xb, binarised with the draws of `binarize_step` when asked.
+  auto gather = [&](const int64_t* idx, int64_t B, uint64_t binarize_step) -> Status {
+    for (int64_t b = 0; b < B; ++b) std::memcpy(xb + b * D, t.data.data() + idx[b] * D, sizeof(float) * D);
+    if (t.options.binarize)
+      return binarize_in_place(xb, t.workspace.probs, B * D, t.options.seed,
+                               rng_stream(RngPurpose::Binarize, binarize_step), 0);
+    return Status::Ok();
+  };
+  // Draws for inner (encoder-only) steps come from streams numbered past any outer step.
+  constexpr uint64_t kInnerStreams = uint64_t(1) << 40;
+  auto annotate = [&](Status st, int64_t s) {
+    if (st.code == Code::NonFiniteLoss)
+      st.message += " at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(s + 1) + " of " +
+                    std::to_string(steps) + "; parameters were left as they were before that step";
+    return st;
+  };
   for (int64_t s = 0; s < steps; ++s) {
-    if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "training was cancelled");
     const int64_t r0 = s * bs, B = std::min(bs, N - r0);
     const int64_t global_step = epoch * steps + s;
-    for (int64_t b = 0; b < B; ++b) std::memcpy(xb + b * D, t.data.data() + t.perm[r0 + b] * D, sizeof(float) * D);
-    if (t.options.binarize)
-      LK_RETURN_IF_ERROR(binarize_in_place(xb, t.workspace.probs, B * D, t.options.seed,
-                                           rng_stream(RngPurpose::Binarize, global_step), 0));
-    Status st = train_step(t, xb, B, global_step, kl_weights ? kl_weights[s] : t.options.step.kl_weight, result);
-    if (!st.ok()) {
-      if (st.code == Code::NonFiniteLoss)
-        st.message += " at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(s + 1) + " of " +
-                      std::to_string(steps) + "; parameters were left as they were before that step";
-      return st;
+    const float w = kl_weights ? kl_weights[s] : t.options.step.kl_weight;
+    if (aggressive) {
+      double previous = HUGE_VAL, window = 0.0;
+      int64_t window_rows = 0;
+      for (int64_t i = 1; i <= 100; ++i) {
+        if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "training was cancelled");
+        if (t.inner_cursor + bs > N) {  // reshuffle the inner pass
+          LK_RETURN_IF_ERROR(rng_permutation(t.inner_perm.data(), N, t.options.seed,
+                                             rng_stream(RngPurpose::Permutation, kInnerStreams + t.inner_shuffles++)));
+          t.inner_cursor = 0;
+        }
+        const int64_t Bi = std::min(bs, N);
+        const uint64_t inner = kInnerStreams + static_cast<uint64_t>(t.inner_steps++);
+        LK_RETURN_IF_ERROR(gather(t.inner_perm.data() + t.inner_cursor, Bi, inner));
+        t.inner_cursor += Bi;
+        EpochResult inner_sums;
+        Status st = train_step(t, xb, Bi, inner, w, Part::Encoder, &inner_sums);
+        if (!st.ok()) return annotate(st, s);
+        result->encoder_steps += 1;
+        window += inner_sums.loss_sum;
+        window_rows += Bi;
+        if (i % 10 == 0) {  // stop once the mean loss of the last 10 inner steps no longer falls
+          const double current = window / static_cast<double>(window_rows);
+          if (current >= previous) break;
+          previous = current;
+          window = 0.0;
+          window_rows = 0;
+        }
+      }
     }
+    if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "training was cancelled");
+    LK_RETURN_IF_ERROR(gather(t.perm.data() + r0, B, static_cast<uint64_t>(global_step)));
+    Status st = train_step(t, xb, B, static_cast<uint64_t>(global_step), w, aggressive ? Part::Decoder : Part::All,
+                           result);
+    if (!st.ok()) return annotate(st, s);
     result->examples += B;
     result->steps += 1;
     if (progress) progress(result->steps, result->examples, result->loss_sum);

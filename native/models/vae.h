@@ -76,6 +76,7 @@ struct EpochResult {
   double reconstruction_sum = 0;  // (1/K) Σ_k −log p(x | z_k)
   double kl_sum = 0;              // closed-form KL(q(z | x) || N(0, I))
   int64_t examples = 0, steps = 0;
+  int64_t encoder_steps = 0;  // aggressive epochs: the encoder-only inner updates
 };
 
 // progress(steps_done, examples_done, loss_sum_so_far) — called from the compute thread.
@@ -115,10 +116,12 @@ class VaeModel {
 
   // Training: begin (copies the data once, allocates every buffer), then epochs, then end (frees them).
   // kl_weights (nullable): the KL weight of each of the epoch's steps_per_epoch() steps (a warm-up schedule).
+  // aggressive (He et al. 2019): before each step's decoder-only update, encoder-only updates on fresh random
+  // batches until the encoder's mean loss over the last 10 stops falling (at most 100).
   Status begin_training(const float* data, int64_t rows, const TrainOptions& options);
   int64_t steps_per_epoch() const;
-  Status train_epoch(int64_t epoch, const float* kl_weights, EpochResult* result, const std::atomic<bool>* cancel,
-                     const ProgressFn& progress);
+  Status train_epoch(int64_t epoch, const float* kl_weights, bool aggressive, EpochResult* result,
+                     const std::atomic<bool>* cancel, const ProgressFn& progress);
   void end_training();
   bool training() const { return trainer_ != nullptr; }
 
@@ -134,7 +137,11 @@ class VaeModel {
   // Forward and backward of the batch-mean objective on ws; adds the batch sums to `sums` and the gradient to g.
   Status forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, uint64_t seed, uint64_t eps_stream,
                           const StepOptions& step, float* g, EpochResult* sums) const;
-  Status train_step(Trainer& t, const float* xb, int64_t B, int64_t global_step, float kl_weight, EpochResult* sums);
+  // Which parameters a step updates: all, the encoder's only, or the decoder's only (Adam keeps a bias-correction
+  // count per part, so alternating parts is Adam on each).
+  enum class Part { All, Encoder, Decoder };
+  Status train_step(Trainer& t, const float* xb, int64_t B, uint64_t eps_step, float kl_weight, Part part,
+                    EpochResult* sums);
 
   VaeConfig config_;
   std::vector<float> params_;
