@@ -129,6 +129,22 @@ describe('objectives in fit', () => {
   }, 30_000);
 });
 
+describe('likelihoods', () => {
+  test("sigma: 'feature' learns a σ per input feature", async () => {
+    const n = 2000, stds = [0.1, 0.1, 2, 2];
+    const x = matrix(n, 4);
+    const e = randn(n * 4, 7);
+    for (let i = 0; i < n * 4; i++) x.data[i] = stds[i % 4] * e[i];
+    const m = new Vae({ inputDim: 4, latentDim: 1, hidden: [8], activation: 'tanh', likelihood: 'gaussian', sigma: 'feature', seed: 1 });
+    await m.fit(x, { epochs: 30, batchSize: 100, learningRate: 1e-2 });
+    const s = m.sigmas()!;
+    expect(s.length).toBe(4);
+    expect(Math.max(s[0], s[1])).toBeLessThan(0.2);
+    expect(Math.min(s[2], s[3])).toBeGreaterThan(1);
+    expect(m.sample(3, { mode: 'ancestral', seed: 1 }).rows).toBe(3);
+  }, 30_000);
+});
+
 describe('aggressive inference-network training', () => {
   test('runs 10…100 encoder-only updates per step while I_q rises, logs phase and I_q, and switches off for good', async () => {
     const m = new Vae({ inputDim: 784, latentDim: 8, hidden: [64], activation: 'tanh', seed: 4 });

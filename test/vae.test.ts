@@ -31,6 +31,7 @@ describe('gradient of the fused native step', () => {
     ['gaussian fixed σ, softplus, no hidden layer', { inputDim: 4, latentDim: 2, hidden: [], activation: 'softplus', likelihood: 'gaussian', sigma: 0.7 }, {}],
     ['bernoulli, leaky_relu', { inputDim: 5, latentDim: 2, hidden: [6], activation: 'leaky_relu', likelihood: 'bernoulli' }, {}],
     ['ELBO with 3 draws per example and β = 0.4', { inputDim: 5, latentDim: 3, hidden: [4], activation: 'tanh' }, { samples: 3, klWeight: 0.4 }],
+    ['gaussian per-feature σ, IWAE k = 3', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'gaussian', sigma: 'feature' }, { objective: 1, samples: 3 }],
     ['IWAE k = 4', { inputDim: 5, latentDim: 3, hidden: [4], activation: 'tanh' }, { objective: 1, samples: 4 }],
     ['IWAE k = 5, gaussian shared σ, KL weight 0.3', { inputDim: 4, latentDim: 2, hidden: [3], activation: 'tanh', likelihood: 'gaussian', sigma: 'shared' }, { objective: 1, samples: 5, klWeight: 0.3 }],
     ['free bits λ = 0.11 (some dimensions under the floor)', { inputDim: 6, latentDim: 4, hidden: [5], activation: 'tanh' }, { samples: 2, freeBits: 0.11 }],
@@ -41,7 +42,7 @@ describe('gradient of the fused native step', () => {
     const handle = new (native().VaeNative)({
       inputDim: options.inputDim, latentDim: options.latentDim, hidden: options.hidden ?? [400],
       activation: ['identity', 'relu', 'tanh', 'leaky_relu', 'softplus'].indexOf(options.activation ?? 'relu'),
-      likelihood: options.likelihood === 'gaussian' ? 1 : 0, sigmaMode: options.sigma === 'shared' ? 1 : 0,
+      likelihood: options.likelihood === 'gaussian' ? 1 : 0, sigmaMode: options.sigma === 'shared' ? 1 : options.sigma === 'feature' ? 2 : 0,
       sigma: typeof options.sigma === 'number' ? options.sigma : 1,
     }) as NativeVae;
     handle.initParams(3);

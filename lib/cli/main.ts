@@ -50,7 +50,7 @@ train options (defaults train the reference MNIST VAE, 784-400-20):
   --hidden <w,w,...>    encoder hidden widths, mirrored by the decoder (400)
   --activation <name>   ${ACTIVATIONS.join(' | ')} (relu)
   --likelihood <name>   ${LIKELIHOODS.join(' | ')} (bernoulli)
-  --sigma <s|shared>    Gaussian decoder σ: a fixed number (1) or 'shared' (one learned σ²)
+  --sigma <s|shared|feature>  Gaussian decoder σ: a fixed number (1), 'shared' (one learned σ²) or 'feature' (one per input)
   --epochs <n>          passes over the training set (10)
   --batch-size <n>      examples per step (128)
   --lr <x>              Adam learning rate (1e-3)
@@ -100,7 +100,7 @@ async function train(argv: string[]): Promise<void> {
   });
   const data = await loadSplit(String(flags.data), seed);
   const likelihood = (flags.likelihood ?? 'bernoulli') as VaeOptions['likelihood'];
-  const sigma = flags.sigma === undefined ? undefined : flags.sigma === 'shared' ? 'shared' : num(flags, 'sigma', 1, false);
+  const sigma = flags.sigma === undefined ? undefined : flags.sigma === 'shared' || flags.sigma === 'feature' ? flags.sigma : num(flags, 'sigma', 1, false);
   const vae = new Vae({ inputDim: data.train.x.cols, latentDim: num(flags, 'latent', 20), hidden,
     activation: (flags.activation ?? 'relu') as VaeOptions['activation'], likelihood, sigma, seed, threads });
   const epochs = num(flags, 'epochs', 10);

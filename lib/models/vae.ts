@@ -28,8 +28,8 @@ export interface VaeOptions {
   hidden?: number[];
   activation?: Activation;
   likelihood?: Likelihood;
-  /** Gaussian only: a fixed σ (number, default 1) or 'shared' for one learned σ². */
-  sigma?: number | 'shared';
+  /** Gaussian only: a fixed σ (number, default 1), 'shared' for one learned σ², 'feature' for a learned σ per input feature. */
+  sigma?: number | 'shared' | 'feature';
   /** Seeds the initial weights (and is the default training seed). */
   seed?: number;
   /** Compute threads for this model's native work; 0 = all cores. */
@@ -37,7 +37,7 @@ export interface VaeOptions {
 }
 
 /** Every option filled in; `sigma` is present only for a Gaussian likelihood. */
-export type ResolvedVaeOptions = Omit<Required<VaeOptions>, 'sigma'> & { sigma?: number | 'shared' };
+export type ResolvedVaeOptions = Omit<Required<VaeOptions>, 'sigma'> & { sigma?: number | 'shared' | 'feature' };
 
 export interface EpochRecord {
   epoch: number;
@@ -112,7 +112,7 @@ export function resolveVaeOptions(options: unknown): ResolvedVaeOptions {
   const threads = integer('threads', o.threads ?? 0, 0, 1024);
   const resolved: ResolvedVaeOptions = { inputDim, latentDim, hidden, activation, likelihood, seed, threads };
   if (likelihood === 'gaussian')
-    resolved.sigma = o.sigma === undefined || o.sigma === 'shared' ? (o.sigma ?? 1) : finiteNumber('sigma', o.sigma, { min: 0, exclusiveMin: true });
+    resolved.sigma = o.sigma === undefined || o.sigma === 'shared' || o.sigma === 'feature' ? (o.sigma ?? 1) : finiteNumber('sigma', o.sigma, { min: 0, exclusiveMin: true });
   else if (o.sigma !== undefined) fail('sigma', "no sigma (it applies to likelihood: 'gaussian')", o.sigma, 'type');
   return resolved;
 }
@@ -131,7 +131,7 @@ export class Vae {
       hidden: o.hidden,
       activation: ACTIVATIONS.indexOf(o.activation),
       likelihood: LIKELIHOODS.indexOf(o.likelihood),
-      sigmaMode: o.sigma === 'shared' ? 1 : 0,
+      sigmaMode: o.sigma === 'shared' ? 1 : o.sigma === 'feature' ? 2 : 0,
       sigma: typeof o.sigma === 'number' ? o.sigma : 1,
     });
     this.#native.initParams(o.seed);
@@ -147,9 +147,17 @@ export class Vae {
   get numParams(): number {
     return this.#native.numParams();
   }
-  /** The Gaussian decoder's σ (learned or fixed); undefined for Bernoulli. */
+  /** The Gaussian decoder's σ (learned or fixed; for sigma: 'feature' the first feature's); undefined for Bernoulli. */
   get sigma(): number | undefined {
     return this.options.likelihood === 'gaussian' ? Math.exp(0.5 * this.#native.decoderLogVar()) : undefined;
+  }
+
+  /** The Gaussian decoder's σ for each input feature (inputDim values); undefined for Bernoulli. */
+  sigmas(): Float32Array | undefined {
+    if (this.options.likelihood !== 'gaussian') return undefined;
+    if (this.options.sigma !== 'feature') return new Float32Array(this.inputDim).fill(this.sigma as number);
+    const lv = this.parameters().tensors.find((t) => t.name === 'decoder.log_var')!.data;
+    return Float32Array.from(lv, (v) => Math.exp(0.5 * v));
   }
 
   /** A copy of all parameters: one flat buffer and a named view of each tensor (weights stored (in, out)). */
@@ -299,8 +307,8 @@ export class Vae {
         for (let i = 0; i < noise.length; i++) x.data[i] = noise[i] < x.data[i] ? 1 : 0;
       } else {
         k.rng_normal_fill(noise, noise.length, seed, noiseStream, 0);
-        const s = this.sigma as number;
-        for (let i = 0; i < noise.length; i++) x.data[i] += s * noise[i];
+        const s = this.sigmas() as Float32Array;
+        for (let i = 0; i < noise.length; i++) x.data[i] += s[i % this.inputDim] * noise[i];
       }
     }
     return x;

@@ -89,9 +89,9 @@ export function decoderOnnx(options: ResolvedVaeOptions, tensors: NamedTensor[])
   } else {
     g.dense(h, 'decoder.out', 'identity', 'mean');
     outputs.push(valueInfo('mean', ['batch', options.inputDim]));
-    if (options.sigma === 'shared') {
+    if (options.sigma === 'shared' || options.sigma === 'feature') {
       g.node('Identity', [g.initializer('decoder.log_var')], 'logVar');
-      outputs.push(valueInfo('logVar', [1]));
+      outputs.push(valueInfo('logVar', [options.sigma === 'shared' ? 1 : options.inputDim]));
     }
   }
   return model({ name: 'latentkit_decoder', node: g.nodes, initializer: g.initializers,

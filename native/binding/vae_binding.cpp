@@ -74,7 +74,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     }
     c.activation = static_cast<Activation>(option_integer(a, o, "activation", 1, 0, 4));
     c.likelihood = static_cast<VaeLikelihood>(option_integer(a, o, "likelihood", 0, 0, 1));
-    c.sigma_mode = static_cast<SigmaMode>(option_integer(a, o, "sigmaMode", 0, 0, 1));
+    c.sigma_mode = static_cast<SigmaMode>(option_integer(a, o, "sigmaMode", 0, 0, 2));
     c.sigma = static_cast<float>(option_number(a, o, "sigma", 1.0));
     Status s = VaeModel::Create(c, &model_);
     if (!s.ok()) throw_status(info.Env(), s);

@@ -151,8 +151,8 @@ Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out) {
     width = h;
   }
   m->decoder_.push_back(dense("decoder.out", width, c.input_dim, Activation::Identity));
-  if (c.likelihood == VaeLikelihood::Gaussian && c.sigma_mode == SigmaMode::Shared)
-    m->log_var_offset_ = add("decoder.log_var", {1});
+  if (c.likelihood == VaeLikelihood::Gaussian && c.sigma_mode != SigmaMode::Fixed)
+    m->log_var_offset_ = add("decoder.log_var", {c.sigma_mode == SigmaMode::Feature ? c.input_dim : 1});
   m->fixed_log_var_ = 2.0f * std::log(c.sigma);
   m->params_.assign(static_cast<size_t>(total), 0.f);
   *out = std::move(m);
@@ -173,7 +173,8 @@ void VaeModel::init_params(uint64_t seed) {
     for (int64_t i = 0; i < nw; ++i) params_[l.w_off + i] = (2.0f * params_[l.w_off + i] - 1.0f) * bound;
     for (int64_t i = 0; i < l.out; ++i) params_[l.b_off + i] = (2.0f * params_[l.b_off + i] - 1.0f) * bound;
   }
-  if (log_var_offset_ >= 0) params_[log_var_offset_] = fixed_log_var_;
+  if (log_var_offset_ >= 0)
+    std::fill(params_.begin() + log_var_offset_, params_.end(), fixed_log_var_);  // the last tensor
 }
 
 float VaeModel::decoder_log_var() const { return log_var_offset_ >= 0 ? params_[log_var_offset_] : fixed_log_var_; }
@@ -207,7 +208,9 @@ Status VaeModel::likelihood_forward(VaeWorkspace& ws, const float* x, int64_t B,
   if (config_.likelihood == VaeLikelihood::Bernoulli)
     return bernoulli_logits_nll_forward(ws.nll, for_backward ? ws.probs : nullptr, ws.out(), x, B, config_.input_dim);
   const float lv = decoder_log_var();
-  return gaussian_nll_forward(ws.nll, ws.out(), &lv, LogVarShape::Scalar, x, B, config_.input_dim);
+  const bool feature = config_.sigma_mode == SigmaMode::Feature;
+  return gaussian_nll_forward(ws.nll, ws.out(), feature ? params_.data() + log_var_offset_ : &lv,
+                              feature ? LogVarShape::Feature : LogVarShape::Scalar, x, B, config_.input_dim);
 }
 
 Status VaeModel::encode(float* mean, float* log_var, const float* x, int64_t rows) const {
@@ -415,8 +418,11 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, 
     LK_RETURN_IF_ERROR(bernoulli_logits_nll_backward(ws.d_out, ws.rows, ws.probs, xr, R, D));
   } else {
     const float lv = decoder_log_var();
+    const bool feature = config_.sigma_mode == SigmaMode::Feature;
     float* d_lv = log_var_offset_ >= 0 ? g + log_var_offset_ : nullptr;
-    LK_RETURN_IF_ERROR(gaussian_nll_backward(ws.d_out, d_lv, ws.rows, ws.out(), &lv, LogVarShape::Scalar, xr, R, D));
+    LK_RETURN_IF_ERROR(gaussian_nll_backward(ws.d_out, d_lv, ws.rows, ws.out(),
+                                             feature ? params_.data() + log_var_offset_ : &lv,
+                                             feature ? LogVarShape::Feature : LogVarShape::Scalar, xr, R, D));
   }
   for (size_t i = decoder_.size(); i-- > 0;) {
     const DenseLayer& l = decoder_[i];

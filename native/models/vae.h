@@ -18,7 +18,7 @@
 namespace lk {
 
 enum class VaeLikelihood { Bernoulli = 0, Gaussian = 1 };
-enum class SigmaMode { Fixed = 0, Shared = 1 };  // Gaussian only: a fixed σ, or one learned log σ²
+enum class SigmaMode { Fixed = 0, Shared = 1, Feature = 2 };  // Gaussian: fixed σ, one learned log σ², or one per feature
 
 struct VaeConfig {
   int64_t input_dim = 0, latent_dim = 0;
@@ -101,7 +101,7 @@ class VaeModel {
   Status decode(float* out, const float* z, int64_t rows) const;
   // Raw decoder outputs: logits for Bernoulli, the mean for Gaussian.
   Status decode_raw(float* out, const float* z, int64_t rows) const;
-  // The decoder's log-variance per output (Gaussian only): log σ² of the model.
+  // The decoder's log σ² (Gaussian only): the fixed or shared value; for per-feature σ, feature 0's.
   float decoder_log_var() const;
   // Per-example terms over `samples` draws of z per row, in chunks of bounded memory. Draw s of row i uses the
   // normal numbers at offset (i·samples + s)·latent_dim of stream (Eval, 0), so results do not depend on chunking
@@ -148,7 +148,7 @@ class VaeModel {
   std::vector<ParamTensor> tensors_;
   std::vector<DenseLayer> encoder_, decoder_;  // decoder_ includes the output layer
   DenseLayer mean_head_{}, log_var_head_{};
-  int64_t log_var_offset_ = -1;  // learned log σ² (shared σ) in params_, or −1
+  int64_t log_var_offset_ = -1;  // learned log σ² in params_ (1 value, or input_dim for per-feature σ), or −1
   float fixed_log_var_ = 0.f;
   std::unique_ptr<Trainer> trainer_;
 };
