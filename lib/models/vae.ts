@@ -6,7 +6,7 @@ import * as path from 'path';
 import { writeFileAtomic } from '../io/atomic';
 import { loadSafetensors, NamedTensor, saveSafetensors } from '../io/safetensors';
 import { decoderOnnx, encoderOnnx } from '../onnx/export';
-import { Matrix, MatrixLike, matrix, toMatrix } from '../matrix';
+import { Matrix, MatrixLike, matrix, takeRows, toMatrix } from '../matrix';
 import { native, NativeVae } from '../native';
 import { priorSample, RngPurpose, rngStream } from '../rng';
 import { CovarianceType, GaussianMixture, GaussianMixtureOptions } from './mixture';
@@ -335,12 +335,8 @@ export class Vae {
     const k = native().kernels;
     const u = new Float32Array(n);
     k.rng_uniform_fill(u, n, seed, rngStream(RngPurpose.Sample, 2), 0);
-    const picked = matrix(n, this.inputDim);
-    for (let i = 0; i < n; i++) {
-      const r = Math.min(m.rows - 1, Math.floor(u[i] * m.rows));
-      picked.data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), i * m.cols);
-    }
-    const { mean, logVar } = this.encode(picked);
+    const picked = Array.from(u, (v) => Math.min(m.rows - 1, Math.floor(v * m.rows)));
+    const { mean, logVar } = this.encode(takeRows(m, picked));
     const eps = new Float32Array(mean.data.length);
     k.rng_normal_fill(eps, eps.length, seed, rngStream(RngPurpose.Sample, 3), 0);
     for (let i = 0; i < eps.length; i++) mean.data[i] += Math.exp(0.5 * logVar.data[i]) * eps[i];
@@ -627,10 +623,7 @@ export class Vae {
 function subsetRows(m: Matrix, n: number, seed: number): Matrix {
   const perm = new BigInt64Array(m.rows);
   native().kernels.rng_permutation(perm, m.rows, seed, rngStream(RngPurpose.Sample, 5));
-  const rows = Array.from(perm.subarray(0, n), Number).sort((a, b) => a - b);
-  const out = matrix(n, m.cols);
-  rows.forEach((r, i) => out.data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), i * m.cols));
-  return out;
+  return takeRows(m, Array.from(perm.subarray(0, n), Number).sort((a, b) => a - b));
 }
 
 function meanNegElbo(t: { reconstruction: Float32Array; kl: Float32Array }): number {

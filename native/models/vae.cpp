@@ -536,16 +536,15 @@ Status VaeModel::train_epoch(int64_t epoch, const float* kl_weights, bool aggres
                                              rng_stream(RngPurpose::Permutation, kInnerStreams + t.inner_shuffles++)));
           t.inner_cursor = 0;
         }
-        const int64_t Bi = std::min(bs, N);
         const uint64_t inner = kInnerStreams + static_cast<uint64_t>(t.inner_steps++);
-        LK_RETURN_IF_ERROR(gather(t.inner_perm.data() + t.inner_cursor, Bi, inner));
-        t.inner_cursor += Bi;
+        LK_RETURN_IF_ERROR(gather(t.inner_perm.data() + t.inner_cursor, bs, inner));  // bs ≤ N: full batches
+        t.inner_cursor += bs;
         EpochResult inner_sums;
-        Status st = train_step(t, xb, Bi, inner, w, Part::Encoder, &inner_sums);
+        Status st = train_step(t, xb, bs, inner, w, Part::Encoder, &inner_sums);
         if (!st.ok()) return annotate(st, s);
         result->encoder_steps += 1;
         window += inner_sums.loss_sum;
-        window_rows += Bi;
+        window_rows += bs;
         if (i % 10 == 0) {  // stop once the mean loss of the last 10 inner steps no longer falls
           const double current = window / static_cast<double>(window_rows);
           if (current >= previous) break;
