@@ -19,6 +19,14 @@ export interface NativeKernels {
   bernoulli_logits_nll_backward(dLogits: Float32Array, dNll: Float32Array, probs: Float32Array, x: Float32Array, B: number, D: number): void;
   gaussian_nll_forward(nll: Float32Array, mean: Float32Array, logVar: Float32Array, logVarShape: 0 | 1 | 2, x: Float32Array, B: number, D: number): void;
   gaussian_nll_backward(dMean: Float32Array, dLogVar: Float32Array | null, dNll: Float32Array, mean: Float32Array, logVar: Float32Array, logVarShape: 0 | 1 | 2, x: Float32Array, B: number, D: number): void;
+  laplace_nll_forward(nll: Float32Array, mean: Float32Array, logScale: Float32Array, logScaleShape: 0 | 1 | 2, x: Float32Array, B: number, D: number): void;
+  laplace_nll_backward(dMean: Float32Array, dLogScale: Float32Array | null, dNll: Float32Array, mean: Float32Array, logScale: Float32Array, logScaleShape: 0 | 1 | 2, x: Float32Array, B: number, D: number): void;
+  floored_log_forward(out: Float32Array, raw: Float32Array, floor: number, n: number): void;
+  floored_log_backward(dRaw: Float32Array, dOut: Float32Array, raw: Float32Array, floor: number, n: number): void;
+  poisson_nll_forward(nll: Float32Array, logRate: Float32Array, offset: Float32Array | null, x: Float32Array, B: number, D: number): void;
+  poisson_nll_backward(dLogRate: Float32Array, dNll: Float32Array, logRate: Float32Array, offset: Float32Array | null, x: Float32Array, B: number, D: number): void;
+  nb_nll_forward(nll: Float32Array, logMean: Float32Array, logTheta: Float32Array, dropoutLogits: Float32Array | null, offset: Float32Array | null, x: Float32Array, B: number, D: number): void;
+  nb_nll_backward(dLogMean: Float32Array, dLogTheta: Float32Array | null, dDropoutLogits: Float32Array | null, dNll: Float32Array, logMean: Float32Array, logTheta: Float32Array, dropoutLogits: Float32Array | null, offset: Float32Array | null, x: Float32Array, B: number, D: number): void;
   dense_forward(y: Float32Array, x: Float32Array, W: Float32Array, b: Float32Array, B: number, I: number, O: number, activation: number): void;
   dense_backward(dX: Float32Array | null, dW: Float32Array, dB: Float32Array, dY: Float32Array, x: Float32Array, W: Float32Array, y: Float32Array, B: number, I: number, O: number, activation: number, accumulateDx: boolean): void;
   adam_step(params: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, n: number, hyper: { lr?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }, step: number, zeroGrad: boolean): void;

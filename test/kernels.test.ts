@@ -11,6 +11,18 @@ const LOG2PI = Math.log(2 * Math.PI);
 
 const softplus = (v: number) => Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v)));
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+// log Γ by the Lanczos approximation (g = 7, 9 terms; Numerical Recipes' constants), an independent reference for
+// the kernels' recurrence + Stirling series.
+const LANCZOS = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+  12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+function lgammaRef(x: number): number {
+  if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - lgammaRef(1 - x);
+  const y = x - 1;
+  let a = LANCZOS[0];
+  const t = y + 7.5;
+  for (let i = 1; i < 9; i++) a += LANCZOS[i] / (y + i);
+  return 0.5 * Math.log(2 * Math.PI) + (y + 0.5) * Math.log(t) - t + Math.log(a);
+}
 
 /** Σ_b up[b] · rowFn(b) — the scalar whose gradient a backward kernel computes. */
 function weighted(up: ArrayLike<number>, rows: (b: number) => number): number {
@@ -266,6 +278,128 @@ describe('likelihood kernels', () => {
     const glv = finiteDiff((v) => weighted(up, (b) => gaussRef(mean, v, shape, x, b)), f64(logVar));
     expect(maxRelErr(dm.map((v, i) => v - before[0][i]), gm)).toBeLessThan(1e-5);
     expect(maxRelErr(dlv.map((v, i) => v - before[1][i]), glv)).toBeLessThan(1e-5);
+  });
+});
+
+describe('Laplace, floored scale and count likelihoods', () => {
+  const shapes = [
+    ['scalar', 0 as const, 1],
+    ['per-feature', 1 as const, D],
+    ['per-element', 2 as const, B * D],
+  ] as const;
+  const laplaceRef = (m: ArrayLike<number>, s: ArrayLike<number>, shape: number, x: ArrayLike<number>, b: number) => {
+    let t = 0;
+    for (let d = 0; d < D; d++) {
+      const i = b * D + d;
+      const v = shape === 0 ? s[0] : shape === 1 ? s[d] : s[i];
+      t += Math.abs(x[i] - m[i]) / Math.exp(v) + v + Math.LN2;
+    }
+    return t;
+  };
+
+  test.each(shapes)('Laplace NLL with a %s log-scale: forward and backward', (_name, shape, ns) => {
+    const mean = randn(B * D, 130);
+    const x = randn(B * D, 131);
+    const logScale = randn(ns, 132, 0.5);
+    const nll = new Float32Array(B);
+    k.laplace_nll_forward(nll, mean, logScale, shape, x, B, D);
+    expect(maxRelErr(nll, Array.from({ length: B }, (_, b) => laplaceRef(mean, logScale, shape, x, b)))).toBeLessThan(1e-5);
+    const up = randn(B, 133);
+    const dm = randn(B * D, 134);
+    const ds = randn(ns, 135);
+    const before = [f64(dm), f64(ds)];
+    k.laplace_nll_backward(dm, ds, up, mean, logScale, shape, x, B, D);
+    const gm = finiteDiff((v) => weighted(up, (b) => laplaceRef(v, logScale, shape, x, b)), f64(mean));
+    const gs = finiteDiff((v) => weighted(up, (b) => laplaceRef(mean, v, shape, x, b)), f64(logScale));
+    expect(maxRelErr(dm.map((v, i) => v - before[0][i]), gm)).toBeLessThan(1e-5);
+    expect(maxRelErr(ds.map((v, i) => v - before[1][i]), gs)).toBeLessThan(1e-5);
+  });
+
+  test('floored log-scale: log(exp(raw) + exp(floor)), never below the floor; backward', () => {
+    const n = 40;
+    const raw = randn(n, 140, 4);
+    const floor = Math.log(0.01 ** 2);
+    const out = new Float32Array(n);
+    k.floored_log_forward(out, raw, floor, n);
+    const ref = (r: ArrayLike<number>) => Array.from(r, (v) => Math.log(Math.exp(v) + Math.exp(floor)));
+    expect(maxRelErr(out, ref(raw))).toBeLessThan(1e-6);
+    for (const v of out) expect(v).toBeGreaterThanOrEqual(floor - 1e-6);
+    const up = randn(n, 141);
+    const dr = randn(n, 142);
+    const before = f64(dr);
+    k.floored_log_backward(dr, up, raw, floor, n);
+    const g = finiteDiff((r) => ref(r).reduce((a, v, i) => a + up[i] * v, 0), f64(raw));
+    expect(maxRelErr(dr.map((v, i) => v - before[i]), g)).toBeLessThan(1e-5);
+  });
+
+  // Counts: mostly small with many zeros, a few large; log-means and offsets of either sign.
+  const counts = Float32Array.from(uniform(B * D, 150), (u, i) => (u < 0.35 ? 0 : Math.floor(-Math.log(1 - u) * (i % 3 === 0 ? 20 : 3))));
+  const logMean = randn(B * D, 151, 0.8);
+  const offset = randn(B, 152, 0.7);
+  const logTheta = randn(D, 153, 0.8);
+  const dropout = randn(B * D, 154, 1.2);
+
+  const poissonRef = (lr: ArrayLike<number>, off: ArrayLike<number> | null, b: number) => {
+    let t = 0;
+    for (let d = 0; d < D; d++) {
+      const i = b * D + d;
+      const eta = lr[i] + (off ? off[b] : 0);
+      t += Math.exp(eta) - counts[i] * eta + lgammaRef(counts[i] + 1);
+    }
+    return t;
+  };
+
+  test.each([['with', offset], ['without', null]] as const)('Poisson NLL %s a log-library offset: forward, backward', (_n, off) => {
+    const nll = new Float32Array(B);
+    k.poisson_nll_forward(nll, logMean, off, counts, B, D);
+    expect(maxRelErr(nll, Array.from({ length: B }, (_, b) => poissonRef(logMean, off, b)))).toBeLessThan(1e-5);
+    const up = randn(B, 155);
+    const dl = randn(B * D, 156);
+    const before = f64(dl);
+    k.poisson_nll_backward(dl, up, logMean, off, counts, B, D);
+    const g = finiteDiff((v) => weighted(up, (b) => poissonRef(v, off, b)), f64(logMean));
+    expect(maxRelErr(dl.map((v, i) => v - before[i]), g)).toBeLessThan(1e-5);
+  });
+
+  const nbRef = (lm: ArrayLike<number>, lt: ArrayLike<number>, h: ArrayLike<number> | null, b: number) => {
+    let t = 0;
+    for (let d = 0; d < D; d++) {
+      const i = b * D + d;
+      const x = counts[i];
+      const mu = Math.exp(lm[i] + offset[b]), theta = Math.exp(lt[d]);
+      const logNb = lgammaRef(x + theta) - lgammaRef(theta) - lgammaRef(x + 1) + theta * Math.log(theta / (theta + mu)) + x * Math.log(mu / (theta + mu));
+      if (!h) t -= logNb;
+      else {
+        const pi = sigmoid(h[i]);
+        t -= x > 0 ? Math.log(1 - pi) + logNb : Math.log(pi + (1 - pi) * Math.exp(logNb));
+      }
+    }
+    return t;
+  };
+
+  test.each([['NB', null], ['ZINB', dropout]] as const)('%s NLL: forward against the pmf, backward for log-mean, log θ and dropout', (_n, h) => {
+    const nll = new Float32Array(B);
+    k.nb_nll_forward(nll, logMean, logTheta, h, offset, counts, B, D);
+    expect(maxRelErr(nll, Array.from({ length: B }, (_, b) => nbRef(logMean, logTheta, h, b)))).toBeLessThan(1e-5);
+    const up = randn(B, 157);
+    const dm = randn(B * D, 158), dt = randn(D, 159), dh = randn(B * D, 160);
+    const before = [f64(dm), f64(dt), f64(dh)];
+    k.nb_nll_backward(dm, dt, h ? dh : null, up, logMean, logTheta, h, offset, counts, B, D);
+    const gm = finiteDiff((v) => weighted(up, (b) => nbRef(v, logTheta, h, b)), f64(logMean));
+    const gt = finiteDiff((v) => weighted(up, (b) => nbRef(logMean, v, h, b)), f64(logTheta));
+    expect(maxRelErr(dm.map((v, i) => v - before[0][i]), gm)).toBeLessThan(1e-5);
+    expect(maxRelErr(dt.map((v, i) => v - before[1][i]), gt)).toBeLessThan(1e-5);
+    if (h) {
+      const gh = finiteDiff((v) => weighted(up, (b) => nbRef(logMean, logTheta, v, b)), f64(h));
+      expect(maxRelErr(dh.map((v, i) => v - before[2][i]), gh)).toBeLessThan(1e-5);
+    } else expect(Array.from(dh)).toEqual(Array.from(before[2]));
+  });
+
+  test('NB with a large θ approaches the Poisson NLL', () => {
+    const nbNll = new Float32Array(B), poisNll = new Float32Array(B);
+    k.nb_nll_forward(nbNll, logMean, new Float32Array(D).fill(Math.log(1e7)), null, offset, counts, B, D);
+    k.poisson_nll_forward(poisNll, logMean, offset, counts, B, D);
+    expect(maxRelErr(nbNll, poisNll)).toBeLessThan(1e-4);
   });
 });
 

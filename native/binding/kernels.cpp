@@ -160,24 +160,79 @@ int64_t log_var_length(LogVarShape s, const Dims& d) {
   return s == LogVarShape::Scalar ? 1 : s == LogVarShape::Feature ? d.D : d.n;
 }
 
-Napi::Value GaussianNllForward(const Napi::CallbackInfo& info) {
-  Args a(info, "gaussian_nll_forward");
+// The location-scale NLLs (Gaussian, Laplace) share one argument list: (nll, mean, logScale, shape, x, B, D).
+using LocationScaleForward = Status (*)(float*, const float*, const float*, LogVarShape, const float*, int64_t,
+                                        int64_t);
+using LocationScaleBackward = Status (*)(float*, float*, const float*, const float*, const float*, LogVarShape,
+                                         const float*, int64_t, int64_t);
+
+template <LocationScaleForward Kernel>
+Napi::Value LocationScaleNllForward(const Napi::CallbackInfo& info) {
+  Args a(info, "location-scale nll_forward");
   Dims d = dims(a, 5);
-  auto shape = static_cast<LogVarShape>(a.integer(3, "logVarShape", 0, 2));
-  run(a, gaussian_nll_forward, a.f32(0, "nll", d.B), a.f32(1, "mean", d.n),
-                                      a.f32(2, "logVar", log_var_length(shape, d)), shape, a.f32(4, "x", d.n), d.B,
-                                      d.D);
+  auto shape = static_cast<LogVarShape>(a.integer(3, "logScaleShape", 0, 2));
+  run(a, Kernel, a.f32(0, "nll", d.B), a.f32(1, "mean", d.n), a.f32(2, "logScale", log_var_length(shape, d)), shape,
+      a.f32(4, "x", d.n), d.B, d.D);
   return a.env().Undefined();
 }
 
-Napi::Value GaussianNllBackward(const Napi::CallbackInfo& info) {
-  Args a(info, "gaussian_nll_backward");
+template <LocationScaleBackward Kernel>
+Napi::Value LocationScaleNllBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "location-scale nll_backward");
   Dims d = dims(a, 7);
-  auto shape = static_cast<LogVarShape>(a.integer(5, "logVarShape", 0, 2));
+  auto shape = static_cast<LogVarShape>(a.integer(5, "logScaleShape", 0, 2));
   const int64_t nlv = log_var_length(shape, d);
-  run(a, gaussian_nll_backward, a.f32(0, "dMean", d.n), a.f32(1, "dLogVar", nlv, true), a.f32(2, "dNll", d.B),
-                                       a.f32(3, "mean", d.n), a.f32(4, "logVar", nlv), shape, a.f32(6, "x", d.n), d.B,
-                                       d.D);
+  run(a, Kernel, a.f32(0, "dMean", d.n), a.f32(1, "dLogScale", nlv, true), a.f32(2, "dNll", d.B),
+      a.f32(3, "mean", d.n), a.f32(4, "logScale", nlv), shape, a.f32(6, "x", d.n), d.B, d.D);
+  return a.env().Undefined();
+}
+
+Napi::Value FlooredLogForward(const Napi::CallbackInfo& info) {
+  Args a(info, "floored_log_forward");
+  const int64_t n = a.integer(3, "n", 0);
+  run(a, floored_log_forward, a.f32(0, "out", n), a.f32(1, "raw", n), static_cast<float>(a.number(2, "floor")), n);
+  return a.env().Undefined();
+}
+
+Napi::Value FlooredLogBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "floored_log_backward");
+  const int64_t n = a.integer(4, "n", 0);
+  run(a, floored_log_backward, a.f32(0, "dRaw", n), a.f32(1, "dOut", n), a.f32(2, "raw", n),
+      static_cast<float>(a.number(3, "floor")), n);
+  return a.env().Undefined();
+}
+
+Napi::Value PoissonForward(const Napi::CallbackInfo& info) {
+  Args a(info, "poisson_nll_forward");
+  Dims d = dims(a, 4);
+  run(a, poisson_nll_forward, a.f32(0, "nll", d.B), a.f32(1, "logRate", d.n), a.f32(2, "offset", d.B, true),
+      a.f32(3, "x", d.n), d.B, d.D);
+  return a.env().Undefined();
+}
+
+Napi::Value PoissonBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "poisson_nll_backward");
+  Dims d = dims(a, 5);
+  run(a, poisson_nll_backward, a.f32(0, "dLogRate", d.n), a.f32(1, "dNll", d.B), a.f32(2, "logRate", d.n),
+      a.f32(3, "offset", d.B, true), a.f32(4, "x", d.n), d.B, d.D);
+  return a.env().Undefined();
+}
+
+Napi::Value NbForward(const Napi::CallbackInfo& info) {
+  Args a(info, "nb_nll_forward");
+  Dims d = dims(a, 6);
+  run(a, nb_nll_forward, a.f32(0, "nll", d.B), a.f32(1, "logMean", d.n), a.f32(2, "logTheta", d.D),
+      a.f32(3, "dropoutLogits", d.n, true), a.f32(4, "offset", d.B, true), a.f32(5, "x", d.n), d.B, d.D);
+  return a.env().Undefined();
+}
+
+Napi::Value NbBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "nb_nll_backward");
+  Dims d = dims(a, 9);
+  run(a, nb_nll_backward, a.f32(0, "dLogMean", d.n), a.f32(1, "dLogTheta", d.D, true),
+      a.f32(2, "dDropoutLogits", d.n, true), a.f32(3, "dNll", d.B), a.f32(4, "logMean", d.n),
+      a.f32(5, "logTheta", d.D), a.f32(6, "dropoutLogits", d.n, true), a.f32(7, "offset", d.B, true),
+      a.f32(8, "x", d.n), d.B, d.D);
   return a.env().Undefined();
 }
 
@@ -339,8 +394,16 @@ Napi::Object init_kernels(Napi::Env env) {
   add("gaussian_diag_log_density_backward", DiagLogDensityBackward);
   add("bernoulli_logits_nll_forward", BernoulliForward);
   add("bernoulli_logits_nll_backward", BernoulliBackward);
-  add("gaussian_nll_forward", GaussianNllForward);
-  add("gaussian_nll_backward", GaussianNllBackward);
+  add("gaussian_nll_forward", LocationScaleNllForward<gaussian_nll_forward>);
+  add("gaussian_nll_backward", LocationScaleNllBackward<gaussian_nll_backward>);
+  add("laplace_nll_forward", LocationScaleNllForward<laplace_nll_forward>);
+  add("laplace_nll_backward", LocationScaleNllBackward<laplace_nll_backward>);
+  add("floored_log_forward", FlooredLogForward);
+  add("floored_log_backward", FlooredLogBackward);
+  add("poisson_nll_forward", PoissonForward);
+  add("poisson_nll_backward", PoissonBackward);
+  add("nb_nll_forward", NbForward);
+  add("nb_nll_backward", NbBackward);
   add("dense_forward", DenseForward);
   add("dense_backward", DenseBackward);
   add("adam_step", AdamStep);
