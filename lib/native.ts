@@ -53,8 +53,10 @@ export interface NativeVaeConfig {
   hidden: number[];
   activation: number;
   likelihood: number;
-  sigmaMode: number;
+  sigmaMode: number; // 0 fixed, 1 shared, 2 feature, 3 decoder
   sigma: number;
+  minSigma?: number;
+  observedLibrary?: number; // 1: count means scale with each row's Σx
 }
 
 export interface NativeTrainOptions {
@@ -94,9 +96,8 @@ export interface NativeVae {
   setParams(params: Float32Array): void;
   setThreads(threads: number): void;
   encode(x: Float32Array, rows: number, mean: Float32Array, logVar: Float32Array): void;
-  decode(z: Float32Array, rows: number, out: Float32Array): void;
-  decodeRaw(z: Float32Array, rows: number, out: Float32Array): void;
-  decoderLogVar(): number;
+  decode(z: Float32Array, rows: number, mean: Float32Array, aux?: Float32Array | null): void;
+  decoderLogScale(): Float32Array | null;
   evaluate(x: Float32Array, rows: number, samples: number, seed: number, binarize: boolean, analyticKl: boolean,
     reconstruction: Float32Array | null, kl: Float32Array | null, logLikelihood: Float32Array | null): Promise<void>;
   lossAndGradient(x: Float32Array, rows: number, seed: number, grad: Float32Array, step?: NativeStepOptions): number;

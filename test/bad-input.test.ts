@@ -18,7 +18,7 @@ describe('constructor options', () => {
     [{ inputDim: 4, latentDim: 2, hidden: [3, -1] }, RangeError, /for hidden\[1\] but received -1/],
     [{ inputDim: 4, latentDim: 2, hidden: 400 }, TypeError, /for hidden but received 400/],
     [{ inputDim: 4, latentDim: 2, activation: 'gelu' }, RangeError, /for activation but received "gelu"/],
-    [{ inputDim: 4, latentDim: 2, likelihood: 'poisson' }, RangeError, /for likelihood/],
+    [{ inputDim: 4, latentDim: 2, likelihood: 'gamma' }, RangeError, /for likelihood/],
     [{ inputDim: 4, latentDim: 2, likelihood: 'gaussian', sigma: 0 }, RangeError, /for sigma but received 0/],
     [{ inputDim: 4, latentDim: 2, sigma: 0.5 }, TypeError, /for sigma/],
     [{ inputDim: 4, latentDim: 2, latentdim: 3 }, TypeError, /options\.latentdim/],
@@ -115,7 +115,7 @@ describe('direct binding calls with wrong arguments', () => {
     const v = new N({ inputDim: 4, latentDim: 2, hidden: [3], activation: 1, likelihood: 0, sigmaMode: 0, sigma: 1 });
     expect(() => v.setParams(new Float32Array(3))).toThrow(expect.objectContaining({ name: 'RangeError' }));
     expect(() => v.encode(new Float32Array(8), 3, new Float32Array(6), new Float32Array(6))).toThrow(/for x/);
-    expect(() => v.decode(new Float32Array(2), 1, new Float32Array(3))).toThrow(/for out/);
+    expect(() => v.decode(new Float32Array(2), 1, new Float32Array(3))).toThrow(/for mean/);
     expect(() => v.trainEpoch(0, null, false)).toThrow(/before beginTraining/);
     expect(() => v.beginTraining(new Float32Array(4), 1, { batchSize: 0 } as never)).toThrow(/for batchSize/);
     expect(() => v.evaluate(new Float32Array(4), 1, 0, 0, false, true, new Float32Array(1), new Float32Array(1), null)).toThrow(/for samples/);

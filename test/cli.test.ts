@@ -43,6 +43,26 @@ test('train on a .npy of 8×8 images writes the whole run folder; eval reads the
   expect((await runCli(['eval', '--model', path.join(out, 'model.safetensors'), '--data', data, '--iw', '0'])).err).toMatch(/for k/);
 });
 
+test('train --likelihood zinb on a .npy of counts, and --sigma decoder --min-sigma; negative counts are refused', async () => {
+  const counts = path.join(tmp, 'counts.npy');
+  fs.writeFileSync(counts, encodeNpy({ data: Float32Array.from(uniform(200 * 10, 3), (u) => (u < 0.5 ? 0 : Math.floor(8 * u))), rows: 200, cols: 10 }));
+  const out = path.join(tmp, 'zinb');
+  const r = await runCli(['train', '--data', counts, '--likelihood', 'zinb', '--epochs', '2', '--latent', '2', '--hidden', '8', '--batch-size', '20', '--out', out]);
+  expect(r.code).toBe(0);
+  const m = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+  expect(m.config).toMatchObject({ likelihood: 'zinb', library: 'observed' });
+  expect(Number.isFinite(m.final.testLoss)).toBe(true);
+  const e = await runCli(['eval', '--model', path.join(out, 'model.safetensors'), '--data', counts, '--iw', '20']);
+  expect(e.code).toBe(0);
+  const gauss = path.join(tmp, 'sigma');
+  const g = await runCli(['train', '--data', counts, '--likelihood', 'gaussian', '--sigma', 'decoder', '--min-sigma', '0.05', '--epochs', '1', '--latent', '2', '--hidden', '8', '--out', gauss]);
+  expect(g.code).toBe(0);
+  expect(JSON.parse(fs.readFileSync(path.join(gauss, 'metrics.json'), 'utf8')).config).toMatchObject({ sigma: 'decoder', minSigma: 0.05 });
+  const negative = path.join(tmp, 'negative.npy');
+  fs.writeFileSync(negative, encodeNpy({ data: Float32Array.from([1, 2, -3, 4, 0, 1, 2, 3, 4, 5, 6, 7]), rows: 6, cols: 2 }));
+  expect((await runCli(['train', '--data', negative, '--likelihood', 'poisson', '--epochs', '1', '--out', path.join(tmp, 'neg')])).err).toMatch(/counts >= 0 \(likelihood: 'poisson'\)/);
+});
+
 test('help, version, and bad options name the option', async () => {
   const h = await runCli(['--help']);
   expect(h.code).toBe(0);

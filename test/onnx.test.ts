@@ -34,20 +34,25 @@ const cases: Array<[string, Partial<VaeOptions>]> = [
   ['bernoulli 784-200-200-50 tanh', { hidden: [200, 200], latentDim: 50, activation: 'tanh' }],
   ['gaussian fixed σ, softplus, no hidden layer', { hidden: [], latentDim: 5, likelihood: 'gaussian', sigma: 0.3, activation: 'softplus' }],
   ['gaussian shared σ, 64-32 leaky_relu', { hidden: [64, 32], latentDim: 8, likelihood: 'gaussian', sigma: 'shared', activation: 'leaky_relu' }],
+  ['gaussian σ(z) from the decoder', { hidden: [32], latentDim: 4, likelihood: 'gaussian', sigma: 'decoder', minSigma: 0.05 }],
+  ['laplace per-feature scale', { hidden: [32], latentDim: 4, likelihood: 'laplace', sigma: 'feature' }],
+  ['zinb on pixel counts', { hidden: [32], latentDim: 4, likelihood: 'zinb' }],
 ];
+const isCounts = (o: Partial<VaeOptions>) => ['poisson', 'nb', 'zinb'].includes(o.likelihood ?? '');
 
 describe.each(cases)('%s', (name, opts) => {
   let vae: Vae;
   let dir: string;
   beforeAll(async () => {
     vae = new Vae({ inputDim: 784, latentDim: 8, seed: 1, ...opts } as VaeOptions);
-    await vae.fit(mnist, { epochs: 1, batchSize: 100 });
+    // Count models train on pixel intensities as counts 0–10.
+    await vae.fit(isCounts(opts) ? { ...mnist, data: mnist.data.map((v) => Math.round(10 * v)) } : mnist, { epochs: 1, batchSize: 100 });
     dir = path.join(tmp, name.replace(/\W+/g, '_'));
     expect(await vae.exportOnnx(dir)).toEqual([path.join(dir, 'decoder.onnx'), path.join(dir, 'encoder.onnx')]);
   });
 
   test.each([1, 2, 1000])('batch %d: decoder and encoder match native within 1e-5 of max |x|', async (batch) => {
-    const x = headRows(mnist, batch);
+    const x = headRows(isCounts(opts) ? { ...mnist, data: mnist.data.map((v) => Math.round(10 * v)) } : mnist, batch);
     const native = vae.encode(x);
     const enc = await OnnxEncoder.load(path.join(dir, 'encoder.onnx'), { threads: 1 });
     const onnxEnc = await enc.encode(x);
@@ -63,6 +68,15 @@ describe.each(cases)('%s', (name, opts) => {
       expect(relToMax(Float32Array.from(logits, (l) => 1 / (1 + Math.exp(-l))), out.probs.data)).toBeLessThan(1e-6);
     } else if (vae.options.sigma === 'shared') {
       expect(Math.exp(0.5 * out.logVar.data[0])).toBeCloseTo(vae.sigma!, 6);
+    } else if (vae.options.sigma === 'decoder') {
+      const scale = vae.decodeScale(z).scale!.data;
+      expect(relToMax(out.logVar.data.map((v) => Math.exp(0.5 * v)), scale)).toBeLessThan(1e-5);
+    } else if (vae.options.likelihood === 'laplace') {
+      expect(relToMax(out.logScale.data.map(Math.exp), vae.sigmas()!)).toBeLessThan(1e-6);
+    } else if (vae.options.likelihood === 'zinb') {
+      expect(Object.keys(out).sort()).toEqual(['dropoutLogits', 'logMean', 'logTheta', 'mean']);
+      expect(relToMax(out.dropoutLogits.data.map((v) => 1 / (1 + Math.exp(-v))), vae.decodeScale(z).dropout!.data)).toBeLessThan(1e-5);
+      expect(relToMax(out.logTheta.data.map(Math.exp), vae.dispersion()!)).toBeLessThan(1e-6);
     }
   });
 

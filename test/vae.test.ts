@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { headRows, datasets } from '../lib/data';
 import { Matrix } from '../lib/matrix';
-import { Vae, VaeOptions } from '../lib/models/vae';
+import { nativeVaeConfig, resolveVaeOptions, Vae, VaeOptions } from '../lib/models/vae';
 import { native, NativeStepOptions, NativeVae } from '../lib/native';
 import { maxRelErr, randn, uniform } from './helpers';
 
@@ -35,21 +35,27 @@ describe('gradient of the fused native step', () => {
     ['IWAE k = 4', { inputDim: 5, latentDim: 3, hidden: [4], activation: 'tanh' }, { objective: 1, samples: 4 }],
     ['IWAE k = 5, gaussian shared σ, KL weight 0.3', { inputDim: 4, latentDim: 2, hidden: [3], activation: 'tanh', likelihood: 'gaussian', sigma: 'shared' }, { objective: 1, samples: 5, klWeight: 0.3 }],
     ['free bits λ = 0.11 (some dimensions under the floor)', { inputDim: 6, latentDim: 4, hidden: [5], activation: 'tanh' }, { samples: 2, freeBits: 0.11 }],
+    ['gaussian σ(z) from the decoder, floored', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'gaussian', sigma: 'decoder', minSigma: 0.2 }, {}],
+    ['gaussian σ(z), no hidden layer, IWAE k = 3', { inputDim: 4, latentDim: 2, hidden: [], activation: 'tanh', likelihood: 'gaussian', sigma: 'decoder' }, { objective: 1, samples: 3 }],
+    ['laplace per-feature scale', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'laplace', sigma: 'feature' }, {}],
+    ['laplace scale from the decoder, 2 draws', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'laplace', sigma: 'decoder' }, { samples: 2 }],
+    ['poisson with the observed library size', { inputDim: 6, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'poisson' }, {}],
+    ['negative binomial, no library offset, IWAE k = 3', { inputDim: 6, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'nb', library: 'none' }, { objective: 1, samples: 3 }],
+    ['zero-inflated NB with the observed library size', { inputDim: 6, latentDim: 3, hidden: [5], activation: 'tanh', likelihood: 'zinb' }, { samples: 2 }],
   ];
+  // Counts with zeros and a few larger values, for the count likelihoods.
+  const countData = (n: number) => Float32Array.from(uniform(n, 6), (u, i) => (u < 0.4 ? 0 : Math.floor(-Math.log(1 - u) * (i % 2 ? 6 : 2))));
   test.each(cases)('%s', (_name, options, step) => {
     const rows = 8;
-    const x = options.likelihood === 'bernoulli' ? uniform(rows * options.inputDim, 5) : randn(rows * options.inputDim, 5);
-    const handle = new (native().VaeNative)({
-      inputDim: options.inputDim, latentDim: options.latentDim, hidden: options.hidden ?? [400],
-      activation: ['identity', 'relu', 'tanh', 'leaky_relu', 'softplus'].indexOf(options.activation ?? 'relu'),
-      likelihood: options.likelihood === 'gaussian' ? 1 : 0, sigmaMode: options.sigma === 'shared' ? 1 : options.sigma === 'feature' ? 2 : 0,
-      sigma: typeof options.sigma === 'number' ? options.sigma : 1,
-    }) as NativeVae;
+    const likelihood = options.likelihood ?? 'bernoulli';
+    const n = rows * options.inputDim;
+    const x = likelihood === 'bernoulli' ? uniform(n, 5) : ['gaussian', 'laplace'].includes(likelihood) ? randn(n, 5) : countData(n);
+    const handle = new (native().VaeNative)(nativeVaeConfig(resolveVaeOptions(options))) as NativeVae;
     handle.initParams(3);
-    const n = handle.numParams();
-    const params = new Float32Array(n);
+    const np = handle.numParams();
+    const params = new Float32Array(np);
     handle.getParams(params);
-    const grad = new Float32Array(n);
+    const grad = new Float32Array(np);
     const loss0 = handle.lossAndGradient(x, rows, 11, grad, step);
     if (step.freeBits) {
       // The case must exercise both sides of the floor: some dimensions' batch-mean KL under λ, some over.
@@ -61,19 +67,21 @@ describe('gradient of the fused native step', () => {
       expect(under).toBeGreaterThan(0);
       expect(under).toBeLessThan(L);
     }
-    // ReLU kinks and the free-bits floor max(λ, KL_d) are the non-smooth points.
-    const kinked = options.activation === 'relu' || options.activation === 'leaky_relu' || step.freeBits !== undefined;
-    const h = kinked ? 1e-3 : 1e-2;
-    const scratch = new Float32Array(n);
+    // ReLU kinks, the free-bits floor max(λ, KL_d) and Laplace's |x − mean| are the non-smooth points.
+    const kinked = options.activation === 'relu' || options.activation === 'leaky_relu' || step.freeBits !== undefined || likelihood === 'laplace';
+    // Count inputs (up to ~15) feed the encoder unscaled: the loss curves faster, so a smaller step keeps the O(h²)
+    // truncation of central differences under the tolerance.
+    const h = kinked ? 1e-3 : ['poisson', 'nb', 'zinb'].includes(likelihood) ? 2e-3 : 1e-2;
+    const scratch = new Float32Array(np);
     const lossAt = (i: number, value: number) => {
       const p = Float32Array.from(params);
       p[i] = value;
       handle.setParams(p);
       return handle.lossAndGradient(x, rows, 11, scratch, step);
     };
-    const central = new Float64Array(n);
+    const central = new Float64Array(np);
     let worst = 0;
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < np; i++) {
       const up = lossAt(i, params[i] + h);
       const down = lossAt(i, params[i] - h);
       central[i] = (up - down) / (2 * h);

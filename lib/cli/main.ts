@@ -50,7 +50,10 @@ train options (defaults train the reference MNIST VAE, 784-400-20):
   --hidden <w,w,...>    encoder hidden widths, mirrored by the decoder (400)
   --activation <name>   ${ACTIVATIONS.join(' | ')} (relu)
   --likelihood <name>   ${LIKELIHOODS.join(' | ')} (bernoulli)
-  --sigma <s|shared|feature>  Gaussian decoder σ: a fixed number (1), 'shared' (one learned σ²) or 'feature' (one per input)
+  --sigma <s|shared|feature|decoder>  Gaussian σ / Laplace scale: a fixed number (1), 'shared' (one learned value),
+                        'feature' (one per input feature) or 'decoder' (σ(z), a second decoder head)
+  --min-sigma <x>       with --sigma decoder: the floor of σ(z) (1e-3)
+  --library <mode>      count likelihoods: observed (the mean scales with each row's total count) | none (observed)
   --epochs <n>          passes over the training set (10)
   --batch-size <n>      examples per step (128)
   --lr <x>              Adam learning rate (1e-3)
@@ -82,6 +85,7 @@ async function train(argv: string[]): Promise<void> {
     options: {
       data: { type: 'string', default: 'mnist' }, latent: { type: 'string' }, hidden: { type: 'string' },
       activation: { type: 'string' }, likelihood: { type: 'string' }, sigma: { type: 'string' },
+      'min-sigma': { type: 'string' }, library: { type: 'string' },
       epochs: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' },
       'weight-decay': { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
       binarize: { type: 'boolean', default: false }, out: { type: 'string', default: 'runs/mnist-vae' },
@@ -100,9 +104,11 @@ async function train(argv: string[]): Promise<void> {
   });
   const data = await loadSplit(String(flags.data), seed);
   const likelihood = (flags.likelihood ?? 'bernoulli') as VaeOptions['likelihood'];
-  const sigma = flags.sigma === undefined ? undefined : flags.sigma === 'shared' || flags.sigma === 'feature' ? flags.sigma : num(flags, 'sigma', 1, false);
+  const sigma = flags.sigma === undefined ? undefined : ['shared', 'feature', 'decoder'].includes(String(flags.sigma)) ? (flags.sigma as VaeOptions['sigma']) : num(flags, 'sigma', 1, false);
   const vae = new Vae({ inputDim: data.train.x.cols, latentDim: num(flags, 'latent', 20), hidden,
-    activation: (flags.activation ?? 'relu') as VaeOptions['activation'], likelihood, sigma, seed, threads });
+    activation: (flags.activation ?? 'relu') as VaeOptions['activation'], likelihood, sigma, seed, threads,
+    ...(flags['min-sigma'] !== undefined ? { minSigma: num(flags, 'min-sigma', 1e-3, false) } : {}),
+    ...(flags.library !== undefined ? { library: flags.library as VaeOptions['library'] } : {}) });
   const epochs = num(flags, 'epochs', 10);
   const objective: ObjectiveOptions = { objective: (flags.objective ?? 'elbo') as ObjectiveOptions['objective'], beta: num(flags, 'beta', 1, false),
     freeBits: num(flags, 'free-bits', 0, false) };

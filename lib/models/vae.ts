@@ -7,8 +7,9 @@ import { writeFileAtomic } from '../io/atomic';
 import { loadSafetensors, NamedTensor, saveSafetensors } from '../io/safetensors';
 import { decoderOnnx, encoderOnnx } from '../onnx/export';
 import { Matrix, MatrixLike, matrix, takeRows, toMatrix } from '../matrix';
-import { native, NativeVae } from '../native';
+import { native, NativeVae, NativeVaeConfig } from '../native';
 import { priorSample, RngPurpose, rngStream } from '../rng';
+import { negativeBinomial, poisson, UniformStream } from '../sampling';
 import { CovarianceType, GaussianMixture, GaussianMixtureOptions } from './mixture';
 import { epochKlWeights, nativeStep, OBJECTIVE_KEYS, ObjectiveOptions, resolveObjective } from './objective';
 import { boolean, fail, failReceived, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../validate';
@@ -16,7 +17,10 @@ import { VERSION } from '../version';
 
 export const ACTIVATIONS = ['identity', 'relu', 'tanh', 'leaky_relu', 'softplus'] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
-export const LIKELIHOODS = ['bernoulli', 'gaussian'] as const;
+export const LIKELIHOODS = ['bernoulli', 'gaussian', 'laplace', 'poisson', 'nb', 'zinb'] as const;
+const LOCATION_SCALE: readonly Likelihood[] = ['gaussian', 'laplace'];
+const COUNT_LIKELIHOODS: readonly Likelihood[] = ['poisson', 'nb', 'zinb'];
+export type Sigma = number | 'shared' | 'feature' | 'decoder';
 export const SAMPLE_MODES = ['mean', 'ancestral', 'aggregate'] as const;
 export type SampleMode = (typeof SAMPLE_MODES)[number];
 export type Likelihood = (typeof LIKELIHOODS)[number];
@@ -27,17 +31,31 @@ export interface VaeOptions {
   /** Encoder hidden widths; the decoder mirrors them. Default [400]. */
   hidden?: number[];
   activation?: Activation;
+  /**
+   * p(x | z): 'bernoulli' (x in [0, 1]), 'gaussian', 'laplace', or for counts 'poisson', 'nb' (negative binomial with
+   * a learned inverse dispersion θ per feature) and 'zinb' (NB with a decoded zero-inflation probability, as scVI).
+   */
   likelihood?: Likelihood;
-  /** Gaussian only: a fixed σ (number, default 1), 'shared' for one learned σ², 'feature' for a learned σ per input feature. */
-  sigma?: number | 'shared' | 'feature';
+  /**
+   * Gaussian σ or Laplace scale b: a fixed number (default 1), 'shared' (one learned value), 'feature' (one learned
+   * value per input feature) or 'decoder' (a second decoder head gives one per element, floored at minSigma).
+   */
+  sigma?: Sigma;
+  /** With sigma: 'decoder', the smallest scale the decoder can output (default 1e-3), against the likelihood's singularity. */
+  minSigma?: number;
+  /**
+   * Count likelihoods: 'observed' (default; scVI's observed library size) makes the mean l · exp(head) with l = Σ_d x_d
+   * of the row; 'none' uses exp(head) as the mean.
+   */
+  library?: 'observed' | 'none';
   /** Seeds the initial weights (and is the default training seed). */
   seed?: number;
   /** Compute threads for this model's native work; 0 = all cores. */
   threads?: number;
 }
 
-/** Every option filled in; `sigma` is present only for a Gaussian likelihood. */
-export type ResolvedVaeOptions = Omit<Required<VaeOptions>, 'sigma'> & { sigma?: number | 'shared' | 'feature' };
+/** Every option filled in; sigma (and minSigma) only for Gaussian / Laplace, library only for count likelihoods. */
+export type ResolvedVaeOptions = Omit<Required<VaeOptions>, 'sigma' | 'minSigma' | 'library'> & Pick<VaeOptions, 'sigma' | 'minSigma' | 'library'>;
 
 export interface EpochRecord {
   epoch: number;
@@ -94,7 +112,7 @@ export interface ElboResult {
   kl: Float32Array; // KL(q(z | x) || N(0, I)), closed form
 }
 
-const VAE_KEYS = ['inputDim', 'latentDim', 'hidden', 'activation', 'likelihood', 'sigma', 'seed', 'threads'] as const;
+const VAE_KEYS = ['inputDim', 'latentDim', 'hidden', 'activation', 'likelihood', 'sigma', 'minSigma', 'library', 'seed', 'threads'] as const;
 const FIT_KEYS = ['epochs', 'batchSize', 'learningRate', 'aggressive', 'adamEps', 'weightDecay', 'threads', 'validation', 'binarize', 'seed', 'signal', 'onEpoch', 'progress', ...OBJECTIVE_KEYS] as const;
 const EVAL_SEED = 0x5eed;
 
@@ -111,10 +129,33 @@ export function resolveVaeOptions(options: unknown): ResolvedVaeOptions {
   const seed = integer('seed', o.seed ?? 0, 0);
   const threads = integer('threads', o.threads ?? 0, 0, 1024);
   const resolved: ResolvedVaeOptions = { inputDim, latentDim, hidden, activation, likelihood, seed, threads };
-  if (likelihood === 'gaussian')
-    resolved.sigma = o.sigma === undefined || o.sigma === 'shared' || o.sigma === 'feature' ? (o.sigma ?? 1) : finiteNumber('sigma', o.sigma, { min: 0, exclusiveMin: true });
-  else if (o.sigma !== undefined) fail('sigma', "no sigma (it applies to likelihood: 'gaussian')", o.sigma, 'type');
+  if (LOCATION_SCALE.includes(likelihood)) {
+    const learned = ['shared', 'feature', 'decoder'];
+    resolved.sigma = o.sigma === undefined || learned.includes(o.sigma as string) ? ((o.sigma as Sigma) ?? 1) : finiteNumber('sigma', o.sigma, { min: 0, exclusiveMin: true });
+    if (resolved.sigma === 'decoder') resolved.minSigma = finiteNumber('minSigma', o.minSigma ?? 1e-3, { min: 0, exclusiveMin: true });
+    else if (o.minSigma !== undefined) fail('minSigma', "no minSigma (it applies to sigma: 'decoder')", o.minSigma, 'type');
+  } else {
+    if (o.sigma !== undefined) fail('sigma', "no sigma (it applies to likelihood 'gaussian' or 'laplace')", o.sigma, 'type');
+    if (o.minSigma !== undefined) fail('minSigma', "no minSigma (it applies to likelihood 'gaussian' or 'laplace' with sigma: 'decoder')", o.minSigma, 'type');
+  }
+  if (COUNT_LIKELIHOODS.includes(likelihood)) resolved.library = oneOf('library', o.library ?? 'observed', ['observed', 'none'] as const);
+  else if (o.library !== undefined) fail('library', "no library (it applies to the count likelihoods 'poisson', 'nb', 'zinb')", o.library, 'type');
   return resolved;
+}
+
+/** The native constructor's view of resolved options (enums as indices). */
+export function nativeVaeConfig(o: ResolvedVaeOptions): NativeVaeConfig {
+  return {
+    inputDim: o.inputDim,
+    latentDim: o.latentDim,
+    hidden: o.hidden,
+    activation: ACTIVATIONS.indexOf(o.activation),
+    likelihood: LIKELIHOODS.indexOf(o.likelihood),
+    sigmaMode: o.sigma === 'shared' ? 1 : o.sigma === 'feature' ? 2 : o.sigma === 'decoder' ? 3 : 0,
+    sigma: typeof o.sigma === 'number' ? o.sigma : 1,
+    minSigma: o.minSigma ?? 1e-3,
+    observedLibrary: o.library === 'observed' ? 1 : 0,
+  };
 }
 
 export class Vae {
@@ -125,15 +166,7 @@ export class Vae {
   constructor(options: VaeOptions) {
     this.options = resolveVaeOptions(options);
     const o = this.options;
-    this.#native = new (native().VaeNative)({
-      inputDim: o.inputDim,
-      latentDim: o.latentDim,
-      hidden: o.hidden,
-      activation: ACTIVATIONS.indexOf(o.activation),
-      likelihood: LIKELIHOODS.indexOf(o.likelihood),
-      sigmaMode: o.sigma === 'shared' ? 1 : o.sigma === 'feature' ? 2 : 0,
-      sigma: typeof o.sigma === 'number' ? o.sigma : 1,
-    });
+    this.#native = new (native().VaeNative)(nativeVaeConfig(o));
     this.#native.initParams(o.seed);
     this.#native.setThreads(o.threads);
   }
@@ -147,17 +180,47 @@ export class Vae {
   get numParams(): number {
     return this.#native.numParams();
   }
-  /** The Gaussian decoder's σ (learned or fixed; for sigma: 'feature' the first feature's); undefined for Bernoulli. */
+  /**
+   * The decoder's scale — Gaussian σ or Laplace b, learned or fixed (for sigma: 'feature' the first feature's) —
+   * or undefined (other likelihoods, and sigma: 'decoder', whose scale depends on z: see decodeScale).
+   */
   get sigma(): number | undefined {
-    return this.options.likelihood === 'gaussian' ? Math.exp(0.5 * this.#native.decoderLogVar()) : undefined;
+    return this.sigmas()?.[0];
   }
 
-  /** The Gaussian decoder's σ for each input feature (inputDim values); undefined for Bernoulli. */
+  /** The decoder's scale (σ or b) for each input feature (inputDim values); undefined as for `sigma`. */
   sigmas(): Float32Array | undefined {
-    if (this.options.likelihood !== 'gaussian') return undefined;
-    if (this.options.sigma !== 'feature') return new Float32Array(this.inputDim).fill(this.sigma as number);
-    const lv = this.parameters().tensors.find((t) => t.name === 'decoder.log_var')!.data;
-    return Float32Array.from(lv, (v) => Math.exp(0.5 * v));
+    if (!LOCATION_SCALE.includes(this.options.likelihood) || this.options.sigma === 'decoder') return undefined;
+    const ls = this.#native.decoderLogScale() as Float32Array;
+    const half = this.options.likelihood === 'gaussian' ? 0.5 : 1; // log σ² or log b
+    return Float32Array.from({ length: this.inputDim }, (_, d) => Math.exp(half * ls[ls.length === 1 ? 0 : d]));
+  }
+
+  /** The negative binomial's learned inverse dispersion θ per feature (Var x = μ + μ²/θ); undefined for other likelihoods. */
+  dispersion(): Float32Array | undefined {
+    if (this.options.likelihood !== 'nb' && this.options.likelihood !== 'zinb') return undefined;
+    return (this.#native.decoderLogScale() as Float32Array).map(Math.exp);
+  }
+
+  /**
+   * The decoder's per-element noise parameters at z: `scale` (σ or b, for Gaussian and Laplace) or `dropout`
+   * (ZINB's zero-inflation probability π). Empty for the other likelihoods.
+   */
+  decodeScale(z: MatrixLike): { scale?: Matrix; dropout?: Matrix } {
+    const m = toMatrix('z', z, { cols: this.latentDim, allowEmpty: true });
+    const { aux } = this.#decodeWithAux(m);
+    if (LOCATION_SCALE.includes(this.options.likelihood)) {
+      const half = this.options.likelihood === 'gaussian' ? 0.5 : 1;
+      return { scale: { data: aux.data.map((v) => Math.exp(half * v)), rows: m.rows, cols: this.inputDim } };
+    }
+    if (this.options.likelihood === 'zinb') return { dropout: { data: aux.data.map((v) => 1 / (1 + Math.exp(-v))), rows: m.rows, cols: this.inputDim } };
+    return {};
+  }
+
+  #decodeWithAux(z: Matrix): { mean: Matrix; aux: Matrix } {
+    const mean = matrix(z.rows, this.inputDim), aux = matrix(z.rows, this.inputDim);
+    this.#native.decode(z.data, z.rows, mean.data, aux.data);
+    return { mean, aux };
   }
 
   /** A copy of all parameters: one flat buffer and a named view of each tensor (weights stored (in, out)). */
@@ -269,7 +332,11 @@ export class Vae {
     return { mean, logVar };
   }
 
-  /** The decoder's mean for each z: probabilities for Bernoulli, the Gaussian mean otherwise. */
+  /**
+   * The decoder's mean E[x | z] for each z: probabilities for Bernoulli, the mean for Gaussian and Laplace; for the
+   * count likelihoods the mean at library size 1 ((1 − π) · exp(head) for ZINB), so with library: 'observed' the
+   * mean for a row of library size l is l times it (reconstruct does this).
+   */
   decode(z: MatrixLike): Matrix {
     const m = toMatrix('z', z, { cols: this.latentDim, allowEmpty: true });
     const out = matrix(m.rows, this.inputDim);
@@ -277,41 +344,82 @@ export class Vae {
     return out;
   }
 
-  /** decode(encode(x).mean): the decoded mean at the posterior mean. */
+  /** decode(encode(x).mean): the decoded mean at the posterior mean (scaled by each row's library size for counts). */
   reconstruct(x: MatrixLike): Matrix {
-    return this.decode(this.encode(x).mean);
+    const m = this.#input('x', x, true);
+    const out = this.decode(this.encode(m).mean);
+    if (this.options.library === 'observed') {
+      const D = this.inputDim;
+      for (let r = 0; r < m.rows; r++) {
+        let l = 0;
+        for (let d = 0; d < D; d++) l += m.data[r * D + d];
+        for (let d = 0; d < D; d++) out.data[r * D + d] *= Math.max(1, l);
+      }
+    }
+    return out;
   }
 
   /**
    * n draws from the model. mode 'mean' decodes z ~ N(0, I) to the decoder's mean (smooth images); 'ancestral' also
-   * samples x ~ p(x | z) (binary pixels for Bernoulli, mean + σ·noise for Gaussian); 'aggregate' draws z from the
+   * samples x ~ p(x | z) (binary pixels for Bernoulli, mean + scale·noise for Gaussian and Laplace, integer counts
+   * for Poisson / NB / ZINB at library size `library`, default 1); 'aggregate' draws z from the
    * aggregated posterior instead of the prior — from q(z | x_n) of random rows of `data`, or from `latentMixture`
    * (a GaussianMixture fitted to the posterior means, see fitLatentMixture) — and decodes the mean.
    */
-  sample(n: number, options: { mode?: SampleMode; seed?: number; data?: MatrixLike; latentMixture?: GaussianMixture } = {}): Matrix {
+  sample(n: number, options: { mode?: SampleMode; seed?: number; data?: MatrixLike; latentMixture?: GaussianMixture; library?: number } = {}): Matrix {
     integer('n', n, 0, 1 << 24);
     const o = plainObject('sampleOptions', options);
-    knownKeys('sampleOptions', o, ['mode', 'seed', 'data', 'latentMixture']);
+    knownKeys('sampleOptions', o, ['mode', 'seed', 'data', 'latentMixture', 'library']);
     const mode = oneOf('mode', o.mode ?? 'mean', SAMPLE_MODES);
     const seed = integer('seed', o.seed ?? 0, 0);
     if (mode !== 'aggregate' && (o.data !== undefined || o.latentMixture !== undefined))
       fail(o.data !== undefined ? 'data' : 'latentMixture', "nothing unless mode is 'aggregate'", o.data ?? o.latentMixture, 'type');
+    const counts = COUNT_LIKELIHOODS.includes(this.options.likelihood);
+    if (o.library !== undefined && !counts) fail('library', 'no library (it applies to the count likelihoods)', o.library, 'type');
+    const library = finiteNumber('library', o.library ?? 1, { min: 0, exclusiveMin: true });
     if (mode === 'aggregate') return this.decode(this.#aggregateLatents(n, seed, o.data, o.latentMixture));
-    const k = native().kernels;
-    const x = this.decode(priorSample(n, this.latentDim, seed));
+    const z = priorSample(n, this.latentDim, seed);
+    if (mode === 'mean') return counts ? scaled(this.decode(z), library) : this.decode(z);
+    return this.#ancestral(z, seed, library);
+  }
+
+  /** x ~ p(x | z) for each row of z (count means scaled by `library`). */
+  #ancestral(z: Matrix, seed: number, library: number): Matrix {
+    const { mean: x, aux } = this.#decodeWithAux(z);
     const noiseStream = rngStream(RngPurpose.Sample, 1);
-    if (mode === 'ancestral') {
-      const noise = new Float32Array(x.data.length);
-      if (this.options.likelihood === 'bernoulli') {
+    const k = native().kernels;
+    const noise = new Float32Array(x.data.length);
+    switch (this.options.likelihood) {
+      case 'bernoulli':
         k.rng_uniform_fill(noise, noise.length, seed, noiseStream, 0);
         for (let i = 0; i < noise.length; i++) x.data[i] = noise[i] < x.data[i] ? 1 : 0;
-      } else {
+        return x;
+      case 'gaussian':
         k.rng_normal_fill(noise, noise.length, seed, noiseStream, 0);
-        const s = this.sigmas() as Float32Array;
-        for (let i = 0; i < noise.length; i++) x.data[i] += s[i % this.inputDim] * noise[i];
+        for (let i = 0; i < noise.length; i++) x.data[i] += Math.exp(0.5 * aux.data[i]) * noise[i];
+        return x;
+      case 'laplace': // inverse CDF: b · sign(u − ½) · log(1 / (1 − 2|u − ½|))
+        k.rng_uniform_fill(noise, noise.length, seed, noiseStream, 0);
+        for (let i = 0; i < noise.length; i++) {
+          const u = noise[i] - 0.5;
+          x.data[i] -= Math.exp(aux.data[i]) * Math.sign(u) * Math.log(Math.max(1e-12, 1 - 2 * Math.abs(u)));
+        }
+        return x;
+      default: {
+        const u = new UniformStream(seed, noiseStream);
+        const theta = this.dispersion();
+        const D = this.inputDim;
+        for (let i = 0; i < x.data.length; i++) {
+          if (this.options.likelihood === 'zinb') {
+            const pi = 1 / (1 + Math.exp(-aux.data[i]));
+            const mu = (library * x.data[i]) / (1 - pi); // decode's mean is (1 − π)·μ
+            x.data[i] = u.next() < pi ? 0 : negativeBinomial(mu, theta![i % D], u);
+          } else if (theta) x.data[i] = negativeBinomial(library * x.data[i], theta[i % D], u);
+          else x.data[i] = poisson(library * x.data[i], u);
+        }
+        return x;
       }
     }
-    return x;
   }
 
   /** A GaussianMixture fitted to the posterior means of x: a model of the aggregated posterior for sample(). */
@@ -599,12 +707,15 @@ export class Vae {
 
   #input(name: string, x: unknown, allowEmpty = false): Matrix {
     const m = toMatrix(name, x, { cols: this.inputDim, allowEmpty });
-    if (this.options.likelihood === 'bernoulli') {
+    const likelihood = this.options.likelihood;
+    const bernoulli = likelihood === 'bernoulli', counts = COUNT_LIKELIHOODS.includes(likelihood);
+    if (bernoulli || counts) {
       const d = m.data;
       for (let i = 0; i < d.length; i++)
-        if (d[i] < 0 || d[i] > 1) {
+        if (d[i] < 0 || (bernoulli && d[i] > 1)) {
           const r = Math.floor(i / m.cols);
-          failReceived(name, "values in [0, 1] (likelihood: 'bernoulli')", `${d[i]} at row ${r}, column ${i - r * m.cols}`);
+          const want = bernoulli ? "values in [0, 1] (likelihood: 'bernoulli')" : `counts >= 0 (likelihood: '${likelihood}')`;
+          failReceived(name, want, `${d[i]} at row ${r}, column ${i - r * m.cols}`);
         }
     }
     return m;
@@ -630,6 +741,11 @@ function meanNegElbo(t: { reconstruction: Float32Array; kl: Float32Array }): num
   let s = 0;
   for (let i = 0; i < t.kl.length; i++) s += t.reconstruction[i] + t.kl[i];
   return s / t.kl.length;
+}
+
+function scaled(m: Matrix, factor: number): Matrix {
+  for (let i = 0; i < m.data.length; i++) m.data[i] *= factor;
+  return m;
 }
 
 function cancelled(): LatentkitError {

@@ -1,5 +1,7 @@
-// onnx/export.ts — ONNX graphs of a trained Vae: decoder z [batch, latentDim] → probs & logits (Bernoulli) or mean
-// (+ logVar [1] when σ² is learned); encoder x [batch, inputDim] → mean, logVar [batch, latentDim]. Each dense layer
+// onnx/export.ts — ONNX graphs of a trained Vae: decoder z [batch, latentDim] → probs & logits (Bernoulli); mean
+// (+ logVar (Gaussian) / logScale (Laplace): [1] or [inputDim] when learned, [batch, inputDim] when decoded)
+// ; for counts mean (at library size 1), logMean, + logTheta [inputDim] (NB, ZINB) and dropoutLogits (ZINB);
+// encoder x [batch, inputDim] → mean, logVar [batch, latentDim]. Each dense layer
 // is one Gemm (weights stored (in, out), so transB = 0) followed by its activation. IR 8, opset 17 (accepted by
 // onnxruntime 1.30 and by Debian's onnx checker); no Random* operators: sampling stays outside the graph.
 import { onnx } from 'onnx-proto';
@@ -82,17 +84,44 @@ export function decoderOnnx(options: ResolvedVaeOptions, tensors: NamedTensor[])
   let h = 'z';
   options.hidden.forEach((_, i) => (h = g.dense(h, `decoder.${i}`, options.activation)));
   const outputs: onnx.IValueInfoProto[] = [];
+  const D = options.inputDim;
+  const scalar = (v: number) => {
+    const name = g.fresh('const');
+    g.initializers.push({ name, dims: [], dataType: onnx.TensorProto.DataType.FLOAT, floatData: [v] });
+    return name;
+  };
+  const learned = (tensor: string, output: string) => {
+    const t = tensors.find((x) => x.name === tensor)!;
+    g.node('Identity', [g.initializer(tensor)], output);
+    outputs.push(valueInfo(output, [t.shape[0]]));
+  };
   if (options.likelihood === 'bernoulli') {
     g.dense(h, 'decoder.out', 'identity', 'logits');
     g.node('Sigmoid', ['logits'], 'probs');
-    outputs.push(valueInfo('probs', ['batch', options.inputDim]), valueInfo('logits', ['batch', options.inputDim]));
-  } else {
+    outputs.push(valueInfo('probs', ['batch', D]), valueInfo('logits', ['batch', D]));
+  } else if (options.likelihood === 'gaussian' || options.likelihood === 'laplace') {
     g.dense(h, 'decoder.out', 'identity', 'mean');
-    outputs.push(valueInfo('mean', ['batch', options.inputDim]));
-    if (options.sigma === 'shared' || options.sigma === 'feature') {
-      g.node('Identity', [g.initializer('decoder.log_var')], 'logVar');
-      outputs.push(valueInfo('logVar', [options.sigma === 'shared' ? 1 : options.inputDim]));
-    }
+    outputs.push(valueInfo('mean', ['batch', D]));
+    const scaleName = options.likelihood === 'gaussian' ? 'logVar' : 'logScale';
+    if (options.sigma === 'decoder') {
+      // floored log-scale: log(exp(raw) + exp(floor)) = softplus(raw − floor) + floor (native/core/likelihood.h)
+      const floor = (options.likelihood === 'gaussian' ? 2 : 1) * Math.log(options.minSigma as number);
+      const raw = g.dense(h, 'decoder.scale', 'identity');
+      const shifted = g.node('Sub', [raw, scalar(floor)], g.fresh('shifted'));
+      g.node('Add', [g.node('Softplus', [shifted], g.fresh('softplus')), scalar(floor)], scaleName);
+      outputs.push(valueInfo(scaleName, ['batch', D]));
+    } else if (typeof options.sigma !== 'number') learned(options.likelihood === 'gaussian' ? 'decoder.log_var' : 'decoder.log_scale', scaleName);
+  } else {
+    g.dense(h, 'decoder.out', 'identity', 'logMean');
+    const rate = g.node('Exp', ['logMean'], g.fresh('rate'));
+    if (options.likelihood === 'zinb') {
+      g.dense(h, 'decoder.dropout', 'identity', 'dropoutLogits');
+      const keep = g.node('Sigmoid', [g.node('Neg', ['dropoutLogits'], g.fresh('neg'))], g.fresh('keep'));
+      g.node('Mul', [rate, keep], 'mean');
+    } else g.node('Identity', [rate], 'mean');
+    outputs.push(valueInfo('mean', ['batch', D]), valueInfo('logMean', ['batch', D]));
+    if (options.likelihood === 'zinb') outputs.push(valueInfo('dropoutLogits', ['batch', D]));
+    if (options.likelihood !== 'poisson') learned('decoder.log_theta', 'logTheta');
   }
   return model({ name: 'latentkit_decoder', node: g.nodes, initializer: g.initializers,
     input: [valueInfo('z', ['batch', options.latentDim])], output: outputs }, options, 'decoder');

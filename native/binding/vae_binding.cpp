@@ -42,8 +42,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
                         InstanceMethod("setThreads", &VaeNative::SetThreads),
                         InstanceMethod("encode", &VaeNative::Encode),
                         InstanceMethod("decode", &VaeNative::Decode),
-                        InstanceMethod("decodeRaw", &VaeNative::DecodeRaw),
-                        InstanceMethod("decoderLogVar", &VaeNative::DecoderLogVar),
+                        InstanceMethod("decoderLogScale", &VaeNative::DecoderLogScale),
                         InstanceMethod("evaluate", &VaeNative::Evaluate),
                         InstanceMethod("lossAndGradient", &VaeNative::LossAndGradient),
                         InstanceMethod("beginTraining", &VaeNative::BeginTraining),
@@ -54,7 +53,8 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
                         InstanceMethod("busy", &VaeNative::Busy)});
   }
 
-  // new VaeNative({ inputDim, latentDim, hidden: number[], activation, likelihood, sigmaMode, sigma })
+  // new VaeNative({ inputDim, latentDim, hidden: number[], activation, likelihood, sigmaMode, sigma, minSigma,
+  //                 observedLibrary })
   explicit VaeNative(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VaeNative>(info) {
     Args a(info, "VaeNative");
     Napi::Object o = a.object(0, "config");
@@ -73,9 +73,11 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
       c.hidden.push_back(static_cast<int64_t>(d));
     }
     c.activation = static_cast<Activation>(option_integer(a, o, "activation", 1, 0, 4));
-    c.likelihood = static_cast<VaeLikelihood>(option_integer(a, o, "likelihood", 0, 0, 1));
-    c.sigma_mode = static_cast<SigmaMode>(option_integer(a, o, "sigmaMode", 0, 0, 2));
+    c.likelihood = static_cast<VaeLikelihood>(option_integer(a, o, "likelihood", 0, 0, 5));
+    c.sigma_mode = static_cast<SigmaMode>(option_integer(a, o, "sigmaMode", 0, 0, 3));
     c.sigma = static_cast<float>(option_number(a, o, "sigma", 1.0));
+    c.min_sigma = static_cast<float>(option_number(a, o, "minSigma", 1e-3));
+    c.observed_library = option_integer(a, o, "observedLibrary", 0, 0, 1) == 1;
     Status s = VaeModel::Create(c, &model_);
     if (!s.ok()) throw_status(info.Env(), s);
   }
@@ -158,22 +160,28 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     return info.Env().Undefined();
   }
 
-  Napi::Value DecodeImpl(const Napi::CallbackInfo& info, bool raw) {
-    Args a(info, raw ? "decodeRaw" : "decode");
+  // decode(z, rows, mean, aux | null): E[x | z] and, when asked, the per-element log-scale or dropout logits.
+  Napi::Value Decode(const Napi::CallbackInfo& info) {
+    Args a(info, "decode");
     require_idle(info.Env(), "decode");
     const int64_t rows = a.integer(1, "rows", 0);
     const float* z = a.f32(0, "z", a.product({rows, model_->config().latent_dim}, "z"));
-    float* out = a.f32(2, "out", a.product({rows, model_->config().input_dim}, "out"));
-    Status s = run_on_compute_thread(
-        threads_, flops(rows), [&] { return raw ? model_->decode_raw(out, z, rows) : model_->decode(out, z, rows); });
+    const int64_t n = a.product({rows, model_->config().input_dim}, "out");
+    float* mean = a.f32(2, "mean", n);
+    float* aux = a.at(3).IsUndefined() ? nullptr : a.f32(3, "aux", n, true);
+    Status s = run_on_compute_thread(threads_, flops(rows), [&] { return model_->decode(mean, aux, z, rows); });
     if (!s.ok()) throw_status(info.Env(), s);
     return info.Env().Undefined();
   }
-  Napi::Value Decode(const Napi::CallbackInfo& info) { return DecodeImpl(info, false); }
-  Napi::Value DecodeRaw(const Napi::CallbackInfo& info) { return DecodeImpl(info, true); }
 
-  Napi::Value DecoderLogVar(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), model_->decoder_log_var());
+  // The learned or fixed log-scale (log σ², log b) or log θ as a new Float32Array, or null when there is none.
+  Napi::Value DecoderLogScale(const Napi::CallbackInfo& info) {
+    int64_t n = 0;
+    const float* v = model_->decoder_log_scale(&n);
+    if (n == 0) return info.Env().Null();
+    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), static_cast<size_t>(n));
+    std::copy(v, v + n, out.Data());
+    return out;
   }
 
   Napi::Value Evaluate(const Napi::CallbackInfo& info);

@@ -33,9 +33,12 @@ void sigmoid_in_place(float* x, int64_t n) {
 // encoder side holds `enc_rows` examples, the decoder side `dec_rows` = enc_rows × K draws (row b·K + s).
 class VaeWorkspace {
  public:
-  VaeWorkspace(const std::vector<DenseLayer>& encoder, const std::vector<DenseLayer>& decoder, int64_t latent,
-               int64_t input, int64_t enc_rows, int64_t samples, bool with_grads)
+  VaeWorkspace(const VaeModel& m, int64_t enc_rows, int64_t samples, bool with_grads)
       : capacity(enc_rows), samples(samples) {
+    const std::vector<DenseLayer>& encoder = m.encoder_;
+    const std::vector<DenseLayer>& decoder = m.decoder_;
+    const int64_t latent = m.config_.latent_dim, input = m.config_.input_dim;
+    const bool aux_head = m.has_aux_head_, element_scale = m.config_.sigma_mode == SigmaMode::Decoder;
     const int64_t E = enc_rows, R = enc_rows * samples;
     int64_t total = 0;
     auto reserve = [&](int64_t n) { int64_t off = total; total += (n + 15) / 16 * 16; return off; };
@@ -46,16 +49,21 @@ class VaeWorkspace {
     for (auto& l : decoder) dec_off.push_back(reserve(R * l.out));
     const int64_t probs_off = reserve(R * input), x_off = reserve(E * input);
     const int64_t x_rep_off = samples > 1 ? reserve(R * input) : x_off;
+    const int64_t aux_off = aux_head ? reserve(R * input) : 0, scale_off = element_scale ? reserve(R * input) : 0;
     const int64_t nll_off = reserve(R), rows_off = reserve(R), ratio_off = reserve(R), log_w_off = reserve(R);
+    const int64_t lib_off = reserve(R);
     const int64_t kl_off = reserve(E), bound_off = reserve(E), d_row_off = reserve(E);
     const int64_t kl_dims_off = reserve(latent), dim_scale_off = reserve(latent);
     // Gradient buffers that kernels accumulate into are contiguous so one memset clears them.
     int64_t dzero_begin = total, dmean_off = 0, dlv_off = 0, dout_off = 0, dlw_off = 0, dz_off = 0, dzero_end = total;
+    int64_t daux_off = -1, dscale_off = -1;
     if (with_grads) {
       dmean_off = reserve(E * latent);
       dlv_off = reserve(E * latent);
       dout_off = reserve(R * decoder.back().out);
       dlw_off = reserve(R);
+      if (aux_head) daux_off = reserve(R * input);
+      if (element_scale) dscale_off = reserve(R * input);
       dzero_end = total;
       dz_off = reserve(R * latent);
       for (auto& l : encoder) denc_off.push_back(reserve(E * l.out));
@@ -68,10 +76,14 @@ class VaeWorkspace {
     mean = base + mean_off; log_var = base + lv_off; eps = base + eps_off; z = base + z_off;
     probs = base + probs_off; x = base + x_off; x_rep = base + x_rep_off; nll = base + nll_off; rows = base + rows_off;
     ratio = base + ratio_off; log_w = base + log_w_off; kl = base + kl_off; bound = base + bound_off;
-    d_row = base + d_row_off; kl_dims = base + kl_dims_off; dim_scale = base + dim_scale_off;
+    d_row = base + d_row_off; kl_dims = base + kl_dims_off; dim_scale = base + dim_scale_off; lib = base + lib_off;
+    if (aux_head) aux = base + aux_off;
+    if (element_scale) scale = base + scale_off;
     if (with_grads) {
       d_mean = base + dmean_off; d_log_var = base + dlv_off; d_out = base + dout_off; d_log_w = base + dlw_off;
       d_z = base + dz_off;
+      if (daux_off >= 0) d_aux = base + daux_off;
+      if (dscale_off >= 0) d_scale = base + dscale_off;
       for (auto o : denc_off) d_enc.push_back(base + o);
       for (auto o : ddec_off) d_dec.push_back(base + o);
       zero_begin = base + dzero_begin;
@@ -84,9 +96,12 @@ class VaeWorkspace {
   std::unique_ptr<float[]> arena;
   std::vector<float*> enc, dec, d_enc, d_dec;  // d_dec: gradients of the decoder's hidden outputs
   // Per example (capacity): mean, log_var, x (rows of input_dim), kl, bound, d_row; per draw (capacity × samples):
-  // eps, z, decoder outputs, probs, x_rep, nll, rows (the weight of each draw's NLL in the loss), ratio, log_w.
+  // eps, z, decoder outputs, probs, x_rep, nll, rows (the weight of each draw's NLL in the loss), ratio, log_w,
+  // lib (the log library size of a count model's row); aux (the decoder's second head) and scale (its floored
+  // log-scale) are (capacity × samples, input_dim) when the model has them.
   float *mean = nullptr, *log_var = nullptr, *eps = nullptr, *z = nullptr, *probs = nullptr, *x = nullptr;
-  float *x_rep = nullptr, *nll = nullptr, *rows = nullptr, *ratio = nullptr, *log_w = nullptr;
+  float *x_rep = nullptr, *nll = nullptr, *rows = nullptr, *ratio = nullptr, *log_w = nullptr, *lib = nullptr;
+  float *aux = nullptr, *scale = nullptr, *d_aux = nullptr, *d_scale = nullptr;
   float *kl = nullptr, *bound = nullptr, *d_row = nullptr, *kl_dims = nullptr, *dim_scale = nullptr;
   float *d_mean = nullptr, *d_log_var = nullptr, *d_out = nullptr, *d_log_w = nullptr, *d_z = nullptr;
   float* zero_begin = nullptr;
@@ -96,8 +111,7 @@ class VaeWorkspace {
 struct VaeModel::Trainer {
   Trainer(const VaeModel& m, const float* data, int64_t rows, const TrainOptions& o)
       : options(o), data(data, data + rows * m.config_.input_dim), rows(rows),
-        workspace(m.encoder_, m.decoder_, m.config_.latent_dim, m.config_.input_dim, std::min(o.batch_size, rows),
-                  o.step.samples, true),
+        workspace(m, std::min(o.batch_size, rows), o.step.samples, true),
         grad(m.params_.size(), 0.f), adam_m(m.params_.size(), 0.f), adam_v(m.params_.size(), 0.f),
         perm(static_cast<size_t>(rows)), inner_perm(static_cast<size_t>(rows)) {}
   TrainOptions options;
@@ -120,8 +134,13 @@ Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out) {
   if (c.latent_dim < 1) return Status::Error(Code::InvalidArgument, "latentDim must be >= 1");
   for (auto h : c.hidden)
     if (h < 1) return Status::Error(Code::InvalidArgument, "every hidden width must be >= 1");
-  if (c.likelihood == VaeLikelihood::Gaussian && !(c.sigma > 0.f && std::isfinite(c.sigma)))
+  const bool loc_scale = c.likelihood == VaeLikelihood::Gaussian || c.likelihood == VaeLikelihood::Laplace;
+  if (loc_scale && !(c.sigma > 0.f && std::isfinite(c.sigma)))
     return Status::Error(Code::InvalidArgument, "sigma must be a finite number > 0");
+  if (loc_scale && c.sigma_mode == SigmaMode::Decoder && !(c.min_sigma > 0.f && std::isfinite(c.min_sigma)))
+    return Status::Error(Code::InvalidArgument, "minSigma must be a finite number > 0");
+  if (!loc_scale && c.sigma_mode != SigmaMode::Fixed)
+    return Status::Error(Code::InvalidArgument, "sigma applies to the gaussian and laplace likelihoods only");
   std::unique_ptr<VaeModel> m(new VaeModel(c));
   int64_t total = 0;
   auto add = [&](const std::string& name, std::vector<int64_t> shape) {
@@ -151,9 +170,24 @@ Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out) {
     width = h;
   }
   m->decoder_.push_back(dense("decoder.out", width, c.input_dim, Activation::Identity));
-  if (c.likelihood == VaeLikelihood::Gaussian && c.sigma_mode != SigmaMode::Fixed)
-    m->log_var_offset_ = add("decoder.log_var", {c.sigma_mode == SigmaMode::Feature ? c.input_dim : 1});
-  m->fixed_log_var_ = 2.0f * std::log(c.sigma);
+  const bool gaussian = c.likelihood == VaeLikelihood::Gaussian;
+  if (loc_scale && c.sigma_mode == SigmaMode::Decoder) {
+    m->aux_head_ = dense("decoder.scale", width, c.input_dim, Activation::Identity);
+    m->has_aux_head_ = true;
+  } else if (c.likelihood == VaeLikelihood::ZeroInflatedNB) {
+    m->aux_head_ = dense("decoder.dropout", width, c.input_dim, Activation::Identity);
+    m->has_aux_head_ = true;
+  }
+  if (loc_scale && (c.sigma_mode == SigmaMode::Shared || c.sigma_mode == SigmaMode::Feature)) {
+    m->scale_count_ = c.sigma_mode == SigmaMode::Feature ? c.input_dim : 1;
+    m->scale_offset_ = add(gaussian ? "decoder.log_var" : "decoder.log_scale", {m->scale_count_});
+  } else if (c.likelihood == VaeLikelihood::NegativeBinomial || c.likelihood == VaeLikelihood::ZeroInflatedNB) {
+    m->scale_count_ = c.input_dim;
+    m->scale_offset_ = add("decoder.log_theta", {c.input_dim});
+  }
+  // Gaussian scales are carried as log σ², Laplace ones as log b.
+  m->fixed_log_scale_ = (gaussian ? 2.0f : 1.0f) * std::log(c.sigma);
+  m->scale_floor_ = (gaussian ? 2.0f : 1.0f) * std::log(c.min_sigma);
   m->params_.assign(static_cast<size_t>(total), 0.f);
   *out = std::move(m);
   return Status::Ok();
@@ -164,6 +198,7 @@ void VaeModel::init_params(uint64_t seed) {
   all.push_back(mean_head_);
   all.push_back(log_var_head_);
   all.insert(all.end(), decoder_.begin(), decoder_.end());
+  if (has_aux_head_) all.push_back(aux_head_);
   for (size_t li = 0; li < all.size(); ++li) {
     const DenseLayer& l = all[li];
     const float bound = 1.0f / std::sqrt(static_cast<float>(l.in));
@@ -173,11 +208,29 @@ void VaeModel::init_params(uint64_t seed) {
     for (int64_t i = 0; i < nw; ++i) params_[l.w_off + i] = (2.0f * params_[l.w_off + i] - 1.0f) * bound;
     for (int64_t i = 0; i < l.out; ++i) params_[l.b_off + i] = (2.0f * params_[l.b_off + i] - 1.0f) * bound;
   }
-  if (log_var_offset_ >= 0)
-    std::fill(params_.begin() + log_var_offset_, params_.end(), fixed_log_var_);  // the last tensor
+  // A learned scale starts at the configured σ (or b); NB's inverse dispersion at θ = 1.
+  if (scale_offset_ >= 0)
+    std::fill_n(params_.begin() + scale_offset_, scale_count_, location_scale() ? fixed_log_scale_ : 0.f);
 }
 
-float VaeModel::decoder_log_var() const { return log_var_offset_ >= 0 ? params_[log_var_offset_] : fixed_log_var_; }
+bool VaeModel::location_scale() const {
+  return config_.likelihood == VaeLikelihood::Gaussian || config_.likelihood == VaeLikelihood::Laplace;
+}
+
+bool VaeModel::counts() const {
+  return config_.likelihood == VaeLikelihood::Poisson || config_.likelihood == VaeLikelihood::NegativeBinomial ||
+         config_.likelihood == VaeLikelihood::ZeroInflatedNB;
+}
+
+const float* VaeModel::decoder_log_scale(int64_t* count) const {
+  if (scale_offset_ >= 0) {
+    *count = scale_count_;
+    return params_.data() + scale_offset_;
+  }
+  const bool fixed = location_scale() && config_.sigma_mode == SigmaMode::Fixed;
+  *count = fixed ? 1 : 0;
+  return fixed ? &fixed_log_scale_ : nullptr;
+}
 
 Status VaeModel::encode_batch(VaeWorkspace& ws, const float* x, int64_t B) const {
   const float* p = params_.data();
@@ -198,24 +251,95 @@ Status VaeModel::decode_batch(VaeWorkspace& ws, const float* z, int64_t B) const
   const float* in = z;
   for (size_t i = 0; i < decoder_.size(); ++i) {
     const DenseLayer& l = decoder_[i];
+    if (i + 1 == decoder_.size() && has_aux_head_) {  // the second head reads what the main head reads
+      const DenseLayer& h = aux_head_;
+      LK_RETURN_IF_ERROR(dense_forward(ws.aux, in, p + h.w_off, p + h.b_off, B, h.in, h.out, h.act));
+    }
     LK_RETURN_IF_ERROR(dense_forward(ws.dec[i], in, p + l.w_off, p + l.b_off, B, l.in, l.out, l.act));
     in = ws.dec[i];
   }
   return Status::Ok();
 }
 
+namespace {
+// lib[r] = log max(1, Σ_d x[r, d]): the observed library size of each row (at least 1, so empty rows stay finite).
+void log_library(float* lib, const float* x, int64_t R, int64_t D) {
+  for (int64_t r = 0; r < R; ++r) {
+    double s = 0;
+    for (int64_t d = 0; d < D; ++d) s += x[r * D + d];
+    lib[r] = static_cast<float>(std::log(std::max(1.0, s)));
+  }
+}
+}  // namespace
+
 Status VaeModel::likelihood_forward(VaeWorkspace& ws, const float* x, int64_t B, bool for_backward) const {
-  if (config_.likelihood == VaeLikelihood::Bernoulli)
-    return bernoulli_logits_nll_forward(ws.nll, for_backward ? ws.probs : nullptr, ws.out(), x, B, config_.input_dim);
-  const float lv = decoder_log_var();
-  const bool feature = config_.sigma_mode == SigmaMode::Feature;
-  return gaussian_nll_forward(ws.nll, ws.out(), feature ? params_.data() + log_var_offset_ : &lv,
-                              feature ? LogVarShape::Feature : LogVarShape::Scalar, x, B, config_.input_dim);
+  const int64_t D = config_.input_dim;
+  int64_t n_scale = 0;
+  const float* log_scale = decoder_log_scale(&n_scale);
+  switch (config_.likelihood) {
+    case VaeLikelihood::Bernoulli:
+      return bernoulli_logits_nll_forward(ws.nll, for_backward ? ws.probs : nullptr, ws.out(), x, B, D);
+    case VaeLikelihood::Gaussian:
+    case VaeLikelihood::Laplace: {
+      LogVarShape shape = n_scale == D ? LogVarShape::Feature : LogVarShape::Scalar;
+      if (config_.sigma_mode == SigmaMode::Decoder) {
+        LK_RETURN_IF_ERROR(floored_log_forward(ws.scale, ws.aux, scale_floor_, B * D));
+        log_scale = ws.scale;
+        shape = LogVarShape::Element;
+      }
+      return config_.likelihood == VaeLikelihood::Gaussian
+                 ? gaussian_nll_forward(ws.nll, ws.out(), log_scale, shape, x, B, D)
+                 : laplace_nll_forward(ws.nll, ws.out(), log_scale, shape, x, B, D);
+    }
+    default: {
+      const float* offset = nullptr;
+      if (config_.observed_library) {
+        log_library(ws.lib, x, B, D);
+        offset = ws.lib;
+      }
+      if (config_.likelihood == VaeLikelihood::Poisson) return poisson_nll_forward(ws.nll, ws.out(), offset, x, B, D);
+      const float* dropout = config_.likelihood == VaeLikelihood::ZeroInflatedNB ? ws.aux : nullptr;
+      return nb_nll_forward(ws.nll, ws.out(), log_scale, dropout, offset, x, B, D);
+    }
+  }
+}
+
+Status VaeModel::likelihood_backward(VaeWorkspace& ws, const float* x, int64_t B, float* g) const {
+  const int64_t D = config_.input_dim;
+  int64_t n_scale = 0;
+  const float* log_scale = decoder_log_scale(&n_scale);
+  float* d_scale = scale_offset_ >= 0 ? g + scale_offset_ : nullptr;
+  const float* offset = config_.observed_library ? ws.lib : nullptr;  // as likelihood_forward left it
+  switch (config_.likelihood) {
+    case VaeLikelihood::Bernoulli:
+      return bernoulli_logits_nll_backward(ws.d_out, ws.rows, ws.probs, x, B, D);
+    case VaeLikelihood::Gaussian:
+    case VaeLikelihood::Laplace: {
+      LogVarShape shape = n_scale == D ? LogVarShape::Feature : LogVarShape::Scalar;
+      const bool element = config_.sigma_mode == SigmaMode::Decoder;
+      if (element) {
+        log_scale = ws.scale;
+        d_scale = ws.d_scale;
+        shape = LogVarShape::Element;
+      }
+      LK_RETURN_IF_ERROR(config_.likelihood == VaeLikelihood::Gaussian
+                             ? gaussian_nll_backward(ws.d_out, d_scale, ws.rows, ws.out(), log_scale, shape, x, B, D)
+                             : laplace_nll_backward(ws.d_out, d_scale, ws.rows, ws.out(), log_scale, shape, x, B, D));
+      return element ? floored_log_backward(ws.d_aux, ws.d_scale, ws.aux, scale_floor_, B * D) : Status::Ok();
+    }
+    case VaeLikelihood::Poisson:
+      return poisson_nll_backward(ws.d_out, ws.rows, ws.out(), offset, x, B, D);
+    default: {
+      const bool zi = config_.likelihood == VaeLikelihood::ZeroInflatedNB;
+      return nb_nll_backward(ws.d_out, d_scale, zi ? ws.d_aux : nullptr, ws.rows, ws.out(), log_scale,
+                             zi ? ws.aux : nullptr, offset, x, B, D);
+    }
+  }
 }
 
 Status VaeModel::encode(float* mean, float* log_var, const float* x, int64_t rows) const {
   const int64_t L = config_.latent_dim, D = config_.input_dim;
-  VaeWorkspace ws(encoder_, decoder_, L, D, std::min(rows, kInferenceChunk), 1, false);
+  VaeWorkspace ws(*this, std::min(rows, kInferenceChunk), 1, false);
   for (int64_t r0 = 0; r0 < rows; r0 += kInferenceChunk) {
     const int64_t B = std::min(kInferenceChunk, rows - r0);
     LK_RETURN_IF_ERROR(encode_batch(ws, x + r0 * D, B));
@@ -225,20 +349,30 @@ Status VaeModel::encode(float* mean, float* log_var, const float* x, int64_t row
   return Status::Ok();
 }
 
-Status VaeModel::decode_raw(float* out, const float* z, int64_t rows) const {
+Status VaeModel::decode(float* mean, float* aux, const float* z, int64_t rows) const {
   const int64_t L = config_.latent_dim, D = config_.input_dim;
-  VaeWorkspace ws(encoder_, decoder_, L, D, std::min(rows, kInferenceChunk), 1, false);
+  VaeWorkspace ws(*this, std::min(rows, kInferenceChunk), 1, false);
+  int64_t n_scale = 0;
+  const float* log_scale = decoder_log_scale(&n_scale);
   for (int64_t r0 = 0; r0 < rows; r0 += kInferenceChunk) {
-    const int64_t B = std::min(kInferenceChunk, rows - r0);
+    const int64_t B = std::min(kInferenceChunk, rows - r0), n = B * D;
     LK_RETURN_IF_ERROR(decode_batch(ws, z + r0 * L, B));
-    std::memcpy(out + r0 * D, ws.out(), sizeof(float) * B * D);
+    float* m = mean + r0 * D;
+    std::memcpy(m, ws.out(), sizeof(float) * n);
+    if (config_.likelihood == VaeLikelihood::Bernoulli) sigmoid_in_place(m, n);
+    if (counts())
+      for (int64_t i = 0; i < n; ++i)  // E[x | z] = (1 − π) · exp(log-mean), π = 0 without zero inflation
+        m[i] = std::exp(m[i]) * (has_aux_head_ ? fast_sigmoid(-ws.aux[i]) : 1.0f);
+    if (!aux) continue;
+    float* a = aux + r0 * D;
+    if (config_.sigma_mode == SigmaMode::Decoder) {
+      LK_RETURN_IF_ERROR(floored_log_forward(a, ws.aux, scale_floor_, n));
+    } else if (has_aux_head_) {
+      std::memcpy(a, ws.aux, sizeof(float) * n);
+    } else if (location_scale()) {
+      for (int64_t i = 0; i < n; ++i) a[i] = log_scale[n_scale == 1 ? 0 : i % D];
+    }
   }
-  return Status::Ok();
-}
-
-Status VaeModel::decode(float* out, const float* z, int64_t rows) const {
-  LK_RETURN_IF_ERROR(decode_raw(out, z, rows));
-  if (config_.likelihood == VaeLikelihood::Bernoulli) sigmoid_in_place(out, rows * config_.input_dim);
   return Status::Ok();
 }
 
@@ -295,7 +429,7 @@ Status VaeModel::evaluate(const EvalTerms& out, const float* x, int64_t rows, in
     if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "evaluation was cancelled");
     const int64_t r0 = (item / blocks) * Bc, j = item % blocks, s0 = j * Kb;
     const int64_t B = std::min(Bc, rows - r0), K = std::min(Kb, samples - s0), R = B * K;
-    if (!workspaces[t]) workspaces[t].reset(new VaeWorkspace(encoder_, decoder_, L, D, Bc, Kb, false));
+    if (!workspaces[t]) workspaces[t].reset(new VaeWorkspace(*this, Bc, Kb, false));
     VaeWorkspace& ws = *workspaces[t];
     std::memcpy(ws.x, x + r0 * D, sizeof(float) * B * D);
     if (binarize)  // a fixed binarisation of the evaluation data (probs is free until the likelihood runs)
@@ -414,23 +548,20 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, 
     const float inv_r = 1.0f / static_cast<float>(R);
     for (int64_t r = 0; r < R; ++r) ws.rows[r] = inv_r;
   }
-  if (config_.likelihood == VaeLikelihood::Bernoulli) {
-    LK_RETURN_IF_ERROR(bernoulli_logits_nll_backward(ws.d_out, ws.rows, ws.probs, xr, R, D));
-  } else {
-    const float lv = decoder_log_var();
-    const bool feature = config_.sigma_mode == SigmaMode::Feature;
-    float* d_lv = log_var_offset_ >= 0 ? g + log_var_offset_ : nullptr;
-    LK_RETURN_IF_ERROR(gaussian_nll_backward(ws.d_out, d_lv, ws.rows, ws.out(),
-                                             feature ? params_.data() + log_var_offset_ : &lv,
-                                             feature ? LogVarShape::Feature : LogVarShape::Scalar, xr, R, D));
-  }
+  LK_RETURN_IF_ERROR(likelihood_backward(ws, xr, R, g));
   for (size_t i = decoder_.size(); i-- > 0;) {
     const DenseLayer& l = decoder_[i];
     const float* in = i == 0 ? ws.z : ws.dec[i - 1];
     float* d_in = i == 0 ? ws.d_z : ws.d_dec[i - 1];
-    float* d_y = i + 1 == decoder_.size() ? ws.d_out : ws.d_dec[i];
+    const bool head = i + 1 == decoder_.size();
+    float* d_y = head ? ws.d_out : ws.d_dec[i];
     LK_RETURN_IF_ERROR(
         dense_backward(d_in, g + l.w_off, g + l.b_off, d_y, in, p + l.w_off, ws.dec[i], R, l.in, l.out, l.act, false));
+    if (head && has_aux_head_) {
+      const DenseLayer& h = aux_head_;
+      LK_RETURN_IF_ERROR(dense_backward(d_in, g + h.w_off, g + h.b_off, ws.d_aux, in, p + h.w_off, ws.aux, R, h.in,
+                                        h.out, h.act, true));
+    }
   }
   if (iwae) {
     LK_RETURN_IF_ERROR(std_normal_log_ratio_backward(ws.d_z, ws.d_log_var, ws.d_log_w, ws.z, B, L, K));
@@ -462,7 +593,7 @@ Status VaeModel::loss_and_gradient(float* grad, double* loss, const float* x, in
                                    const StepOptions& step) const {
   if (rows < 1) return Status::Error(Code::InvalidArgument, "rows must be >= 1");
   LK_RETURN_IF_ERROR(check_step(step));
-  VaeWorkspace ws(encoder_, decoder_, config_.latent_dim, config_.input_dim, rows, step.samples, true);
+  VaeWorkspace ws(*this, rows, step.samples, true);
   std::memset(grad, 0, sizeof(float) * params_.size());
   EpochResult sums;
   LK_RETURN_IF_ERROR(forward_backward(ws, x, rows, seed, rng_stream(RngPurpose::Eps, 0), step, grad, &sums));

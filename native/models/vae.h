@@ -1,5 +1,5 @@
 // vae.h — the fused native VAE: an MLP encoder x → hidden… → (mean, log_var) heads, the reparameterisation, an MLP
-// decoder z → hidden (reversed)… → output, a likelihood and the closed-form KL to N(0, I).
+// decoder z → hidden (reversed)… → output head(s), a likelihood and the closed-form KL to N(0, I).
 // Parameters live in ONE flat float buffer; tensors() names each slice. Weights are stored input-major (in, out).
 // Shapes: x (B, input_dim); mean, log_var, eps, z (B, latent_dim); decoder output (B, input_dim).
 #pragma once
@@ -17,8 +17,11 @@
 
 namespace lk {
 
-enum class VaeLikelihood { Bernoulli = 0, Gaussian = 1 };
-enum class SigmaMode { Fixed = 0, Shared = 1, Feature = 2 };  // Gaussian: fixed σ, one learned log σ², or one per feature
+// The decoder's likelihood p(x | z). Its main output head gives logits (Bernoulli), the mean (Gaussian, Laplace) or
+// the log-mean (Poisson, NB, ZINB); a second head gives σ(z) (sigma mode Decoder) or ZINB's dropout logits.
+enum class VaeLikelihood { Bernoulli = 0, Gaussian = 1, Laplace = 2, Poisson = 3, NegativeBinomial = 4, ZeroInflatedNB = 5 };
+// The scale of a Gaussian (σ) or Laplace (b): fixed, one learned value, one per feature, or output by the decoder.
+enum class SigmaMode { Fixed = 0, Shared = 1, Feature = 2, Decoder = 3 };
 
 struct VaeConfig {
   int64_t input_dim = 0, latent_dim = 0;
@@ -26,7 +29,9 @@ struct VaeConfig {
   Activation activation = Activation::Relu;
   VaeLikelihood likelihood = VaeLikelihood::Bernoulli;
   SigmaMode sigma_mode = SigmaMode::Fixed;
-  float sigma = 1.0f;  // the fixed σ, or the initial σ when learned
+  float sigma = 1.0f;       // the fixed scale, or the initial scale when learned
+  float min_sigma = 1e-3f;  // SigmaMode::Decoder: the scale's floor
+  bool observed_library = false;  // count likelihoods: the mean is exp(head) · Σ_d x_d (the row's library size)
 };
 
 struct ParamTensor {
@@ -97,12 +102,12 @@ class VaeModel {
 
   // Inference on any number of rows, in chunks (one workspace per call).
   Status encode(float* mean, float* log_var, const float* x, int64_t rows) const;
-  // The decoder's mean: probabilities for Bernoulli, the Gaussian mean otherwise.  out: (rows, input_dim)
-  Status decode(float* out, const float* z, int64_t rows) const;
-  // Raw decoder outputs: logits for Bernoulli, the mean for Gaussian.
-  Status decode_raw(float* out, const float* z, int64_t rows) const;
-  // The decoder's log σ² (Gaussian only): the fixed or shared value; for per-feature σ, feature 0's.
-  float decoder_log_var() const;
+  // The decoder's mean E[x | z]: probabilities for Bernoulli, the mean for Gaussian and Laplace, the mean at library
+  // size 1 for count likelihoods. aux (nullable): the per-element log-scale (log σ², log b) of a location-scale
+  // likelihood, or ZINB's dropout logits.  mean, aux: (rows, input_dim)
+  Status decode(float* mean, float* aux, const float* z, int64_t rows) const;
+  // The learned or fixed log-scale (log σ², log b) or log θ (NB, ZINB): 1 value or input_dim (0 when none).
+  const float* decoder_log_scale(int64_t* count) const;
   // Per-example terms over `samples` draws of z per row, in chunks of bounded memory. Draw s of row i uses the
   // normal numbers at offset (i·samples + s)·latent_dim of stream (Eval, 0), so results do not depend on chunking
   // and the k = 1 log-likelihood equals the ELBO with a Monte-Carlo KL.  x: (rows, input_dim)
@@ -128,12 +133,18 @@ class VaeModel {
  private:
   explicit VaeModel(const VaeConfig& config);
   struct Trainer;
+  friend class VaeWorkspace;
 
+  bool location_scale() const;  // Gaussian or Laplace
+  bool counts() const;          // Poisson, NB or ZINB
   // Forward pieces on a workspace of at least B rows.
   Status encode_batch(VaeWorkspace& ws, const float* x, int64_t B) const;
   Status decode_batch(VaeWorkspace& ws, const float* z, int64_t B) const;
   // NLL per row of x under the decoder output in ws (with for_backward, what the backward needs is saved in ws).
   Status likelihood_forward(VaeWorkspace& ws, const float* x, int64_t B, bool for_backward) const;
+  // Given ws.rows = ∂loss/∂nll per row: the gradients of the output heads (ws.d_out, ws.d_aux) and of a learned
+  // scale or dispersion (into g).
+  Status likelihood_backward(VaeWorkspace& ws, const float* x, int64_t B, float* g) const;
   // Forward and backward of the batch-mean objective on ws; adds the batch sums to `sums` and the gradient to g.
   Status forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, uint64_t seed, uint64_t eps_stream,
                           const StepOptions& step, float* g, EpochResult* sums) const;
@@ -146,10 +157,14 @@ class VaeModel {
   VaeConfig config_;
   std::vector<float> params_;
   std::vector<ParamTensor> tensors_;
-  std::vector<DenseLayer> encoder_, decoder_;  // decoder_ includes the output layer
+  std::vector<DenseLayer> encoder_, decoder_;  // decoder_ includes the output layer (the main head)
   DenseLayer mean_head_{}, log_var_head_{};
-  int64_t log_var_offset_ = -1;  // learned log σ² in params_ (1 value, or input_dim for per-feature σ), or −1
-  float fixed_log_var_ = 0.f;
+  DenseLayer aux_head_{};  // the decoder's second head (σ(z) or dropout logits) when has_aux_head_
+  bool has_aux_head_ = false;
+  int64_t scale_offset_ = -1;  // learned log σ², log b or log θ in params_ (1 or input_dim values), or −1
+  int64_t scale_count_ = 0;
+  float fixed_log_scale_ = 0.f;  // log σ² (Gaussian) or log b (Laplace) when fixed
+  float scale_floor_ = 0.f;      // SigmaMode::Decoder: the floor of the log-scale
   std::unique_ptr<Trainer> trainer_;
 };
 
