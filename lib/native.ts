@@ -19,6 +19,8 @@ export interface NativeKernels {
   bernoulli_logits_nll_backward(dLogits: Float32Array, dNll: Float32Array, probs: Float32Array, x: Float32Array, B: number, D: number): void;
   gaussian_nll_forward(nll: Float32Array, mean: Float32Array, logVar: Float32Array, logVarShape: 0 | 1 | 2, x: Float32Array, B: number, D: number): void;
   gaussian_nll_backward(dMean: Float32Array, dLogVar: Float32Array | null, dNll: Float32Array, mean: Float32Array, logVar: Float32Array, logVarShape: 0 | 1 | 2, x: Float32Array, B: number, D: number): void;
+  mixture_log_ratio_forward(ratio: Float32Array, resp: Float32Array, z: Float32Array, eps: Float32Array, logVar: Float32Array, logits: Float32Array, means: Float32Array, logVars: Float32Array, B: number, D: number, K: number, C: number): void;
+  mixture_log_ratio_backward(dZ: Float32Array, dLogVar: Float32Array, dLogits: Float32Array, dMeans: Float32Array, dLogVars: Float32Array, dRatio: Float32Array, resp: Float32Array, z: Float32Array, logits: Float32Array, means: Float32Array, logVars: Float32Array, B: number, D: number, K: number, C: number): void;
   laplace_nll_forward(nll: Float32Array, mean: Float32Array, logScale: Float32Array, logScaleShape: 0 | 1 | 2, x: Float32Array, B: number, D: number): void;
   laplace_nll_backward(dMean: Float32Array, dLogScale: Float32Array | null, dNll: Float32Array, mean: Float32Array, logScale: Float32Array, logScaleShape: 0 | 1 | 2, x: Float32Array, B: number, D: number): void;
   floored_log_forward(out: Float32Array, raw: Float32Array, floor: number, n: number): void;
@@ -57,6 +59,7 @@ export interface NativeVaeConfig {
   sigma: number;
   minSigma?: number;
   observedLibrary?: number; // 1: count means scale with each row's Σx
+  priorComponents?: number; // 0: N(0, I); C: a learned mixture of C Gaussians
 }
 
 export interface NativeTrainOptions {

@@ -43,7 +43,7 @@ test('train on a .npy of 8×8 images writes the whole run folder; eval reads the
   expect((await runCli(['eval', '--model', path.join(out, 'model.safetensors'), '--data', data, '--iw', '0'])).err).toMatch(/for k/);
 });
 
-test('train --likelihood zinb on a .npy of counts, and --sigma decoder --min-sigma; negative counts are refused', async () => {
+test('train --likelihood zinb on a .npy of counts, and --sigma decoder --min-sigma --prior-mixture; negative counts are refused', async () => {
   const counts = path.join(tmp, 'counts.npy');
   fs.writeFileSync(counts, encodeNpy({ data: Float32Array.from(uniform(200 * 10, 3), (u) => (u < 0.5 ? 0 : Math.floor(8 * u))), rows: 200, cols: 10 }));
   const out = path.join(tmp, 'zinb');
@@ -55,9 +55,12 @@ test('train --likelihood zinb on a .npy of counts, and --sigma decoder --min-sig
   const e = await runCli(['eval', '--model', path.join(out, 'model.safetensors'), '--data', counts, '--iw', '20']);
   expect(e.code).toBe(0);
   const gauss = path.join(tmp, 'sigma');
-  const g = await runCli(['train', '--data', counts, '--likelihood', 'gaussian', '--sigma', 'decoder', '--min-sigma', '0.05', '--epochs', '1', '--latent', '2', '--hidden', '8', '--out', gauss]);
+  const g = await runCli(['train', '--data', counts, '--likelihood', 'gaussian', '--sigma', 'decoder', '--min-sigma', '0.05', '--epochs', '1', '--latent', '2', '--hidden', '8', '--prior-mixture', '2', '--out', gauss]);
   expect(g.code).toBe(0);
-  expect(JSON.parse(fs.readFileSync(path.join(gauss, 'metrics.json'), 'utf8')).config).toMatchObject({ sigma: 'decoder', minSigma: 0.05 });
+  const gm = JSON.parse(fs.readFileSync(path.join(gauss, 'metrics.json'), 'utf8'));
+  expect(gm.config).toMatchObject({ sigma: 'decoder', minSigma: 0.05, prior: { mixture: 2 } });
+  expect(gm.final.klPerDimension).toBeUndefined(); // no per-dimension KL under a mixture prior
+  expect(Number.isFinite(gm.final.mutualInformation)).toBe(true);
   const negative = path.join(tmp, 'negative.npy');
   fs.writeFileSync(negative, encodeNpy({ data: Float32Array.from([1, 2, -3, 4, 0, 1, 2, 3, 4, 5, 6, 7]), rows: 6, cols: 2 }));
   expect((await runCli(['train', '--data', negative, '--likelihood', 'poisson', '--epochs', '1', '--out', path.join(tmp, 'neg')])).err).toMatch(/counts >= 0 \(likelihood: 'poisson'\)/);

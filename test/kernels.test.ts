@@ -161,6 +161,63 @@ describe('gaussian kernels', () => {
     });
   });
 
+  describe('mixture-of-Gaussians prior', () => {
+    const K = 2, C = 3;
+    const epsK = randn(B * K * D, 60);
+    const logits = randn(C, 61), means = randn(C * D, 62), logVars = randn(C * D, 63, 0.4);
+    const zOf = (m: ArrayLike<number>, lv: ArrayLike<number>) =>
+      Array.from({ length: B * K * D }, (_, i) => {
+        const b = Math.floor(i / (K * D)), d = i % D;
+        return m[b * D + d] + Math.exp(0.5 * lv[b * D + d]) * epsK[i];
+      });
+    // log Σ_c π_c N(z; μ_c, σ_c²) − log N(z; mean_b, diag exp(lv_b)) with the full density formulas, float64.
+    const ratioRef = (m: ArrayLike<number>, lv: ArrayLike<number>, lg: ArrayLike<number>, mu: ArrayLike<number>, lvs: ArrayLike<number>, r: number) => {
+      const z = zOf(m, lv), b = Math.floor(r / K);
+      const lse = (v: number[]) => { const top = Math.max(...v); return top + Math.log(v.reduce((a, x) => a + Math.exp(x - top), 0)); };
+      const logPi = Array.from(lg, (v) => v - lse(Array.from(lg)));
+      const comp = logPi.map((lp, c) => {
+        let s = lp;
+        for (let d = 0; d < D; d++) s -= 0.5 * ((z[r * D + d] - mu[c * D + d]) ** 2 / Math.exp(lvs[c * D + d]) + lvs[c * D + d] + LOG2PI);
+        return s;
+      });
+      let logQ = 0;
+      for (let d = 0; d < D; d++) logQ -= 0.5 * ((z[r * D + d] - m[b * D + d]) ** 2 / Math.exp(lv[b * D + d]) + lv[b * D + d] + LOG2PI);
+      return lse(comp) - logQ;
+    };
+
+    test('log ratio: forward equals the density formulas; backward is the total derivative and the prior gradient', () => {
+      const z = new Float32Array(B * K * D);
+      k.gaussian_reparameterize_forward(z, mean, logVar, epsK, B, D, K);
+      const ratio = new Float32Array(B * K), resp = new Float32Array(B * K * C);
+      k.mixture_log_ratio_forward(ratio, resp, z, epsK, logVar, logits, means, logVars, B, D, K, C);
+      const ref = Array.from({ length: B * K }, (_, r) => ratioRef(mean, logVar, logits, means, logVars, r));
+      expect(maxRelErr(ratio, ref)).toBeLessThan(1e-5);
+      for (let r = 0; r < B * K; r++) expect(resp.subarray(r * C, (r + 1) * C).reduce((a, v) => a + v, 0)).toBeCloseTo(1, 5);
+      const up = randn(B * K, 64);
+      const dz = new Float32Array(B * K * D), dMean = new Float32Array(B * D), dLogVar = new Float32Array(B * D);
+      const dLogits = randn(C, 65), dMeans = randn(C * D, 66), dLogVars = randn(C * D, 67);
+      const before = [f64(dLogits), f64(dMeans), f64(dLogVars)];
+      k.mixture_log_ratio_backward(dz, dLogVar, dLogits, dMeans, dLogVars, up, resp, z, logits, means, logVars, B, D, K, C);
+      k.gaussian_reparameterize_backward(dMean, dLogVar, dz, logVar, epsK, B, D, K);
+      const obj = (m: ArrayLike<number>, lv: ArrayLike<number>, lg: ArrayLike<number>, mu: ArrayLike<number>, lvs: ArrayLike<number>) =>
+        weighted(up, (r) => ratioRef(m, lv, lg, mu, lvs, r));
+      expect(maxRelErr(dMean, finiteDiff((m) => obj(m, logVar, logits, means, logVars), f64(mean)))).toBeLessThan(1e-5);
+      expect(maxRelErr(dLogVar, finiteDiff((lv) => obj(mean, lv, logits, means, logVars), f64(logVar)))).toBeLessThan(1e-5);
+      expect(maxRelErr(dLogits.map((v, i) => v - before[0][i]), finiteDiff((lg) => obj(mean, logVar, lg, means, logVars), f64(logits)))).toBeLessThan(1e-5);
+      expect(maxRelErr(dMeans.map((v, i) => v - before[1][i]), finiteDiff((mu) => obj(mean, logVar, logits, mu, logVars), f64(means)))).toBeLessThan(1e-5);
+      expect(maxRelErr(dLogVars.map((v, i) => v - before[2][i]), finiteDiff((lvs) => obj(mean, logVar, logits, means, lvs), f64(logVars)))).toBeLessThan(1e-5);
+    });
+
+    test('one standard-normal component gives the standard-normal ratio', () => {
+      const z = new Float32Array(B * K * D);
+      k.gaussian_reparameterize_forward(z, mean, logVar, epsK, B, D, K);
+      const a = new Float32Array(B * K), b = new Float32Array(B * K);
+      k.mixture_log_ratio_forward(a, new Float32Array(B * K), z, epsK, logVar, new Float32Array(1), new Float32Array(D), new Float32Array(D), B, D, K, 1);
+      k.std_normal_log_ratio_forward(b, z, epsK, logVar, B, D, K);
+      expect(maxRelErr(a, b)).toBeLessThan(1e-5);
+    });
+  });
+
   test('KL per dimension sums the rows; a dimension scale masks the backward (free bits)', () => {
     const dims = new Float32Array(D);
     k.gaussian_kl_std_normal_dims_forward(dims, mean, logVar, B, D);

@@ -145,6 +145,62 @@ describe('likelihoods', () => {
   }, 30_000);
 });
 
+describe('mixture-of-Gaussians prior', () => {
+  test('one standard-normal component reproduces the normal-prior model exactly (IS estimate and Monte-Carlo ELBO)', async () => {
+    const normal = new Vae({ inputDim: 784, latentDim: 8, hidden: [128], activation: 'tanh', seed: 1 });
+    const mix = new Vae({ inputDim: 784, latentDim: 8, hidden: [128], activation: 'tanh', seed: 1, prior: { mixture: 1 } });
+    const flat = mix.parameters();
+    const base = vae.parameters().tensors; // the trained model's weights, with p(z) = 1 · N(0, I)
+    for (const t of flat.tensors) t.data.set(base.find((b) => b.name === t.name)?.data ?? new Float32Array(t.data.length));
+    mix.setParameters(flat.flat);
+    normal.setParameters(vae.parameters().flat);
+    const x = headRows(test100, 30);
+    const a = await mix.logLikelihood(x, { k: 20, seed: 3 }), b = await normal.logLikelihood(x, { k: 20, seed: 3 });
+    for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-3 * Math.abs(b[i]));
+    const ea = await mix.elbo(x, { seed: 3 }), eb = await normal.elbo(x, { seed: 3, kl: 'mc' });
+    for (let i = 0; i < x.rows; i++) expect(Math.abs(ea.elbo[i] - eb.elbo[i])).toBeLessThan(1e-3 * Math.abs(eb.elbo[i]));
+  });
+
+  test('on clustered data the learned prior spreads its components over the clusters and sampling draws from it', async () => {
+    // Three well-separated clusters in 10 dimensions, one latent dimension each would do.
+    const n = 1500, D = 10;
+    const noise = randn(n * D, 81);
+    const centres = [0, 1, 2].map((c) => Array.from({ length: D }, (_, d) => 3 * Math.cos(c * 2.1 + d)));
+    const x = matrix(n, D);
+    for (let i = 0; i < n; i++) for (let d = 0; d < D; d++) x.data[i * D + d] = centres[i % 3][d] + 0.3 * noise[i * D + d];
+    const mix = new Vae({ inputDim: D, latentDim: 2, hidden: [32], activation: 'tanh', likelihood: 'gaussian', sigma: 'shared', prior: { mixture: 3 }, seed: 2 });
+    const h = await mix.fit(x, { epochs: 40, batchSize: 64, learningRate: 3e-3 });
+    expect(h.epochs[39].kl).toBeGreaterThan(0); // the Monte-Carlo KL is logged like the closed form
+    const prior = mix.priorMixture()!;
+    expect(prior.weights.reduce((a, v) => a + v, 0)).toBeCloseTo(1, 6);
+    for (const w of prior.weights) expect(w).toBeGreaterThan(0.15);
+    // Each cluster's posterior means sit nearest a different prior component.
+    const { mean: m } = mix.encode(x);
+    const nearest = (i: number) => {
+      let best = 0, bestD = Infinity;
+      for (let c = 0; c < 3; c++) {
+        const dist = (m.data[i * 2] - prior.means[c * 2]) ** 2 + (m.data[i * 2 + 1] - prior.means[c * 2 + 1]) ** 2;
+        if (dist < bestD) [best, bestD] = [c, dist];
+      }
+      return best;
+    };
+    const owner = [0, 1, 2].map((c) => {
+      const votes = [0, 0, 0];
+      for (let i = c; i < n; i += 3) votes[nearest(i)]++;
+      return votes.indexOf(Math.max(...votes));
+    });
+    expect(new Set(owner).size).toBe(3);
+    // Prior samples decode near the cluster centres (within a few noise widths of the nearest one).
+    const samples = mix.sample(60, { seed: 5 });
+    let close = 0;
+    for (let i = 0; i < 60; i++) {
+      const dist = Math.min(...centres.map((c) => Math.sqrt(c.reduce((a, v, d) => a + (samples.data[i * D + d] - v) ** 2, 0) / D)));
+      if (dist < 0.6) close++;
+    }
+    expect(close).toBeGreaterThan(50);
+  });
+});
+
 describe('aggressive inference-network training', () => {
   test('runs 10…100 encoder-only updates per step while I_q rises, logs phase and I_q, and switches off for good', async () => {
     const m = new Vae({ inputDim: 784, latentDim: 8, hidden: [64], activation: 'tanh', seed: 4 });
@@ -274,5 +330,14 @@ describe('bad input names the option', () => {
     await expect(vae.elbo(test100, { kl: 'exact' as never })).rejects.toThrow(/for kl/);
     expect(() => vae.activeUnits(test100, { threshold: -1 })).toThrow(/for threshold/);
     expect(() => vae.mutualInformation(headRows(test100, 1))).toThrow(/at least 2 rows/);
+  });
+
+  test('a mixture prior: options and the closed-form-only uses', async () => {
+    expect(() => new Vae({ inputDim: 4, latentDim: 2, prior: { mixture: 0 } })).toThrow(/for prior.mixture/);
+    expect(() => new Vae({ inputDim: 4, latentDim: 2, prior: 'vamp' as never })).toThrow(/for prior/);
+    const mix = new Vae({ inputDim: 784, latentDim: 2, hidden: [8], prior: { mixture: 2 } });
+    await expect(mix.fit(headRows(test100, 10), { freeBits: 0.5 })).rejects.toThrow(/prior: 'normal'.*for freeBits/);
+    await expect(mix.elbo(test100, { kl: 'analytic' })).rejects.toThrow(/no closed-form KL.*for kl/);
+    expect(() => mix.klPerDimension(test100)).toThrow(/prior: 'normal'/);
   });
 });

@@ -41,6 +41,8 @@ describe('gradient of the fused native step', () => {
     ['laplace scale from the decoder, 2 draws', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'laplace', sigma: 'decoder' }, { samples: 2 }],
     ['poisson with the observed library size', { inputDim: 6, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'poisson' }, {}],
     ['negative binomial, no library offset, IWAE k = 3', { inputDim: 6, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'nb', library: 'none' }, { objective: 1, samples: 3 }],
+    ['mixture-of-Gaussians prior (C = 3), Monte-Carlo KL, 2 draws, β = 0.6', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', prior: { mixture: 3 } }, { samples: 2, klWeight: 0.6 }],
+    ['mixture prior (C = 2), IWAE k = 3, gaussian σ(z)', { inputDim: 4, latentDim: 2, hidden: [3], activation: 'tanh', likelihood: 'gaussian', sigma: 'decoder', prior: { mixture: 2 } }, { objective: 1, samples: 3 }],
     ['zero-inflated NB with the observed library size', { inputDim: 6, latentDim: 3, hidden: [5], activation: 'tanh', likelihood: 'zinb' }, { samples: 2 }],
   ];
   // Counts with zeros and a few larger values, for the count likelihoods.

@@ -53,6 +53,7 @@ train options (defaults train the reference MNIST VAE, 784-400-20):
   --sigma <s|shared|feature|decoder>  Gaussian σ / Laplace scale: a fixed number (1), 'shared' (one learned value),
                         'feature' (one per input feature) or 'decoder' (σ(z), a second decoder head)
   --min-sigma <x>       with --sigma decoder: the floor of σ(z) (1e-3)
+  --prior-mixture <C>   a learned mixture-of-C-Gaussians prior (Monte-Carlo KL) instead of N(0, I)
   --library <mode>      count likelihoods: observed (the mean scales with each row's total count) | none (observed)
   --epochs <n>          passes over the training set (10)
   --batch-size <n>      examples per step (128)
@@ -85,7 +86,7 @@ async function train(argv: string[]): Promise<void> {
     options: {
       data: { type: 'string', default: 'mnist' }, latent: { type: 'string' }, hidden: { type: 'string' },
       activation: { type: 'string' }, likelihood: { type: 'string' }, sigma: { type: 'string' },
-      'min-sigma': { type: 'string' }, library: { type: 'string' },
+      'min-sigma': { type: 'string' }, library: { type: 'string' }, 'prior-mixture': { type: 'string' },
       epochs: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' },
       'weight-decay': { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
       binarize: { type: 'boolean', default: false }, out: { type: 'string', default: 'runs/mnist-vae' },
@@ -108,7 +109,8 @@ async function train(argv: string[]): Promise<void> {
   const vae = new Vae({ inputDim: data.train.x.cols, latentDim: num(flags, 'latent', 20), hidden,
     activation: (flags.activation ?? 'relu') as VaeOptions['activation'], likelihood, sigma, seed, threads,
     ...(flags['min-sigma'] !== undefined ? { minSigma: num(flags, 'min-sigma', 1e-3, false) } : {}),
-    ...(flags.library !== undefined ? { library: flags.library as VaeOptions['library'] } : {}) });
+    ...(flags.library !== undefined ? { library: flags.library as VaeOptions['library'] } : {}),
+    ...(flags['prior-mixture'] !== undefined ? { prior: { mixture: num(flags, 'prior-mixture', 1) } } : {}) });
   const epochs = num(flags, 'epochs', 10);
   const objective: ObjectiveOptions = { objective: (flags.objective ?? 'elbo') as ObjectiveOptions['objective'], beta: num(flags, 'beta', 1, false),
     freeBits: num(flags, 'free-bits', 0, false) };
@@ -186,7 +188,7 @@ async function train(argv: string[]): Promise<void> {
 /** KL per latent dimension, active units (Burda et al.'s 0.01 threshold) and I_q on (up to 5,000 rows of) x. */
 function latentDiagnostics(vae: Vae, x: Matrix, seed: number) {
   const au = vae.activeUnits(x);
-  return { klPerDimension: Array.from(vae.klPerDimension(x)), activeUnits: au.count, activity: Array.from(au.perDimension),
+  return { ...(vae.options.prior === 'normal' ? { klPerDimension: Array.from(vae.klPerDimension(x)) } : {}), activeUnits: au.count, activity: Array.from(au.perDimension),
     mutualInformation: vae.mutualInformation(x, { seed }) };
 }
 

@@ -21,6 +21,7 @@ export const LIKELIHOODS = ['bernoulli', 'gaussian', 'laplace', 'poisson', 'nb',
 const LOCATION_SCALE: readonly Likelihood[] = ['gaussian', 'laplace'];
 const COUNT_LIKELIHOODS: readonly Likelihood[] = ['poisson', 'nb', 'zinb'];
 export type Sigma = number | 'shared' | 'feature' | 'decoder';
+export type Prior = 'normal' | { mixture: number };
 export const SAMPLE_MODES = ['mean', 'ancestral', 'aggregate'] as const;
 export type SampleMode = (typeof SAMPLE_MODES)[number];
 export type Likelihood = (typeof LIKELIHOODS)[number];
@@ -48,6 +49,11 @@ export interface VaeOptions {
    * of the row; 'none' uses exp(head) as the mean.
    */
   library?: 'observed' | 'none';
+  /**
+   * p(z): 'normal' (default, N(0, I), closed-form KL) or { mixture: C } — a learned mixture of C diagonal Gaussians
+   * (weights, means, variances trained with the decoder); its KL is estimated by Monte Carlo at the sampled z.
+   */
+  prior?: Prior;
   /** Seeds the initial weights (and is the default training seed). */
   seed?: number;
   /** Compute threads for this model's native work; 0 = all cores. */
@@ -112,7 +118,7 @@ export interface ElboResult {
   kl: Float32Array; // KL(q(z | x) || N(0, I)), closed form
 }
 
-const VAE_KEYS = ['inputDim', 'latentDim', 'hidden', 'activation', 'likelihood', 'sigma', 'minSigma', 'library', 'seed', 'threads'] as const;
+const VAE_KEYS = ['inputDim', 'latentDim', 'hidden', 'activation', 'likelihood', 'sigma', 'minSigma', 'library', 'prior', 'seed', 'threads'] as const;
 const FIT_KEYS = ['epochs', 'batchSize', 'learningRate', 'aggressive', 'adamEps', 'weightDecay', 'threads', 'validation', 'binarize', 'seed', 'signal', 'onEpoch', 'progress', ...OBJECTIVE_KEYS] as const;
 const EVAL_SEED = 0x5eed;
 
@@ -128,7 +134,13 @@ export function resolveVaeOptions(options: unknown): ResolvedVaeOptions {
   const likelihood = oneOf('likelihood', o.likelihood ?? 'bernoulli', LIKELIHOODS);
   const seed = integer('seed', o.seed ?? 0, 0);
   const threads = integer('threads', o.threads ?? 0, 0, 1024);
-  const resolved: ResolvedVaeOptions = { inputDim, latentDim, hidden, activation, likelihood, seed, threads };
+  let prior: Prior = 'normal';
+  if (o.prior !== undefined && o.prior !== 'normal') {
+    const p = plainObject('prior', o.prior);
+    knownKeys('prior', p, ['mixture']);
+    prior = { mixture: integer('prior.mixture', p.mixture, 1, 4096) };
+  }
+  const resolved: ResolvedVaeOptions = { inputDim, latentDim, hidden, activation, likelihood, prior, seed, threads };
   if (LOCATION_SCALE.includes(likelihood)) {
     const learned = ['shared', 'feature', 'decoder'];
     resolved.sigma = o.sigma === undefined || learned.includes(o.sigma as string) ? ((o.sigma as Sigma) ?? 1) : finiteNumber('sigma', o.sigma, { min: 0, exclusiveMin: true });
@@ -155,6 +167,7 @@ export function nativeVaeConfig(o: ResolvedVaeOptions): NativeVaeConfig {
     sigma: typeof o.sigma === 'number' ? o.sigma : 1,
     minSigma: o.minSigma ?? 1e-3,
     observedLibrary: o.library === 'observed' ? 1 : 0,
+    priorComponents: o.prior === 'normal' ? 0 : o.prior.mixture,
   };
 }
 
@@ -250,6 +263,8 @@ export class Vae {
     const learningRate = finiteNumber('learningRate', o.learningRate ?? 1e-3, { min: 0, exclusiveMin: true });
     const adamEps = finiteNumber('adamEps', o.adamEps ?? 1e-8, { min: 0, exclusiveMin: true });
     const objective = resolveObjective(o);
+    if (objective.freeBits > 0 && this.options.prior !== 'normal')
+      fail('freeBits', "0 (free bits need prior: 'normal', whose KL splits per dimension in closed form)", objective.freeBits);
     const aggressiveOption = boolean('aggressive', o.aggressive ?? false);
     const weightDecay = finiteNumber('weightDecay', o.weightDecay ?? 0, { min: 0 });
     const threads = integer('threads', o.threads ?? this.options.threads, 0, 1024);
@@ -308,7 +323,7 @@ export class Vae {
           lastMi = mi;
         }
         if (validation) {
-          const terms = await this.#evaluate(validation, 1, EVAL_SEED, binarize, { analyticKl: true, terms: true });
+          const terms = await this.#evaluate(validation, 1, EVAL_SEED, binarize, { analyticKl: this.options.prior === 'normal', terms: true });
           record.testLoss = meanNegElbo(terms);
         }
         history.epochs.push(record);
@@ -378,7 +393,7 @@ export class Vae {
     if (o.library !== undefined && !counts) fail('library', 'no library (it applies to the count likelihoods)', o.library, 'type');
     const library = finiteNumber('library', o.library ?? 1, { min: 0, exclusiveMin: true });
     if (mode === 'aggregate') return this.decode(this.#aggregateLatents(n, seed, o.data, o.latentMixture));
-    const z = priorSample(n, this.latentDim, seed);
+    const z = this.priorSample(n, seed);
     if (mode === 'mean') return counts ? scaled(this.decode(z), library) : this.decode(z);
     return this.#ancestral(z, seed, library);
   }
@@ -461,7 +476,9 @@ export class Vae {
     const samples = integer('samples', o.samples ?? 1, 1, 1 << 20);
     const seed = integer('seed', o.seed ?? EVAL_SEED, 0);
     const binarize = this.#binarizeOption(o.binarize);
-    const analytic = oneOf('kl', o.kl ?? 'analytic', ['analytic', 'mc'] as const) === 'analytic';
+    const normal = this.options.prior === 'normal';
+    const analytic = oneOf('kl', o.kl ?? (normal ? 'analytic' : 'mc'), ['analytic', 'mc'] as const) === 'analytic';
+    if (analytic && !normal) fail('kl', "'mc' (a mixture prior has no closed-form KL)", o.kl);
     const m = this.#input('x', x);
     const t = await this.#evaluate(m, samples, seed, binarize, { analyticKl: analytic, terms: true });
     const elbo = new Float32Array(m.rows);
@@ -511,8 +528,40 @@ export class Vae {
     return { count: variance.filter((v) => v > threshold).length, perDimension: variance };
   }
 
-  /** The mean over x of KL(q(z_d | x) || N(0, 1)) for each latent dimension d (nats). */
+  /**
+   * The learned mixture prior (prior: { mixture: C }): weights (C), means and variances (C × latentDim, row-major);
+   * undefined for the normal prior.
+   */
+  priorMixture(): { weights: Float64Array; means: Float32Array; variances: Float32Array } | undefined {
+    if (this.options.prior === 'normal') return undefined;
+    const t = new Map(this.parameters().tensors.map((x) => [x.name, x.data]));
+    const logits = t.get('prior.logits')!;
+    const top = Math.max(...logits);
+    const e = Float64Array.from(logits, (v) => Math.exp(v - top));
+    const total = e.reduce((a, v) => a + v, 0);
+    return { weights: e.map((v) => v / total), means: Float32Array.from(t.get('prior.mean')!), variances: Float32Array.from(t.get('prior.log_var')!, Math.exp) };
+  }
+
+  /** n draws z ~ p(z) from `seed`: N(0, I), or the mixture prior (component by its weight, then its Gaussian). */
+  priorSample(n: number, seed = 0): Matrix {
+    const z = priorSample(n, this.latentDim, seed);
+    const mix = this.priorMixture();
+    if (!mix) return z;
+    const L = this.latentDim;
+    const u = new Float32Array(n);
+    native().kernels.rng_uniform_fill(u, n, seed, rngStream(RngPurpose.Sample, 6), 0);
+    for (let i = 0; i < n; i++) {
+      let c = 0;
+      for (let acc = mix.weights[0]; acc < u[i] && c < mix.weights.length - 1; acc += mix.weights[++c]);
+      for (let d = 0; d < L; d++) z.data[i * L + d] = mix.means[c * L + d] + Math.sqrt(mix.variances[c * L + d]) * z.data[i * L + d];
+    }
+    return z;
+  }
+
+  /** The mean over x of KL(q(z_d | x) || N(0, 1)) for each latent dimension d (nats); normal prior only. */
   klPerDimension(x: MatrixLike): Float64Array {
+    if (this.options.prior !== 'normal')
+      throw new LatentkitError('LATENTKIT_INVALID_ARGUMENT', "klPerDimension needs prior: 'normal' (a mixture prior's KL does not split per dimension)");
     const { mean, logVar } = this.encode(this.#input('x', x));
     const L = this.latentDim, n = mean.rows;
     const kl = new Float64Array(L);

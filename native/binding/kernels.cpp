@@ -140,6 +140,41 @@ Napi::Value DiagLogDensityBackward(const Napi::CallbackInfo& info) {
   return a.env().Undefined();
 }
 
+// (B, D, K, C) at positions i … i + 3: rows, latent width, draws per row, prior components.
+struct MixtureDims {
+  int64_t B, D, K, C, R, RD, CD;
+};
+MixtureDims mixture_dims(const Args& a, size_t i) {
+  MixtureDims m;
+  m.B = a.integer(i, "B", 0);
+  m.D = a.integer(i + 1, "D", 0);
+  m.K = a.integer(i + 2, "K", 1);
+  m.C = a.integer(i + 3, "C", 1);
+  m.R = a.product({m.B, m.K}, "B·K");
+  m.RD = a.product({m.R, m.D}, "B·K·D");
+  m.CD = a.product({m.C, m.D}, "C·D");
+  return m;
+}
+
+Napi::Value MixtureRatioForward(const Napi::CallbackInfo& info) {
+  Args a(info, "mixture_log_ratio_forward");
+  MixtureDims m = mixture_dims(a, 8);
+  run(a, mixture_log_ratio_forward, a.f32(0, "ratio", m.R), a.f32(1, "resp", a.product({m.R, m.C}, "B·K·C")),
+      a.f32(2, "z", m.RD), a.f32(3, "eps", m.RD), a.f32(4, "logVar", m.B * m.D), a.f32(5, "logits", m.C),
+      a.f32(6, "means", m.CD), a.f32(7, "logVars", m.CD), m.B, m.D, m.K, m.C);
+  return a.env().Undefined();
+}
+
+Napi::Value MixtureRatioBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "mixture_log_ratio_backward");
+  MixtureDims m = mixture_dims(a, 11);
+  run(a, mixture_log_ratio_backward, a.f32(0, "dZ", m.RD), a.f32(1, "dLogVar", m.B * m.D), a.f32(2, "dLogits", m.C),
+      a.f32(3, "dMeans", m.CD), a.f32(4, "dLogVars", m.CD), a.f32(5, "dRatio", m.R),
+      a.f32(6, "resp", a.product({m.R, m.C}, "B·K·C")), a.f32(7, "z", m.RD), a.f32(8, "logits", m.C),
+      a.f32(9, "means", m.CD), a.f32(10, "logVars", m.CD), m.B, m.D, m.K, m.C);
+  return a.env().Undefined();
+}
+
 Napi::Value BernoulliForward(const Napi::CallbackInfo& info) {
   Args a(info, "bernoulli_logits_nll_forward");
   Dims d = dims(a, 4);
@@ -396,6 +431,8 @@ Napi::Object init_kernels(Napi::Env env) {
   add("bernoulli_logits_nll_backward", BernoulliBackward);
   add("gaussian_nll_forward", LocationScaleNllForward<gaussian_nll_forward>);
   add("gaussian_nll_backward", LocationScaleNllBackward<gaussian_nll_backward>);
+  add("mixture_log_ratio_forward", MixtureRatioForward);
+  add("mixture_log_ratio_backward", MixtureRatioBackward);
   add("laplace_nll_forward", LocationScaleNllForward<laplace_nll_forward>);
   add("laplace_nll_backward", LocationScaleNllBackward<laplace_nll_backward>);
   add("floored_log_forward", FlooredLogForward);

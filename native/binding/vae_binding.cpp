@@ -54,7 +54,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
   }
 
   // new VaeNative({ inputDim, latentDim, hidden: number[], activation, likelihood, sigmaMode, sigma, minSigma,
-  //                 observedLibrary })
+  //                 observedLibrary, priorComponents })
   explicit VaeNative(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VaeNative>(info) {
     Args a(info, "VaeNative");
     Napi::Object o = a.object(0, "config");
@@ -78,6 +78,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     c.sigma = static_cast<float>(option_number(a, o, "sigma", 1.0));
     c.min_sigma = static_cast<float>(option_number(a, o, "minSigma", 1e-3));
     c.observed_library = option_integer(a, o, "observedLibrary", 0, 0, 1) == 1;
+    c.prior_components = option_integer(a, o, "priorComponents", 0, 0, 4096);
     Status s = VaeModel::Create(c, &model_);
     if (!s.ok()) throw_status(info.Env(), s);
   }

@@ -37,6 +37,22 @@ Status std_normal_log_ratio_forward(float* ratio, const float* z, const float* e
 Status std_normal_log_ratio_backward(float* d_z, float* d_log_var, const float* d_ratio, const float* z, int64_t B,
                                      int64_t D, int64_t K);
 
+// The same ratio for a learned mixture-of-Gaussians prior p(z) = Σ_c π_c N(z; μ_c, diag exp(lv_c)), π = softmax(logits):
+// ratio[r] = log p(z_r) − log q(z_r | x_b), with the prior's responsibilities resp[r, c] = π_c N(z_r; c) / p(z_r)
+// saved for the backward.  ratio: (B·K); resp: (B·K, C); z, eps: (B·K, D); log_var: (B, D); logits: (C);
+// means, log_vars: (C, D)
+Status mixture_log_ratio_forward(float* ratio, float* resp, const float* z, const float* eps, const float* log_var,
+                                 const float* logits, const float* means, const float* log_vars, int64_t B, int64_t D,
+                                 int64_t K, int64_t C);
+// The total derivative along z = mean + σ·eps, and the prior's own gradients:
+//   d_z[r] += d_ratio[r] · Σ_c resp · (μ_c − z) / σ_c²;  d_log_var[b] += 0.5 Σ_s d_ratio[b·K + s];
+//   d_logits[c] += Σ_r d_ratio · (resp − π_c);  d_means[c] += Σ_r d_ratio · resp · (z − μ_c) / σ_c²;
+//   d_log_vars[c] += Σ_r d_ratio · resp · 0.5 ((z − μ_c)² / σ_c² − 1).  (Rows reduce serially: a fixed sum order.)
+Status mixture_log_ratio_backward(float* d_z, float* d_log_var, float* d_logits, float* d_means, float* d_log_vars,
+                                  const float* d_ratio, const float* resp, const float* z, const float* logits,
+                                  const float* means, const float* log_vars, int64_t B, int64_t D, int64_t K,
+                                  int64_t C);
+
 // log_prob[b] = Σ_d log N(x_bd; mean_bd, exp(lv_bd)).  log_prob: (B); x, mean, log_var: (B, D)
 Status gaussian_diag_log_density_forward(float* log_prob, const float* x, const float* mean, const float* log_var,
                                          int64_t B, int64_t D);

@@ -39,6 +39,7 @@ class VaeWorkspace {
     const std::vector<DenseLayer>& decoder = m.decoder_;
     const int64_t latent = m.config_.latent_dim, input = m.config_.input_dim;
     const bool aux_head = m.has_aux_head_, element_scale = m.config_.sigma_mode == SigmaMode::Decoder;
+    const int64_t C = m.config_.prior_components;
     const int64_t E = enc_rows, R = enc_rows * samples;
     int64_t total = 0;
     auto reserve = [&](int64_t n) { int64_t off = total; total += (n + 15) / 16 * 16; return off; };
@@ -51,7 +52,7 @@ class VaeWorkspace {
     const int64_t x_rep_off = samples > 1 ? reserve(R * input) : x_off;
     const int64_t aux_off = aux_head ? reserve(R * input) : 0, scale_off = element_scale ? reserve(R * input) : 0;
     const int64_t nll_off = reserve(R), rows_off = reserve(R), ratio_off = reserve(R), log_w_off = reserve(R);
-    const int64_t lib_off = reserve(R);
+    const int64_t lib_off = reserve(R), resp_off = C > 0 ? reserve(R * C) : 0;
     const int64_t kl_off = reserve(E), bound_off = reserve(E), d_row_off = reserve(E);
     const int64_t kl_dims_off = reserve(latent), dim_scale_off = reserve(latent);
     // Gradient buffers that kernels accumulate into are contiguous so one memset clears them.
@@ -78,6 +79,7 @@ class VaeWorkspace {
     ratio = base + ratio_off; log_w = base + log_w_off; kl = base + kl_off; bound = base + bound_off;
     d_row = base + d_row_off; kl_dims = base + kl_dims_off; dim_scale = base + dim_scale_off; lib = base + lib_off;
     if (aux_head) aux = base + aux_off;
+    if (C > 0) resp = base + resp_off;
     if (element_scale) scale = base + scale_off;
     if (with_grads) {
       d_mean = base + dmean_off; d_log_var = base + dlv_off; d_out = base + dout_off; d_log_w = base + dlw_off;
@@ -102,6 +104,7 @@ class VaeWorkspace {
   float *mean = nullptr, *log_var = nullptr, *eps = nullptr, *z = nullptr, *probs = nullptr, *x = nullptr;
   float *x_rep = nullptr, *nll = nullptr, *rows = nullptr, *ratio = nullptr, *log_w = nullptr, *lib = nullptr;
   float *aux = nullptr, *scale = nullptr, *d_aux = nullptr, *d_scale = nullptr;
+  float* resp = nullptr;  // mixture prior: (capacity × samples, components) responsibilities
   float *kl = nullptr, *bound = nullptr, *d_row = nullptr, *kl_dims = nullptr, *dim_scale = nullptr;
   float *d_mean = nullptr, *d_log_var = nullptr, *d_out = nullptr, *d_log_w = nullptr, *d_z = nullptr;
   float* zero_begin = nullptr;
@@ -139,6 +142,8 @@ Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out) {
     return Status::Error(Code::InvalidArgument, "sigma must be a finite number > 0");
   if (loc_scale && c.sigma_mode == SigmaMode::Decoder && !(c.min_sigma > 0.f && std::isfinite(c.min_sigma)))
     return Status::Error(Code::InvalidArgument, "minSigma must be a finite number > 0");
+  if (c.prior_components < 0 || c.prior_components > 4096)
+    return Status::Error(Code::InvalidArgument, "prior mixture components must be in [1, 4096]");
   if (!loc_scale && c.sigma_mode != SigmaMode::Fixed)
     return Status::Error(Code::InvalidArgument, "sigma applies to the gaussian and laplace likelihoods only");
   std::unique_ptr<VaeModel> m(new VaeModel(c));
@@ -185,6 +190,11 @@ Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out) {
     m->scale_count_ = c.input_dim;
     m->scale_offset_ = add("decoder.log_theta", {c.input_dim});
   }
+  if (c.prior_components > 0) {  // generative-model parameters: after the decoder's, in its Adam part
+    m->prior_logits_ = add("prior.logits", {c.prior_components});
+    m->prior_means_ = add("prior.mean", {c.prior_components, c.latent_dim});
+    m->prior_log_vars_ = add("prior.log_var", {c.prior_components, c.latent_dim});
+  }
   // Gaussian scales are carried as log σ², Laplace ones as log b.
   m->fixed_log_scale_ = (gaussian ? 2.0f : 1.0f) * std::log(c.sigma);
   m->scale_floor_ = (gaussian ? 2.0f : 1.0f) * std::log(c.min_sigma);
@@ -211,6 +221,32 @@ void VaeModel::init_params(uint64_t seed) {
   // A learned scale starts at the configured σ (or b); NB's inverse dispersion at θ = 1.
   if (scale_offset_ >= 0)
     std::fill_n(params_.begin() + scale_offset_, scale_count_, location_scale() ? fixed_log_scale_ : 0.f);
+  // A mixture prior starts with equal weights, unit variances and means ~ U(−1, 1) (distinct, so they can separate).
+  if (mixture_prior()) {
+    const int64_t C = config_.prior_components, CL = C * config_.latent_dim;
+    std::fill_n(params_.begin() + prior_logits_, C, 0.f);
+    std::fill_n(params_.begin() + prior_log_vars_, CL, 0.f);
+    float* mu = params_.data() + prior_means_;
+    rng_uniform_fill(mu, CL, seed, rng_stream(RngPurpose::Init, 2 * all.size()), 0);
+    for (int64_t i = 0; i < CL; ++i) mu[i] = 2.0f * mu[i] - 1.0f;
+  }
+}
+
+Status VaeModel::log_ratio_forward(VaeWorkspace& ws, int64_t B, int64_t K) const {
+  const int64_t L = config_.latent_dim;
+  if (!mixture_prior()) return std_normal_log_ratio_forward(ws.ratio, ws.z, ws.eps, ws.log_var, B, L, K);
+  const float* p = params_.data();
+  return mixture_log_ratio_forward(ws.ratio, ws.resp, ws.z, ws.eps, ws.log_var, p + prior_logits_, p + prior_means_,
+                                   p + prior_log_vars_, B, L, K, config_.prior_components);
+}
+
+Status VaeModel::log_ratio_backward(VaeWorkspace& ws, int64_t B, int64_t K, float* g) const {
+  const int64_t L = config_.latent_dim;
+  if (!mixture_prior()) return std_normal_log_ratio_backward(ws.d_z, ws.d_log_var, ws.d_log_w, ws.z, B, L, K);
+  const float* p = params_.data();
+  return mixture_log_ratio_backward(ws.d_z, ws.d_log_var, g + prior_logits_, g + prior_means_, g + prior_log_vars_,
+                                    ws.d_log_w, ws.resp, ws.z, p + prior_logits_, p + prior_means_,
+                                    p + prior_log_vars_, B, L, K, config_.prior_components);
 }
 
 bool VaeModel::location_scale() const {
@@ -407,6 +443,8 @@ constexpr int64_t kEvalRows = 2048;
 Status VaeModel::evaluate(const EvalTerms& out, const float* x, int64_t rows, int64_t samples, bool analytic_kl,
                           uint64_t seed, bool binarize, const std::atomic<bool>* cancel) const {
   if (samples < 1) return Status::Error(Code::InvalidArgument, "samples must be >= 1");
+  if (analytic_kl && out.kl && mixture_prior())
+    return Status::Error(Code::InvalidArgument, "kl: a mixture prior has no closed-form KL; use the Monte-Carlo estimate");
   if (rows == 0) return Status::Ok();
   const int64_t L = config_.latent_dim, D = config_.input_dim;
   // Work items are (chunk of Bc examples, block of Kb draws) with about kEvalRows decoder rows each — fewer when
@@ -447,7 +485,7 @@ Status VaeModel::evaluate(const EvalTerms& out, const float* x, int64_t rows, in
       xr = ws.x_rep;
     }
     LK_RETURN_IF_ERROR(likelihood_forward(ws, xr, R, false));
-    if (need_ratio) LK_RETURN_IF_ERROR(std_normal_log_ratio_forward(ws.ratio, ws.z, ws.eps, ws.log_var, B, L, K));
+    if (need_ratio) LK_RETURN_IF_ERROR(log_ratio_forward(ws, B, K));
     for (int64_t b = 0; b < B; ++b) {
       Partial& p = partial[static_cast<size_t>((r0 + b) * blocks + j)];
       const float* nll = ws.nll + b * K;
@@ -482,6 +520,8 @@ Status VaeModel::begin_training(const float* data, int64_t rows, const TrainOpti
   if (rows < 1) return Status::Error(Code::InvalidArgument, "the training set is empty");
   if (options.batch_size < 1) return Status::Error(Code::InvalidArgument, "batchSize must be >= 1");
   LK_RETURN_IF_ERROR(check_step(options.step));
+  if (mixture_prior() && options.step.free_bits > 0.f)
+    return Status::Error(Code::InvalidArgument, "freeBits needs prior 'normal' (a closed-form KL per dimension)");
   trainer_.reset(new Trainer(*this, data, rows, options));
   return Status::Ok();
 }
@@ -506,13 +546,19 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, 
     xr = ws.x_rep;
   }
   LK_RETURN_IF_ERROR(likelihood_forward(ws, xr, R, true));
-  LK_RETURN_IF_ERROR(gaussian_kl_std_normal_forward(ws.kl, ws.mean, ws.log_var, B, L));
+  const bool mc_kl = mixture_prior();  // no closed form: the KL is (1/K) Σ_k log q − log p at the draws
+  if (iwae || mc_kl) LK_RETURN_IF_ERROR(log_ratio_forward(ws, B, K));
   double recon = 0.0, kl = 0.0, loss = 0.0;
   for (int64_t r = 0; r < R; ++r) recon += ws.nll[r];
   recon /= static_cast<double>(K);
-  for (int64_t b = 0; b < B; ++b) kl += ws.kl[b];
+  if (mc_kl) {
+    for (int64_t r = 0; r < R; ++r) kl -= ws.ratio[r];
+    kl /= static_cast<double>(K);
+  } else {
+    LK_RETURN_IF_ERROR(gaussian_kl_std_normal_forward(ws.kl, ws.mean, ws.log_var, B, L));
+    for (int64_t b = 0; b < B; ++b) kl += ws.kl[b];
+  }
   if (iwae) {
-    LK_RETURN_IF_ERROR(std_normal_log_ratio_forward(ws.ratio, ws.z, ws.eps, ws.log_var, B, L, K));
     for (int64_t r = 0; r < R; ++r) ws.log_w[r] = -ws.nll[r] + w * ws.ratio[r];
     LK_RETURN_IF_ERROR(logsumexp_rows_forward(ws.bound, ws.log_w, B, K));
     for (int64_t b = 0; b < B; ++b) loss += std::log(static_cast<double>(K)) - ws.bound[b];
@@ -546,7 +592,10 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, 
     }
   } else {
     const float inv_r = 1.0f / static_cast<float>(R);
-    for (int64_t r = 0; r < R; ++r) ws.rows[r] = inv_r;
+    for (int64_t r = 0; r < R; ++r) {
+      ws.rows[r] = inv_r;
+      if (mc_kl) ws.d_log_w[r] = -w * inv_r;  // ∂loss/∂ratio of the Monte-Carlo KL
+    }
   }
   LK_RETURN_IF_ERROR(likelihood_backward(ws, xr, R, g));
   for (size_t i = decoder_.size(); i-- > 0;) {
@@ -563,8 +612,8 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, 
                                         h.out, h.act, true));
     }
   }
-  if (iwae) {
-    LK_RETURN_IF_ERROR(std_normal_log_ratio_backward(ws.d_z, ws.d_log_var, ws.d_log_w, ws.z, B, L, K));
+  if (iwae || mc_kl) {
+    LK_RETURN_IF_ERROR(log_ratio_backward(ws, B, K, g));
   } else {
     for (int64_t b = 0; b < B; ++b) ws.d_row[b] = w * inv_b;
     LK_RETURN_IF_ERROR(gaussian_kl_std_normal_backward(ws.d_mean, ws.d_log_var, ws.d_row, ws.mean, ws.log_var, B, L,
@@ -593,6 +642,8 @@ Status VaeModel::loss_and_gradient(float* grad, double* loss, const float* x, in
                                    const StepOptions& step) const {
   if (rows < 1) return Status::Error(Code::InvalidArgument, "rows must be >= 1");
   LK_RETURN_IF_ERROR(check_step(step));
+  if (mixture_prior() && step.free_bits > 0.f)
+    return Status::Error(Code::InvalidArgument, "freeBits needs prior 'normal' (a closed-form KL per dimension)");
   VaeWorkspace ws(*this, rows, step.samples, true);
   std::memset(grad, 0, sizeof(float) * params_.size());
   EpochResult sums;

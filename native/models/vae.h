@@ -32,6 +32,7 @@ struct VaeConfig {
   float sigma = 1.0f;       // the fixed scale, or the initial scale when learned
   float min_sigma = 1e-3f;  // SigmaMode::Decoder: the scale's floor
   bool observed_library = false;  // count likelihoods: the mean is exp(head) · Σ_d x_d (the row's library size)
+  int64_t prior_components = 0;   // 0: p(z) = N(0, I); C > 0: a learned mixture of C diagonal Gaussians
 };
 
 struct ParamTensor {
@@ -55,7 +56,8 @@ struct EvalTerms {
 };
 
 // What one training step optimises (the batch mean over examples of):
-//   Elbo: (1/K) Σ_k −log p(x | z_k) + w · KL, the KL closed-form; with free_bits λ > 0 the KL term is
+//   Elbo: (1/K) Σ_k −log p(x | z_k) + w · KL, the KL closed-form (Monte Carlo, (1/K) Σ_k log q − log p at the
+//         same draws, under a mixture prior); with free_bits λ > 0 (normal prior only) the KL term is
 //         Σ_d max(λ, batch-mean KL_d) (Kingma et al. 2016) — a batch-level objective;
 //   Iwae: −log (1/K) Σ_k exp(log p(x | z_k) + w · (log p(z_k) − log q(z_k | x)))  (Burda et al. 2016; w = 1 is IWAE).
 // K = samples is the number of decoder rows per example; w is the KL weight of the step (β × warm-up).
@@ -79,7 +81,7 @@ struct TrainOptions {
 struct EpochResult {
   double loss_sum = 0;            // the objective as optimised (with its KL weight and free bits)
   double reconstruction_sum = 0;  // (1/K) Σ_k −log p(x | z_k)
-  double kl_sum = 0;              // closed-form KL(q(z | x) || N(0, I))
+  double kl_sum = 0;              // KL(q(z | x) || p(z)): closed form, or its Monte-Carlo estimate (mixture prior)
   int64_t examples = 0, steps = 0;
   int64_t encoder_steps = 0;  // aggressive epochs: the encoder-only inner updates
 };
@@ -136,6 +138,11 @@ class VaeModel {
   friend class VaeWorkspace;
 
   bool location_scale() const;  // Gaussian or Laplace
+  bool mixture_prior() const { return config_.prior_components > 0; }
+  // ws.ratio[r] = log p(z_r) − log q(z_r | x) for the B·K draws in ws, under the model's prior.
+  Status log_ratio_forward(VaeWorkspace& ws, int64_t B, int64_t K) const;
+  // Given ws.d_log_w = ∂loss/∂ratio: into ws.d_z and ws.d_log_var, and the mixture prior's gradient into g.
+  Status log_ratio_backward(VaeWorkspace& ws, int64_t B, int64_t K, float* g) const;
   bool counts() const;          // Poisson, NB or ZINB
   // Forward pieces on a workspace of at least B rows.
   Status encode_batch(VaeWorkspace& ws, const float* x, int64_t B) const;
@@ -165,6 +172,7 @@ class VaeModel {
   int64_t scale_count_ = 0;
   float fixed_log_scale_ = 0.f;  // log σ² (Gaussian) or log b (Laplace) when fixed
   float scale_floor_ = 0.f;      // SigmaMode::Decoder: the floor of the log-scale
+  int64_t prior_logits_ = -1, prior_means_ = -1, prior_log_vars_ = -1;  // mixture prior: (C), (C, L), (C, L)
   std::unique_ptr<Trainer> trainer_;
 };
 
