@@ -60,6 +60,7 @@ export interface NativeVaeConfig {
   minSigma?: number;
   observedLibrary?: number; // 1: count means scale with each row's Σx
   priorComponents?: number; // 0: N(0, I); C: a learned mixture of C Gaussians
+  conditionDim?: number; // > 0: a conditional VAE
 }
 
 export interface NativeTrainOptions {
@@ -98,13 +99,13 @@ export interface NativeVae {
   getParams(out: Float32Array): void;
   setParams(params: Float32Array): void;
   setThreads(threads: number): void;
-  encode(x: Float32Array, rows: number, mean: Float32Array, logVar: Float32Array): void;
-  decode(z: Float32Array, rows: number, mean: Float32Array, aux?: Float32Array | null): void;
+  encode(x: Float32Array, rows: number, mean: Float32Array, logVar: Float32Array, condition?: Float32Array | null): void;
+  decode(z: Float32Array, rows: number, mean: Float32Array, aux?: Float32Array | null, condition?: Float32Array | null): void;
   decoderLogScale(): Float32Array | null;
   evaluate(x: Float32Array, rows: number, samples: number, seed: number, binarize: boolean, analyticKl: boolean,
-    reconstruction: Float32Array | null, kl: Float32Array | null, logLikelihood: Float32Array | null): Promise<void>;
-  lossAndGradient(x: Float32Array, rows: number, seed: number, grad: Float32Array, step?: NativeStepOptions): number;
-  beginTraining(data: Float32Array, rows: number, options: NativeTrainOptions): void;
+    reconstruction: Float32Array | null, kl: Float32Array | null, logLikelihood: Float32Array | null, condition?: Float32Array | null): Promise<void>;
+  lossAndGradient(x: Float32Array, rows: number, seed: number, grad: Float32Array, step?: NativeStepOptions, condition?: Float32Array | null): number;
+  beginTraining(data: Float32Array, rows: number, options: NativeTrainOptions, condition?: Float32Array | null): void;
   stepsPerEpoch(): number;
   trainEpoch(epoch: number, klWeights: Float32Array | null, aggressive: boolean, onProgress?: (steps: number, examples: number, lossSum: number) => void): Promise<{
     lossSum: number; reconstructionSum: number; klSum: number; examples: number; steps: number; encoderSteps: number;

@@ -66,6 +66,27 @@ test('train --likelihood zinb on a .npy of counts, and --sigma decoder --min-sig
   expect((await runCli(['train', '--data', negative, '--likelihood', 'poisson', '--epochs', '1', '--out', path.join(tmp, 'neg')])).err).toMatch(/counts >= 0 \(likelihood: 'poisson'\)/);
 });
 
+test('train --conditional with --labels: samples.png has one row per label; eval and sample --label use the labels', async () => {
+  const rows = 300;
+  const images = path.join(tmp, 'labelled.npy'), labels = path.join(tmp, 'labels.npy');
+  fs.writeFileSync(images, encodeNpy({ data: uniform(rows * 64, 9), rows, cols: 64 }));
+  fs.writeFileSync(labels, encodeNpy({ data: Float32Array.from({ length: rows }, (_, i) => i % 3), rows, cols: 1 }));
+  const out = path.join(tmp, 'cvae');
+  const r = await runCli(['train', '--data', images, '--labels', labels, '--conditional', '--epochs', '1', '--latent', '2', '--hidden', '16', '--out', out]);
+  expect(r.code).toBe(0);
+  const m = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+  expect(m.config.conditionDim).toBe(3);
+  const png = fs.readFileSync(path.join(out, 'samples.png'));
+  expect(png.readUInt32BE(16)).toBe(2 * (8 * 9 + 1)); // 8 columns of 8-pixel images, 1-pixel gaps, zoom 2 (images.ts)
+  expect(png.readUInt32BE(20)).toBe(2 * (3 * 9 + 1)); // one row per label
+  const e = await runCli(['eval', '--model', path.join(out, 'model.safetensors'), '--data', images, '--labels', labels]);
+  expect(e.code).toBe(0);
+  const s = await runCli(['sample', '--model', path.join(out, 'model.safetensors'), '--label', '2', '--n', '4', '--out', path.join(out, 's.npy')]);
+  expect(s.code).toBe(0);
+  expect((await runCli(['sample', '--model', path.join(out, 'model.safetensors'), '--n', '4', '--out', path.join(out, 's.npy')])).err).toMatch(/needs --label/);
+  expect((await runCli(['train', '--data', images, '--conditional', '--epochs', '1', '--out', path.join(tmp, 'nolabels')])).err).toMatch(/--conditional needs labelled data/);
+});
+
 test('help, version, and bad options name the option', async () => {
   const h = await runCli(['--help']);
   expect(h.code).toBe(0);

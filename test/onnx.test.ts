@@ -89,6 +89,30 @@ describe.each(cases)('%s', (name, opts) => {
   });
 });
 
+describe('a conditional VAE: the condition is the graphs\' second input', () => {
+  test('encoder and decoder match native under the same conditions; sample takes one condition row', async () => {
+    const Q = 3;
+    const vae = new Vae({ inputDim: 784, latentDim: 4, hidden: [32], seed: 2, conditionDim: Q, likelihood: 'gaussian', sigma: 'shared' });
+    const x = headRows(mnist, 200);
+    const cond = { data: Float32Array.from({ length: 200 * Q }, (_, i) => (i % Q === Math.floor(i / Q) % Q ? 1 : 0)), rows: 200, cols: Q };
+    await vae.fit(x, { epochs: 1, batchSize: 50, condition: cond });
+    const dir = path.join(tmp, 'conditional');
+    await vae.exportOnnx(dir);
+    const enc = await OnnxEncoder.load(path.join(dir, 'encoder.onnx'));
+    const dec = await OnnxDecoder.load(path.join(dir, 'decoder.onnx'));
+    expect(dec.conditionDim).toBe(Q);
+    const native = vae.encode(x, cond);
+    const onnxEnc = await enc.encode(x, cond);
+    expect(relToMax(onnxEnc.mean.data, native.mean.data)).toBeLessThan(1e-5);
+    expect(relToMax(onnxEnc.logVar.data, native.logVar.data)).toBeLessThan(1e-5);
+    expect(relToMax((await dec.decode(native.mean, cond)).data, vae.decode(native.mean, cond).data)).toBeLessThan(1e-5);
+    const one = { data: Float32Array.of(0, 1, 0), rows: 1, cols: Q };
+    expect(relToMax((await dec.sample(8, { seed: 3, condition: one })).data, vae.sample(8, { seed: 3, condition: one }).data)).toBeLessThan(1e-5);
+    await expect(dec.decode(native.mean)).rejects.toThrow(/for condition/);
+    await expect(dec.decode(native.mean, { data: new Float32Array(200 * 2), rows: 200, cols: 2 })).rejects.toThrow(/for condition/);
+  });
+});
+
 describe("Debian's onnx checker", () => {
   const python = '/usr/bin/python3';
   let available = false;
@@ -100,7 +124,7 @@ describe("Debian's onnx checker", () => {
   }
   (available ? test : test.skip)('every exported file passes check_model(full_check=True) at IR 8, opset 17, with no Random* op', () => {
     const files = fs.readdirSync(tmp, { recursive: true }).map(String).filter((f) => f.endsWith('.onnx')).map((f) => path.join(tmp, f));
-    expect(files.length).toBe(2 * cases.length);
+    expect(files.length).toBe(2 * cases.length + 2); // + the conditional VAE's pair
     const script = 'import onnx, sys\nfor f in sys.argv[1:]:\n  m = onnx.load(f)\n  onnx.checker.check_model(m, full_check=True)\n' +
       '  assert m.ir_version == 8 and m.opset_import[0].version == 17, f\n  assert not any(n.op_type.startswith("Random") for n in m.graph.node), f\nprint("ok", len(sys.argv) - 1)';
     expect(execFileSync(python, ['-c', script, ...files], { encoding: 'utf8' }).trim()).toBe(`ok ${files.length}`);

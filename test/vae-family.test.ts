@@ -201,6 +201,58 @@ describe('mixture-of-Gaussians prior', () => {
   });
 });
 
+describe('conditional VAE', () => {
+  const oneHot = (labels: ArrayLike<number>) => {
+    const m = matrix(labels.length, 10);
+    for (let i = 0; i < labels.length; i++) m.data[i * 10 + labels[i]] = 1;
+    return m;
+  };
+  let cvae: Vae;
+  let trainLabels: Uint8Array, testLabels: Uint8Array;
+  beforeAll(async () => {
+    trainLabels = (await datasets.mnist({ split: 'train' })).labels.subarray(0, train.rows);
+    testLabels = (await datasets.mnist({ split: 'test' })).labels.subarray(0, test100.rows);
+    cvae = new Vae({ inputDim: 784, latentDim: 4, hidden: [128], activation: 'tanh', conditionDim: 10, seed: 2 });
+    await cvae.fit(train, { epochs: 12, batchSize: 64, learningRate: 2e-3, condition: oneHot(trainLabels), validation: test100, validationCondition: oneHot(testLabels) });
+  });
+
+  test('the label steers generation: samples under label d are classified as d about as often as real test digits', () => {
+    const classMean = Array.from({ length: 10 }, (_, d) => {
+      const m = new Float64Array(784);
+      let n = 0;
+      for (let i = 0; i < train.rows; i++) if (trainLabels[i] === d) { n++; for (let j = 0; j < 784; j++) m[j] += train.data[i * 784 + j]; }
+      return m.map((v) => v / n);
+    });
+    // A nearest-class-mean classifier: weak (~80 % on real digits) but independent of the model.
+    const classify = (x: Float32Array, r: number) => {
+      const dist = classMean.map((c) => c.reduce((a, v, j) => a + (x[r * 784 + j] - v) ** 2, 0));
+      return dist.indexOf(Math.min(...dist));
+    };
+    let real = 0;
+    for (let r = 0; r < test100.rows; r++) if (classify(test100.data, r) === testLabels[r]) real++;
+    let right = 0;
+    for (let d = 0; d < 10; d++) {
+      const x = cvae.sample(10, { seed: 7, condition: oneHot([d]) }); // the same 10 z under every label
+      for (let r = 0; r < 10; r++) if (classify(x.data, r) === d) right++;
+    }
+    expect(right).toBeGreaterThanOrEqual(Math.min(real - 10, 70)); // chance is 10 of 100
+  });
+
+  test('the true label explains a test image better than a wrong one; condition rows broadcast and are checked', async () => {
+    const ll = await cvae.logLikelihood(test100, { k: 50, condition: oneHot(testLabels) });
+    const wrong = await cvae.logLikelihood(test100, { k: 50, condition: oneHot(Array.from(testLabels, (l) => (l + 5) % 10)) });
+    expect(mean(ll)).toBeGreaterThan(mean(wrong) + 5);
+    const one = cvae.decode(matrix(3, 4), oneHot([2]));
+    const three = cvae.decode(matrix(3, 4), oneHot([2, 2, 2]));
+    expect(Array.from(one.data)).toEqual(Array.from(three.data));
+    expect(() => cvae.decode(matrix(3, 4))).toThrow(/conditionDim 10.*for condition/);
+    expect(() => cvae.encode(test100, matrix(100, 9))).toThrow(/for condition/);
+    expect(() => cvae.decode(matrix(3, 4), oneHot([1, 2]))).toThrow(/3 rows.*or 1 row.*for condition/);
+    expect(() => vae.decode(matrix(1, 8), oneHot([1]))).toThrow(/no condition.*for condition/);
+    await expect(cvae.fit(headRows(test100, 10), { epochs: 1 })).rejects.toThrow(/for condition/);
+  });
+});
+
 describe('aggressive inference-network training', () => {
   test('runs 10…100 encoder-only updates per step while I_q rises, logs phase and I_q, and switches off for good', async () => {
     const m = new Vae({ inputDim: 784, latentDim: 8, hidden: [64], activation: 'tanh', seed: 4 });

@@ -43,6 +43,8 @@ describe('gradient of the fused native step', () => {
     ['negative binomial, no library offset, IWAE k = 3', { inputDim: 6, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'nb', library: 'none' }, { objective: 1, samples: 3 }],
     ['mixture-of-Gaussians prior (C = 3), Monte-Carlo KL, 2 draws, β = 0.6', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', prior: { mixture: 3 } }, { samples: 2, klWeight: 0.6 }],
     ['mixture prior (C = 2), IWAE k = 3, gaussian σ(z)', { inputDim: 4, latentDim: 2, hidden: [3], activation: 'tanh', likelihood: 'gaussian', sigma: 'decoder', prior: { mixture: 2 } }, { objective: 1, samples: 3 }],
+    ['conditional (3 condition columns), 2 hidden layers, IWAE k = 2', { inputDim: 5, latentDim: 2, hidden: [4, 3], activation: 'tanh', conditionDim: 3 }, { objective: 1, samples: 2 }],
+    ['conditional, no hidden layer, gaussian σ(z), mixture prior', { inputDim: 4, latentDim: 2, hidden: [], activation: 'tanh', likelihood: 'gaussian', sigma: 'decoder', prior: { mixture: 2 }, conditionDim: 2 }, { samples: 2 }],
     ['zero-inflated NB with the observed library size', { inputDim: 6, latentDim: 3, hidden: [5], activation: 'tanh', likelihood: 'zinb' }, { samples: 2 }],
   ];
   // Counts with zeros and a few larger values, for the count likelihoods.
@@ -53,12 +55,13 @@ describe('gradient of the fused native step', () => {
     const n = rows * options.inputDim;
     const x = likelihood === 'bernoulli' ? uniform(n, 5) : ['gaussian', 'laplace'].includes(likelihood) ? randn(n, 5) : countData(n);
     const handle = new (native().VaeNative)(nativeVaeConfig(resolveVaeOptions(options))) as NativeVae;
+    const cond = options.conditionDim ? randn(rows * options.conditionDim, 8) : null;
     handle.initParams(3);
     const np = handle.numParams();
     const params = new Float32Array(np);
     handle.getParams(params);
     const grad = new Float32Array(np);
-    const loss0 = handle.lossAndGradient(x, rows, 11, grad, step);
+    const loss0 = handle.lossAndGradient(x, rows, 11, grad, step, cond);
     if (step.freeBits) {
       // The case must exercise both sides of the floor: some dimensions' batch-mean KL under λ, some over.
       const L = options.latentDim;
@@ -79,7 +82,7 @@ describe('gradient of the fused native step', () => {
       const p = Float32Array.from(params);
       p[i] = value;
       handle.setParams(p);
-      return handle.lossAndGradient(x, rows, 11, scratch, step);
+      return handle.lossAndGradient(x, rows, 11, scratch, step, cond);
     };
     const central = new Float64Array(np);
     let worst = 0;

@@ -30,7 +30,7 @@ Usage:
   latentkit export --model <model.safetensors> --out <dir> [--parts decoder,encoder]
                                      write decoder.onnx and encoder.onnx (IR 8, opset 17)
   latentkit sample --model <decoder.onnx | model.safetensors | dir> [--n 64] [--seed 0] --out <file>
-                   [--format png|npy] [--mode mean|ancestral]
+                   [--format png|npy] [--mode mean|ancestral] [--label L (conditional models)]
                                      decode n draws from the prior: an image grid (png) or the values (npy)
   latentkit serve --model <dir> [--port 8080] [--host 127.0.0.1] [--threads N] [--max-rows 1024]
                                      HTTP: GET /healthz, POST /decode, POST /encode, GET /sample?n&seed&format
@@ -53,6 +53,8 @@ train options (defaults train the reference MNIST VAE, 784-400-20):
   --sigma <s|shared|feature|decoder>  Gaussian σ / Laplace scale: a fixed number (1), 'shared' (one learned value),
                         'feature' (one per input feature) or 'decoder' (σ(z), a second decoder head)
   --min-sigma <x>       with --sigma decoder: the floor of σ(z) (1e-3)
+  --conditional         a conditional VAE on the data's labels (one-hot); samples.png then shows one row per label
+  --labels <file>       labels of a file's rows (one column .npy / .csv of integers), for --conditional
   --prior-mixture <C>   a learned mixture-of-C-Gaussians prior (Monte-Carlo KL) instead of N(0, I)
   --library <mode>      count likelihoods: observed (the mean scales with each row's total count) | none (observed)
   --epochs <n>          passes over the training set (10)
@@ -92,7 +94,7 @@ async function train(argv: string[]): Promise<void> {
       binarize: { type: 'boolean', default: false }, out: { type: 'string', default: 'runs/mnist-vae' },
       objective: { type: 'string' }, k: { type: 'string' }, samples: { type: 'string' }, beta: { type: 'string' },
       warmup: { type: 'string' }, 'free-bits': { type: 'string' }, 'adam-eps': { type: 'string' },
-      aggressive: { type: 'boolean', default: false },
+      aggressive: { type: 'boolean', default: false }, conditional: { type: 'boolean', default: false }, labels: { type: 'string' },
     },
   });
   const flags = values as Flags;
@@ -103,14 +105,20 @@ async function train(argv: string[]): Promise<void> {
     if (!Number.isInteger(n) || n < 1) usage(`--hidden expects comma-separated positive integers but received ${JSON.stringify(flags.hidden)}`);
     return n;
   });
-  const data = await loadSplit(String(flags.data), seed);
+  const data = await loadSplit(String(flags.data), seed, flags.labels === undefined ? undefined : String(flags.labels));
+  const conditional = Boolean(flags.conditional);
+  const classes = conditional ? labelClasses(data.train.labels) : 0;
+  if (conditional && classes < 2) usage(`--conditional needs labelled data with at least 2 classes, but ${data.name} has ${classes}`);
+  const trainCondition = conditional ? oneHot(data.train.labels, classes) : undefined;
+  const testCondition = conditional ? oneHot(data.test.labels, classes) : undefined;
   const likelihood = (flags.likelihood ?? 'bernoulli') as VaeOptions['likelihood'];
   const sigma = flags.sigma === undefined ? undefined : ['shared', 'feature', 'decoder'].includes(String(flags.sigma)) ? (flags.sigma as VaeOptions['sigma']) : num(flags, 'sigma', 1, false);
   const vae = new Vae({ inputDim: data.train.x.cols, latentDim: num(flags, 'latent', 20), hidden,
     activation: (flags.activation ?? 'relu') as VaeOptions['activation'], likelihood, sigma, seed, threads,
     ...(flags['min-sigma'] !== undefined ? { minSigma: num(flags, 'min-sigma', 1e-3, false) } : {}),
     ...(flags.library !== undefined ? { library: flags.library as VaeOptions['library'] } : {}),
-    ...(flags['prior-mixture'] !== undefined ? { prior: { mixture: num(flags, 'prior-mixture', 1) } } : {}) });
+    ...(flags['prior-mixture'] !== undefined ? { prior: { mixture: num(flags, 'prior-mixture', 1) } } : {}),
+    ...(conditional ? { conditionDim: classes } : {}) });
   const epochs = num(flags, 'epochs', 10);
   const objective: ObjectiveOptions = { objective: (flags.objective ?? 'elbo') as ObjectiveOptions['objective'], beta: num(flags, 'beta', 1, false),
     freeBits: num(flags, 'free-bits', 0, false) };
@@ -132,6 +140,7 @@ async function train(argv: string[]): Promise<void> {
   try {
     history = await vae.fit(data.train.x, { epochs, batchSize: config.batchSize, learningRate: config.learningRate, adamEps: config.adamEps, aggressive: config.aggressive,
       weightDecay: config.weightDecay, binarize: config.binarize, ...objective, seed, threads, validation: data.test.x,
+      condition: trainCondition, validationCondition: testCondition,
       signal: controller.signal, progress: (p) => progress.step(p), onEpoch: (r) => progress.epoch(r, epochs) });
   } finally {
     process.removeListener('SIGINT', onSigint);
@@ -143,7 +152,7 @@ async function train(argv: string[]): Promise<void> {
     config,
     epochs: history.epochs,
     final: { testLoss: last.testLoss, trainLoss: last.trainLoss, examplesPerSec: (epochs * data.train.x.rows) / trainSeconds, seconds,
-      ...latentDiagnostics(vae, data.test.x, seed) },
+      ...latentDiagnostics(vae, data.test.x, seed, testCondition) },
   };
   await fs.promises.mkdir(out, { recursive: true });
   await vae.save(path.join(out, 'model.safetensors'));
@@ -155,9 +164,15 @@ async function train(argv: string[]): Promise<void> {
   const side = squareSide(vae.inputDim);
   const written = ['model.safetensors', 'metrics.json', 'loss.svg'];
   if (side !== undefined && likelihood === 'bernoulli') {
-    await writeFileAtomic(path.join(out, 'samples.png'), imageGridPng(vae.sample(64, { seed }), { height: side, columns: 8 }));
-    const shown = takeRows(data.test.x, Array.from({ length: Math.min(32, data.test.x.rows) }, (_, i) => i));
-    const recon = vae.reconstruct(shown);
+    // A conditional model draws one row of 8 per label (the same 8 z in every row: style held, label varied).
+    const sampleCondition = conditional ? oneHot(Uint8Array.from({ length: classes * 8 }, (_, i) => Math.floor(i / 8)), classes) : undefined;
+    const drawn = conditional
+      ? vae.decode(takeRows(vae.priorSample(8, seed), Array.from({ length: classes * 8 }, (_, i) => i % 8)), sampleCondition)
+      : vae.sample(64, { seed });
+    await writeFileAtomic(path.join(out, 'samples.png'), imageGridPng(drawn, { height: side, columns: 8 }));
+    const shownRows = Array.from({ length: Math.min(32, data.test.x.rows) }, (_, i) => i);
+    const shown = takeRows(data.test.x, shownRows);
+    const recon = vae.reconstruct(shown, testCondition && takeRows(testCondition, shownRows));
     const perBand = Math.min(16, shown.rows); // each band: a row of test images above a row of reconstructions
     const pairs = matrix(Math.ceil(shown.rows / perBand) * 2 * perBand, shown.cols);
     for (let i = 0; i < shown.rows; i++) {
@@ -170,51 +185,68 @@ async function train(argv: string[]): Promise<void> {
     const lines = matrix(paths * steps, shown.cols);
     for (let i = 0; i < paths; i++) {
       const row = (r: number) => takeRows(data.test.x, [r]);
-      lines.data.set(vae.interpolate(row(2 * i), row(2 * i + 1), { steps }).data, i * steps * shown.cols);
+      lines.data.set(vae.interpolate(row(2 * i), row(2 * i + 1), { steps, condition: testCondition && takeRows(testCondition, [2 * i]) }).data, i * steps * shown.cols);
     }
     await writeFileAtomic(path.join(out, 'interpolation.png'), imageGridPng(lines, { height: side, columns: steps }));
     const sweeps = matrix(vae.latentDim * steps, shown.cols);
     for (let d = 0; d < vae.latentDim; d++)
-      sweeps.data.set(vae.traverse(takeRows(data.test.x, [0]), { dim: d, range: [-3, 3], steps }).data, d * steps * shown.cols);
+      sweeps.data.set(vae.traverse(takeRows(data.test.x, [0]), { dim: d, range: [-3, 3], steps, condition: testCondition && takeRows(testCondition, [0]) }).data, d * steps * shown.cols);
     await writeFileAtomic(path.join(out, 'traversal.png'), imageGridPng(sweeps, { height: side, columns: steps }));
     written.push('samples.png', 'reconstructions.png', 'interpolation.png', 'traversal.png');
   }
-  const means: Matrix = vae.encode(data.test.x).mean;
+  const means: Matrix = vae.encode(data.test.x, testCondition).mean;
   await writeFileAtomic(path.join(out, 'latent.png'), scatterPng(project2d(means), data.test.labels));
   written.push('latent.png');
   process.stdout.write(`final test loss ${last.testLoss?.toFixed(2)} nats; wrote ${written.join(', ')} to ${out}\n`);
 }
 
 /** KL per latent dimension, active units (Burda et al.'s 0.01 threshold) and I_q on (up to 5,000 rows of) x. */
-function latentDiagnostics(vae: Vae, x: Matrix, seed: number) {
-  const au = vae.activeUnits(x);
-  return { ...(vae.options.prior === 'normal' ? { klPerDimension: Array.from(vae.klPerDimension(x)) } : {}), activeUnits: au.count, activity: Array.from(au.perDimension),
-    mutualInformation: vae.mutualInformation(x, { seed }) };
+function latentDiagnostics(vae: Vae, x: Matrix, seed: number, condition: Matrix | undefined) {
+  const au = vae.activeUnits(x, { condition });
+  return { ...(vae.options.prior === 'normal' ? { klPerDimension: Array.from(vae.klPerDimension(x, { condition })) } : {}), activeUnits: au.count, activity: Array.from(au.perDimension),
+    mutualInformation: vae.mutualInformation(x, { seed, condition }) };
+}
+
+/** The number of label classes (max label + 1; 0 without labels). */
+function labelClasses(labels: Uint8Array): number {
+  return labels.length === 0 ? 0 : labels.reduce((m, v) => Math.max(m, v), 0) + 1;
+}
+
+/** One-hot rows of `classes` columns for integer labels. */
+function oneHot(labels: Uint8Array, classes: number): Matrix {
+  const m = matrix(labels.length, classes);
+  labels.forEach((l, i) => (m.data[i * classes + l] = 1));
+  return m;
 }
 
 async function evaluate(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, strict: true, options: {
     model: { type: 'string' }, data: { type: 'string', default: 'mnist' }, samples: { type: 'string' }, iw: { type: 'string' },
-    out: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, binarize: { type: 'boolean', default: false } } });
+    out: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, binarize: { type: 'boolean', default: false },
+    labels: { type: 'string' } } });
   const flags = values as Flags;
   if (!flags.model) usage('eval needs --model <model.safetensors>');
   const vae = await Vae.load(String(flags.model));
   const seed = num(flags, 'seed', 0);
-  const data = await loadSplit(String(flags.data), seed);
+  const data = await loadSplit(String(flags.data), seed, flags.labels === undefined ? undefined : String(flags.labels));
   const samples = num(flags, 'samples', 1);
   const binarize = Boolean(flags.binarize);
+  // A conditional model is evaluated under the test labels, one-hot, as `train --conditional` trained it.
+  const condition = vae.options.conditionDim > 0 ? oneHot(data.test.labels, vae.options.conditionDim) : undefined;
+  if (condition && labelClasses(data.test.labels) > vae.options.conditionDim)
+    usage(`the model has conditionDim ${vae.options.conditionDim} but ${data.name} has labels up to ${labelClasses(data.test.labels) - 1}`);
   const t0 = performance.now();
-  const r = await vae.elbo(data.test.x, { samples, binarize });
+  const r = await vae.elbo(data.test.x, { samples, binarize, condition });
   const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
   const result: Record<string, unknown> = { model: flags.model, data: data.name, testLoss: -mean(r.elbo), reconstruction: mean(r.reconstruction),
-    kl: mean(r.kl), rows: data.test.x.rows, samples, binarize, ...latentDiagnostics(vae, data.test.x, seed) };
+    kl: mean(r.kl), rows: data.test.x.rows, samples, binarize, ...latentDiagnostics(vae, data.test.x, seed, condition) };
   process.stdout.write(`test loss ${(result.testLoss as number).toFixed(3)} nats (reconstruction ${(result.reconstruction as number).toFixed(3)}, ` +
     `KL ${(result.kl as number).toFixed(3)}) on ${data.test.x.rows} rows; active units ${result.activeUnits}/${vae.latentDim}, ` +
     `mutual information ${(result.mutualInformation as number).toFixed(3)} nats\n`);
   if (flags.iw !== undefined) {
     const k = num(flags, 'iw', 5000);
     const t1 = performance.now();
-    const ll = await vae.logLikelihood(data.test.x, { k, seed, binarize });
+    const ll = await vae.logLikelihood(data.test.x, { k, seed, binarize, condition });
     const s = (performance.now() - t1) / 1000;
     Object.assign(result, { iw: { k, nll: -mean(ll), seconds: s, examplesPerSec: data.test.x.rows / s } });
     process.stdout.write(`importance-sampled NLL (k = ${k}) ${(-mean(ll)).toFixed(3)} nats, ${s.toFixed(1)} s\n`);
@@ -254,9 +286,10 @@ function sampleSource(model: string): { kind: 'onnx' | 'safetensors'; file: stri
 async function sample(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, strict: true, options: {
     model: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
-    format: { type: 'string' }, mode: { type: 'string' }, threads: { type: 'string' } } });
+    format: { type: 'string' }, mode: { type: 'string' }, threads: { type: 'string' }, label: { type: 'string' } } });
   const flags = values as Flags;
   if (!values.model) usage('sample needs --model <decoder.onnx | model.safetensors>');
+  const label = values.label === undefined ? undefined : num(flags, 'label', 0);
   if (!values.out) usage('sample needs --out <file> (.png or .npy)');
   const n = num(flags, 'n', 64);
   if (n < 1 || n > 1 << 20) usage(`--n expects an integer in [1, ${1 << 20}] but received ${n}`);
@@ -271,10 +304,11 @@ async function sample(argv: string[]): Promise<void> {
   let x: Matrix;
   if (source.kind === 'onnx') {
     if (mode !== 'mean') usage('--mode ancestral needs a model.safetensors: an ONNX decoder holds no random operators, so it decodes means only');
-    x = await (await OnnxDecoder.load(source.file, { threads })).sample(n, { seed });
+    const decoder = await OnnxDecoder.load(source.file, { threads });
+    x = await decoder.sample(n, { seed, condition: labelCondition(label, decoder.conditionDim) });
   } else {
     const vae = await Vae.load(source.file);
-    x = vae.sample(n, { seed, mode });
+    x = vae.sample(n, { seed, mode, condition: labelCondition(label, vae.options.conditionDim) });
   }
   let bytes: Buffer;
   if (format === 'npy') bytes = encodeNpy(x);
@@ -286,6 +320,17 @@ async function sample(argv: string[]): Promise<void> {
   await fs.promises.mkdir(path.dirname(path.resolve(values.out)), { recursive: true });
   await writeFileAtomic(values.out, bytes);
   process.stdout.write(`wrote ${n} samples (${source.kind === 'onnx' ? 'onnxruntime' : 'native'}, seed ${seed}, ${mode}) to ${values.out}\n`);
+}
+
+/** sample --label L: the one-hot condition of a conditional model (required there, refused elsewhere). */
+function labelCondition(label: number | undefined, conditionDim: number): Matrix | undefined {
+  if (conditionDim === 0) {
+    if (label !== undefined) usage('--label applies to a conditional model only');
+    return undefined;
+  }
+  if (label === undefined || label < 0 || label >= conditionDim)
+    usage(`a conditional model needs --label <0…${conditionDim - 1}> (received ${label === undefined ? 'none' : label})`);
+  return oneHot(Uint8Array.of(label as number), conditionDim);
 }
 
 async function serveCommand(argv: string[]): Promise<void> {

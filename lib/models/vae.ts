@@ -54,6 +54,11 @@ export interface VaeOptions {
    * (weights, means, variances trained with the decoder); its KL is estimated by Monte Carlo at the sampled z.
    */
   prior?: Prior;
+  /**
+   * A conditional VAE (Sohn et al. 2015): the width of a condition c (one-hot labels or real covariates) given with
+   * every x and z — concatenated to the encoder's input [x | c] and the decoder's [z | c]. Default 0 (none).
+   */
+  conditionDim?: number;
   /** Seeds the initial weights (and is the default training seed). */
   seed?: number;
   /** Compute threads for this model's native work; 0 = all cores. */
@@ -87,6 +92,10 @@ export interface StepProgress {
 }
 
 export interface FitOptions extends ObjectiveOptions {
+  /** A conditional VAE's conditions: one row per row of x (conditionDim columns). */
+  condition?: MatrixLike;
+  /** … and one per row of `validation`. */
+  validationCondition?: MatrixLike;
   epochs?: number;
   batchSize?: number;
   learningRate?: number;
@@ -118,8 +127,8 @@ export interface ElboResult {
   kl: Float32Array; // KL(q(z | x) || N(0, I)), closed form
 }
 
-const VAE_KEYS = ['inputDim', 'latentDim', 'hidden', 'activation', 'likelihood', 'sigma', 'minSigma', 'library', 'prior', 'seed', 'threads'] as const;
-const FIT_KEYS = ['epochs', 'batchSize', 'learningRate', 'aggressive', 'adamEps', 'weightDecay', 'threads', 'validation', 'binarize', 'seed', 'signal', 'onEpoch', 'progress', ...OBJECTIVE_KEYS] as const;
+const VAE_KEYS = ['inputDim', 'latentDim', 'hidden', 'activation', 'likelihood', 'sigma', 'minSigma', 'library', 'prior', 'conditionDim', 'seed', 'threads'] as const;
+const FIT_KEYS = ['condition', 'validationCondition', 'epochs', 'batchSize', 'learningRate', 'aggressive', 'adamEps', 'weightDecay', 'threads', 'validation', 'binarize', 'seed', 'signal', 'onEpoch', 'progress', ...OBJECTIVE_KEYS] as const;
 const EVAL_SEED = 0x5eed;
 
 export function resolveVaeOptions(options: unknown): ResolvedVaeOptions {
@@ -140,7 +149,8 @@ export function resolveVaeOptions(options: unknown): ResolvedVaeOptions {
     knownKeys('prior', p, ['mixture']);
     prior = { mixture: integer('prior.mixture', p.mixture, 1, 4096) };
   }
-  const resolved: ResolvedVaeOptions = { inputDim, latentDim, hidden, activation, likelihood, prior, seed, threads };
+  const conditionDim = integer('conditionDim', o.conditionDim ?? 0, 0, 1 << 20);
+  const resolved: ResolvedVaeOptions = { inputDim, latentDim, hidden, activation, likelihood, prior, conditionDim, seed, threads };
   if (LOCATION_SCALE.includes(likelihood)) {
     const learned = ['shared', 'feature', 'decoder'];
     resolved.sigma = o.sigma === undefined || learned.includes(o.sigma as string) ? ((o.sigma as Sigma) ?? 1) : finiteNumber('sigma', o.sigma, { min: 0, exclusiveMin: true });
@@ -168,6 +178,7 @@ export function nativeVaeConfig(o: ResolvedVaeOptions): NativeVaeConfig {
     minSigma: o.minSigma ?? 1e-3,
     observedLibrary: o.library === 'observed' ? 1 : 0,
     priorComponents: o.prior === 'normal' ? 0 : o.prior.mixture,
+    conditionDim: o.conditionDim,
   };
 }
 
@@ -219,9 +230,9 @@ export class Vae {
    * The decoder's per-element noise parameters at z: `scale` (σ or b, for Gaussian and Laplace) or `dropout`
    * (ZINB's zero-inflation probability π). Empty for the other likelihoods.
    */
-  decodeScale(z: MatrixLike): { scale?: Matrix; dropout?: Matrix } {
+  decodeScale(z: MatrixLike, condition?: MatrixLike): { scale?: Matrix; dropout?: Matrix } {
     const m = toMatrix('z', z, { cols: this.latentDim, allowEmpty: true });
-    const { aux } = this.#decodeWithAux(m);
+    const { aux } = this.#decodeWithAux(m, this.#condition(condition, m.rows));
     if (LOCATION_SCALE.includes(this.options.likelihood)) {
       const half = this.options.likelihood === 'gaussian' ? 0.5 : 1;
       return { scale: { data: aux.data.map((v) => Math.exp(half * v)), rows: m.rows, cols: this.inputDim } };
@@ -230,9 +241,9 @@ export class Vae {
     return {};
   }
 
-  #decodeWithAux(z: Matrix): { mean: Matrix; aux: Matrix } {
+  #decodeWithAux(z: Matrix, condition: Matrix | undefined): { mean: Matrix; aux: Matrix } {
     const mean = matrix(z.rows, this.inputDim), aux = matrix(z.rows, this.inputDim);
-    this.#native.decode(z.data, z.rows, mean.data, aux.data);
+    this.#native.decode(z.data, z.rows, mean.data, aux.data, condition?.data ?? null);
     return { mean, aux };
   }
 
@@ -271,6 +282,9 @@ export class Vae {
     const binarize = boolean('binarize', o.binarize ?? false);
     const seed = integer('seed', o.seed ?? this.options.seed, 0);
     const validation = o.validation === undefined ? undefined : this.#input('validation', o.validation);
+    const condition = this.#condition(o.condition, data.rows);
+    if (!validation && o.validationCondition !== undefined) fail('validationCondition', 'nothing without validation', o.validationCondition, 'type');
+    const validationCondition = validation && this.#condition(o.validationCondition, validation.rows, 'validationCondition');
     const signal = o.signal as AbortSignal | undefined;
     if (signal !== undefined && (typeof signal !== 'object' || typeof signal.aborted !== 'boolean'))
       fail('signal', 'an AbortSignal', signal, 'type');
@@ -289,11 +303,13 @@ export class Vae {
     signal?.addEventListener('abort', onAbort);
     try {
       nat.setThreads(threads);
-      nat.beginTraining(data.data, data.rows, { batchSize, lr: learningRate, eps: adamEps, weightDecay, binarize, seed, ...nativeStep(objective) });
+      nat.beginTraining(data.data, data.rows, { batchSize, lr: learningRate, eps: adamEps, weightDecay, binarize, seed, ...nativeStep(objective) }, condition?.data ?? null);
       const stepsPerEpoch = nat.stepsPerEpoch();
       const history: History = { epochs: [] };
       // Aggressive training watches I_q on held-out rows: the validation set, else a seeded 2,000-row training subset.
-      const miRows = aggressiveOption ? (validation ?? (data.rows > 2000 ? subsetRows(data, 2000, seed) : data)) : undefined;
+      const miPick = !validation && data.rows > 2000 ? subsetIndices(data.rows, 2000, seed) : undefined;
+      const miRows = aggressiveOption ? (validation ?? (miPick ? takeRows(data, miPick) : data)) : undefined;
+      const miCondition = validation ? validationCondition : condition && miPick ? takeRows(condition, miPick) : condition;
       let aggressive = aggressiveOption;
       let lastMi = -Infinity;
       for (let epoch = 0; epoch < epochs; epoch++) {
@@ -317,13 +333,13 @@ export class Vae {
           seconds,
         };
         if (miRows) {
-          const mi = this.mutualInformation(miRows, { seed: EVAL_SEED });
+          const mi = this.mutualInformation(miRows, { seed: EVAL_SEED, condition: miCondition });
           Object.assign(record, { aggressive, encoderSteps: r.encoderSteps, mutualInformation: mi });
           if (aggressive && !(mi > lastMi)) aggressive = false; // I_q stopped rising: plain VAE training from here
           lastMi = mi;
         }
         if (validation) {
-          const terms = await this.#evaluate(validation, 1, EVAL_SEED, binarize, { analyticKl: this.options.prior === 'normal', terms: true });
+          const terms = await this.#evaluate(validation, validationCondition, 1, EVAL_SEED, binarize, { analyticKl: this.options.prior === 'normal', terms: true });
           record.testLoss = meanNegElbo(terms);
         }
         history.epochs.push(record);
@@ -338,12 +354,13 @@ export class Vae {
     }
   }
 
-  /** Posterior parameters q(z | x) = N(mean, diag exp(logVar)). */
-  encode(x: MatrixLike): { mean: Matrix; logVar: Matrix } {
+  /** Posterior parameters q(z | x[, c]) = N(mean, diag exp(logVar)). */
+  encode(x: MatrixLike, condition?: MatrixLike): { mean: Matrix; logVar: Matrix } {
     const m = this.#input('x', x, true);
+    const c = this.#condition(condition, m.rows);
     const mean = matrix(m.rows, this.latentDim);
     const logVar = matrix(m.rows, this.latentDim);
-    this.#native.encode(m.data, m.rows, mean.data, logVar.data);
+    this.#native.encode(m.data, m.rows, mean.data, logVar.data, c?.data ?? null);
     return { mean, logVar };
   }
 
@@ -352,17 +369,18 @@ export class Vae {
    * count likelihoods the mean at library size 1 ((1 − π) · exp(head) for ZINB), so with library: 'observed' the
    * mean for a row of library size l is l times it (reconstruct does this).
    */
-  decode(z: MatrixLike): Matrix {
+  decode(z: MatrixLike, condition?: MatrixLike): Matrix {
     const m = toMatrix('z', z, { cols: this.latentDim, allowEmpty: true });
+    const c = this.#condition(condition, m.rows);
     const out = matrix(m.rows, this.inputDim);
-    this.#native.decode(m.data, m.rows, out.data);
+    this.#native.decode(m.data, m.rows, out.data, null, c?.data ?? null);
     return out;
   }
 
   /** decode(encode(x).mean): the decoded mean at the posterior mean (scaled by each row's library size for counts). */
-  reconstruct(x: MatrixLike): Matrix {
+  reconstruct(x: MatrixLike, condition?: MatrixLike): Matrix {
     const m = this.#input('x', x, true);
-    const out = this.decode(this.encode(m).mean);
+    const out = this.decode(this.encode(m, condition).mean, condition);
     if (this.options.library === 'observed') {
       const D = this.inputDim;
       for (let r = 0; r < m.rows; r++) {
@@ -381,10 +399,10 @@ export class Vae {
    * aggregated posterior instead of the prior — from q(z | x_n) of random rows of `data`, or from `latentMixture`
    * (a GaussianMixture fitted to the posterior means, see fitLatentMixture) — and decodes the mean.
    */
-  sample(n: number, options: { mode?: SampleMode; seed?: number; data?: MatrixLike; latentMixture?: GaussianMixture; library?: number } = {}): Matrix {
+  sample(n: number, options: { mode?: SampleMode; seed?: number; data?: MatrixLike; dataCondition?: MatrixLike; latentMixture?: GaussianMixture; library?: number; condition?: MatrixLike } = {}): Matrix {
     integer('n', n, 0, 1 << 24);
     const o = plainObject('sampleOptions', options);
-    knownKeys('sampleOptions', o, ['mode', 'seed', 'data', 'latentMixture', 'library']);
+    knownKeys('sampleOptions', o, ['mode', 'seed', 'data', 'dataCondition', 'latentMixture', 'library', 'condition']);
     const mode = oneOf('mode', o.mode ?? 'mean', SAMPLE_MODES);
     const seed = integer('seed', o.seed ?? 0, 0);
     if (mode !== 'aggregate' && (o.data !== undefined || o.latentMixture !== undefined))
@@ -392,15 +410,16 @@ export class Vae {
     const counts = COUNT_LIKELIHOODS.includes(this.options.likelihood);
     if (o.library !== undefined && !counts) fail('library', 'no library (it applies to the count likelihoods)', o.library, 'type');
     const library = finiteNumber('library', o.library ?? 1, { min: 0, exclusiveMin: true });
-    if (mode === 'aggregate') return this.decode(this.#aggregateLatents(n, seed, o.data, o.latentMixture));
+    const condition = this.#condition(o.condition, n);
+    if (mode === 'aggregate') return this.decode(this.#aggregateLatents(n, seed, o.data, o.dataCondition, o.latentMixture), condition);
     const z = this.priorSample(n, seed);
-    if (mode === 'mean') return counts ? scaled(this.decode(z), library) : this.decode(z);
-    return this.#ancestral(z, seed, library);
+    if (mode === 'mean') return counts ? scaled(this.decode(z, condition), library) : this.decode(z, condition);
+    return this.#ancestral(z, condition, seed, library);
   }
 
   /** x ~ p(x | z) for each row of z (count means scaled by `library`). */
-  #ancestral(z: Matrix, seed: number, library: number): Matrix {
-    const { mean: x, aux } = this.#decodeWithAux(z);
+  #ancestral(z: Matrix, condition: Matrix | undefined, seed: number, library: number): Matrix {
+    const { mean: x, aux } = this.#decodeWithAux(z, condition);
     const noiseStream = rngStream(RngPurpose.Sample, 1);
     const k = native().kernels;
     const noise = new Float32Array(x.data.length);
@@ -438,14 +457,14 @@ export class Vae {
   }
 
   /** A GaussianMixture fitted to the posterior means of x: a model of the aggregated posterior for sample(). */
-  async fitLatentMixture(x: MatrixLike, options: { nComponents?: number; covarianceType?: CovarianceType; seed?: number } = {}): Promise<GaussianMixture> {
+  async fitLatentMixture(x: MatrixLike, options: { nComponents?: number; covarianceType?: CovarianceType; seed?: number; condition?: MatrixLike } = {}): Promise<GaussianMixture> {
     const o = plainObject('mixtureOptions', options);
-    knownKeys('mixtureOptions', o, ['nComponents', 'covarianceType', 'seed']);
+    knownKeys('mixtureOptions', o, ['nComponents', 'covarianceType', 'seed', 'condition']);
     const gmm = new GaussianMixture({ nComponents: o.nComponents ?? 10, covarianceType: o.covarianceType ?? 'full', seed: o.seed ?? 0 } as GaussianMixtureOptions);
-    return gmm.fit(this.encode(this.#input('x', x)).mean);
+    return gmm.fit(this.encode(this.#input('x', x), o.condition as MatrixLike | undefined).mean);
   }
 
-  #aggregateLatents(n: number, seed: number, data: unknown, mixture: unknown): Matrix {
+  #aggregateLatents(n: number, seed: number, data: unknown, dataCondition: unknown, mixture: unknown): Matrix {
     if ((data === undefined) === (mixture === undefined))
       fail('sampleOptions', "exactly one of data or latentMixture with mode 'aggregate'", { data, latentMixture: mixture }, 'type');
     if (mixture !== undefined) {
@@ -459,7 +478,8 @@ export class Vae {
     const u = new Float32Array(n);
     k.rng_uniform_fill(u, n, seed, rngStream(RngPurpose.Sample, 2), 0);
     const picked = Array.from(u, (v) => Math.min(m.rows - 1, Math.floor(v * m.rows)));
-    const { mean, logVar } = this.encode(takeRows(m, picked));
+    const dc = this.#condition(dataCondition, m.rows, 'dataCondition');
+    const { mean, logVar } = this.encode(takeRows(m, picked), dc && takeRows(dc, picked));
     const eps = new Float32Array(mean.data.length);
     k.rng_normal_fill(eps, eps.length, seed, rngStream(RngPurpose.Sample, 3), 0);
     for (let i = 0; i < eps.length; i++) mean.data[i] += Math.exp(0.5 * logVar.data[i]) * eps[i];
@@ -470,9 +490,9 @@ export class Vae {
    * Per-example ELBO terms with `samples` draws of z. kl 'analytic' (default) uses the closed-form KL; 'mc' the
    * Monte-Carlo estimate log q(z | x) − log p(z) at the same draws (then the k = 1 logLikelihood equals the ELBO).
    */
-  async elbo(x: MatrixLike, options: { samples?: number; seed?: number; binarize?: boolean; kl?: 'analytic' | 'mc' } = {}): Promise<ElboResult> {
+  async elbo(x: MatrixLike, options: { samples?: number; seed?: number; binarize?: boolean; kl?: 'analytic' | 'mc'; condition?: MatrixLike } = {}): Promise<ElboResult> {
     const o = plainObject('elboOptions', options);
-    knownKeys('elboOptions', o, ['samples', 'seed', 'binarize', 'kl']);
+    knownKeys('elboOptions', o, ['samples', 'seed', 'binarize', 'kl', 'condition']);
     const samples = integer('samples', o.samples ?? 1, 1, 1 << 20);
     const seed = integer('seed', o.seed ?? EVAL_SEED, 0);
     const binarize = this.#binarizeOption(o.binarize);
@@ -480,7 +500,7 @@ export class Vae {
     const analytic = oneOf('kl', o.kl ?? (normal ? 'analytic' : 'mc'), ['analytic', 'mc'] as const) === 'analytic';
     if (analytic && !normal) fail('kl', "'mc' (a mixture prior has no closed-form KL)", o.kl);
     const m = this.#input('x', x);
-    const t = await this.#evaluate(m, samples, seed, binarize, { analyticKl: analytic, terms: true });
+    const t = await this.#evaluate(m, this.#condition(o.condition, m.rows), samples, seed, binarize, { analyticKl: analytic, terms: true });
     const elbo = new Float32Array(m.rows);
     for (let i = 0; i < m.rows; i++) elbo[i] = -(t.reconstruction[i] + t.kl[i]);
     return { elbo, reconstruction: t.reconstruction, kl: t.kl };
@@ -491,24 +511,25 @@ export class Vae {
    * z_j ~ q(z | x) (Burda et al. 2016): a lower bound on log p(x) in expectation that tightens as k grows.
    * Runs natively in chunks of about 2048 decoder rows, so memory stays bounded for any k.
    */
-  async logLikelihood(x: MatrixLike, options: { k?: number; seed?: number; binarize?: boolean } = {}): Promise<Float32Array> {
+  async logLikelihood(x: MatrixLike, options: { k?: number; seed?: number; binarize?: boolean; condition?: MatrixLike } = {}): Promise<Float32Array> {
     const o = plainObject('logLikelihoodOptions', options);
-    knownKeys('logLikelihoodOptions', o, ['k', 'seed', 'binarize']);
+    knownKeys('logLikelihoodOptions', o, ['k', 'seed', 'binarize', 'condition']);
     const k = integer('k', o.k ?? 1000, 1, 1 << 30);
     const seed = integer('seed', o.seed ?? EVAL_SEED, 0);
     const binarize = this.#binarizeOption(o.binarize);
     const m = this.#input('x', x);
-    return (await this.#evaluate(m, k, seed, binarize, { analyticKl: true, logLikelihood: true })).logLikelihood;
+    return (await this.#evaluate(m, this.#condition(o.condition, m.rows), k, seed, binarize, { analyticKl: true, logLikelihood: true })).logLikelihood;
   }
 
   /** Per-row anomaly score: the negative ELBO (method 'elbo', `samples` draws) or negative IS log-likelihood ('iw', k). */
-  async anomalyScore(x: MatrixLike, options: { method?: 'elbo' | 'iw'; k?: number; samples?: number; seed?: number; binarize?: boolean } = {}): Promise<Float32Array> {
+  async anomalyScore(x: MatrixLike, options: { method?: 'elbo' | 'iw'; k?: number; samples?: number; seed?: number; binarize?: boolean; condition?: MatrixLike } = {}): Promise<Float32Array> {
     const o = plainObject('anomalyOptions', options);
-    knownKeys('anomalyOptions', o, ['method', 'k', 'samples', 'seed', 'binarize']);
+    knownKeys('anomalyOptions', o, ['method', 'k', 'samples', 'seed', 'binarize', 'condition']);
     const method = oneOf('method', o.method ?? 'elbo', ['elbo', 'iw'] as const);
+    const common = { seed: o.seed as number, binarize: o.binarize as boolean, condition: o.condition as MatrixLike | undefined };
     const score = method === 'elbo'
-      ? (await this.elbo(x, { samples: o.samples as number, seed: o.seed as number, binarize: o.binarize as boolean })).elbo
-      : await this.logLikelihood(x, { k: o.k as number, seed: o.seed as number, binarize: o.binarize as boolean });
+      ? (await this.elbo(x, { samples: o.samples as number, ...common })).elbo
+      : await this.logLikelihood(x, { k: o.k as number, ...common });
     return score.map((v) => -v);
   }
 
@@ -516,11 +537,11 @@ export class Vae {
    * Active units (Burda et al. 2016, §5.2): dimension u is active when A_u = Var_x(E_q[z_u | x]) > threshold.
    * perDimension holds A_u.
    */
-  activeUnits(x: MatrixLike, options: { threshold?: number } = {}): { count: number; perDimension: Float64Array } {
+  activeUnits(x: MatrixLike, options: { threshold?: number; condition?: MatrixLike } = {}): { count: number; perDimension: Float64Array } {
     const o = plainObject('activeUnitsOptions', options);
-    knownKeys('activeUnitsOptions', o, ['threshold']);
+    knownKeys('activeUnitsOptions', o, ['threshold', 'condition']);
     const threshold = finiteNumber('threshold', o.threshold ?? 0.01, { min: 0 });
-    const { mean } = this.encode(this.#input('x', x));
+    const { mean } = this.encode(this.#input('x', x), o.condition as MatrixLike | undefined);
     const L = this.latentDim, n = mean.rows;
     const mu = new Float64Array(L), variance = new Float64Array(L);
     for (let i = 0; i < n; i++) for (let d = 0; d < L; d++) mu[d] += mean.data[i * L + d] / n;
@@ -559,10 +580,12 @@ export class Vae {
   }
 
   /** The mean over x of KL(q(z_d | x) || N(0, 1)) for each latent dimension d (nats); normal prior only. */
-  klPerDimension(x: MatrixLike): Float64Array {
+  klPerDimension(x: MatrixLike, options: { condition?: MatrixLike } = {}): Float64Array {
+    const o = plainObject('klOptions', options);
+    knownKeys('klOptions', o, ['condition']);
     if (this.options.prior !== 'normal')
       throw new LatentkitError('LATENTKIT_INVALID_ARGUMENT', "klPerDimension needs prior: 'normal' (a mixture prior's KL does not split per dimension)");
-    const { mean, logVar } = this.encode(this.#input('x', x));
+    const { mean, logVar } = this.encode(this.#input('x', x), o.condition as MatrixLike | undefined);
     const L = this.latentDim, n = mean.rows;
     const kl = new Float64Array(L);
     for (let i = 0; i < n * L; i++) kl[i % L] += 0.5 * (Math.exp(logVar.data[i]) + mean.data[i] ** 2 - 1 - logVar.data[i]) / n;
@@ -575,15 +598,20 @@ export class Vae {
    * maxRows, a seeded random subset), log q(z) = log (1/N) Σ_n q(z | x_n) evaluated natively as an N-component
    * diagonal Gaussian mixture. Bounded above by log N.
    */
-  mutualInformation(x: MatrixLike, options: { seed?: number; maxRows?: number } = {}): number {
+  mutualInformation(x: MatrixLike, options: { seed?: number; maxRows?: number; condition?: MatrixLike } = {}): number {
     const o = plainObject('mutualInformationOptions', options);
-    knownKeys('mutualInformationOptions', o, ['seed', 'maxRows']);
+    knownKeys('mutualInformationOptions', o, ['seed', 'maxRows', 'condition']);
     const seed = integer('seed', o.seed ?? EVAL_SEED, 0);
     const maxRows = integer('maxRows', o.maxRows ?? 5000, 2, 1 << 16);
     let m = this.#input('x', x);
     if (m.rows < 2) fail('x', 'at least 2 rows (the aggregated posterior needs several)', `${m.rows} row`);
-    if (m.rows > maxRows) m = subsetRows(m, maxRows, seed);
-    const { mean, logVar } = this.encode(m);
+    let c = this.#condition(o.condition, m.rows);
+    if (m.rows > maxRows) {
+      const picked = subsetIndices(m.rows, maxRows, seed);
+      m = takeRows(m, picked);
+      c = c && takeRows(c, picked);
+    }
+    const { mean, logVar } = this.encode(m, c);
     const N = m.rows, L = this.latentDim;
     const eps = new Float32Array(N * L);
     native().kernels.rng_normal_fill(eps, eps.length, seed, rngStream(RngPurpose.Sample, 4), 0);
@@ -601,13 +629,17 @@ export class Vae {
     return (negEntropy - logQz.reduce((a, b) => a + b, 0)) / N;
   }
 
-  /** `steps` decoded means along the path between the posterior means of xa and xb (one row each). */
-  interpolate(xa: MatrixLike, xb: MatrixLike, options: { steps?: number; path?: 'linear' | 'spherical' } = {}): Matrix {
+  /**
+   * `steps` decoded means along the path between the posterior means of xa and xb (one row each); a conditional
+   * model encodes and decodes the whole path under one `condition` row.
+   */
+  interpolate(xa: MatrixLike, xb: MatrixLike, options: { steps?: number; path?: 'linear' | 'spherical'; condition?: MatrixLike } = {}): Matrix {
     const o = plainObject('interpolateOptions', options);
-    knownKeys('interpolateOptions', o, ['steps', 'path']);
+    knownKeys('interpolateOptions', o, ['steps', 'path', 'condition']);
+    const c = this.#condition(o.condition, 1);
     const steps = integer('steps', o.steps ?? 8, 2, 1 << 16);
     const pathKind = oneOf('path', o.path ?? 'linear', ['linear', 'spherical'] as const);
-    const za = this.#singleLatent('xa', xa), zb = this.#singleLatent('xb', xb);
+    const za = this.#singleLatent('xa', xa, c), zb = this.#singleLatent('xb', xb, c);
     const L = this.latentDim;
     const norm = (v: Float32Array) => Math.sqrt(v.reduce((a, b) => a + b * b, 0));
     const cos = za.reduce((a, v, d) => a + v * zb[d], 0) / (norm(za) * norm(zb) || 1);
@@ -621,22 +653,24 @@ export class Vae {
         : [1 - t, t];
       for (let d = 0; d < L; d++) z.data[s * L + d] = wa * za[d] + wb * zb[d];
     }
-    return this.decode(z);
+    return this.decode(z, c && repeatRows(c, steps));
   }
 
   /**
    * Latent traversal: for each row of x, `steps` decodes of its posterior mean with dimension `dim` set to values
    * evenly spaced over `range` (default [−3, 3]). Returns (rows × steps, inputDim), row-major by input row.
    */
-  traverse(x: MatrixLike, options: { dim: number; range?: [number, number]; steps?: number }): Matrix {
+  traverse(x: MatrixLike, options: { dim: number; range?: [number, number]; steps?: number; condition?: MatrixLike }): Matrix {
     const o = plainObject('traverseOptions', options);
-    knownKeys('traverseOptions', o, ['dim', 'range', 'steps']);
+    knownKeys('traverseOptions', o, ['dim', 'range', 'steps', 'condition']);
     const dim = integer('dim', o.dim, 0, this.latentDim - 1);
     const steps = integer('steps', o.steps ?? 9, 2, 1 << 16);
     const range = o.range ?? [-3, 3];
     if (!Array.isArray(range) || range.length !== 2) fail('range', 'a pair [from, to]', range, 'type');
     const [lo, hi] = [finiteNumber('range[0]', range[0]), finiteNumber('range[1]', range[1])];
-    const { mean } = this.encode(this.#input('x', x));
+    const m = this.#input('x', x);
+    const c = this.#condition(o.condition, m.rows);
+    const { mean } = this.encode(m, c);
     const L = this.latentDim;
     const z = matrix(mean.rows * steps, L);
     for (let r = 0; r < mean.rows; r++)
@@ -645,16 +679,16 @@ export class Vae {
         z.data.set(mean.data.subarray(r * L, (r + 1) * L), row);
         z.data[row + dim] = lo + ((hi - lo) * s) / (steps - 1);
       }
-    return this.decode(z);
+    return this.decode(z, c && takeRows(c, Array.from({ length: m.rows * steps }, (_, i) => Math.floor(i / steps))));
   }
 
   /**
    * Fills the entries of x where `missing` is non-zero: starting from the column means of the observed entries,
    * `iterations` times x_missing ← decode(encode(x).mean)_missing (observed entries stay as given).
    */
-  impute(x: MatrixLike, missing: MatrixLike, options: { iterations?: number } = {}): Matrix {
+  impute(x: MatrixLike, missing: MatrixLike, options: { iterations?: number; condition?: MatrixLike } = {}): Matrix {
     const o = plainObject('imputeOptions', options);
-    knownKeys('imputeOptions', o, ['iterations']);
+    knownKeys('imputeOptions', o, ['iterations', 'condition']);
     const iterations = integer('iterations', o.iterations ?? 10, 1, 1 << 20);
     const m = toMatrix('x', x, { cols: this.inputDim, finite: false });
     const mask = toMatrix('missing', missing, { cols: this.inputDim });
@@ -671,16 +705,33 @@ export class Vae {
     for (let i = 0; i < m.data.length; i++) filled.data[i] = mask.data[i] === 0 ? m.data[i] : colCount[i % D] > 0 ? colSum[i % D] / colCount[i % D] : 0;
     this.#input('x', filled);
     for (let it = 0; it < iterations; it++) {
-      const recon = this.reconstruct(filled);
+      const recon = this.reconstruct(filled, o.condition as MatrixLike | undefined);
       for (let i = 0; i < filled.data.length; i++) if (mask.data[i] !== 0) filled.data[i] = recon.data[i];
     }
     return filled;
   }
 
-  #singleLatent(name: string, x: unknown): Float32Array {
+  #singleLatent(name: string, x: unknown, condition: Matrix | undefined): Float32Array {
     const m = this.#input(name, x);
     if (m.rows !== 1) fail(name, 'one row', `${m.rows} rows`, 'range');
-    return this.encode(m).mean.data;
+    return this.encode(m, condition).mean.data;
+  }
+
+  /**
+   * The condition for `rows` rows: for a conditional model required, (rows × conditionDim) or one row used for
+   * every row; for any other model refused.
+   */
+  #condition(value: unknown, rows: number, name = 'condition'): Matrix | undefined {
+    const Q = this.options.conditionDim;
+    if (Q === 0) {
+      if (value !== undefined && value !== null) fail(name, 'no condition (the model has conditionDim 0)', value, 'type');
+      return undefined;
+    }
+    if (value === undefined || value === null) fail(name, `a condition of ${Q} columns per row (the model has conditionDim ${Q})`, value, 'type');
+    const c = toMatrix(name, value, { cols: Q, allowEmpty: true });
+    if (c.rows === rows) return c;
+    if (c.rows === 1) return repeatRows(c, rows);
+    return failReceived(name, `${rows} rows (one per data row) or 1 row`, `${c.rows} rows`);
   }
 
   #binarizeOption(v: unknown): boolean {
@@ -770,20 +821,25 @@ export class Vae {
     return m;
   }
 
-  async #evaluate(m: Matrix, samples: number, seed: number, binarize: boolean, want: { analyticKl: boolean; terms?: boolean; logLikelihood?: boolean }): Promise<{ reconstruction: Float32Array; kl: Float32Array; logLikelihood: Float32Array }> {
+  async #evaluate(m: Matrix, condition: Matrix | undefined, samples: number, seed: number, binarize: boolean, want: { analyticKl: boolean; terms?: boolean; logLikelihood?: boolean }): Promise<{ reconstruction: Float32Array; kl: Float32Array; logLikelihood: Float32Array }> {
     const out = (on?: boolean) => (on ? new Float32Array(m.rows) : null);
     const reconstruction = out(want.terms), kl = out(want.terms), logLikelihood = out(want.logLikelihood);
-    await withCallerStack(() => this.#native.evaluate(m.data, m.rows, samples, seed, binarize, want.analyticKl, reconstruction, kl, logLikelihood));
+    await withCallerStack(() => this.#native.evaluate(m.data, m.rows, samples, seed, binarize, want.analyticKl, reconstruction, kl, logLikelihood, condition?.data ?? null));
     const empty = new Float32Array(0);
     return { reconstruction: reconstruction ?? empty, kl: kl ?? empty, logLikelihood: logLikelihood ?? empty };
   }
 }
 
-/** n rows of m chosen without replacement by a seeded shuffle (row order kept). */
-function subsetRows(m: Matrix, n: number, seed: number): Matrix {
-  const perm = new BigInt64Array(m.rows);
-  native().kernels.rng_permutation(perm, m.rows, seed, rngStream(RngPurpose.Sample, 5));
-  return takeRows(m, Array.from(perm.subarray(0, n), Number).sort((a, b) => a - b));
+/** n of `rows` row indices chosen without replacement by a seeded shuffle, in increasing order. */
+function subsetIndices(rows: number, n: number, seed: number): number[] {
+  const perm = new BigInt64Array(rows);
+  native().kernels.rng_permutation(perm, rows, seed, rngStream(RngPurpose.Sample, 5));
+  return Array.from(perm.subarray(0, n), Number).sort((a, b) => a - b);
+}
+
+/** m's rows, each repeated until there are `rows` (m has one row, or rows divides evenly). */
+function repeatRows(m: Matrix, rows: number): Matrix {
+  return takeRows(m, Array.from({ length: rows }, (_, i) => i % m.rows));
 }
 
 function meanNegElbo(t: { reconstruction: Float32Array; kl: Float32Array }): number {

@@ -79,9 +79,19 @@ function model(graph: onnx.IGraphProto, options: ResolvedVaeOptions, part: strin
   return onnx.ModelProto.encode(onnx.ModelProto.create(proto)).finish();
 }
 
+/** The graph inputs: the data input, plus 'condition' [batch, conditionDim] concatenated to it for a conditional VAE. */
+function inputs(g: GraphBuilder, name: string, width: number, options: ResolvedVaeOptions): { first: string; info: onnx.IValueInfoProto[] } {
+  const info = [valueInfo(name, ['batch', width])];
+  if (options.conditionDim === 0) return { first: name, info };
+  info.push(valueInfo('condition', ['batch', options.conditionDim]));
+  const first = g.node('Concat', [name, 'condition'], g.fresh(`${name}_condition`), [{ name: 'axis', i: 1, type: onnx.AttributeProto.AttributeType.INT }]);
+  return { first, info };
+}
+
 export function decoderOnnx(options: ResolvedVaeOptions, tensors: NamedTensor[]): Uint8Array {
   const g = new GraphBuilder(new Map(tensors.map((t) => [t.name, t])));
-  let h = 'z';
+  const input = inputs(g, 'z', options.latentDim, options);
+  let h = input.first;
   options.hidden.forEach((_, i) => (h = g.dense(h, `decoder.${i}`, options.activation)));
   const outputs: onnx.IValueInfoProto[] = [];
   const D = options.inputDim;
@@ -124,16 +134,17 @@ export function decoderOnnx(options: ResolvedVaeOptions, tensors: NamedTensor[])
     if (options.likelihood !== 'poisson') learned('decoder.log_theta', 'logTheta');
   }
   return model({ name: 'latentkit_decoder', node: g.nodes, initializer: g.initializers,
-    input: [valueInfo('z', ['batch', options.latentDim])], output: outputs }, options, 'decoder');
+    input: input.info, output: outputs }, options, 'decoder');
 }
 
 export function encoderOnnx(options: ResolvedVaeOptions, tensors: NamedTensor[]): Uint8Array {
   const g = new GraphBuilder(new Map(tensors.map((t) => [t.name, t])));
-  let h = 'x';
+  const input = inputs(g, 'x', options.inputDim, options);
+  let h = input.first;
   options.hidden.forEach((_, i) => (h = g.dense(h, `encoder.${i}`, options.activation)));
   g.dense(h, 'encoder.mean', 'identity', 'mean');
   g.dense(h, 'encoder.log_var', 'identity', 'logVar');
   return model({ name: 'latentkit_encoder', node: g.nodes, initializer: g.initializers,
-    input: [valueInfo('x', ['batch', options.inputDim])],
+    input: input.info,
     output: [valueInfo('mean', ['batch', options.latentDim]), valueInfo('logVar', ['batch', options.latentDim])] }, options, 'encoder');
 }

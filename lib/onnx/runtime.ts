@@ -12,6 +12,7 @@ import { integer, knownKeys, plainObject } from '../validate';
 interface LoadedGraph {
   session: OrtSession;
   inputWidth: number;
+  conditionWidth: number; // a conditional VAE's second input 'condition' [batch, conditionDim]; 0 when absent
   outputWidth: number; // of the first output (probs / mean)
   outputs: string[];
   metadata: Record<string, string>;
@@ -47,13 +48,31 @@ async function loadGraph(file: string, part: 'decoder' | 'encoder', options: { t
     throw new LatentkitError('LATENTKIT_BAD_DATA', `onnxruntime could not load ${file}: ${(e as Error).message}`, { cause: e });
   }
   const outputWidth = Number(proto.graph.output?.[0]?.type?.tensorType?.shape?.dim?.[1]?.dimValue ?? NaN);
-  return { session, inputWidth: width, outputWidth, outputs: proto.graph.output?.map((v) => v.name ?? '') ?? [], metadata };
+  const conditionWidth = Number(proto.graph.input?.[1]?.type?.tensorType?.shape?.dim?.[1]?.dimValue ?? 0);
+  return { session, inputWidth: width, conditionWidth, outputWidth, outputs: proto.graph.output?.map((v) => v.name ?? '') ?? [], metadata };
 }
 
-async function run(g: LoadedGraph, inputName: string, x: Matrix): Promise<Record<string, Matrix>> {
+/** The condition feed: required (x.rows rows, or one row for all) when the graph has a condition input, else refused. */
+function conditionFor(g: LoadedGraph, condition: MatrixLike | undefined, rows: number): Matrix | undefined {
+  if (g.conditionWidth === 0) {
+    if (condition !== undefined) throw new LatentkitError('LATENTKIT_INVALID_ARGUMENT', 'Expected no condition for condition: this graph has no condition input');
+    return undefined;
+  }
+  if (condition === undefined)
+    throw new LatentkitError('LATENTKIT_INVALID_ARGUMENT', `Expected a condition of ${g.conditionWidth} columns for condition: this graph is a conditional VAE's`);
+  const c = toMatrix('condition', condition, { cols: g.conditionWidth });
+  if (c.rows === rows) return c;
+  if (c.rows !== 1) throw new LatentkitError('LATENTKIT_INVALID_ARGUMENT', `Expected ${rows} rows or 1 row for condition but received ${c.rows} rows`);
+  const data = new Float32Array(rows * c.cols);
+  for (let r = 0; r < rows; r++) data.set(c.data, r * c.cols);
+  return { data, rows, cols: c.cols };
+}
+
+async function run(g: LoadedGraph, inputName: string, x: Matrix, condition?: Matrix): Promise<Record<string, Matrix>> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
-  const feeds = { [inputName]: new ort.Tensor('float32', x.data, [x.rows, x.cols]) };
+  const feeds: Record<string, InstanceType<typeof ort.Tensor>> = { [inputName]: new ort.Tensor('float32', x.data, [x.rows, x.cols]) };
+  if (condition) feeds.condition = new ort.Tensor('float32', condition.data, [condition.rows, condition.cols]);
   const out = await g.session.run(feeds);
   const result: Record<string, Matrix> = {};
   for (const name of g.outputs) {
@@ -79,20 +98,29 @@ export class OnnxDecoder {
   get metadata(): Record<string, string> {
     return { ...this.g.metadata };
   }
-  /** The graph's outputs for each row of z: probs and logits (Bernoulli) or mean (+ logVar) (Gaussian). */
-  async run(z: MatrixLike): Promise<Record<string, Matrix>> {
-    return run(this.g, 'z', toMatrix('z', z, { cols: this.g.inputWidth }));
+  /** A conditional decoder's condition width (0 for an unconditional one). */
+  get conditionDim(): number {
+    return this.g.conditionWidth;
   }
-  /** The decoder's mean: probabilities for Bernoulli, the Gaussian mean otherwise. */
-  async decode(z: MatrixLike): Promise<Matrix> {
-    const r = await this.run(z);
+  /** The graph's outputs for each row of z (see onnx/export.ts); a conditional graph also takes `condition`. */
+  async run(z: MatrixLike, condition?: MatrixLike): Promise<Record<string, Matrix>> {
+    const m = toMatrix('z', z, { cols: this.g.inputWidth });
+    return run(this.g, 'z', m, conditionFor(this.g, condition, m.rows));
+  }
+  /** The decoder's mean: probabilities for Bernoulli, the mean otherwise (counts: at library size 1). */
+  async decode(z: MatrixLike, condition?: MatrixLike): Promise<Matrix> {
+    const r = await this.run(z, condition);
     return r.probs ?? r.mean;
   }
-  /** n decoded means with z ~ N(0, I) drawn from `seed` (the same z as Vae.sample(n, { seed })). */
-  async sample(n: number, options: { seed?: number } = {}): Promise<Matrix> {
+  /**
+   * n decoded means with z ~ N(0, I) drawn from `seed` (the same z as Vae.sample(n, { seed }) for the normal prior;
+   * the graph does not hold a learned mixture prior).
+   */
+  async sample(n: number, options: { seed?: number; condition?: MatrixLike } = {}): Promise<Matrix> {
     integer('n', n, 1, 1 << 20);
-    const seed = integer('seed', plainObject('options', options).seed ?? 0, 0);
-    return this.decode(priorSample(n, this.g.inputWidth, seed));
+    const o = plainObject('options', options);
+    const seed = integer('seed', o.seed ?? 0, 0);
+    return this.decode(priorSample(n, this.g.inputWidth, seed), o.condition as MatrixLike | undefined);
   }
 }
 
@@ -107,8 +135,9 @@ export class OnnxEncoder {
   get latentDim(): number {
     return this.g.outputWidth;
   }
-  async encode(x: MatrixLike): Promise<{ mean: Matrix; logVar: Matrix }> {
-    const r = await run(this.g, 'x', toMatrix('x', x, { cols: this.g.inputWidth }));
+  async encode(x: MatrixLike, condition?: MatrixLike): Promise<{ mean: Matrix; logVar: Matrix }> {
+    const m = toMatrix('x', x, { cols: this.g.inputWidth });
+    const r = await run(this.g, 'x', m, conditionFor(this.g, condition, m.rows));
     return { mean: r.mean, logVar: r.logVar };
   }
 }

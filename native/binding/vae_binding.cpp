@@ -30,6 +30,12 @@ StepOptions step_options(const Args& a, const Napi::Object& o) {
   return st;
 }
 
+// The optional condition argument at position i: (rows, conditionDim) values, or null / absent.
+const float* condition_arg(const Args& a, size_t i, int64_t rows, int64_t condition_dim) {
+  if (a.at(i).IsUndefined()) return nullptr;
+  return a.f32(i, "condition", a.product({rows, condition_dim}, "condition"), true);
+}
+
 class VaeNative : public Napi::ObjectWrap<VaeNative> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -54,7 +60,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
   }
 
   // new VaeNative({ inputDim, latentDim, hidden: number[], activation, likelihood, sigmaMode, sigma, minSigma,
-  //                 observedLibrary, priorComponents })
+  //                 observedLibrary, priorComponents, conditionDim })
   explicit VaeNative(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VaeNative>(info) {
     Args a(info, "VaeNative");
     Napi::Object o = a.object(0, "config");
@@ -79,6 +85,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     c.min_sigma = static_cast<float>(option_number(a, o, "minSigma", 1e-3));
     c.observed_library = option_integer(a, o, "observedLibrary", 0, 0, 1) == 1;
     c.prior_components = option_integer(a, o, "priorComponents", 0, 0, 4096);
+    c.condition_dim = option_integer(a, o, "conditionDim", 0, 0, 1 << 20);
     Status s = VaeModel::Create(c, &model_);
     if (!s.ok()) throw_status(info.Env(), s);
   }
@@ -156,12 +163,15 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     const float* x = a.f32(0, "x", a.product({rows, model_->config().input_dim}, "x"));
     float* mean = a.f32(2, "mean", a.product({rows, L}, "mean"));
     float* log_var = a.f32(3, "logVar", rows * L);
-    Status s = run_on_compute_thread(threads_, flops(rows), [&] { return model_->encode(mean, log_var, x, rows); });
+    const float* cond = condition_arg(a, 4, rows, model_->config().condition_dim);
+    Status s =
+        run_on_compute_thread(threads_, flops(rows), [&] { return model_->encode(mean, log_var, x, cond, rows); });
     if (!s.ok()) throw_status(info.Env(), s);
     return info.Env().Undefined();
   }
 
-  // decode(z, rows, mean, aux | null): E[x | z] and, when asked, the per-element log-scale or dropout logits.
+  // decode(z, rows, mean, aux | null, condition?): E[x | z] and, when asked, the per-element log-scale or dropout
+  // logits.
   Napi::Value Decode(const Napi::CallbackInfo& info) {
     Args a(info, "decode");
     require_idle(info.Env(), "decode");
@@ -170,7 +180,8 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     const int64_t n = a.product({rows, model_->config().input_dim}, "out");
     float* mean = a.f32(2, "mean", n);
     float* aux = a.at(3).IsUndefined() ? nullptr : a.f32(3, "aux", n, true);
-    Status s = run_on_compute_thread(threads_, flops(rows), [&] { return model_->decode(mean, aux, z, rows); });
+    const float* cond = condition_arg(a, 4, rows, model_->config().condition_dim);
+    Status s = run_on_compute_thread(threads_, flops(rows), [&] { return model_->decode(mean, aux, z, cond, rows); });
     if (!s.ok()) throw_status(info.Env(), s);
     return info.Env().Undefined();
   }
@@ -187,7 +198,8 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
 
   Napi::Value Evaluate(const Napi::CallbackInfo& info);
 
-  // lossAndGradient(x, rows, seed, grad, { objective, samples, klWeight, freeBits }?) → loss (synchronous; for gradient checks on small batches)
+  // lossAndGradient(x, rows, seed, grad, { objective, samples, klWeight, freeBits }?, condition?) → loss
+  // (synchronous; for gradient checks on small batches)
   Napi::Value LossAndGradient(const Napi::CallbackInfo& info) {
     Args a(info, "lossAndGradient");
     require_idle(info.Env(), "compute a gradient");
@@ -196,9 +208,10 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     const uint64_t seed = a.seed(2, "seed");
     float* grad = a.f32(3, "grad", model_->num_params());
     const StepOptions step = a.at(4).IsUndefined() ? StepOptions{} : step_options(a, a.object(4, "step"));
+    const float* cond = condition_arg(a, 5, rows, model_->config().condition_dim);
     double loss = 0;
-    Status s = run_on_compute_thread(threads_, HUGE_VAL,
-                                     [&] { return model_->loss_and_gradient(grad, &loss, x, rows, seed, step); });
+    Status s = run_on_compute_thread(
+        threads_, HUGE_VAL, [&] { return model_->loss_and_gradient(grad, &loss, x, cond, rows, seed, step); });
     if (!s.ok()) throw_status(info.Env(), s);
     return Napi::Number::New(info.Env(), loss);
   }
@@ -299,19 +312,21 @@ class ModelJob {
 class EvaluateJob : public ModelJob {
  public:
   EvaluateJob(Napi::Env env, VaeNative* owner, int threads, const Napi::CallbackInfo& info, const float* x,
-              int64_t rows, int64_t samples, bool analytic_kl, uint64_t seed, bool binarize, EvalTerms out)
-      : ModelJob(env, owner, threads), x_(x), rows_(rows), samples_(samples), analytic_kl_(analytic_kl), seed_(seed),
-        binarize_(binarize), out_(out) {
-    for (size_t i : {0, 6, 7, 8}) keep(info[i]);
+              const float* cond, int64_t rows, int64_t samples, bool analytic_kl, uint64_t seed, bool binarize,
+              EvalTerms out)
+      : ModelJob(env, owner, threads), x_(x), cond_(cond), rows_(rows), samples_(samples), analytic_kl_(analytic_kl),
+        seed_(seed), binarize_(binarize), out_(out) {
+    for (size_t i : {0, 6, 7, 8, 9}) keep(info[i]);
   }
 
  protected:
   Status Work() override {
-    return owner_->model().evaluate(out_, x_, rows_, samples_, analytic_kl_, seed_, binarize_, &owner_->cancel_flag());
+    return owner_->model().evaluate(out_, x_, cond_, rows_, samples_, analytic_kl_, seed_, binarize_,
+                                    &owner_->cancel_flag());
   }
 
  private:
-  const float* x_;
+  const float *x_, *cond_;
   int64_t rows_, samples_;
   bool analytic_kl_;
   uint64_t seed_;
@@ -319,8 +334,8 @@ class EvaluateJob : public ModelJob {
   EvalTerms out_;
 };
 
-// evaluate(x, rows, samples, seed, binarize, analyticKl, reconstruction?, kl?, logLikelihood?) → Promise<void>
-// (each output a Float32Array of rows, or null)
+// evaluate(x, rows, samples, seed, binarize, analyticKl, reconstruction?, kl?, logLikelihood?, condition?)
+// → Promise<void> (each output a Float32Array of rows, or null)
 Napi::Value VaeNative::Evaluate(const Napi::CallbackInfo& info) {
   Args a(info, "evaluate");
   require_idle(info.Env(), "evaluate");
@@ -334,12 +349,14 @@ Napi::Value VaeNative::Evaluate(const Napi::CallbackInfo& info) {
   out.reconstruction = a.f32(6, "reconstruction", rows, true);
   out.kl = a.f32(7, "kl", rows, true);
   out.log_likelihood = a.f32(8, "logLikelihood", rows, true);
+  const float* cond = condition_arg(a, 9, rows, model_->config().condition_dim);
   return ModelJob::Start(
-      new EvaluateJob(info.Env(), this, threads_, info, x, rows, samples, analytic_kl, seed, binarize, out));
+      new EvaluateJob(info.Env(), this, threads_, info, x, cond, rows, samples, analytic_kl, seed, binarize, out));
 }
 
 // beginTraining(data, rows, { batchSize, lr, beta1, beta2, eps, weightDecay, binarize, seed, objective, samples,
-// klWeight, freeBits }): copies the data into native memory once and allocates every training buffer.
+// klWeight, freeBits }, condition?): copies the data (and conditions) into native memory once and allocates every
+// training buffer.
 Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
   Args a(info, "beginTraining");
   require_idle(info.Env(), "begin training");
@@ -359,7 +376,7 @@ Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
   // Allocation and one copy, no parallel work: done here so a fit never waits behind another model's job.
   Status s;
   try {
-    s = model_->begin_training(data, rows, t);
+    s = model_->begin_training(data, condition_arg(a, 3, rows, model_->config().condition_dim), rows, t);
   } catch (const std::bad_alloc&) {
     s = Status::Error(Code::Backend, "out of memory: the training set and buffers do not fit");
   }

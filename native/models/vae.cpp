@@ -39,7 +39,7 @@ class VaeWorkspace {
     const std::vector<DenseLayer>& decoder = m.decoder_;
     const int64_t latent = m.config_.latent_dim, input = m.config_.input_dim;
     const bool aux_head = m.has_aux_head_, element_scale = m.config_.sigma_mode == SigmaMode::Decoder;
-    const int64_t C = m.config_.prior_components;
+    const int64_t C = m.config_.prior_components, Q = m.config_.condition_dim;
     const int64_t E = enc_rows, R = enc_rows * samples;
     int64_t total = 0;
     auto reserve = [&](int64_t n) { int64_t off = total; total += (n + 15) / 16 * 16; return off; };
@@ -53,16 +53,20 @@ class VaeWorkspace {
     const int64_t aux_off = aux_head ? reserve(R * input) : 0, scale_off = element_scale ? reserve(R * input) : 0;
     const int64_t nll_off = reserve(R), rows_off = reserve(R), ratio_off = reserve(R), log_w_off = reserve(R);
     const int64_t lib_off = reserve(R), resp_off = C > 0 ? reserve(R * C) : 0;
+    // A conditional VAE's concatenated inputs [x | c] (E rows) and [z | c] (R rows), and the batch's conditions.
+    const int64_t xc_off = Q > 0 ? reserve(E * (input + Q)) : 0, zc_off = Q > 0 ? reserve(R * (latent + Q)) : 0;
+    const int64_t cond_off = Q > 0 ? reserve(E * Q) : 0;
     const int64_t kl_off = reserve(E), bound_off = reserve(E), d_row_off = reserve(E);
     const int64_t kl_dims_off = reserve(latent), dim_scale_off = reserve(latent);
     // Gradient buffers that kernels accumulate into are contiguous so one memset clears them.
     int64_t dzero_begin = total, dmean_off = 0, dlv_off = 0, dout_off = 0, dlw_off = 0, dz_off = 0, dzero_end = total;
-    int64_t daux_off = -1, dscale_off = -1;
+    int64_t daux_off = -1, dscale_off = -1, dzc_off = -1;
     if (with_grads) {
       dmean_off = reserve(E * latent);
       dlv_off = reserve(E * latent);
       dout_off = reserve(R * decoder.back().out);
       dlw_off = reserve(R);
+      if (Q > 0) dzc_off = reserve(R * (latent + Q));
       if (aux_head) daux_off = reserve(R * input);
       if (element_scale) dscale_off = reserve(R * input);
       dzero_end = total;
@@ -80,11 +84,17 @@ class VaeWorkspace {
     d_row = base + d_row_off; kl_dims = base + kl_dims_off; dim_scale = base + dim_scale_off; lib = base + lib_off;
     if (aux_head) aux = base + aux_off;
     if (C > 0) resp = base + resp_off;
+    if (Q > 0) {
+      xc = base + xc_off;
+      zc = base + zc_off;
+      cond = base + cond_off;
+    }
     if (element_scale) scale = base + scale_off;
     if (with_grads) {
       d_mean = base + dmean_off; d_log_var = base + dlv_off; d_out = base + dout_off; d_log_w = base + dlw_off;
       d_z = base + dz_off;
       if (daux_off >= 0) d_aux = base + daux_off;
+      if (dzc_off >= 0) d_zc = base + dzc_off;
       if (dscale_off >= 0) d_scale = base + dscale_off;
       for (auto o : denc_off) d_enc.push_back(base + o);
       for (auto o : ddec_off) d_dec.push_back(base + o);
@@ -105,6 +115,10 @@ class VaeWorkspace {
   float *x_rep = nullptr, *nll = nullptr, *rows = nullptr, *ratio = nullptr, *log_w = nullptr, *lib = nullptr;
   float *aux = nullptr, *scale = nullptr, *d_aux = nullptr, *d_scale = nullptr;
   float* resp = nullptr;  // mixture prior: (capacity × samples, components) responsibilities
+  // Conditional VAE: [x | c] (capacity, input + Q), [z | c] and its gradient (capacity × samples, latent + Q), the
+  // batch's conditions (capacity, Q); enc_in / dec_in: what the first encoder / decoder layer last read.
+  float *xc = nullptr, *zc = nullptr, *d_zc = nullptr, *cond = nullptr;
+  const float *enc_in = nullptr, *dec_in = nullptr;
   float *kl = nullptr, *bound = nullptr, *d_row = nullptr, *kl_dims = nullptr, *dim_scale = nullptr;
   float *d_mean = nullptr, *d_log_var = nullptr, *d_out = nullptr, *d_log_w = nullptr, *d_z = nullptr;
   float* zero_begin = nullptr;
@@ -112,13 +126,14 @@ class VaeWorkspace {
 };
 
 struct VaeModel::Trainer {
-  Trainer(const VaeModel& m, const float* data, int64_t rows, const TrainOptions& o)
-      : options(o), data(data, data + rows * m.config_.input_dim), rows(rows),
+  Trainer(const VaeModel& m, const float* data, const float* cond, int64_t rows, const TrainOptions& o)
+      : options(o), data(data, data + rows * m.config_.input_dim),
+        cond(cond, cond ? cond + rows * m.config_.condition_dim : cond), rows(rows),
         workspace(m, std::min(o.batch_size, rows), o.step.samples, true),
         grad(m.params_.size(), 0.f), adam_m(m.params_.size(), 0.f), adam_v(m.params_.size(), 0.f),
         perm(static_cast<size_t>(rows)), inner_perm(static_cast<size_t>(rows)) {}
   TrainOptions options;
-  std::vector<float> data;
+  std::vector<float> data, cond;  // (rows, input_dim), (rows, condition_dim)
   int64_t rows;
   VaeWorkspace workspace;
   std::vector<float> grad, adam_m, adam_v;
@@ -161,14 +176,16 @@ Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out) {
     l.b_off = add(prefix + ".bias", {out_w});
     return l;
   };
-  int64_t width = c.input_dim;
+  if (c.condition_dim < 0 || c.condition_dim > (1 << 20))
+    return Status::Error(Code::InvalidArgument, "conditionDim must be in [0, 1048576]");
+  int64_t width = c.input_dim + c.condition_dim;
   for (size_t i = 0; i < c.hidden.size(); ++i) {
     m->encoder_.push_back(dense("encoder." + std::to_string(i), width, c.hidden[i], c.activation));
     width = c.hidden[i];
   }
   m->mean_head_ = dense("encoder.mean", width, c.latent_dim, Activation::Identity);
   m->log_var_head_ = dense("encoder.log_var", width, c.latent_dim, Activation::Identity);
-  width = c.latent_dim;
+  width = c.latent_dim + c.condition_dim;
   for (size_t i = 0; i < c.hidden.size(); ++i) {
     const int64_t h = c.hidden[c.hidden.size() - 1 - i];
     m->decoder_.push_back(dense("decoder." + std::to_string(i), width, h, c.activation));
@@ -268,9 +285,29 @@ const float* VaeModel::decoder_log_scale(int64_t* count) const {
   return fixed ? &fixed_log_scale_ : nullptr;
 }
 
-Status VaeModel::encode_batch(VaeWorkspace& ws, const float* x, int64_t B) const {
+Status VaeModel::check_condition(const float* cond, int64_t rows) const {
+  if (config_.condition_dim > 0 && rows > 0 && cond == nullptr)
+    return Status::Error(Code::InvalidArgument, "this conditional VAE needs a condition (conditionDim = " +
+                                                    std::to_string(config_.condition_dim) + ")");
+  return Status::Ok();
+}
+
+namespace {
+// dst row r = [a row r (wa) | c row r / K (wc)] for r < R: the concatenated input of a conditional layer.
+void concat_rows(float* dst, const float* a, int64_t wa, const float* c, int64_t wc, int64_t R, int64_t K) {
+  for (int64_t r = 0; r < R; ++r) {
+    std::memcpy(dst + r * (wa + wc), a + r * wa, sizeof(float) * wa);
+    std::memcpy(dst + r * (wa + wc) + wa, c + (r / K) * wc, sizeof(float) * wc);
+  }
+}
+}  // namespace
+
+Status VaeModel::encode_batch(VaeWorkspace& ws, const float* x, const float* cond, int64_t B) const {
   const float* p = params_.data();
-  const float* in = x;
+  const int64_t Q = config_.condition_dim;
+  if (Q > 0) concat_rows(ws.xc, x, config_.input_dim, cond, Q, B, 1);
+  ws.enc_in = Q > 0 ? ws.xc : x;
+  const float* in = ws.enc_in;
   for (size_t i = 0; i < encoder_.size(); ++i) {
     const DenseLayer& l = encoder_[i];
     LK_RETURN_IF_ERROR(dense_forward(ws.enc[i], in, p + l.w_off, p + l.b_off, B, l.in, l.out, l.act));
@@ -282,16 +319,19 @@ Status VaeModel::encode_batch(VaeWorkspace& ws, const float* x, int64_t B) const
   return dense_forward(ws.log_var, in, p + vh.w_off, p + vh.b_off, B, vh.in, vh.out, vh.act);
 }
 
-Status VaeModel::decode_batch(VaeWorkspace& ws, const float* z, int64_t B) const {
+Status VaeModel::decode_batch(VaeWorkspace& ws, const float* z, const float* cond, int64_t B, int64_t K) const {
   const float* p = params_.data();
-  const float* in = z;
+  const int64_t Q = config_.condition_dim, R = B * K;
+  if (Q > 0) concat_rows(ws.zc, z, config_.latent_dim, cond, Q, R, K);
+  ws.dec_in = Q > 0 ? ws.zc : z;
+  const float* in = ws.dec_in;
   for (size_t i = 0; i < decoder_.size(); ++i) {
     const DenseLayer& l = decoder_[i];
     if (i + 1 == decoder_.size() && has_aux_head_) {  // the second head reads what the main head reads
       const DenseLayer& h = aux_head_;
-      LK_RETURN_IF_ERROR(dense_forward(ws.aux, in, p + h.w_off, p + h.b_off, B, h.in, h.out, h.act));
+      LK_RETURN_IF_ERROR(dense_forward(ws.aux, in, p + h.w_off, p + h.b_off, R, h.in, h.out, h.act));
     }
-    LK_RETURN_IF_ERROR(dense_forward(ws.dec[i], in, p + l.w_off, p + l.b_off, B, l.in, l.out, l.act));
+    LK_RETURN_IF_ERROR(dense_forward(ws.dec[i], in, p + l.w_off, p + l.b_off, R, l.in, l.out, l.act));
     in = ws.dec[i];
   }
   return Status::Ok();
@@ -373,26 +413,28 @@ Status VaeModel::likelihood_backward(VaeWorkspace& ws, const float* x, int64_t B
   }
 }
 
-Status VaeModel::encode(float* mean, float* log_var, const float* x, int64_t rows) const {
-  const int64_t L = config_.latent_dim, D = config_.input_dim;
+Status VaeModel::encode(float* mean, float* log_var, const float* x, const float* cond, int64_t rows) const {
+  LK_RETURN_IF_ERROR(check_condition(cond, rows));
+  const int64_t L = config_.latent_dim, D = config_.input_dim, Q = config_.condition_dim;
   VaeWorkspace ws(*this, std::min(rows, kInferenceChunk), 1, false);
   for (int64_t r0 = 0; r0 < rows; r0 += kInferenceChunk) {
     const int64_t B = std::min(kInferenceChunk, rows - r0);
-    LK_RETURN_IF_ERROR(encode_batch(ws, x + r0 * D, B));
+    LK_RETURN_IF_ERROR(encode_batch(ws, x + r0 * D, Q > 0 ? cond + r0 * Q : nullptr, B));
     std::memcpy(mean + r0 * L, ws.mean, sizeof(float) * B * L);
     std::memcpy(log_var + r0 * L, ws.log_var, sizeof(float) * B * L);
   }
   return Status::Ok();
 }
 
-Status VaeModel::decode(float* mean, float* aux, const float* z, int64_t rows) const {
-  const int64_t L = config_.latent_dim, D = config_.input_dim;
+Status VaeModel::decode(float* mean, float* aux, const float* z, const float* cond, int64_t rows) const {
+  LK_RETURN_IF_ERROR(check_condition(cond, rows));
+  const int64_t L = config_.latent_dim, D = config_.input_dim, Q = config_.condition_dim;
   VaeWorkspace ws(*this, std::min(rows, kInferenceChunk), 1, false);
   int64_t n_scale = 0;
   const float* log_scale = decoder_log_scale(&n_scale);
   for (int64_t r0 = 0; r0 < rows; r0 += kInferenceChunk) {
     const int64_t B = std::min(kInferenceChunk, rows - r0), n = B * D;
-    LK_RETURN_IF_ERROR(decode_batch(ws, z + r0 * L, B));
+    LK_RETURN_IF_ERROR(decode_batch(ws, z + r0 * L, Q > 0 ? cond + r0 * Q : nullptr, B, 1));
     float* m = mean + r0 * D;
     std::memcpy(m, ws.out(), sizeof(float) * n);
     if (config_.likelihood == VaeLikelihood::Bernoulli) sigmoid_in_place(m, n);
@@ -440,13 +482,14 @@ Status check_step(const StepOptions& o) {
 constexpr int64_t kEvalRows = 2048;
 }  // namespace
 
-Status VaeModel::evaluate(const EvalTerms& out, const float* x, int64_t rows, int64_t samples, bool analytic_kl,
-                          uint64_t seed, bool binarize, const std::atomic<bool>* cancel) const {
+Status VaeModel::evaluate(const EvalTerms& out, const float* x, const float* cond, int64_t rows, int64_t samples,
+                          bool analytic_kl, uint64_t seed, bool binarize, const std::atomic<bool>* cancel) const {
   if (samples < 1) return Status::Error(Code::InvalidArgument, "samples must be >= 1");
+  LK_RETURN_IF_ERROR(check_condition(cond, rows));
   if (analytic_kl && out.kl && mixture_prior())
     return Status::Error(Code::InvalidArgument, "kl: a mixture prior has no closed-form KL; use the Monte-Carlo estimate");
   if (rows == 0) return Status::Ok();
-  const int64_t L = config_.latent_dim, D = config_.input_dim;
+  const int64_t L = config_.latent_dim, D = config_.input_dim, Q = config_.condition_dim;
   // Work items are (chunk of Bc examples, block of Kb draws) with about kEvalRows decoder rows each — fewer when
   // that would leave threads idle — spread over the team, each thread on its own workspace (threads.h).
   const int T = omp_get_max_threads();
@@ -472,13 +515,14 @@ Status VaeModel::evaluate(const EvalTerms& out, const float* x, int64_t rows, in
     std::memcpy(ws.x, x + r0 * D, sizeof(float) * B * D);
     if (binarize)  // a fixed binarisation of the evaluation data (probs is free until the likelihood runs)
       LK_RETURN_IF_ERROR(binarize_in_place(ws.x, ws.probs, B * D, seed, rng_stream(RngPurpose::Binarize, ~0ull), r0 * D));
-    LK_RETURN_IF_ERROR(encode_batch(ws, ws.x, B));
+    const float* cb = Q > 0 ? cond + r0 * Q : nullptr;
+    LK_RETURN_IF_ERROR(encode_batch(ws, ws.x, cb, B));
     if (j == 0 && out.kl && analytic_kl)
       LK_RETURN_IF_ERROR(gaussian_kl_std_normal_forward(out.kl + r0, ws.mean, ws.log_var, B, L));
     for (int64_t b = 0; b < B; ++b)
       LK_RETURN_IF_ERROR(rng_normal_fill(ws.eps + b * K * L, K * L, seed, stream, ((r0 + b) * samples + s0) * L));
     LK_RETURN_IF_ERROR(gaussian_reparameterize_forward(ws.z, ws.mean, ws.log_var, ws.eps, B, L, K));
-    LK_RETURN_IF_ERROR(decode_batch(ws, ws.z, R));
+    LK_RETURN_IF_ERROR(decode_batch(ws, ws.z, cb, B, K));
     const float* xr = ws.x;
     if (K > 1) {
       replicate_rows(ws.x_rep, ws.x, B, K, D);
@@ -516,30 +560,31 @@ Status VaeModel::evaluate(const EvalTerms& out, const float* x, int64_t rows, in
   return Status::Ok();
 }
 
-Status VaeModel::begin_training(const float* data, int64_t rows, const TrainOptions& options) {
+Status VaeModel::begin_training(const float* data, const float* cond, int64_t rows, const TrainOptions& options) {
+  LK_RETURN_IF_ERROR(check_condition(cond, rows));
   if (rows < 1) return Status::Error(Code::InvalidArgument, "the training set is empty");
   if (options.batch_size < 1) return Status::Error(Code::InvalidArgument, "batchSize must be >= 1");
   LK_RETURN_IF_ERROR(check_step(options.step));
   if (mixture_prior() && options.step.free_bits > 0.f)
     return Status::Error(Code::InvalidArgument, "freeBits needs prior 'normal' (a closed-form KL per dimension)");
-  trainer_.reset(new Trainer(*this, data, rows, options));
+  trainer_.reset(new Trainer(*this, data, config_.condition_dim > 0 ? cond : nullptr, rows, options));
   return Status::Ok();
 }
 
 void VaeModel::end_training() { trainer_.reset(); }
 
-Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, uint64_t seed, uint64_t eps_stream,
-                                  const StepOptions& o, float* g, EpochResult* sums) const {
+Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, const float* cb, int64_t B, uint64_t seed,
+                                  uint64_t eps_stream, const StepOptions& o, float* g, EpochResult* sums) const {
   const int64_t L = config_.latent_dim, D = config_.input_dim, K = o.samples, R = B * K;
   const float* p = params_.data();
   const float w = o.kl_weight;
   const bool iwae = o.objective == Objective::Iwae;
 
   // Forward: B examples through the encoder, K draws each through the decoder.
-  LK_RETURN_IF_ERROR(encode_batch(ws, xb, B));
+  LK_RETURN_IF_ERROR(encode_batch(ws, xb, cb, B));
   LK_RETURN_IF_ERROR(rng_normal_fill(ws.eps, R * L, seed, eps_stream, 0));
   LK_RETURN_IF_ERROR(gaussian_reparameterize_forward(ws.z, ws.mean, ws.log_var, ws.eps, B, L, K));
-  LK_RETURN_IF_ERROR(decode_batch(ws, ws.z, R));
+  LK_RETURN_IF_ERROR(decode_batch(ws, ws.z, cb, B, K));
   const float* xr = xb;
   if (K > 1) {
     replicate_rows(ws.x_rep, xb, B, K, D);
@@ -598,10 +643,11 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, 
     }
   }
   LK_RETURN_IF_ERROR(likelihood_backward(ws, xr, R, g));
+  const int64_t Q = config_.condition_dim;
   for (size_t i = decoder_.size(); i-- > 0;) {
     const DenseLayer& l = decoder_[i];
-    const float* in = i == 0 ? ws.z : ws.dec[i - 1];
-    float* d_in = i == 0 ? ws.d_z : ws.d_dec[i - 1];
+    const float* in = i == 0 ? ws.dec_in : ws.dec[i - 1];
+    float* d_in = i == 0 ? (Q > 0 ? ws.d_zc : ws.d_z) : ws.d_dec[i - 1];
     const bool head = i + 1 == decoder_.size();
     float* d_y = head ? ws.d_out : ws.d_dec[i];
     LK_RETURN_IF_ERROR(
@@ -612,6 +658,8 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, 
                                         h.out, h.act, true));
     }
   }
+  if (Q > 0)  // ∂/∂z is the z block of ∂/∂[z | c]
+    for (int64_t r = 0; r < R; ++r) std::memcpy(ws.d_z + r * L, ws.d_zc + r * (L + Q), sizeof(float) * L);
   if (iwae || mc_kl) {
     LK_RETURN_IF_ERROR(log_ratio_backward(ws, B, K, g));
   } else {
@@ -620,7 +668,7 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, 
                                                        o.free_bits > 0.f ? ws.dim_scale : nullptr));
   }
   LK_RETURN_IF_ERROR(gaussian_reparameterize_backward(ws.d_mean, ws.d_log_var, ws.d_z, ws.log_var, ws.eps, B, L, K));
-  const float* h = encoder_.empty() ? xb : ws.enc.back();
+  const float* h = encoder_.empty() ? ws.enc_in : ws.enc.back();
   float* d_h = encoder_.empty() ? nullptr : ws.d_enc.back();
   const DenseLayer& mh = mean_head_;
   const DenseLayer& vh = log_var_head_;
@@ -630,7 +678,7 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, 
                                     vh.in, vh.out, vh.act, true));
   for (size_t i = encoder_.size(); i-- > 0;) {
     const DenseLayer& l = encoder_[i];
-    const float* in = i == 0 ? xb : ws.enc[i - 1];
+    const float* in = i == 0 ? ws.enc_in : ws.enc[i - 1];
     float* d_in = i == 0 ? nullptr : ws.d_enc[i - 1];
     LK_RETURN_IF_ERROR(dense_backward(d_in, g + l.w_off, g + l.b_off, ws.d_enc[i], in, p + l.w_off, ws.enc[i], B,
                                       l.in, l.out, l.act, false));
@@ -638,8 +686,9 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, 
   return Status::Ok();
 }
 
-Status VaeModel::loss_and_gradient(float* grad, double* loss, const float* x, int64_t rows, uint64_t seed,
-                                   const StepOptions& step) const {
+Status VaeModel::loss_and_gradient(float* grad, double* loss, const float* x, const float* cond, int64_t rows,
+                                   uint64_t seed, const StepOptions& step) const {
+  LK_RETURN_IF_ERROR(check_condition(cond, rows));
   if (rows < 1) return Status::Error(Code::InvalidArgument, "rows must be >= 1");
   LK_RETURN_IF_ERROR(check_step(step));
   if (mixture_prior() && step.free_bits > 0.f)
@@ -647,18 +696,19 @@ Status VaeModel::loss_and_gradient(float* grad, double* loss, const float* x, in
   VaeWorkspace ws(*this, rows, step.samples, true);
   std::memset(grad, 0, sizeof(float) * params_.size());
   EpochResult sums;
-  LK_RETURN_IF_ERROR(forward_backward(ws, x, rows, seed, rng_stream(RngPurpose::Eps, 0), step, grad, &sums));
+  LK_RETURN_IF_ERROR(forward_backward(ws, x, config_.condition_dim > 0 ? cond : nullptr, rows, seed,
+                                      rng_stream(RngPurpose::Eps, 0), step, grad, &sums));
   *loss = sums.loss_sum / static_cast<double>(rows);
   return Status::Ok();
 }
 
-Status VaeModel::train_step(Trainer& t, const float* xb, int64_t B, uint64_t eps_step, float kl_weight, Part part,
-                            EpochResult* sums) {
+Status VaeModel::train_step(Trainer& t, const float* xb, const float* cb, int64_t B, uint64_t eps_step,
+                            float kl_weight, Part part, EpochResult* sums) {
   float* g = t.grad.data();
   StepOptions step = t.options.step;
   step.kl_weight = kl_weight;
-  LK_RETURN_IF_ERROR(forward_backward(t.workspace, xb, B, t.options.seed, rng_stream(RngPurpose::Eps, eps_step), step,
-                                      g, sums));
+  LK_RETURN_IF_ERROR(forward_backward(t.workspace, xb, cb, B, t.options.seed, rng_stream(RngPurpose::Eps, eps_step),
+                                      step, g, sums));
   // adam_step also clears g: the one zero-fill of the parameter gradient per step; a part not updated is cleared.
   const int64_t E = decoder_.front().w_off, N = num_params();  // encoder parameters first, then the decoder's
   float *p = params_.data(), *m = t.adam_m.data(), *v = t.adam_v.data();
@@ -687,10 +737,15 @@ Status VaeModel::train_epoch(int64_t epoch, const float* kl_weights, bool aggres
   const int64_t steps = steps_per_epoch();
   LK_RETURN_IF_ERROR(rng_permutation(t.perm.data(), N, t.options.seed, rng_stream(RngPurpose::Permutation, epoch)));
   *result = EpochResult{};
+  const int64_t Q = config_.condition_dim;
   float* xb = t.workspace.x;
-  // Copies rows idx[0 … B − 1] of the data into xb, binarised with the draws of `binarize_step` when asked.
+  float* cb = Q > 0 ? t.workspace.cond : nullptr;
+  // Copies rows idx[0 … B − 1] of the data (and conditions) into xb (cb), binarised with the draws of
+  // `binarize_step` when asked.
   auto gather = [&](const int64_t* idx, int64_t B, uint64_t binarize_step) -> Status {
     for (int64_t b = 0; b < B; ++b) std::memcpy(xb + b * D, t.data.data() + idx[b] * D, sizeof(float) * D);
+    for (int64_t b = 0; b < B && Q > 0; ++b)
+      std::memcpy(cb + b * Q, t.cond.data() + idx[b] * Q, sizeof(float) * Q);
     if (t.options.binarize)
       return binarize_in_place(xb, t.workspace.probs, B * D, t.options.seed,
                                rng_stream(RngPurpose::Binarize, binarize_step), 0);
@@ -722,7 +777,7 @@ Status VaeModel::train_epoch(int64_t epoch, const float* kl_weights, bool aggres
         LK_RETURN_IF_ERROR(gather(t.inner_perm.data() + t.inner_cursor, bs, inner));  // bs ≤ N: full batches
         t.inner_cursor += bs;
         EpochResult inner_sums;
-        Status st = train_step(t, xb, bs, inner, w, Part::Encoder, &inner_sums);
+        Status st = train_step(t, xb, cb, bs, inner, w, Part::Encoder, &inner_sums);
         if (!st.ok()) return annotate(st, s);
         result->encoder_steps += 1;
         window += inner_sums.loss_sum;
@@ -738,8 +793,8 @@ Status VaeModel::train_epoch(int64_t epoch, const float* kl_weights, bool aggres
     }
     if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "training was cancelled");
     LK_RETURN_IF_ERROR(gather(t.perm.data() + r0, B, static_cast<uint64_t>(global_step)));
-    Status st = train_step(t, xb, B, static_cast<uint64_t>(global_step), w, aggressive ? Part::Decoder : Part::All,
-                           result);
+    Status st = train_step(t, xb, cb, B, static_cast<uint64_t>(global_step), w,
+                           aggressive ? Part::Decoder : Part::All, result);
     if (!st.ok()) return annotate(st, s);
     result->examples += B;
     result->steps += 1;

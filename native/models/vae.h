@@ -1,7 +1,9 @@
 // vae.h — the fused native VAE: an MLP encoder x → hidden… → (mean, log_var) heads, the reparameterisation, an MLP
 // decoder z → hidden (reversed)… → output head(s), a likelihood and the closed-form KL to N(0, I).
 // Parameters live in ONE flat float buffer; tensors() names each slice. Weights are stored input-major (in, out).
-// Shapes: x (B, input_dim); mean, log_var, eps, z (B, latent_dim); decoder output (B, input_dim).
+// Shapes: x (B, input_dim); mean, log_var, eps, z (B, latent_dim); decoder output (B, input_dim); condition
+// (B, condition_dim) — a conditional VAE's covariates, concatenated to the encoder's input [x | c] and to the
+// decoder's [z | c] (every `cond` argument below may be null only when condition_dim is 0).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -33,6 +35,7 @@ struct VaeConfig {
   float min_sigma = 1e-3f;  // SigmaMode::Decoder: the scale's floor
   bool observed_library = false;  // count likelihoods: the mean is exp(head) · Σ_d x_d (the row's library size)
   int64_t prior_components = 0;   // 0: p(z) = N(0, I); C > 0: a learned mixture of C diagonal Gaussians
+  int64_t condition_dim = 0;      // > 0: a conditional VAE
 };
 
 struct ParamTensor {
@@ -103,29 +106,29 @@ class VaeModel {
   void init_params(uint64_t seed);
 
   // Inference on any number of rows, in chunks (one workspace per call).
-  Status encode(float* mean, float* log_var, const float* x, int64_t rows) const;
+  Status encode(float* mean, float* log_var, const float* x, const float* cond, int64_t rows) const;
   // The decoder's mean E[x | z]: probabilities for Bernoulli, the mean for Gaussian and Laplace, the mean at library
   // size 1 for count likelihoods. aux (nullable): the per-element log-scale (log σ², log b) of a location-scale
   // likelihood, or ZINB's dropout logits.  mean, aux: (rows, input_dim)
-  Status decode(float* mean, float* aux, const float* z, int64_t rows) const;
+  Status decode(float* mean, float* aux, const float* z, const float* cond, int64_t rows) const;
   // The learned or fixed log-scale (log σ², log b) or log θ (NB, ZINB): 1 value or input_dim (0 when none).
   const float* decoder_log_scale(int64_t* count) const;
   // Per-example terms over `samples` draws of z per row, in chunks of bounded memory. Draw s of row i uses the
   // normal numbers at offset (i·samples + s)·latent_dim of stream (Eval, 0), so results do not depend on chunking
   // and the k = 1 log-likelihood equals the ELBO with a Monte-Carlo KL.  x: (rows, input_dim)
-  Status evaluate(const EvalTerms& out, const float* x, int64_t rows, int64_t samples, bool analytic_kl, uint64_t seed,
-                  bool binarize, const std::atomic<bool>* cancel) const;
+  Status evaluate(const EvalTerms& out, const float* x, const float* cond, int64_t rows, int64_t samples,
+                  bool analytic_kl, uint64_t seed, bool binarize, const std::atomic<bool>* cancel) const;
 
   // The batch-mean objective over x (rows, input_dim) with ε drawn from (seed, step 0), and its gradient with
   // respect to every parameter (grad: num_params()). For gradient checks; training uses the same code path.
-  Status loss_and_gradient(float* grad, double* loss, const float* x, int64_t rows, uint64_t seed,
+  Status loss_and_gradient(float* grad, double* loss, const float* x, const float* cond, int64_t rows, uint64_t seed,
                            const StepOptions& step) const;
 
   // Training: begin (copies the data once, allocates every buffer), then epochs, then end (frees them).
   // kl_weights (nullable): the KL weight of each of the epoch's steps_per_epoch() steps (a warm-up schedule).
   // aggressive (He et al. 2019): before each step's decoder-only update, encoder-only updates on fresh random
   // batches until the encoder's mean loss over the last 10 stops falling (at most 100).
-  Status begin_training(const float* data, int64_t rows, const TrainOptions& options);
+  Status begin_training(const float* data, const float* cond, int64_t rows, const TrainOptions& options);
   int64_t steps_per_epoch() const;
   Status train_epoch(int64_t epoch, const float* kl_weights, bool aggressive, EpochResult* result,
                      const std::atomic<bool>* cancel, const ProgressFn& progress);
@@ -144,22 +147,24 @@ class VaeModel {
   // Given ws.d_log_w = ∂loss/∂ratio: into ws.d_z and ws.d_log_var, and the mixture prior's gradient into g.
   Status log_ratio_backward(VaeWorkspace& ws, int64_t B, int64_t K, float* g) const;
   bool counts() const;          // Poisson, NB or ZINB
-  // Forward pieces on a workspace of at least B rows.
-  Status encode_batch(VaeWorkspace& ws, const float* x, int64_t B) const;
-  Status decode_batch(VaeWorkspace& ws, const float* z, int64_t B) const;
+  Status check_condition(const float* cond, int64_t rows) const;  // a conditional model needs cond for rows > 0
+  // Forward pieces on a workspace of at least B examples (× K draws): the encoder on x, or on [x | c] built in ws;
+  // the decoder on the B·K rows of z, or on [z | c] with example b's condition repeated for its K draws.
+  Status encode_batch(VaeWorkspace& ws, const float* x, const float* cond, int64_t B) const;
+  Status decode_batch(VaeWorkspace& ws, const float* z, const float* cond, int64_t B, int64_t K) const;
   // NLL per row of x under the decoder output in ws (with for_backward, what the backward needs is saved in ws).
   Status likelihood_forward(VaeWorkspace& ws, const float* x, int64_t B, bool for_backward) const;
   // Given ws.rows = ∂loss/∂nll per row: the gradients of the output heads (ws.d_out, ws.d_aux) and of a learned
   // scale or dispersion (into g).
   Status likelihood_backward(VaeWorkspace& ws, const float* x, int64_t B, float* g) const;
   // Forward and backward of the batch-mean objective on ws; adds the batch sums to `sums` and the gradient to g.
-  Status forward_backward(VaeWorkspace& ws, const float* xb, int64_t B, uint64_t seed, uint64_t eps_stream,
-                          const StepOptions& step, float* g, EpochResult* sums) const;
+  Status forward_backward(VaeWorkspace& ws, const float* xb, const float* cb, int64_t B, uint64_t seed,
+                          uint64_t eps_stream, const StepOptions& step, float* g, EpochResult* sums) const;
   // Which parameters a step updates: all, the encoder's only, or the decoder's only (Adam keeps a bias-correction
   // count per part, so alternating parts is Adam on each).
   enum class Part { All, Encoder, Decoder };
-  Status train_step(Trainer& t, const float* xb, int64_t B, uint64_t eps_step, float kl_weight, Part part,
-                    EpochResult* sums);
+  Status train_step(Trainer& t, const float* xb, const float* cb, int64_t B, uint64_t eps_step, float kl_weight,
+                    Part part, EpochResult* sums);
 
   VaeConfig config_;
   std::vector<float> params_;
