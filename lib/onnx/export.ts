@@ -1,7 +1,8 @@
 // onnx/export.ts — ONNX graphs of a trained Vae: decoder z [batch, latentDim] → probs & logits (Bernoulli); mean
-// (+ logVar (Gaussian) / logScale (Laplace): [1] or [inputDim] when learned, [batch, inputDim] when decoded)
-// ; for counts mean (at library size 1), logMean, + logTheta [inputDim] (NB, ZINB) and dropoutLogits (ZINB);
-// encoder x [batch, inputDim] → mean, logVar [batch, latentDim]. Each dense layer
+// (+ logVar (Gaussian) / logScale (Laplace): [1] or [inputDim] when learned, [batch, inputDim] when decoded); for
+// counts mean (at library size 1) and logMean, + logTheta [inputDim] (NB, ZINB) and dropoutLogits (ZINB);
+// encoder x [batch, inputDim] → mean, logVar [batch, latentDim]. A conditional VAE's graphs take a second input
+// condition [batch, conditionDim], concatenated to z / x before the first layer. Each dense layer
 // is one Gemm (weights stored (in, out), so transB = 0) followed by its activation. IR 8, opset 17 (accepted by
 // onnxruntime 1.30 and by Debian's onnx checker); no Random* operators: sampling stays outside the graph.
 import { onnx } from 'onnx-proto';

@@ -201,15 +201,25 @@ Status laplace_nll_backward(float* d_mean, float* d_log_scale, const float* d_nl
   return location_scale_backward<Family::Laplace>(d_mean, d_log_scale, d_nll, mean, log_scale, shape, x, B, D);
 }
 
+LK_TARGET_CLONES void floored_log_span(float* out, const float* raw, float floor, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = raw[i] - floor;
+    out[i] = (d > 0.f ? raw[i] : floor) + fast_log(1.0f + fast_exp(d > 0.f ? -d : d));
+  }
+}
+
+LK_TARGET_CLONES void floored_log_grad_span(float* d_raw, const float* d_out, const float* raw, float floor,
+                                            int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d_raw[i] += d_out[i] * fast_sigmoid(raw[i] - floor);
+}
+
 Status floored_log_forward(float* out, const float* raw, float floor, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(log_add_exp(raw[i], floor));
+  floored_log_span(out, raw, floor, n);  // serial: the elementwise-between-GEMMs rule of kParallelMin
   return Status::Ok();
 }
 
 Status floored_log_backward(float* d_raw, const float* d_out, const float* raw, float floor, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) d_raw[i] += d_out[i] * static_cast<float>(sigmoid(double(raw[i]) - floor));
+  floored_log_grad_span(d_raw, d_out, raw, floor, n);
   return Status::Ok();
 }
 

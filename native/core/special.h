@@ -1,5 +1,5 @@
 // special.h — scalar special functions in double precision for the count likelihoods: log Γ, the digamma ψ, and
-// the stable log(e^a + e^b), softplus and sigmoid. All are pure (no errno or signgam writes), so any thread may call
+// the stable log(e^a + e^b) and softplus. All are pure (no errno or signgam writes), so any thread may call
 // them. Arguments of log_gamma and digamma must be > 0 (the callers pass counts + θ and θ).
 #pragma once
 #include <cmath>
@@ -13,11 +13,6 @@ inline double log_add_exp(double a, double b) {
 }
 
 inline double softplus(double x) { return (x > 0 ? x : 0) + std::log1p(std::exp(-std::fabs(x))); }
-
-inline double sigmoid(double x) {
-  const double e = std::exp(-std::fabs(x));
-  return x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-}
 
 // log Γ(x), x > 0: the recurrence Γ(x) = Γ(x + n) / (x (x + 1) … (x + n − 1)) up to x ≥ 8, then Stirling's series
 // log Γ(y) = (y − ½) log y − y + ½ log 2π + 1/(12y) − 1/(360y³) + 1/(1260y⁵) − 1/(1680y⁷) (error < 1e-13 at y ≥ 8).
