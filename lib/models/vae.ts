@@ -1,6 +1,7 @@
-// models/vae.ts — the user-facing VAE. Structure (widths, activation, likelihood, σ) is fixed at construction and
-// validated eagerly; training runs natively off the JS thread, one Promise per epoch. Shapes: x (rows, inputDim),
-// z / mean / logVar (rows, latentDim). Parameters live natively in one flat buffer; parameters() copies it out.
+// models/vae.ts — the user-facing VAE. Structure (widths, activation, likelihood, σ, prior, conditionDim) is fixed at
+// construction and validated eagerly; training runs natively off the JS thread, one Promise per epoch. Shapes: x
+// (rows, inputDim), z / mean / logVar (rows, latentDim), condition (rows or 1, conditionDim). Parameters live
+// natively in one flat buffer; parameters() copies it out.
 import { LatentkitError, withCallerStack } from '../errors';
 import * as path from 'path';
 import { writeFileAtomic } from '../io/atomic';
