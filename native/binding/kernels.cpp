@@ -201,9 +201,13 @@ using LocationScaleForward = Status (*)(float*, const float*, const float*, LogV
 using LocationScaleBackward = Status (*)(float*, float*, const float*, const float*, const float*, LogVarShape,
                                          const float*, int64_t, int64_t);
 
-template <LocationScaleForward Kernel>
+// Kernel names for error messages (template arguments: static storage).
+constexpr char kGaussianForward[] = "gaussian_nll_forward", kGaussianBackward[] = "gaussian_nll_backward";
+constexpr char kLaplaceForward[] = "laplace_nll_forward", kLaplaceBackward[] = "laplace_nll_backward";
+
+template <LocationScaleForward Kernel, const char* Name>
 Napi::Value LocationScaleNllForward(const Napi::CallbackInfo& info) {
-  Args a(info, "location-scale nll_forward");
+  Args a(info, Name);
   Dims d = dims(a, 5);
   auto shape = static_cast<LogVarShape>(a.integer(3, "logScaleShape", 0, 2));
   run(a, Kernel, a.f32(0, "nll", d.B), a.f32(1, "mean", d.n), a.f32(2, "logScale", log_var_length(shape, d)), shape,
@@ -211,9 +215,9 @@ Napi::Value LocationScaleNllForward(const Napi::CallbackInfo& info) {
   return a.env().Undefined();
 }
 
-template <LocationScaleBackward Kernel>
+template <LocationScaleBackward Kernel, const char* Name>
 Napi::Value LocationScaleNllBackward(const Napi::CallbackInfo& info) {
-  Args a(info, "location-scale nll_backward");
+  Args a(info, Name);
   Dims d = dims(a, 7);
   auto shape = static_cast<LogVarShape>(a.integer(5, "logScaleShape", 0, 2));
   const int64_t nlv = log_var_length(shape, d);
@@ -429,12 +433,12 @@ Napi::Object init_kernels(Napi::Env env) {
   add("gaussian_diag_log_density_backward", DiagLogDensityBackward);
   add("bernoulli_logits_nll_forward", BernoulliForward);
   add("bernoulli_logits_nll_backward", BernoulliBackward);
-  add("gaussian_nll_forward", LocationScaleNllForward<gaussian_nll_forward>);
-  add("gaussian_nll_backward", LocationScaleNllBackward<gaussian_nll_backward>);
+  add(kGaussianForward, LocationScaleNllForward<gaussian_nll_forward, kGaussianForward>);
+  add(kGaussianBackward, LocationScaleNllBackward<gaussian_nll_backward, kGaussianBackward>);
   add("mixture_log_ratio_forward", MixtureRatioForward);
   add("mixture_log_ratio_backward", MixtureRatioBackward);
-  add("laplace_nll_forward", LocationScaleNllForward<laplace_nll_forward>);
-  add("laplace_nll_backward", LocationScaleNllBackward<laplace_nll_backward>);
+  add(kLaplaceForward, LocationScaleNllForward<laplace_nll_forward, kLaplaceForward>);
+  add(kLaplaceBackward, LocationScaleNllBackward<laplace_nll_backward, kLaplaceBackward>);
   add("floored_log_forward", FlooredLogForward);
   add("floored_log_backward", FlooredLogBackward);
   add("poisson_nll_forward", PoissonForward);
