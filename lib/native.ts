@@ -102,8 +102,11 @@ export interface NativeVae {
   encode(x: Float32Array, rows: number, mean: Float32Array, logVar: Float32Array, condition?: Float32Array | null): void;
   decode(z: Float32Array, rows: number, mean: Float32Array, aux?: Float32Array | null, condition?: Float32Array | null): void;
   decoderLogScale(): Float32Array | null;
+  /** Per-example terms over `samples` draws; each wanted output comes back as a new Float32Array (else null). */
   evaluate(x: Float32Array, rows: number, samples: number, seed: number, binarize: boolean, analyticKl: boolean,
-    reconstruction: Float32Array | null, kl: Float32Array | null, logLikelihood: Float32Array | null, condition?: Float32Array | null): Promise<void>;
+    want: { reconstruction?: boolean; kl?: boolean; logLikelihood?: boolean }, condition?: Float32Array | null): Promise<{
+    reconstruction: Float32Array | null; kl: Float32Array | null; logLikelihood: Float32Array | null;
+  }>;
   lossAndGradient(x: Float32Array, rows: number, seed: number, grad: Float32Array, step?: NativeStepOptions, condition?: Float32Array | null): number;
   beginTraining(data: Float32Array, rows: number, options: NativeTrainOptions, condition?: Float32Array | null): void;
   stepsPerEpoch(): number;
@@ -168,6 +171,8 @@ export interface NativeBinding {
   VaeNative: new (config: NativeVaeConfig) => NativeVae;
   classical: NativeClassical;
   info(): { cores: number; cuda: { compiled: boolean; devices: number; reason: string } };
+  /** Cancels this environment's native jobs and waits until none is computing (called on process 'exit'). */
+  shutdown(): void;
 }
 
 function load(): NativeBinding {
@@ -185,7 +190,11 @@ function load(): NativeBinding {
     }
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      return require(candidate) as NativeBinding;
+      const binding = require(candidate) as NativeBinding;
+      // process.exit() runs no native cleanup hooks before the C library's exit handlers and the libraries'
+      // finalisers (oneDNN's JIT code, OpenBLAS, libgomp): a job still computing then would crash the process.
+      process.on('exit', () => binding.shutdown());
+      return binding;
     } catch (e) {
       failures.push(`${candidate}: ${(e as Error).message}`);
     }

@@ -118,11 +118,46 @@ describe('direct binding calls with wrong arguments', () => {
     expect(() => v.decode(new Float32Array(2), 1, new Float32Array(3))).toThrow(/for mean/);
     expect(() => v.trainEpoch(0, null, false)).toThrow(/before beginTraining/);
     expect(() => v.beginTraining(new Float32Array(4), 1, { batchSize: 0 } as never)).toThrow(/for batchSize/);
-    expect(() => v.evaluate(new Float32Array(4), 1, 0, 0, false, true, new Float32Array(1), new Float32Array(1), null)).toThrow(/for samples/);
+    expect(() => v.evaluate(new Float32Array(4), 1, 0, 0, false, true, { reconstruction: true, kl: true })).toThrow(/for samples/);
     expect(() => v.trainEpoch('0' as never, null, false)).toThrow(expect.objectContaining({ name: 'TypeError' }));
     v.beginTraining(new Float32Array(4), 1, { batchSize: 1, lr: 1e-3, weightDecay: 0, binarize: false, seed: 0 });
     expect(() => v.trainEpoch(0, new Float32Array(3), false)).toThrow(/for klWeights/);
     expect(() => v.lossAndGradient(new Float32Array(4), 1, 0, new Float32Array(v.numParams()), { samples: 0 })).toThrow(/for samples/);
     v.endTraining();
+  });
+});
+
+// Sizes that overflowed int64 or reached an unchecked allocation aborted the process (std::bad_alloc escaping the
+// binding), and loops over zero-width rows or huge benchmarks blocked the JS thread for hours.
+describe('huge sizes', () => {
+  const gmmParams = (nComponents: number, covarianceType: number) => ({
+    nComponents, covarianceType, weights: new Float64Array(1), means: new Float64Array(1), precisionsCholesky: new Float64Array(1),
+  });
+
+  test('a model past the parameter limit is refused with the count, not an abort', () => {
+    expect(() => new Vae({ inputDim: 2 ** 20, latentDim: 2 ** 20, hidden: [] })).toThrow(
+      expect.objectContaining({ code: 'LATENTKIT_INVALID_ARGUMENT', message: expect.stringMatching(/3298538029056 parameters; latentkit's limit is 1073741824/) }));
+  });
+
+  test('covariance sizes that overflow int64, and ones past physical memory', () => {
+    const c = native().classical;
+    expect(() => c.gmmLogProb(new Float32Array(0), 0, 2 ** 24, gmmParams(2 ** 20, 0), null, new Float64Array(0))).toThrow(expect.objectContaining({ name: 'RangeError' }));
+    expect(() => c.gmmLogProb(new Float32Array(0), 0, 2 ** 24, gmmParams(2 ** 20, 0), null, new Float64Array(0))).toThrow(/for nComponents/);
+    // 2^20 full 1024 × 1024 covariances: 2^40 doubles, more than any machine here has.
+    expect(() => c.gmmLogProb(new Float32Array(0), 0, 1024, gmmParams(2 ** 20, 0), null, new Float64Array(0))).toThrow(
+      expect.objectContaining({ code: 'LATENTKIT_OUT_OF_MEMORY', message: expect.stringMatching(/the mixture's parameters needs 16392\.0 GiB/) }));
+  });
+
+  test('a synchronous call cannot ask for hours of work', () => {
+    const k = native().kernels;
+    expect(() => k.gemm_benchmark([[false, false, 65536, 65536, 65536]], 1, 0)).toThrow(/at most 2e12 floating-point operations/);
+    const empty = new Float32Array(0);
+    expect(() => k.gaussian_reparameterize_forward(empty, empty, empty, empty, 2 ** 39, 0, 2 ** 20)).toThrow(/more than 2\^40 elements/);
+    expect(() => k.gaussian_kl_std_normal_forward(new Float32Array(2 ** 20), empty, empty, 2 ** 20, 2 ** 21)).toThrow(expect.objectContaining({ name: 'RangeError' }));
+  });
+
+  test('evaluation draws are bounded', () => {
+    const v = new (native().VaeNative)({ inputDim: 4, latentDim: 2, hidden: [3], activation: 1, likelihood: 0, sigmaMode: 0, sigma: 1 });
+    expect(() => v.evaluate(new Float32Array(4), 1, 2 ** 30, 0, false, true, { logLikelihood: true })).toThrow(/for samples/);
   });
 });

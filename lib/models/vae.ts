@@ -823,11 +823,10 @@ export class Vae {
   }
 
   async #evaluate(m: Matrix, condition: Matrix | undefined, samples: number, seed: number, binarize: boolean, want: { analyticKl: boolean; terms?: boolean; logLikelihood?: boolean }): Promise<{ reconstruction: Float32Array; kl: Float32Array; logLikelihood: Float32Array }> {
-    const out = (on?: boolean) => (on ? new Float32Array(m.rows) : null);
-    const reconstruction = out(want.terms), kl = out(want.terms), logLikelihood = out(want.logLikelihood);
-    await withCallerStack(() => this.#native.evaluate(m.data, m.rows, samples, seed, binarize, want.analyticKl, reconstruction, kl, logLikelihood, condition?.data ?? null));
+    const r = await withCallerStack(() => this.#native.evaluate(m.data, m.rows, samples, seed, binarize, want.analyticKl,
+      { reconstruction: Boolean(want.terms), kl: Boolean(want.terms), logLikelihood: Boolean(want.logLikelihood) }, condition?.data ?? null));
     const empty = new Float32Array(0);
-    return { reconstruction: reconstruction ?? empty, kl: kl ?? empty, logLikelihood: logLikelihood ?? empty };
+    return { reconstruction: r.reconstruction ?? empty, kl: r.kl ?? empty, logLikelihood: r.logLikelihood ?? empty };
   }
 }
 

@@ -1,8 +1,10 @@
-// addon.cpp — module entry: { kernels, cudaKernels, VaeNative, classical, info() }.
+// addon.cpp — module entry: { kernels, cudaKernels, VaeNative, classical, info(), shutdown() }; sets up the
+// environment's job registry (async_job.h) first.
 #include <napi.h>
 
 #include "../core/threads.h"
 #include "../cuda/device.h"
+#include "async_job.h"
 
 namespace lk {
 Napi::Object init_kernels(Napi::Env env);
@@ -27,12 +29,20 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// shutdown(): cancels this environment's jobs and waits for them (lib/native.ts calls it on process 'exit').
+Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+  lk::shutdown_jobs(info.Env());
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  lk::init_jobs(env);
   exports.Set("kernels", lk::init_kernels(env));
   exports.Set("cudaKernels", lk::init_cuda_kernels(env));
   exports.Set("VaeNative", lk::init_vae(env));
   exports.Set("classical", lk::init_classical(env));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
+  exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
   return exports;
 }
 

@@ -1,6 +1,10 @@
 // args.cpp — see args.h.
 #include "args.h"
 
+#include <new>
+
+#include "../core/memory.h"
+
 namespace lk {
 
 std::string describe(const Napi::Value& v) {
@@ -37,6 +41,23 @@ Napi::Error status_error(Napi::Env env, const Status& s) {
 }
 
 void throw_status(Napi::Env env, const Status& s) { throw status_error(env, s); }
+
+Napi::Value guard(Napi::Env env, const std::function<Napi::Value()>& body) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc& e) {
+    throw status_error(env, out_of_memory_status(e));
+  } catch (const std::exception& e) {
+    throw status_error(env, Status::Error(Code::Backend, e.what()));
+  }
+}
+
+Napi::Function guarded_function(Napi::Env env, const char* name, Napi::Value (*fn)(const Napi::CallbackInfo&)) {
+  return Napi::Function::New(
+      env, [fn](const Napi::CallbackInfo& info) { return guard(info.Env(), [&] { return fn(info); }); }, name);
+}
 
 void Args::type_error(const char* name, const std::string& what, const Napi::Value& got) const {
   throw Napi::TypeError::New(env(), std::string(fn_) + ": Expected " + what + " for " + name + " but received " +
@@ -130,10 +151,14 @@ Napi::Function Args::function(size_t i, const char* name, bool optional) const {
 }
 
 int64_t Args::product(std::initializer_list<int64_t> sizes, const char* what) const {
-  int64_t p = 1;
+  // The bound applies to the product of the non-zero sizes too: loops over B rows of zero width still run B times.
+  int64_t p = 1, nonzero = 1;
   for (int64_t s : sizes) {
-    if (s != 0 && p > kMaxElements / s)
-      throw Napi::RangeError::New(env(), std::string(fn_) + ": " + what + " has more than 2^40 elements");
+    const int64_t f = s > 0 ? s : 1;
+    if (nonzero > kMaxElements / f)
+      throw Napi::RangeError::New(env(), std::string(fn_) + ": " + what + " has more than 2^40 elements (counting " +
+                                             "sizes of 0 as 1)");
+    nonzero *= f;
     p *= s;
   }
   return p;

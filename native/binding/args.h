@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "../core/status.h"
@@ -18,6 +19,13 @@ constexpr int64_t kMaxElements = int64_t(1) << 40;
 std::string describe(const Napi::Value& v);
 Napi::Error status_error(Napi::Env env, const Status& s);
 [[noreturn]] void throw_status(Napi::Env env, const Status& s);
+
+// Runs the body of a binding call, turning C++ exceptions other than Napi::Error into coded JS errors (an allocation
+// failure: LATENTKIT_OUT_OF_MEMORY, saying how much was asked): any other exception leaving a binding call would
+// abort the process.
+Napi::Value guard(Napi::Env env, const std::function<Napi::Value()>& body);
+// A JS function over `fn`, guarded.
+Napi::Function guarded_function(Napi::Env env, const char* name, Napi::Value (*fn)(const Napi::CallbackInfo&));
 
 class Args {
  public:
@@ -35,7 +43,8 @@ class Args {
   bool boolean(size_t i, const char* name) const;
   Napi::Object object(size_t i, const char* name) const;
   Napi::Function function(size_t i, const char* name, bool optional) const;
-  // Product of sizes, refused if it passes kMaxElements.
+  // Product of sizes, refused if it passes kMaxElements (with sizes of 0 counted as 1, so that B rows of width 0
+  // cannot ask for 2^80 loop iterations).
   int64_t product(std::initializer_list<int64_t> sizes, const char* what) const;
 
   [[noreturn]] void type_error(const char* name, const std::string& what, const Napi::Value& got) const;

@@ -1,10 +1,19 @@
-// async_job.h — settling JS promises from the compute thread (executor.h). JsQueue is a thread-safe function with no
-// JS callback that runs queued C++ tasks on the JS thread; run_async runs a stateless job (the classical models'
-// fits) on the compute thread and resolves with `result` or rejects with its Status as a coded Error. The JS values
-// in `keep` (typed arrays the job reads or writes) stay alive until the promise settles. No libuv pool thread is held.
+// async_job.h — the ONE shape of every Promise-returning binding call, and the per-environment state behind it.
+//
+// An AsyncJob is made on the JS thread holding copies of everything it reads (a transferred ArrayBuffer is freed
+// under a running job, so nothing may be read from JS memory in place) and references to the JS objects it needs
+// (the model, a progress callback); Work() runs on the compute thread (executor.h) with no N-API; the job then
+// settles its promise on the JS thread, where Result() builds the JS value from native memory.
+//
+// Each environment (the main thread and every worker thread) has one JobRegistry, made at module load: it owns the
+// environment's one thread-safe queue (referenced only while a job is pending, so an idle addon never keeps the
+// event loop alive) and knows its unfinished jobs. When the environment goes away — worker.terminate(), a worker's
+// process.exit(), the main thread's process.exit() or normal exit — shutdown_jobs() cancels them, drops the queued
+// ones and waits until none is still computing, so no job outlives the model or the libraries it is using.
 #pragma once
 #include <napi.h>
 
+#include <atomic>
 #include <functional>
 #include <vector>
 
@@ -13,10 +22,50 @@
 namespace lk {
 
 using JsTask = std::function<void(Napi::Env)>;
-void run_js_task(Napi::Env env, Napi::Function, std::nullptr_t*, JsTask* task);
-using JsQueue = Napi::TypedThreadSafeFunction<std::nullptr_t, JsTask, run_js_task>;
+class JobRegistry;
 
-Napi::Promise run_async(Napi::Env env, int threads, const std::vector<Napi::Value>& keep, std::function<Status()> work,
+class AsyncJob {
+ public:
+  virtual ~AsyncJob();
+  // Takes ownership of `job` and posts it; the promise settles on the JS thread. In an environment that is
+  // shutting down the promise rejects at once with LATENTKIT_CANCELLED.
+  static Napi::Promise Start(Napi::Env env, AsyncJob* job);
+  void request_cancel() { cancel_ = true; }
+
+ protected:
+  AsyncJob(Napi::Env env, int threads);
+  bool cancelled() const { return cancel_.load(); }
+  const std::atomic<bool>* cancel_flag() const { return &cancel_; }
+  // Keeps a JS object (a model, a callback) alive until the job settles.
+  void keep(const Napi::Value& v);
+  // From the compute thread: runs fn on the JS thread soon (dropped when the environment is closing).
+  void to_js(JsTask fn);
+  // On the JS thread, from a to_js task: a JS callback of this job threw; the job is cancelled and rejects with it.
+  void fail_with(const Napi::Error& e);
+
+  virtual Status Work() = 0;                                             // compute thread
+  virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }  // JS thread, after success
+  virtual void Settled() {}  // JS thread, before the promise settles, whatever the outcome
+
+ private:
+  void finish(Napi::Env env, const Status& s);
+
+  JobRegistry* registry_;
+  int threads_;
+  std::atomic<bool> cancel_{false};
+  Napi::Promise::Deferred deferred_;
+  std::vector<Napi::Reference<Napi::Value>> kept_;
+  Napi::Reference<Napi::Value> js_error_;
+};
+
+// A stateless async job: work(cancel flag) on the compute thread, result(env) on the JS thread.
+Napi::Promise run_async(Napi::Env env, int threads, std::function<Status(const std::atomic<bool>&)> work,
                         std::function<Napi::Value(Napi::Env)> result);
+
+// Module load: the environment's registry, its thread-safe queue and its cleanup hook.
+void init_jobs(Napi::Env env);
+// Cancels and waits for the jobs of the calling environment (the JS `process.on('exit')` hook calls it: the main
+// thread's process.exit() runs no environment cleanup hooks before the C library's exit handlers).
+void shutdown_jobs(Napi::Env env);
 
 }  // namespace lk

@@ -46,6 +46,26 @@ Data data_args(const Args& a, int64_t min_rows) {
   return d;
 }
 
+// The data of an async fit, copied into memory the job owns (async_job.h).
+struct OwnedData {
+  std::shared_ptr<const std::vector<float>> x;
+  int64_t rows, cols;
+  const float* data() const { return x->data(); }
+};
+OwnedData owned_data_args(const Args& a, int64_t min_rows) {
+  const Data d = data_args(a, min_rows);
+  return {std::make_shared<const std::vector<float>>(d.x, d.x + d.rows * d.cols), d.rows, d.cols};
+}
+
+// An optional Float64Array option copied into `dst` (left empty when absent); the pointer to pass on, or null.
+const double* owned_option_f64(const Args& a, const Napi::Object& o, const char* key, int64_t length,
+                               std::vector<double>* dst) {
+  const double* src = option_f64(a, o, key, length);
+  if (!src) return nullptr;
+  dst->assign(src, src + length);
+  return dst->data();
+}
+
 int threads_option(const Args& a, const Napi::Object& o) {
   return static_cast<int>(option_integer(a, o, "threads", 0, 0, 1024));
 }
@@ -56,36 +76,48 @@ CovarianceType covariance_option(const Args& a, const Napi::Object& o) {
 
 Napi::Value GmmFit(const Napi::CallbackInfo& info) {
   Args a(info, "gmmFit");
-  const Data data = data_args(a, 1);
+  const OwnedData data = owned_data_args(a, 1);
   Napi::Object o = a.object(3, "options");
-  auto opt = std::make_shared<GmmFitOptions>();
-  opt->components = option_integer(a, o, "nComponents", 1, 1, data.rows);
-  opt->type = covariance_option(a, o);
-  opt->tol = option_number(a, o, "tol", 1e-3);
-  opt->max_iter = option_integer(a, o, "maxIter", 100, 1, 1 << 24);
-  opt->n_init = option_integer(a, o, "nInit", 1, 1, 1 << 16);
-  opt->init = static_cast<GmmInit>(option_integer(a, o, "init", 0, 0, 3));
-  opt->reg_covar = option_number(a, o, "regCovar", 1e-6);
-  opt->seed = static_cast<uint64_t>(option_integer(a, o, "seed", 0, 0, (int64_t(1) << 53) - 1));
-  const int64_t K = opt->components, d = data.cols;
-  opt->weights_init = option_f64(a, o, "weightsInit", K);
-  opt->means_init = option_f64(a, o, "meansInit", K * d);
-  opt->precisions_init = option_f64(a, o, "precisionsInit", covariance_size(opt->type, K, d));
-  auto params = std::make_shared<GmmParams>();
-  auto report = std::make_shared<GmmFitReport>();
+  struct Fit {
+    GmmFitOptions opt;
+    std::vector<double> weights_init, means_init, precisions_init;  // copies of the optional initial parameters
+    GmmParams params;
+    GmmFitReport report;
+  };
+  auto fit = std::make_shared<Fit>();
+  GmmFitOptions& opt = fit->opt;
+  opt.components = option_integer(a, o, "nComponents", 1, 1, data.rows);
+  opt.type = covariance_option(a, o);
+  opt.tol = option_number(a, o, "tol", 1e-3);
+  opt.max_iter = option_integer(a, o, "maxIter", 100, 1, 1 << 24);
+  opt.n_init = option_integer(a, o, "nInit", 1, 1, 1 << 16);
+  opt.init = static_cast<GmmInit>(option_integer(a, o, "init", 0, 0, 3));
+  opt.reg_covar = option_number(a, o, "regCovar", 1e-6);
+  opt.seed = static_cast<uint64_t>(option_integer(a, o, "seed", 0, 0, (int64_t(1) << 53) - 1));
+  const int64_t K = opt.components, d = data.cols;
+  const int64_t cov = covariance_size(opt.type, K, d);
+  if (cov < 0 || cov > kMaxElements) a.range_error("nComponents", "a mixture whose covariances have at most 2^40 elements", o.Get("nComponents"));
+  opt.weights_init = owned_option_f64(a, o, "weightsInit", K, &fit->weights_init);
+  opt.means_init = owned_option_f64(a, o, "meansInit", a.product({K, d}, "meansInit"), &fit->means_init);
+  opt.precisions_init = owned_option_f64(a, o, "precisionsInit", cov, &fit->precisions_init);
   return run_async(
-      info.Env(), threads_option(a, o), {info[0], o},
-      [data, opt, params, report] { return gmm_fit(data.x, data.rows, data.cols, *opt, params.get(), report.get()); },
-      [params, report](Napi::Env env) -> Napi::Value {
+      info.Env(), threads_option(a, o),
+      [data, fit](const std::atomic<bool>& cancel) {
+        return gmm_fit(data.data(), data.rows, data.cols, fit->opt, &fit->params, &fit->report,
+                       [&cancel] { return cancel.load(); });
+      },
+      [fit](Napi::Env env) -> Napi::Value {
+        const GmmParams& params = fit->params;
+        const GmmFitReport& report = fit->report;
         Napi::Object r = Napi::Object::New(env);
-        r.Set("weights", to_js(env, params->weights));
-        r.Set("means", to_js(env, params->means));
-        r.Set("covariances", to_js(env, params->covariances));
-        r.Set("precisionsCholesky", to_js(env, params->precisions_cholesky));
-        r.Set("lowerBounds", to_js(env, report->lower_bounds));
-        r.Set("lowerBound", Napi::Number::New(env, report->lower_bound));
-        r.Set("nIter", Napi::Number::New(env, static_cast<double>(report->n_iter)));
-        r.Set("converged", Napi::Boolean::New(env, report->converged));
+        r.Set("weights", to_js(env, params.weights));
+        r.Set("means", to_js(env, params.means));
+        r.Set("covariances", to_js(env, params.covariances));
+        r.Set("precisionsCholesky", to_js(env, params.precisions_cholesky));
+        r.Set("lowerBounds", to_js(env, report.lower_bounds));
+        r.Set("lowerBound", Napi::Number::New(env, report.lower_bound));
+        r.Set("nIter", Napi::Number::New(env, static_cast<double>(report.n_iter)));
+        r.Set("converged", Napi::Boolean::New(env, report.converged));
         return r;
       });
 }
@@ -96,7 +128,11 @@ Napi::Value GmmLogProb(const Napi::CallbackInfo& info) {
   const Data data = data_args(a, 0);
   Napi::Object o = a.object(3, "params");
   GmmParams p;
-  p.resize(option_integer(a, o, "nComponents", 1, 1, 1 << 20), data.cols, covariance_option(a, o));
+  const int64_t components = option_integer(a, o, "nComponents", 1, 1, 1 << 20);
+  const CovarianceType type = covariance_option(a, o);
+  const int64_t cov = covariance_size(type, components, data.cols);
+  if (cov < 0 || cov > kMaxElements) a.range_error("nComponents", "a mixture whose covariances have at most 2^40 elements", o.Get("nComponents"));
+  p.resize(components, data.cols, type);
   const int64_t K = p.K, d = p.d;
   auto copy = [&](const char* key, std::vector<double>& dst) {
     const double* src = option_f64(a, o, key, static_cast<int64_t>(dst.size()));
@@ -117,12 +153,13 @@ Napi::Value GmmLogProb(const Napi::CallbackInfo& info) {
 
 Napi::Value PcaFit(const Napi::CallbackInfo& info) {
   Args a(info, "pcaFit");
-  const Data data = data_args(a, 2);
+  const OwnedData data = owned_data_args(a, 2);
   const int64_t q = a.integer(3, "nComponents", 1, std::min(data.rows, data.cols));
   const int threads = static_cast<int>(a.integer(4, "threads", 0, 1024));
   auto out = std::make_shared<PcaResult>();
   return run_async(
-      info.Env(), threads, {info[0]}, [data, q, out] { return pca_fit(data.x, data.rows, data.cols, q, out.get()); },
+      info.Env(), threads,
+      [data, q, out](const std::atomic<bool>&) { return pca_fit(data.data(), data.rows, data.cols, q, out.get()); },
       [out](Napi::Env env) -> Napi::Value {
         Napi::Object r = Napi::Object::New(env);
         r.Set("mean", to_js(env, out->mean));
@@ -136,7 +173,7 @@ Napi::Value PcaFit(const Napi::CallbackInfo& info) {
 
 Napi::Value LinearGaussianEm(const Napi::CallbackInfo& info) {
   Args a(info, "linearGaussianEm");
-  const Data data = data_args(a, 2);
+  const OwnedData data = owned_data_args(a, 2);
   Napi::Object o = a.object(3, "options");
   auto opt = std::make_shared<LinearGaussianEmOptions>();
   opt->q = option_integer(a, o, "nComponents", 1, 1, data.cols);
@@ -150,9 +187,10 @@ Napi::Value LinearGaussianEm(const Napi::CallbackInfo& info) {
   auto model = std::make_shared<LinearGaussian>();
   auto report = std::make_shared<LinearGaussianEmReport>();
   return run_async(
-      info.Env(), threads_option(a, o), {info[0], o},
-      [data, opt, model, report] {
-        return linear_gaussian_em(data.x, data.rows, data.cols, *opt, model.get(), report.get());
+      info.Env(), threads_option(a, o),
+      [data, opt, model, report](const std::atomic<bool>& cancel) {
+        return linear_gaussian_em(data.data(), data.rows, data.cols, *opt, model.get(), report.get(),
+                                  [&cancel] { return cancel.load(); });
       },
       [model, report](Napi::Env env) -> Napi::Value {
         Napi::Object r = Napi::Object::New(env);
@@ -235,15 +273,15 @@ Napi::Value SymmetricEigen(const Napi::CallbackInfo& info) {
 
 Napi::Object init_classical(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("gmmFit", Napi::Function::New(env, GmmFit, "gmmFit"));
-  o.Set("gmmLogProb", Napi::Function::New(env, GmmLogProb, "gmmLogProb"));
-  o.Set("pcaFit", Napi::Function::New(env, PcaFit, "pcaFit"));
-  o.Set("linearGaussianEm", Napi::Function::New(env, LinearGaussianEm, "linearGaussianEm"));
-  o.Set("linearGaussianLogDensity", Napi::Function::New(env, LinearGaussianLogDensity, "linearGaussianLogDensity"));
-  o.Set("linearGaussianPosteriorMean", Napi::Function::New(env, LinearGaussianPosteriorMean, "linearGaussianPosteriorMean"));
-  o.Set("cholesky", Napi::Function::New(env, Cholesky, "cholesky"));
-  o.Set("spdInverse", Napi::Function::New(env, SpdInverse, "spdInverse"));
-  o.Set("symmetricEigen", Napi::Function::New(env, SymmetricEigen, "symmetricEigen"));
+  o.Set("gmmFit", guarded_function(env, "gmmFit", GmmFit));
+  o.Set("gmmLogProb", guarded_function(env, "gmmLogProb", GmmLogProb));
+  o.Set("pcaFit", guarded_function(env, "pcaFit", PcaFit));
+  o.Set("linearGaussianEm", guarded_function(env, "linearGaussianEm", LinearGaussianEm));
+  o.Set("linearGaussianLogDensity", guarded_function(env, "linearGaussianLogDensity", LinearGaussianLogDensity));
+  o.Set("linearGaussianPosteriorMean", guarded_function(env, "linearGaussianPosteriorMean", LinearGaussianPosteriorMean));
+  o.Set("cholesky", guarded_function(env, "cholesky", Cholesky));
+  o.Set("spdInverse", guarded_function(env, "spdInverse", SpdInverse));
+  o.Set("symmetricEigen", guarded_function(env, "symmetricEigen", SymmetricEigen));
   return o;
 }
 

@@ -9,6 +9,7 @@
 #include <new>
 #include <thread>
 
+#include "../core/memory.h"
 #include "../core/threads.h"
 
 namespace lk {
@@ -17,6 +18,7 @@ namespace {
 
 struct Task {
   int threads = 0;
+  const void* owner = nullptr;
   std::function<Status()> job;
   std::function<void(const Status&)> done;
 };
@@ -32,6 +34,25 @@ class ComputeThread {
       ++pending_;
     }
     cv_.notify_one();
+  }
+
+  int drop(const void* owner) {
+    std::deque<Task> dropped;  // destroyed outside the lock
+    int n = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = queue_.begin(); it != queue_.end();) {
+        if (it->owner == owner) {
+          dropped.push_back(std::move(*it));
+          it = queue_.erase(it);
+          --pending_;
+          ++n;
+        } else {
+          ++it;
+        }
+      }
+    }
+    return n;
   }
 
   bool idle() {
@@ -57,8 +78,8 @@ class ComputeThread {
           current_threads = task.threads;
         }
         s = task.job();
-      } catch (const std::bad_alloc&) {
-        s = Status::Error(Code::Backend, "out of memory");
+      } catch (const std::bad_alloc& e) {
+        s = out_of_memory_status(e);
       } catch (const std::exception& e) {
         s = Status::Error(Code::Backend, e.what());
       } catch (...) {
@@ -87,8 +108,8 @@ Status run_inline(const std::function<Status()>& job) {
   ScopedSingleThreadCompute single;
   try {
     return job();
-  } catch (const std::bad_alloc&) {
-    return Status::Error(Code::Backend, "out of memory");
+  } catch (const std::bad_alloc& e) {
+    return out_of_memory_status(e);
   } catch (const std::exception& e) {
     return Status::Error(Code::Backend, e.what());
   }
@@ -96,9 +117,12 @@ Status run_inline(const std::function<Status()>& job) {
 
 }  // namespace
 
-void post_to_compute_thread(int threads, std::function<Status()> job, std::function<void(const Status&)> done) {
-  compute_thread().post(Task{threads, std::move(job), std::move(done)});
+void post_to_compute_thread(int threads, const void* owner, std::function<Status()> job,
+                            std::function<void(const Status&)> done) {
+  compute_thread().post(Task{threads, owner, std::move(job), std::move(done)});
 }
+
+int drop_queued(const void* owner) { return compute_thread().drop(owner); }
 
 Status run_on_compute_thread(int threads, double flops, const std::function<Status()>& job) {
   if (flops < kInlineFlops || !compute_thread().idle()) return run_inline(job);
@@ -106,7 +130,7 @@ Status run_on_compute_thread(int threads, double flops, const std::function<Stat
   std::condition_variable cv;
   bool finished = false;
   Status result;
-  post_to_compute_thread(threads, job, [&](const Status& s) {
+  post_to_compute_thread(threads, nullptr, job, [&](const Status& s) {
     std::lock_guard<std::mutex> lock(mu);
     result = s;
     finished = true;

@@ -10,8 +10,14 @@
 namespace lk {
 
 // Queues `job` to run on the compute thread with `threads` OpenMP threads (0 = all cores) and returns at once;
-// `done(status)` runs on the compute thread right after the job. Exceptions thrown by the job become a Backend status.
-void post_to_compute_thread(int threads, std::function<Status()> job, std::function<void(const Status&)> done);
+// `done(status)` runs on the compute thread right after the job. Exceptions thrown by the job become a Status
+// (an allocation failure: OutOfMemory). `owner` tags the task for drop_queued (null: never dropped).
+void post_to_compute_thread(int threads, const void* owner, std::function<Status()> job,
+                            std::function<void(const Status&)> done);
+
+// Removes the queued (not yet started) tasks of `owner` without running them or their `done`; the environment that
+// owned them is going away. Returns how many were removed.
+int drop_queued(const void* owner);
 
 // Work below this many floating-point operations runs inline on the calling thread with one OpenMP thread: handing
 // it to the compute thread (a condition-variable wake-up and back, tens of microseconds) would cost more than the

@@ -21,6 +21,7 @@ namespace lk {
 namespace {
 
 int g_kernel_threads = 0;  // set by set_threads
+constexpr double kMaxBenchmarkFlops = 2e12;
 
 // Runs kernel(args...) on the compute thread (executor.h). The arguments are evaluated here, on the JS thread,
 // before the call, so no N-API call happens off the JS thread.
@@ -379,6 +380,12 @@ Napi::Value GemmBenchmark(const Napi::CallbackInfo& info) {
   }
   const int64_t repeats = a.integer(1, "repeats", 1, 100000);
   const int64_t warmup = a.integer(2, "warmup", 0, 100000);
+  // A synchronous call: bound its work (about 10 s of sgemm on one core) rather than block the JS thread for hours.
+  double flops = 0;
+  for (const Shape& sh : shapes) flops += 2.0 * sh.M * sh.N * sh.K;
+  if (flops * static_cast<double>(repeats + warmup) > kMaxBenchmarkFlops)
+    a.range_error("repeats", "at most 2e12 floating-point operations over all passes (shapes × (repeats + warmup))",
+                  info[1]);
   std::vector<double> seconds(static_cast<size_t>(repeats));
   Status st = run_on_compute_thread(g_kernel_threads, HUGE_VAL, [&]() -> Status {
     std::vector<std::vector<float>> bufs;
@@ -420,7 +427,7 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 Napi::Object init_kernels(Napi::Env env) {
   Napi::Object k = Napi::Object::New(env);
   auto add = [&](const char* name, Napi::Value (*fn)(const Napi::CallbackInfo&)) {
-    k.Set(name, Napi::Function::New(env, fn, name));
+    k.Set(name, guarded_function(env, name, fn));
   };
   add("gaussian_reparameterize_forward", ReparamForward);
   add("gaussian_reparameterize_backward", ReparamBackward);
@@ -496,9 +503,9 @@ Napi::Value CudaKlBackward(const Napi::CallbackInfo& info) {
 
 Napi::Object init_cuda_kernels(Napi::Env env) {
   Napi::Object k = Napi::Object::New(env);
-  k.Set("gaussian_reparameterize_forward", Napi::Function::New(env, CudaReparamForward));
-  k.Set("gaussian_kl_std_normal_forward", Napi::Function::New(env, CudaKlForward));
-  k.Set("gaussian_kl_std_normal_backward", Napi::Function::New(env, CudaKlBackward));
+  k.Set("gaussian_reparameterize_forward", guarded_function(env, "gaussian_reparameterize_forward", CudaReparamForward));
+  k.Set("gaussian_kl_std_normal_forward", guarded_function(env, "gaussian_kl_std_normal_forward", CudaKlForward));
+  k.Set("gaussian_kl_std_normal_backward", guarded_function(env, "gaussian_kl_std_normal_backward", CudaKlBackward));
   return k;
 }
 

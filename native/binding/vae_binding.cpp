@@ -40,23 +40,23 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "VaeNative",
-                       {InstanceMethod("numParams", &VaeNative::NumParams),
-                        InstanceMethod("tensors", &VaeNative::Tensors),
-                        InstanceMethod("initParams", &VaeNative::InitParams),
-                        InstanceMethod("getParams", &VaeNative::GetParams),
-                        InstanceMethod("setParams", &VaeNative::SetParams),
-                        InstanceMethod("setThreads", &VaeNative::SetThreads),
-                        InstanceMethod("encode", &VaeNative::Encode),
-                        InstanceMethod("decode", &VaeNative::Decode),
-                        InstanceMethod("decoderLogScale", &VaeNative::DecoderLogScale),
-                        InstanceMethod("evaluate", &VaeNative::Evaluate),
-                        InstanceMethod("lossAndGradient", &VaeNative::LossAndGradient),
-                        InstanceMethod("beginTraining", &VaeNative::BeginTraining),
-                        InstanceMethod("trainEpoch", &VaeNative::TrainEpoch),
-                        InstanceMethod("stepsPerEpoch", &VaeNative::StepsPerEpoch),
-                        InstanceMethod("endTraining", &VaeNative::EndTraining),
-                        InstanceMethod("cancel", &VaeNative::Cancel),
-                        InstanceMethod("busy", &VaeNative::Busy)});
+                       {InstanceMethod("numParams", &VaeNative::Guarded<&VaeNative::NumParams>),
+                        InstanceMethod("tensors", &VaeNative::Guarded<&VaeNative::Tensors>),
+                        InstanceMethod("initParams", &VaeNative::Guarded<&VaeNative::InitParams>),
+                        InstanceMethod("getParams", &VaeNative::Guarded<&VaeNative::GetParams>),
+                        InstanceMethod("setParams", &VaeNative::Guarded<&VaeNative::SetParams>),
+                        InstanceMethod("setThreads", &VaeNative::Guarded<&VaeNative::SetThreads>),
+                        InstanceMethod("encode", &VaeNative::Guarded<&VaeNative::Encode>),
+                        InstanceMethod("decode", &VaeNative::Guarded<&VaeNative::Decode>),
+                        InstanceMethod("decoderLogScale", &VaeNative::Guarded<&VaeNative::DecoderLogScale>),
+                        InstanceMethod("evaluate", &VaeNative::Guarded<&VaeNative::Evaluate>),
+                        InstanceMethod("lossAndGradient", &VaeNative::Guarded<&VaeNative::LossAndGradient>),
+                        InstanceMethod("beginTraining", &VaeNative::Guarded<&VaeNative::BeginTraining>),
+                        InstanceMethod("trainEpoch", &VaeNative::Guarded<&VaeNative::TrainEpoch>),
+                        InstanceMethod("stepsPerEpoch", &VaeNative::Guarded<&VaeNative::StepsPerEpoch>),
+                        InstanceMethod("endTraining", &VaeNative::Guarded<&VaeNative::EndTraining>),
+                        InstanceMethod("cancel", &VaeNative::Guarded<&VaeNative::Cancel>),
+                        InstanceMethod("busy", &VaeNative::Guarded<&VaeNative::Busy>)});
   }
 
   // new VaeNative({ inputDim, latentDim, hidden: number[], activation, likelihood, sigmaMode, sigma, minSigma,
@@ -86,18 +86,26 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     c.observed_library = option_integer(a, o, "observedLibrary", 0, 0, 1) == 1;
     c.prior_components = option_integer(a, o, "priorComponents", 0, 0, 4096);
     c.condition_dim = option_integer(a, o, "conditionDim", 0, 0, 1 << 20);
-    Status s = VaeModel::Create(c, &model_);
-    if (!s.ok()) throw_status(info.Env(), s);
+    guard(info.Env(), [&] {
+      Status s = VaeModel::Create(c, &model_);
+      if (!s.ok()) throw_status(info.Env(), s);
+      return info.Env().Undefined();
+    });
+  }
+
+  // A method body, guarded (args.h): no C++ exception leaves a call.
+  template <Napi::Value (VaeNative::*Method)(const Napi::CallbackInfo&)>
+  Napi::Value Guarded(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] { return (this->*Method)(info); });
   }
 
   VaeModel& model() { return *model_; }
-  int threads() const { return threads_; }
-  std::atomic<bool>& cancel_flag() { return cancel_; }
-  void set_busy(bool b) { busy_ = b; }
+  void job_started(AsyncJob* job) { job_ = job; }
+  void job_settled() { job_ = nullptr; }
 
  private:
   void require_idle(Napi::Env env, const char* what) {
-    if (busy_)
+    if (job_)
       throw_status(env, Status::Error(Code::Busy, std::string("cannot ") + what +
                                                       " while a training or evaluation job is running on this model"));
   }
@@ -229,129 +237,98 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
   }
 
   Napi::Value Cancel(const Napi::CallbackInfo& info) {
-    cancel_ = true;
+    if (job_) job_->request_cancel();
     return info.Env().Undefined();
   }
 
-  Napi::Value Busy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), busy_); }
+  Napi::Value Busy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), job_ != nullptr); }
 
   std::unique_ptr<VaeModel> model_;
   int threads_ = 0;
-  bool busy_ = false;  // touched only on the JS thread
-  std::atomic<bool> cancel_{false};
+  AsyncJob* job_ = nullptr;  // the running job (JS thread only); the model is busy while it is set
 };
 
-// An async job on a model: created on the JS thread, Work() on the compute thread, then Finish on the JS thread,
-// which settles the promise and deletes the job. No libuv pool thread is held while it runs. The job keeps the
-// model object and every array it touches alive, and marks the model busy until it settles.
-class ModelJob {
- public:
-  virtual ~ModelJob() = default;
-
-  static Napi::Promise Start(ModelJob* job) {
-    Napi::Promise promise = job->deferred_.Promise();
-    post_to_compute_thread(
-        job->threads_, [job] { return job->Work(); },
-        [job](const Status& s) {
-          JsQueue queue = job->queue_;  // the finish task deletes the job, possibly before BlockingCall returns
-          auto* finish = new JsTask([job, s](Napi::Env env) {
-            job->Finish(env, s);
-            delete job;
-          });
-          if (queue.BlockingCall(finish) != napi_ok) delete finish;  // environment closing
-          queue.Release();
-        });
-    return promise;
-  }
-
+// An async job on a model (async_job.h): it keeps the model's JS object alive and marks the model busy until it
+// settles; VaeNative::cancel() cancels it.
+class ModelJob : public AsyncJob {
  protected:
-  ModelJob(Napi::Env env, VaeNative* owner, int threads)
-      : owner_(owner), deferred_(Napi::Promise::Deferred::New(env)), threads_(threads),
-        queue_(JsQueue::New(env, "latentkit.job", 0, 1)) {
-    owner_ref_ = Napi::Persistent(owner->Value());
-    owner->set_busy(true);
-    owner->cancel_flag() = false;
+  ModelJob(Napi::Env env, VaeNative* owner, int threads) : AsyncJob(env, threads), owner_(owner) {
+    keep(owner->Value());
+    owner->job_started(this);
   }
-  void keep(const Napi::Value& v) {
-    if (v.IsObject()) kept_.push_back(Napi::Persistent(v.As<Napi::Object>()));
-  }
-  // From the compute thread: run `fn` on the JS thread soon (dropped when the queue is full or closing).
-  void to_js(JsTask fn) {
-    auto* task = new JsTask(std::move(fn));
-    if (queue_.NonBlockingCall(task) != napi_ok) delete task;
-  }
-  // On the JS thread, from a task: a JS callback of this job threw; the job is cancelled and rejects with it.
-  void fail_with(const Napi::Error& e) {
-    if (js_error_.IsEmpty()) js_error_ = Napi::Persistent(e.Value());
-    owner_->cancel_flag() = true;
-  }
-
-  virtual Status Work() = 0;                                          // compute thread
-  virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }  // JS thread, after success
+  void Settled() override { owner_->job_settled(); }
 
   VaeNative* owner_;
-
- private:
-  void Finish(Napi::Env env, const Status& s) {
-    owner_->set_busy(false);
-    if (!js_error_.IsEmpty())
-      deferred_.Reject(js_error_.Value());
-    else if (s.ok())
-      deferred_.Resolve(Result(env));
-    else
-      deferred_.Reject(status_error(env, s).Value());
-  }
-
-  Napi::Promise::Deferred deferred_;
-  int threads_;
-  JsQueue queue_;
-  Napi::ObjectReference owner_ref_, js_error_;
-  std::vector<Napi::ObjectReference> kept_;
 };
 
+// Per-example terms into buffers of its own (outputs too: a detached output array would be freed under the job).
 class EvaluateJob : public ModelJob {
  public:
-  EvaluateJob(Napi::Env env, VaeNative* owner, int threads, const Napi::CallbackInfo& info, const float* x,
-              const float* cond, int64_t rows, int64_t samples, bool analytic_kl, uint64_t seed, bool binarize,
-              EvalTerms out)
-      : ModelJob(env, owner, threads), x_(x), cond_(cond), rows_(rows), samples_(samples), analytic_kl_(analytic_kl),
-        seed_(seed), binarize_(binarize), out_(out) {
-    for (size_t i : {0, 6, 7, 8, 9}) keep(info[i]);
+  EvaluateJob(Napi::Env env, VaeNative* owner, int threads, std::vector<float> x, std::vector<float> cond,
+              int64_t rows, int64_t samples, bool analytic_kl, uint64_t seed, bool binarize, bool want_reconstruction,
+              bool want_kl, bool want_log_likelihood)
+      : ModelJob(env, owner, threads), x_(std::move(x)), cond_(std::move(cond)), rows_(rows), samples_(samples),
+        analytic_kl_(analytic_kl), seed_(seed), binarize_(binarize) {
+    const size_t n = static_cast<size_t>(rows);
+    if (want_reconstruction) reconstruction_.resize(n);
+    if (want_kl) kl_.resize(n);
+    if (want_log_likelihood) log_likelihood_.resize(n);
   }
 
  protected:
   Status Work() override {
-    return owner_->model().evaluate(out_, x_, cond_, rows_, samples_, analytic_kl_, seed_, binarize_,
-                                    &owner_->cancel_flag());
+    EvalTerms out;
+    out.reconstruction = reconstruction_.empty() ? nullptr : reconstruction_.data();
+    out.kl = kl_.empty() ? nullptr : kl_.data();
+    out.log_likelihood = log_likelihood_.empty() ? nullptr : log_likelihood_.data();
+    return owner_->model().evaluate(out, x_.data(), cond_.empty() ? nullptr : cond_.data(), rows_, samples_,
+                                    analytic_kl_, seed_, binarize_, cancel_flag());
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    auto array = [&](const std::vector<float>& v) -> Napi::Value {
+      if (v.empty() && rows_ > 0) return env.Null();
+      Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
+      std::copy(v.begin(), v.end(), a.Data());
+      return a;
+    };
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("reconstruction", array(reconstruction_));
+    r.Set("kl", array(kl_));
+    r.Set("logLikelihood", array(log_likelihood_));
+    return r;
   }
 
  private:
-  const float *x_, *cond_;
+  std::vector<float> x_, cond_;
   int64_t rows_, samples_;
   bool analytic_kl_;
   uint64_t seed_;
   bool binarize_;
-  EvalTerms out_;
+  std::vector<float> reconstruction_, kl_, log_likelihood_;
 };
 
-// evaluate(x, rows, samples, seed, binarize, analyticKl, reconstruction?, kl?, logLikelihood?, condition?)
-// → Promise<void> (each output a Float32Array of rows, or null)
+// evaluate(x, rows, samples, seed, binarize, analyticKl, { reconstruction, kl, logLikelihood }, condition?)
+// → Promise<{ reconstruction, kl, logLikelihood }> (each a new Float32Array of rows when asked for, else null)
 Napi::Value VaeNative::Evaluate(const Napi::CallbackInfo& info) {
   Args a(info, "evaluate");
   require_idle(info.Env(), "evaluate");
   const int64_t rows = a.integer(1, "rows", 0);
   const float* x = a.f32(0, "x", a.product({rows, model_->config().input_dim}, "x"));
-  const int64_t samples = a.integer(2, "samples", 1, int64_t(1) << 30);
+  const int64_t samples = a.integer(2, "samples", 1, kMaxEvalSamples);
   const uint64_t seed = a.seed(3, "seed");
   const bool binarize = a.boolean(4, "binarize");
   const bool analytic_kl = a.boolean(5, "analyticKl");
-  EvalTerms out;
-  out.reconstruction = a.f32(6, "reconstruction", rows, true);
-  out.kl = a.f32(7, "kl", rows, true);
-  out.log_likelihood = a.f32(8, "logLikelihood", rows, true);
-  const float* cond = condition_arg(a, 9, rows, model_->config().condition_dim);
-  return ModelJob::Start(
-      new EvaluateJob(info.Env(), this, threads_, info, x, cond, rows, samples, analytic_kl, seed, binarize, out));
+  Napi::Object want = a.object(6, "want");
+  const float* cond = condition_arg(a, 7, rows, model_->config().condition_dim);
+  const int64_t Q = model_->config().condition_dim;
+  std::vector<float> x_copy(x, x + rows * model_->config().input_dim);
+  std::vector<float> cond_copy = cond ? std::vector<float>(cond, cond + rows * Q) : std::vector<float>();
+  return AsyncJob::Start(info.Env(), new EvaluateJob(info.Env(), this, threads_, std::move(x_copy), std::move(cond_copy),
+                                                     rows, samples, analytic_kl, seed, binarize,
+                                                     option_bool(a, want, "reconstruction", false),
+                                                     option_bool(a, want, "kl", false),
+                                                     option_bool(a, want, "logLikelihood", false)));
 }
 
 // beginTraining(data, rows, { batchSize, lr, beta1, beta2, eps, weightDecay, binarize, seed, objective, samples,
@@ -374,22 +351,16 @@ Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
   t.seed = static_cast<uint64_t>(option_integer(a, o, "seed", 0, 0, (int64_t(1) << 53) - 1));
   t.step = step_options(a, o);
   // Allocation and one copy, no parallel work: done here so a fit never waits behind another model's job.
-  Status s;
-  try {
-    s = model_->begin_training(data, condition_arg(a, 3, rows, model_->config().condition_dim), rows, t);
-  } catch (const std::bad_alloc&) {
-    s = Status::Error(Code::Backend, "out of memory: the training set and buffers do not fit");
-  }
+  Status s = model_->begin_training(data, condition_arg(a, 3, rows, model_->config().condition_dim), rows, t);
   if (!s.ok()) throw_status(info.Env(), s);
   return info.Env().Undefined();
 }
 
 class TrainEpochJob : public ModelJob {
  public:
-  TrainEpochJob(Napi::Env env, VaeNative* owner, int threads, int64_t epoch, const Napi::Value& kl_weights_value,
-                const float* kl_weights, bool aggressive, Napi::Function on_progress)
-      : ModelJob(env, owner, threads), epoch_(epoch), kl_weights_(kl_weights), aggressive_(aggressive) {
-    keep(kl_weights_value);
+  TrainEpochJob(Napi::Env env, VaeNative* owner, int threads, int64_t epoch, std::vector<float> kl_weights,
+                bool aggressive, Napi::Function on_progress)
+      : ModelJob(env, owner, threads), epoch_(epoch), kl_weights_(std::move(kl_weights)), aggressive_(aggressive) {
     if (!on_progress.IsEmpty()) progress_fn_ = Napi::Persistent(on_progress);
     report_ = !on_progress.IsEmpty();
   }
@@ -403,7 +374,7 @@ class TrainEpochJob : public ModelJob {
       if (!report_ || now - last < std::chrono::milliseconds(100)) return;
       last = now;
       to_js([this, steps, examples, loss](Napi::Env env) {
-        if (owner_->cancel_flag()) return;
+        if (cancelled()) return;
         try {
           progress_fn_.Call({Napi::Number::New(env, static_cast<double>(steps)),
                              Napi::Number::New(env, static_cast<double>(examples)), Napi::Number::New(env, loss)});
@@ -412,7 +383,8 @@ class TrainEpochJob : public ModelJob {
         }
       });
     };
-    return owner_->model().train_epoch(epoch_, kl_weights_, aggressive_, &result_, &owner_->cancel_flag(), fn);
+    return owner_->model().train_epoch(epoch_, kl_weights_.empty() ? nullptr : kl_weights_.data(), aggressive_,
+                                       &result_, cancel_flag(), fn);
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -428,7 +400,7 @@ class TrainEpochJob : public ModelJob {
 
  private:
   int64_t epoch_;
-  const float* kl_weights_;
+  std::vector<float> kl_weights_;  // a copy: (stepsPerEpoch) or empty
   bool aggressive_;
   bool report_ = false;
   EpochResult result_;
@@ -444,10 +416,13 @@ Napi::Value VaeNative::TrainEpoch(const Napi::CallbackInfo& info) {
   const int64_t epoch = a.integer(0, "epoch", 0, int64_t(1) << 40);
   if (!model_->training())
     throw_status(info.Env(), Status::Error(Code::InvalidArgument, "trainEpoch called before beginTraining"));
-  const float* kl_weights = a.f32(1, "klWeights", model_->steps_per_epoch(), true);
+  const int64_t steps = model_->steps_per_epoch();
+  const float* kl_weights = a.f32(1, "klWeights", steps, true);
   const bool aggressive = a.boolean(2, "aggressive");
   Napi::Function fn = a.function(3, "onProgress", true);
-  return ModelJob::Start(new TrainEpochJob(info.Env(), this, threads_, epoch, a.at(1), kl_weights, aggressive, fn));
+  std::vector<float> weights = kl_weights ? std::vector<float>(kl_weights, kl_weights + steps) : std::vector<float>();
+  return AsyncJob::Start(info.Env(),
+                         new TrainEpochJob(info.Env(), this, threads_, epoch, std::move(weights), aggressive, fn));
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ enum class Code {
   Backend,           // oneDNN / BLAS / CUDA reported an error
   Cancelled,         // an AbortSignal fired
   Busy,              // a model is training and cannot serve another call
+  OutOfMemory,       // an allocation failed or would exceed the machine's memory (the message says how much)
 };
 
 struct Status {
@@ -33,6 +34,7 @@ inline const char* code_name(Code c) {
     case Code::Backend: return "BACKEND";
     case Code::Cancelled: return "CANCELLED";
     case Code::Busy: return "BUSY";
+    case Code::OutOfMemory: return "OUT_OF_MEMORY";
   }
   return "UNKNOWN";
 }

@@ -6,6 +6,10 @@
 
 #include <omp.h>
 
+#include <exception>
+#include <new>
+
+#include "memory.h"
 #include "status.h"
 
 namespace lk {
@@ -18,7 +22,14 @@ Status parallel_items(int64_t n, Body body) {
   Status first;
 #pragma omp parallel for schedule(dynamic) if (n > 1)
   for (int64_t i = 0; i < n; ++i) {
-    Status s = body(i, omp_get_thread_num());
+    Status s;
+    try {  // no exception may leave an OpenMP region: an allocation that failed becomes a Status here
+      s = body(i, omp_get_thread_num());
+    } catch (const std::bad_alloc& e) {
+      s = out_of_memory_status(e);
+    } catch (const std::exception& e) {
+      s = Status::Error(Code::Backend, e.what());
+    }
     if (!s.ok()) {
 #pragma omp critical(lk_parallel_items_first_error)
       if (first.ok()) first = s;

@@ -14,6 +14,7 @@
 #include "../core/fast_math.h"
 #include "../core/gemm.h"
 #include "../core/linalg.h"
+#include "../core/memory.h"
 #include "../core/reduce.h"
 #include "../core/rng.h"
 #include "../core/threads.h"
@@ -301,9 +302,9 @@ std::vector<int64_t> kmeans_plus_plus(const float* x, int64_t n, int64_t d, int6
 
 int64_t covariance_size(CovarianceType type, int64_t K, int64_t d) {
   switch (type) {
-    case CovarianceType::Full: return K * d * d;
-    case CovarianceType::Tied: return d * d;
-    case CovarianceType::Diag: return K * d;
+    case CovarianceType::Full: return checked_product({K, d, d});
+    case CovarianceType::Tied: return checked_product({d, d});
+    case CovarianceType::Diag: return checked_product({K, d});
     case CovarianceType::Spherical: return K;
   }
   return 0;
@@ -313,9 +314,11 @@ void GmmParams::resize(int64_t K_, int64_t d_, CovarianceType t) {
   K = K_;
   d = d_;
   type = t;
+  const int64_t n_means = checked_product({K, d}), n_cov = covariance_size(t, K, d);
+  reserve_bytes(checked_add(checked_add(K, n_means), checked_mul(n_cov, 2)), sizeof(double), "the mixture's parameters");
   weights.assign(static_cast<size_t>(K), 0.0);
-  means.assign(static_cast<size_t>(K * d), 0.0);
-  covariances.assign(static_cast<size_t>(covariance_size(t, K, d)), 0.0);
+  means.assign(static_cast<size_t>(n_means), 0.0);
+  covariances.assign(static_cast<size_t>(n_cov), 0.0);
   precisions_cholesky.assign(covariances.size(), 0.0);
 }
 

@@ -16,13 +16,15 @@ namespace lk {
 enum class CovarianceType { Full = 0, Tied = 1, Diag = 2, Spherical = 3 };
 enum class GmmInit { KMeans = 0, KMeansPlusPlus = 1, Random = 2, RandomFromData = 3 };
 
+// Elements of the covariance (or precision Cholesky) tensor; −1 when the count overflows int64.
 int64_t covariance_size(CovarianceType type, int64_t K, int64_t d);
+
 
 struct GmmParams {
   int64_t K = 0, d = 0;
   CovarianceType type = CovarianceType::Full;
   std::vector<double> weights, means, covariances, precisions_cholesky;
-  void resize(int64_t K_, int64_t d_, CovarianceType t);
+  void resize(int64_t K_, int64_t d_, CovarianceType t);  // throws AllocationError past physical memory
 };
 
 struct GmmFitOptions {

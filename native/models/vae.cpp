@@ -9,6 +9,7 @@
 #include "../core/fast_math.h"
 #include "../core/gaussian.h"
 #include "../core/gemm.h"
+#include "../core/memory.h"
 #include "../core/reduce.h"
 #include "../core/rng.h"
 #include "../core/threads.h"
@@ -40,41 +41,47 @@ class VaeWorkspace {
     const int64_t latent = m.config_.latent_dim, input = m.config_.input_dim;
     const bool aux_head = m.has_aux_head_, element_scale = m.config_.sigma_mode == SigmaMode::Decoder;
     const int64_t C = m.config_.prior_components, Q = m.config_.condition_dim;
-    const int64_t E = enc_rows, R = enc_rows * samples;
-    int64_t total = 0;
-    auto reserve = [&](int64_t n) { int64_t off = total; total += (n + 15) / 16 * 16; return off; };
+    const int64_t E = enc_rows, R = checked_mul(enc_rows, samples);
+    int64_t total = 0;  // −1 once a size overflows: allocate_array then refuses it
+    auto reserve = [&](int64_t n) {
+      const int64_t off = total;
+      total = n < 0 || n > (int64_t(1) << 60) ? -1 : checked_add(total, (n + 15) / 16 * 16);
+      return off;
+    };
     std::vector<int64_t> enc_off, dec_off, denc_off, ddec_off;
-    for (auto& l : encoder) enc_off.push_back(reserve(E * l.out));
-    const int64_t mean_off = reserve(E * latent), lv_off = reserve(E * latent);
-    const int64_t eps_off = reserve(R * latent), z_off = reserve(R * latent);
-    for (auto& l : decoder) dec_off.push_back(reserve(R * l.out));
-    const int64_t probs_off = reserve(R * input), x_off = reserve(E * input);
-    const int64_t x_rep_off = samples > 1 ? reserve(R * input) : x_off;
-    const int64_t aux_off = aux_head ? reserve(R * input) : 0, scale_off = element_scale ? reserve(R * input) : 0;
+    for (auto& l : encoder) enc_off.push_back(reserve(checked_mul(E, l.out)));
+    const int64_t mean_off = reserve(checked_mul(E, latent)), lv_off = reserve(checked_mul(E, latent));
+    const int64_t eps_off = reserve(checked_mul(R, latent)), z_off = reserve(checked_mul(R, latent));
+    for (auto& l : decoder) dec_off.push_back(reserve(checked_mul(R, l.out)));
+    const int64_t probs_off = reserve(checked_mul(R, input)), x_off = reserve(checked_mul(E, input));
+    const int64_t x_rep_off = samples > 1 ? reserve(checked_mul(R, input)) : x_off;
+    const int64_t aux_off = aux_head ? reserve(checked_mul(R, input)) : 0;
+    const int64_t scale_off = element_scale ? reserve(checked_mul(R, input)) : 0;
     const int64_t nll_off = reserve(R), rows_off = reserve(R), ratio_off = reserve(R), log_w_off = reserve(R);
-    const int64_t lib_off = reserve(R), resp_off = C > 0 ? reserve(R * C) : 0;
+    const int64_t lib_off = reserve(R), resp_off = C > 0 ? reserve(checked_mul(R, C)) : 0;
     // A conditional VAE's concatenated inputs [x | c] (E rows) and [z | c] (R rows), and the batch's conditions.
-    const int64_t xc_off = Q > 0 ? reserve(E * (input + Q)) : 0, zc_off = Q > 0 ? reserve(R * (latent + Q)) : 0;
-    const int64_t cond_off = Q > 0 ? reserve(E * Q) : 0;
+    const int64_t xc_off = Q > 0 ? reserve(checked_mul(E, input + Q)) : 0;
+    const int64_t zc_off = Q > 0 ? reserve(checked_mul(R, latent + Q)) : 0;
+    const int64_t cond_off = Q > 0 ? reserve(checked_mul(E, Q)) : 0;
     const int64_t kl_off = reserve(E), bound_off = reserve(E), d_row_off = reserve(E);
     const int64_t kl_dims_off = reserve(latent), dim_scale_off = reserve(latent);
     // Gradient buffers that kernels accumulate into are contiguous so one memset clears them.
     int64_t dzero_begin = total, dmean_off = 0, dlv_off = 0, dout_off = 0, dlw_off = 0, dz_off = 0, dzero_end = total;
     int64_t daux_off = -1, dscale_off = -1, dzc_off = -1;
     if (with_grads) {
-      dmean_off = reserve(E * latent);
-      dlv_off = reserve(E * latent);
-      dout_off = reserve(R * decoder.back().out);
+      dmean_off = reserve(checked_mul(E, latent));
+      dlv_off = reserve(checked_mul(E, latent));
+      dout_off = reserve(checked_mul(R, decoder.back().out));
       dlw_off = reserve(R);
-      if (Q > 0) dzc_off = reserve(R * (latent + Q));
-      if (aux_head) daux_off = reserve(R * input);
-      if (element_scale) dscale_off = reserve(R * input);
+      if (Q > 0) dzc_off = reserve(checked_mul(R, latent + Q));
+      if (aux_head) daux_off = reserve(checked_mul(R, input));
+      if (element_scale) dscale_off = reserve(checked_mul(R, input));
       dzero_end = total;
-      dz_off = reserve(R * latent);
-      for (auto& l : encoder) denc_off.push_back(reserve(E * l.out));
-      for (size_t j = 0; j + 1 < decoder.size(); ++j) ddec_off.push_back(reserve(R * decoder[j].out));
+      dz_off = reserve(checked_mul(R, latent));
+      for (auto& l : encoder) denc_off.push_back(reserve(checked_mul(E, l.out)));
+      for (size_t j = 0; j + 1 < decoder.size(); ++j) ddec_off.push_back(reserve(checked_mul(R, decoder[j].out)));
     }
-    arena.reset(new float[static_cast<size_t>(total)]);  // uninitialised: every buffer is written before it is read
+    arena = allocate_array<float>(total, "the VAE's activation buffers");  // uninitialised: written before read
     float* base = arena.get();
     for (auto o : enc_off) enc.push_back(base + o);
     for (auto o : dec_off) dec.push_back(base + o);
@@ -165,10 +172,11 @@ Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out) {
   int64_t total = 0;
   auto add = [&](const std::string& name, std::vector<int64_t> shape) {
     int64_t n = 1;
-    for (auto s : shape) n *= s;
-    m->tensors_.push_back({name, total, shape});
-    total += n;
-    return total - n;
+    for (auto s : shape) n = checked_mul(n, s);
+    const int64_t off = total;
+    total = n < 0 ? -1 : checked_add(total, n);  // −1 once the count overflows: refused below
+    m->tensors_.push_back({name, off, shape});
+    return off;
   };
   auto dense = [&](const std::string& prefix, int64_t in, int64_t out_w, Activation act) {
     DenseLayer l{in, out_w, 0, 0, act};
@@ -215,6 +223,12 @@ Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out) {
   // Gaussian scales are carried as log σ², Laplace ones as log b.
   m->fixed_log_scale_ = (gaussian ? 2.0f : 1.0f) * std::log(c.sigma);
   m->scale_floor_ = (gaussian ? 2.0f : 1.0f) * std::log(c.min_sigma);
+  if (total < 0 || total > kMaxParams)
+    return Status::Error(Code::InvalidArgument,
+                         "the model would have " + (total < 0 ? std::string("more than 2^63") : std::to_string(total)) +
+                             " parameters; latentkit's limit is " + std::to_string(kMaxParams) +
+                             " (2^30): make inputDim, latentDim, hidden or conditionDim smaller");
+  reserve_bytes(total, sizeof(float), "the model's parameters");
   m->params_.assign(static_cast<size_t>(total), 0.f);
   *out = std::move(m);
   return Status::Ok();
@@ -567,6 +581,10 @@ Status VaeModel::begin_training(const float* data, const float* cond, int64_t ro
   LK_RETURN_IF_ERROR(check_step(options.step));
   if (mixture_prior() && options.step.free_bits > 0.f)
     return Status::Error(Code::InvalidArgument, "freeBits needs prior 'normal' (a closed-form KL per dimension)");
+  // The data copy, the gradient and Adam's two moments, the permutations (the workspace checks its own size).
+  const int64_t floats = checked_add(checked_product({rows, checked_add(config_.input_dim, config_.condition_dim)}),
+                                     checked_mul(3, num_params()));
+  reserve_bytes(checked_add(floats, checked_mul(4, rows)), sizeof(float), "the training set and optimiser state");
   trainer_.reset(new Trainer(*this, data, config_.condition_dim > 0 ? cond : nullptr, rows, options));
   return Status::Ok();
 }

@@ -38,6 +38,11 @@ struct VaeConfig {
   int64_t condition_dim = 0;      // > 0: a conditional VAE
 };
 
+// Limits on what a caller may ask for: parameters of one model, and draws per example in evaluate (the
+// literature's importance-sampled log-likelihood uses 5,000).
+constexpr int64_t kMaxParams = int64_t(1) << 30;
+constexpr int64_t kMaxEvalSamples = int64_t(1) << 20;
+
 struct ParamTensor {
   std::string name;
   int64_t offset;
