@@ -168,7 +168,11 @@ export interface NativeClassical {
 export interface NativeBinding {
   kernels: NativeKernels;
   cudaKernels: NativeCudaKernels;
-  VaeNative: new (config: NativeVaeConfig) => NativeVae;
+  VaeNative: {
+    new (config: NativeVaeConfig): NativeVae;
+    /** The parameter layout of a model with this config, without allocating it. */
+    layout(config: NativeVaeConfig): { numParams: number; tensors: NativeTensorInfo[] };
+  };
   classical: NativeClassical;
   info(): { cores: number; cuda: { compiled: boolean; devices: number; reason: string } };
   /** Cancels this environment's native jobs and waits until none is computing (called on process 'exit'). */

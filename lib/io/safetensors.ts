@@ -66,7 +66,7 @@ export function decodeSafetensors(buf: Buffer, file = 'the file'): SafetensorsFi
   const dataLen = buf.length - dataStart;
   const metadata: Record<string, string> = {};
   const tensors = new Map<string, NamedTensor>();
-  let covered = 0;
+  const ranges: Array<[number, number, string]> = [];
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (entry && typeof entry === 'object')
@@ -77,21 +77,32 @@ export function decodeSafetensors(buf: Buffer, file = 'the file'): SafetensorsFi
     if (!e || typeof e !== 'object') bad(file, `tensor ${name} has no description`);
     if (e.dtype !== 'F32' && e.dtype !== 'F64') bad(file, `tensor ${name} has dtype ${String(e.dtype)}; latentkit reads F32 and F64`);
     const width = e.dtype === 'F64' ? 8 : 4;
-    if (!Array.isArray(e.shape) || !e.shape.every((s) => Number.isInteger(s) && s >= 0))
+    if (!Array.isArray(e.shape) || e.shape.length > 8 || !e.shape.every((s) => Number.isSafeInteger(s) && s >= 0))
       bad(file, `tensor ${name} has an invalid shape`);
     const offs = e.data_offsets;
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isInteger(o) && o >= 0))
+    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0))
       bad(file, `tensor ${name} has invalid data_offsets`);
     const [begin, end] = offs as number[];
     const count = (e.shape as number[]).reduce((a, b) => a * b, 1);
     if (end < begin || end - begin !== count * width) bad(file, `tensor ${name}'s byte range does not match its shape`);
     if (end > dataLen) bad(file, `tensor ${name} ends at byte ${end} but only ${dataLen} data bytes are present (truncated?)`);
-    const copy = width === 8 ? new Float64Array(count) : new Float32Array(count);
-    Buffer.from(copy.buffer).set(buf.subarray(dataStart + begin, dataStart + end));
-    tensors.set(name, { name, shape: e.shape as number[], data: copy });
-    covered += end - begin;
+    ranges.push([begin, end, name]);
+  }
+  // The tensors tile the data exactly: no overlap, no gap, nothing after (checked before anything is copied).
+  ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let covered = 0;
+  for (const [begin, end, name] of ranges) {
+    if (begin !== covered) bad(file, `tensor ${name} starts at byte ${begin} where ${covered} was expected (tensors overlap or leave gaps)`);
+    covered = end;
   }
   if (covered !== dataLen) bad(file, `its tensors cover ${covered} bytes but ${dataLen} data bytes are present`);
+  for (const [begin, end, name] of ranges) {
+    const e = (header as Record<string, { dtype: string; shape: number[] }>)[name];
+    const bytes = buf.subarray(dataStart + begin, dataStart + end);
+    const copy = e.dtype === 'F64' ? new Float64Array(bytes.length / 8) : new Float32Array(bytes.length / 4);
+    Buffer.from(copy.buffer).set(bytes);
+    tensors.set(name, { name, shape: e.shape, data: copy });
+  }
   return { metadata, tensors };
 }
 

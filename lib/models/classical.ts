@@ -59,30 +59,52 @@ export async function saveModel(file: string, kind: string, options: object, ten
     { format: 'latentkit', kind, version: VERSION, options: JSON.stringify(options), state: JSON.stringify(extra) });
 }
 
-export async function loadModel(file: string, kind: string, names: string[]): Promise<{ options: Record<string, unknown>; state: Record<string, unknown>; tensors: Record<string, Tensor64> }> {
+export function badCheckpoint(file: string, kind: string, why: string): never {
+  throw new LatentkitError('LATENTKIT_BAD_CHECKPOINT', `${file} is not a latentkit ${kind} checkpoint: ${why}`);
+}
+
+/**
+ * Reads a classical model's checkpoint: its options (built into the model by `construct`, whose option errors
+ * become LATENTKIT_BAD_CHECKPOINT), its state and exactly the tensors `dimsOf(model)` names, each with that number of
+ * dimensions and finite values. The caller checks sizes and values against the options with `bad`.
+ */
+export async function loadModel<T>(file: string, kind: string, construct: (options: Record<string, unknown>) => T,
+  dimsOf: (model: T) => Record<string, number>): Promise<{
+  model: T; state: Record<string, unknown>; tensors: Record<string, Tensor64>; bad: (why: string) => never;
+}> {
   if (typeof file !== 'string' || file === '') fail('path', 'a file path', file, 'type');
   const f = await loadSafetensors(file);
-  const bad = (why: string): never => {
-    throw new LatentkitError('LATENTKIT_BAD_CHECKPOINT', `${file} is not a latentkit ${kind} checkpoint: ${why}`);
-  };
+  const bad = (why: string): never => badCheckpoint(file, kind, why);
   if (f.metadata.format !== 'latentkit' || f.metadata.kind !== kind) bad(`its metadata says format=${f.metadata.format}, kind=${f.metadata.kind}`);
-  let options: Record<string, unknown> = {};
-  let state: Record<string, unknown> = {};
+  let options: unknown = {};
+  let state: unknown = {};
   try {
     options = JSON.parse(f.metadata.options ?? '{}');
     state = JSON.parse(f.metadata.state ?? '{}');
   } catch {
-    bad('its options metadata is not JSON');
+    bad('its options or state metadata is not JSON');
+  }
+  if (!options || typeof options !== 'object' || Array.isArray(options)) bad('its options metadata is not an object');
+  if (!state || typeof state !== 'object' || Array.isArray(state)) bad('its state metadata is not an object');
+  let model: T;
+  try {
+    model = construct(options as Record<string, unknown>);
+  } catch (e) {
+    return bad(`its options are invalid (${(e as Error).message})`);
   }
   const tensors: Record<string, Tensor64> = {};
-  for (const name of names) {
+  const dims = dimsOf(model);
+  for (const [name, ndim] of Object.entries(dims)) {
     const t = f.tensors.get(name);
     if (!t) return bad(`tensor ${name} is missing`);
+    if (t.shape.length !== ndim) bad(`tensor ${name} has shape [${t.shape}] where ${ndim} dimensions are needed`);
     const data = t.data.BYTES_PER_ELEMENT === 8 ? (t.data as Float64Array) : Float64Array.from(t.data);
     if (!data.every(Number.isFinite)) bad(`tensor ${name} has non-finite values`);
     tensors[name] = { data, shape: t.shape };
   }
-  return { options, state, tensors };
+  const extra = [...f.tensors.keys()].filter((n) => !(n in dims));
+  if (extra.length > 0) bad(`it has tensors the model does not: ${extra.join(', ')}`);
+  return { model, state: state as Record<string, unknown>, tensors, bad };
 }
 
 /** The kind recorded in a latentkit checkpoint (for `latentkit score` to pick the class). */

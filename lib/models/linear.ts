@@ -36,7 +36,7 @@ function varianceAlongW(W: Float64Array, d: number, q: number, sigma2: number): 
 abstract class LinearGaussianModel {
   protected fitted?: LinearFit;
   protected abstract readonly kind: string;
-  abstract readonly options: object;
+  abstract readonly options: { nComponents: number };
 
   protected model(method: string): LinearFit {
     return this.fitted ?? notFitted(this.constructor.name, method);
@@ -158,15 +158,21 @@ abstract class LinearGaussianModel {
     }, { totalVariance: f.totalVariance, loglike: f.loglike, nIter: f.nIter, converged: f.converged });
   }
 
-  protected async restore(file: string): Promise<this> {
-    const { state, tensors } = await loadModel(file, this.kind, ['mean', 'W', 'psi', 'components', 'explainedVariance']);
+  /** Reads a checkpoint of this kind: options through `construct`, then tensors consistent with nComponents. */
+  protected static async restore<M extends LinearGaussianModel>(file: string, kind: string, construct: (options: Record<string, unknown>) => M): Promise<M> {
+    const { model, state, tensors, bad } = await loadModel(file, kind, construct,
+      () => ({ mean: 1, W: 2, psi: 1, components: 2, explainedVariance: 1 }));
     const [d, q] = tensors.W.shape;
-    if (tensors.mean.shape[0] !== d || tensors.psi.shape[0] !== d || tensors.components.shape.join() !== `${q},${d}`)
-      fail('checkpoint', 'consistent tensor shapes', file);
-    this.fitted = { d, q, mean: tensors.mean.data, W: tensors.W.data, psi: tensors.psi.data, components: tensors.components.data,
+    if (d < 1 || q < 1 || tensors.mean.shape[0] !== d || tensors.psi.shape[0] !== d || tensors.components.shape.join() !== `${q},${d}` ||
+        tensors.explainedVariance.shape[0] !== q)
+      bad(`its tensor shapes disagree (W [${tensors.W.shape}], mean [${tensors.mean.shape}], psi [${tensors.psi.shape}], components [${tensors.components.shape}])`);
+    if (q !== model.options.nComponents) bad(`W has ${q} columns where nComponents is ${model.options.nComponents}`);
+    if (tensors.psi.data.some((v) => !(v >= 0))) bad('its noise variances are not all >= 0');
+    if (tensors.explainedVariance.data.some((v) => !(v >= 0))) bad('its explained variances are not all >= 0');
+    model.fitted = { d, q, mean: tensors.mean.data, W: tensors.W.data, psi: tensors.psi.data, components: tensors.components.data,
       explainedVariance: tensors.explainedVariance.data, totalVariance: Number(state.totalVariance ?? NaN),
       loglike: Array.isArray(state.loglike) ? (state.loglike as number[]) : [], nIter: Number(state.nIter ?? 0), converged: Boolean(state.converged) };
-    return this;
+    return model;
   }
 }
 
@@ -221,8 +227,7 @@ export class PCA extends LinearGaussianModel {
   get explainedVarianceRatio(): Float64Array { const f = this.model('explainedVarianceRatio'); return f.explainedVariance.map((v) => v / f.totalVariance); }
   get noiseVariance(): number { return this.model('noiseVariance').psi[0]; }
   static async load(file: string): Promise<PCA> {
-    const { options } = await loadModel(file, 'pca', []);
-    return new PCA(options as unknown as PcaOptions).restore(file);
+    return LinearGaussianModel.restore(file, 'pca', (o) => new PCA(o as unknown as PcaOptions));
   }
 }
 
@@ -255,8 +260,7 @@ export class PPCA extends LinearGaussianModel {
   get explainedVariance(): Float64Array { return this.model('explainedVariance').explainedVariance; }
   get noiseVariance(): number { return this.model('noiseVariance').psi[0]; }
   static async load(file: string): Promise<PPCA> {
-    const { options } = await loadModel(file, 'ppca', []);
-    return new PPCA(options as unknown as PpcaOptions).restore(file);
+    return LinearGaussianModel.restore(file, 'ppca', (o) => new PPCA(o as unknown as PpcaOptions));
   }
 }
 
@@ -300,8 +304,7 @@ export class FactorAnalysis extends LinearGaussianModel {
   /** Ψ, the noise variance of each feature. */
   get noiseVariance(): Float64Array { return this.model('noiseVariance').psi; }
   static async load(file: string): Promise<FactorAnalysis> {
-    const { options } = await loadModel(file, 'factor-analysis', []);
-    return new FactorAnalysis(options as unknown as FactorAnalysisOptions).restore(file);
+    return LinearGaussianModel.restore(file, 'factor-analysis', (o) => new FactorAnalysis(o as unknown as FactorAnalysisOptions));
   }
 }
 

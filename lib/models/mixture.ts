@@ -232,15 +232,45 @@ export class GaussianMixture {
   }
 
   static async load(file: string): Promise<GaussianMixture> {
-    const { options, state, tensors } = await loadModel(file, 'gaussian-mixture', ['weights', 'means', 'covariances', 'precisionsCholesky']);
-    const g = new GaussianMixture(options as GaussianMixtureOptions);
+    const { model: g, state, tensors, bad } = await loadModel(file, 'gaussian-mixture',
+      (options) => new GaussianMixture(options as GaussianMixtureOptions), (m) => {
+        const covDims = covarianceShape(m.options.covarianceType, 1, 1).length;
+        return { weights: 1, means: 2, covariances: covDims, precisionsCholesky: covDims };
+      });
+    const { nComponents: K, covarianceType: type } = g.options;
     const d = tensors.means.shape[1];
-    const shape = covarianceShape(g.options.covarianceType, g.options.nComponents, d);
-    if (tensors.means.shape[0] !== g.options.nComponents || tensors.precisionsCholesky.shape.join() !== shape.join())
-      return fail('checkpoint', `tensors shaped for ${g.options.nComponents} ${g.options.covarianceType} components`, file);
-    g.#fit = { d, weights: tensors.weights.data, means: tensors.means, covariances: tensors.covariances, precisionsCholesky: tensors.precisionsCholesky,
+    const want = covarianceShape(type, K, d);
+    if (tensors.weights.shape[0] !== K || tensors.means.shape[0] !== K || d < 1)
+      bad(`weights [${tensors.weights.shape}] and means [${tensors.means.shape}] where nComponents is ${K}`);
+    for (const name of ['covariances', 'precisionsCholesky'] as const)
+      if (tensors[name].shape.join() !== want.join()) bad(`${name} has shape [${tensors[name].shape}] where ${type} covariances need [${want}]`);
+    const w = tensors.weights.data;
+    if (w.some((v) => v < 0) || Math.abs(w.reduce((a, b) => a + b, 0) - 1) > 1e-6) bad('its weights are not a probability vector (non-negative, summing to 1)');
+    checkCovariances(type, tensors.covariances.data, tensors.precisionsCholesky.data, d, bad);
+    g.#fit = { d, weights: w, means: tensors.means, covariances: tensors.covariances, precisionsCholesky: tensors.precisionsCholesky,
       converged: Boolean(state.converged), nIter: Number(state.nIter ?? 0), lowerBound: Number(state.lowerBound ?? NaN),
       lowerBounds: Array.isArray(state.lowerBounds) ? (state.lowerBounds as number[]) : [] };
     return g;
+  }
+}
+
+/**
+ * Covariances that a mixture can use: variances (diag, spherical) and the diagonals of full / tied matrices positive,
+ * full / tied matrices symmetric; precision Cholesky factors with a positive diagonal (a finite log-determinant).
+ */
+function checkCovariances(type: CovarianceType, cov: Float64Array, prec: Float64Array, d: number, bad: (why: string) => never): void {
+  if (type === 'diag' || type === 'spherical') {
+    if (cov.some((v) => !(v > 0)) || prec.some((v) => !(v > 0))) bad('its variances (or precisions) are not all positive');
+    return;
+  }
+  for (let m = 0; m < cov.length / (d * d); m++) {
+    const o = m * d * d;
+    for (let i = 0; i < d; i++) {
+      if (!(cov[o + i * d + i] > 0) || !(prec[o + i * d + i] > 0)) bad(`covariance ${m} has a diagonal entry that is not positive`);
+      for (let j = 0; j < i; j++) {
+        const a = cov[o + i * d + j], b = cov[o + j * d + i];
+        if (Math.abs(a - b) > 1e-9 * Math.max(1, Math.abs(a), Math.abs(b))) bad(`covariance ${m} is not symmetric`);
+      }
+    }
   }
 }

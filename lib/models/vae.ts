@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../io/atomic';
 import { loadSafetensors, NamedTensor, saveSafetensors } from '../io/safetensors';
 import { decoderOnnx, encoderOnnx } from '../onnx/export';
 import { Matrix, MatrixLike, matrix, takeRows, toMatrix } from '../matrix';
-import { native, NativeVae, NativeVaeConfig } from '../native';
+import { native, NativeTensorInfo, NativeVae, NativeVaeConfig } from '../native';
 import { priorSample, RngPurpose, rngStream } from '../rng';
 import { negativeBinomial, poisson, UniformStream } from '../sampling';
 import { CovarianceType, GaussianMixture, GaussianMixtureOptions } from './mixture';
@@ -769,6 +769,11 @@ export class Vae {
     return written;
   }
 
+  /**
+   * Reads a checkpoint written by save(). Every header field and tensor is checked — options as strictly as the
+   * constructor's, each tensor's name, shape and finite values against the parameter layout those options give —
+   * before the model is allocated; anything wrong is a LATENTKIT_BAD_CHECKPOINT that says what.
+   */
   static async load(file: string): Promise<Vae> {
     if (typeof file !== 'string' || file === '') fail('path', 'a file path', file, 'type');
     const f = await loadSafetensors(file);
@@ -776,27 +781,24 @@ export class Vae {
       throw new LatentkitError('LATENTKIT_BAD_CHECKPOINT', `${file} is not a latentkit VAE checkpoint: ${why}`);
     };
     if (f.metadata.format !== 'latentkit' || f.metadata.kind !== 'vae') bad('its metadata does not say format=latentkit, kind=vae');
-    let options: VaeOptions;
+    let options: ResolvedVaeOptions;
+    let layout: { numParams: number; tensors: NativeTensorInfo[] };
     try {
-      options = JSON.parse(f.metadata.options) as VaeOptions;
-    } catch {
-      return bad('its options metadata is not JSON');
-    }
-    let vae: Vae;
-    try {
-      vae = new Vae(options);
+      options = resolveVaeOptions(JSON.parse(f.metadata.options) as VaeOptions);
+      layout = native().VaeNative.layout(nativeVaeConfig(options));
     } catch (e) {
       return bad(`its options are invalid (${(e as Error).message})`);
     }
-    const { flat, tensors } = vae.parameters();
-    for (const t of tensors) {
+    for (const t of layout.tensors) {
       const stored = f.tensors.get(t.name);
       if (!stored) bad(`tensor ${t.name} is missing`);
-      else if (stored.shape.join(',') !== t.shape.join(','))
-        bad(`tensor ${t.name} has shape [${stored.shape}] where the model needs [${t.shape}]`);
-      else t.data.set(stored.data);
+      else if (stored.shape.join(',') !== t.shape.join(',')) bad(`tensor ${t.name} has shape [${stored.shape}] where the model needs [${t.shape}]`);
+      else if (!stored.data.every(Number.isFinite)) bad(`tensor ${t.name} has non-finite values (NaN or ±Infinity)`);
     }
-    if (f.tensors.size !== tensors.length) bad(`it has ${f.tensors.size} tensors where the model has ${tensors.length}`);
+    if (f.tensors.size !== layout.tensors.length) bad(`it has ${f.tensors.size} tensors where the model has ${layout.tensors.length}`);
+    const vae = new Vae(options);
+    const { flat, tensors } = vae.parameters();
+    for (const t of tensors) t.data.set(f.tensors.get(t.name)!.data);
     vae.setParameters(flat);
     return vae;
   }

@@ -36,6 +36,50 @@ const float* condition_arg(const Args& a, size_t i, int64_t rows, int64_t condit
   return a.f32(i, "condition", a.product({rows, condition_dim}, "condition"), true);
 }
 
+// The constructor's config object → VaeConfig, every field checked.
+VaeConfig vae_config(const Args& a, const Napi::Object& o) {
+  VaeConfig c;
+  c.input_dim = option_integer(a, o, "inputDim", 0, 1, 1 << 24);
+  c.latent_dim = option_integer(a, o, "latentDim", 0, 1, 1 << 20);
+  Napi::Value h = o.Get("hidden");
+  if (!h.IsArray()) a.type_error("hidden", "an array of positive integers", h);
+  Napi::Array arr = h.As<Napi::Array>();
+  if (arr.Length() > 64) a.range_error("hidden", "at most 64 hidden layers", h);
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value w = arr.Get(i);
+    if (!w.IsNumber()) a.type_error("hidden", "an array of positive integers", w);
+    double d = w.As<Napi::Number>().DoubleValue();
+    if (!(d >= 1 && d <= (1 << 20) && d == std::floor(d))) a.range_error("hidden", "widths in [1, 1048576]", w);
+    c.hidden.push_back(static_cast<int64_t>(d));
+  }
+  c.activation = static_cast<Activation>(option_integer(a, o, "activation", 1, 0, 4));
+  c.likelihood = static_cast<VaeLikelihood>(option_integer(a, o, "likelihood", 0, 0, 5));
+  c.sigma_mode = static_cast<SigmaMode>(option_integer(a, o, "sigmaMode", 0, 0, 3));
+  c.sigma = static_cast<float>(option_number(a, o, "sigma", 1.0));
+  c.min_sigma = static_cast<float>(option_number(a, o, "minSigma", 1e-3));
+  c.observed_library = option_integer(a, o, "observedLibrary", 0, 0, 1) == 1;
+  c.prior_components = option_integer(a, o, "priorComponents", 0, 0, 4096);
+  c.condition_dim = option_integer(a, o, "conditionDim", 0, 0, 1 << 20);
+  return c;
+}
+
+// A model's tensors() as [{ name, offset, shape }].
+Napi::Array tensors_to_js(Napi::Env env, const VaeModel& m) {
+  const auto& ts = m.tensors();
+  Napi::Array out = Napi::Array::New(env, ts.size());
+  for (size_t i = 0; i < ts.size(); ++i) {
+    Napi::Object t = Napi::Object::New(env);
+    t.Set("name", ts[i].name);
+    t.Set("offset", Napi::Number::New(env, static_cast<double>(ts[i].offset)));
+    Napi::Array shape = Napi::Array::New(env, ts[i].shape.size());
+    for (size_t k = 0; k < ts[i].shape.size(); ++k)
+      shape.Set(static_cast<uint32_t>(k), Napi::Number::New(env, static_cast<double>(ts[i].shape[k])));
+    t.Set("shape", shape);
+    out.Set(static_cast<uint32_t>(i), t);
+  }
+  return out;
+}
+
 class VaeNative : public Napi::ObjectWrap<VaeNative> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -56,41 +100,35 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
                         InstanceMethod("stepsPerEpoch", &VaeNative::Guarded<&VaeNative::StepsPerEpoch>),
                         InstanceMethod("endTraining", &VaeNative::Guarded<&VaeNative::EndTraining>),
                         InstanceMethod("cancel", &VaeNative::Guarded<&VaeNative::Cancel>),
-                        InstanceMethod("busy", &VaeNative::Guarded<&VaeNative::Busy>)});
+                        InstanceMethod("busy", &VaeNative::Guarded<&VaeNative::Busy>),
+                        StaticMethod("layout", [](const Napi::CallbackInfo& info) {
+                          return guard(info.Env(), [&] { return Layout(info); });
+                        })});
   }
 
   // new VaeNative({ inputDim, latentDim, hidden: number[], activation, likelihood, sigmaMode, sigma, minSigma,
   //                 observedLibrary, priorComponents, conditionDim })
   explicit VaeNative(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VaeNative>(info) {
     Args a(info, "VaeNative");
-    Napi::Object o = a.object(0, "config");
-    VaeConfig c;
-    c.input_dim = option_integer(a, o, "inputDim", 0, 1, 1 << 24);
-    c.latent_dim = option_integer(a, o, "latentDim", 0, 1, 1 << 20);
-    Napi::Value h = o.Get("hidden");
-    if (!h.IsArray()) a.type_error("hidden", "an array of positive integers", h);
-    Napi::Array arr = h.As<Napi::Array>();
-    if (arr.Length() > 64) a.range_error("hidden", "at most 64 hidden layers", h);
-    for (uint32_t i = 0; i < arr.Length(); ++i) {
-      Napi::Value w = arr.Get(i);
-      if (!w.IsNumber()) a.type_error("hidden", "an array of positive integers", w);
-      double d = w.As<Napi::Number>().DoubleValue();
-      if (!(d >= 1 && d <= (1 << 20) && d == std::floor(d))) a.range_error("hidden", "widths in [1, 1048576]", w);
-      c.hidden.push_back(static_cast<int64_t>(d));
-    }
-    c.activation = static_cast<Activation>(option_integer(a, o, "activation", 1, 0, 4));
-    c.likelihood = static_cast<VaeLikelihood>(option_integer(a, o, "likelihood", 0, 0, 5));
-    c.sigma_mode = static_cast<SigmaMode>(option_integer(a, o, "sigmaMode", 0, 0, 3));
-    c.sigma = static_cast<float>(option_number(a, o, "sigma", 1.0));
-    c.min_sigma = static_cast<float>(option_number(a, o, "minSigma", 1e-3));
-    c.observed_library = option_integer(a, o, "observedLibrary", 0, 0, 1) == 1;
-    c.prior_components = option_integer(a, o, "priorComponents", 0, 0, 4096);
-    c.condition_dim = option_integer(a, o, "conditionDim", 0, 0, 1 << 20);
+    const VaeConfig c = vae_config(a, a.object(0, "config"));
     guard(info.Env(), [&] {
       Status s = VaeModel::Create(c, &model_);
       if (!s.ok()) throw_status(info.Env(), s);
       return info.Env().Undefined();
     });
+  }
+
+  // VaeNative.layout(config) → { numParams, tensors }: the parameter layout of a model, without allocating it.
+  static Napi::Value Layout(const Napi::CallbackInfo& info) {
+    Args a(info, "VaeNative.layout");
+    const VaeConfig c = vae_config(a, a.object(0, "config"));
+    std::unique_ptr<VaeModel> m;
+    Status s = VaeModel::Create(c, &m, false);
+    if (!s.ok()) throw_status(info.Env(), s);
+    Napi::Object r = Napi::Object::New(info.Env());
+    r.Set("numParams", Napi::Number::New(info.Env(), static_cast<double>(m->num_params())));
+    r.Set("tensors", tensors_to_js(info.Env(), *m));
+    return r;
   }
 
   // A method body, guarded (args.h): no C++ exception leaves a call.
@@ -114,22 +152,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     return Napi::Number::New(info.Env(), static_cast<double>(model_->num_params()));
   }
 
-  Napi::Value Tensors(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    const auto& ts = model_->tensors();
-    Napi::Array out = Napi::Array::New(env, ts.size());
-    for (size_t i = 0; i < ts.size(); ++i) {
-      Napi::Object t = Napi::Object::New(env);
-      t.Set("name", ts[i].name);
-      t.Set("offset", Napi::Number::New(env, static_cast<double>(ts[i].offset)));
-      Napi::Array shape = Napi::Array::New(env, ts[i].shape.size());
-      for (size_t k = 0; k < ts[i].shape.size(); ++k)
-        shape.Set(static_cast<uint32_t>(k), Napi::Number::New(env, static_cast<double>(ts[i].shape[k])));
-      t.Set("shape", shape);
-      out.Set(static_cast<uint32_t>(i), t);
-    }
-    return out;
-  }
+  Napi::Value Tensors(const Napi::CallbackInfo& info) { return tensors_to_js(info.Env(), *model_); }
 
   Napi::Value InitParams(const Napi::CallbackInfo& info) {
     Args a(info, "initParams");

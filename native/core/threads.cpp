@@ -13,7 +13,9 @@ inline void enable_ftz_daz() { _mm_setcsr(_mm_getcsr() | 0x8040); }  // FTZ (bit
 int max_compute_threads() { return omp_get_num_procs(); }
 
 void set_compute_threads(int threads) {
-  if (threads <= 0) threads = omp_get_num_procs();
+  // More threads than cores only oversubscribe them (and a checkpoint's "threads": 1024 made libgomp fail to create
+  // its team and exit the process): the team is capped at the core count.
+  if (threads <= 0 || threads > omp_get_num_procs()) threads = omp_get_num_procs();
   omp_set_dynamic(0);
   omp_set_num_threads(threads);
   enable_ftz_daz();

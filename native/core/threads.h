@@ -39,7 +39,7 @@ Status parallel_items(int64_t n, Body body) {
 }
 
 // Sets the OpenMP team size for parallel regions started by the calling thread and turns on FTZ/DAZ on it and
-// on the team's threads. threads <= 0 means all cores.
+// on the team's threads. threads <= 0 means all cores; more than the cores are capped at the core count.
 void set_compute_threads(int threads);
 int max_compute_threads();
 

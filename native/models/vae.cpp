@@ -154,7 +154,7 @@ struct VaeModel::Trainer {
 VaeModel::VaeModel(const VaeConfig& config) : config_(config) {}
 VaeModel::~VaeModel() = default;
 
-Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out) {
+Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out, bool allocate) {
   if (c.input_dim < 1) return Status::Error(Code::InvalidArgument, "inputDim must be >= 1");
   if (c.latent_dim < 1) return Status::Error(Code::InvalidArgument, "latentDim must be >= 1");
   for (auto h : c.hidden)
@@ -228,8 +228,11 @@ Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out) {
                          "the model would have " + (total < 0 ? std::string("more than 2^63") : std::to_string(total)) +
                              " parameters; latentkit's limit is " + std::to_string(kMaxParams) +
                              " (2^30): make inputDim, latentDim, hidden or conditionDim smaller");
-  reserve_bytes(total, sizeof(float), "the model's parameters");
-  m->params_.assign(static_cast<size_t>(total), 0.f);
+  m->num_params_ = total;
+  if (allocate) {
+    reserve_bytes(total, sizeof(float), "the model's parameters");
+    m->params_.assign(static_cast<size_t>(total), 0.f);
+  }
   *out = std::move(m);
   return Status::Ok();
 }

@@ -99,11 +99,13 @@ using ProgressFn = std::function<void(int64_t, int64_t, double)>;
 
 class VaeModel {
  public:
-  static Status Create(const VaeConfig& config, std::unique_ptr<VaeModel>* out);
+  // allocate = false lays the parameters out (num_params(), tensors()) without allocating them: for checking a
+  // checkpoint's tensors against its options before anything large is allocated. Such a model only describes.
+  static Status Create(const VaeConfig& config, std::unique_ptr<VaeModel>* out, bool allocate = true);
   ~VaeModel();
 
   const VaeConfig& config() const { return config_; }
-  int64_t num_params() const { return static_cast<int64_t>(params_.size()); }
+  int64_t num_params() const { return num_params_; }
   const std::vector<ParamTensor>& tensors() const { return tensors_; }
   float* params() { return params_.data(); }
 
@@ -173,6 +175,7 @@ class VaeModel {
 
   VaeConfig config_;
   std::vector<float> params_;
+  int64_t num_params_ = 0;
   std::vector<ParamTensor> tensors_;
   std::vector<DenseLayer> encoder_, decoder_;  // decoder_ includes the output layer (the main head)
   DenseLayer mean_head_{}, log_var_head_{};
