@@ -87,3 +87,34 @@ describe('async jobs own what they read', () => {
     expect(await train(true)).toBe(await train(false));
   });
 });
+
+describe('calls during a running epoch', () => {
+  test('parameters(), save() and exportOnnx() are refused like encode (Adam is updating the parameters); allowed between epochs', async () => {
+    const rows = 30000, d = 64; // an epoch of several progress reports (one per 100 ms)
+    const vae = new Vae({ inputDim: d, latentDim: 2, hidden: [64], likelihood: 'gaussian' });
+    const seen: string[] = [];
+    const attempt = (what: string, f: () => unknown) => {
+      try {
+        const r = f();
+        if (r instanceof Promise) r.catch((e) => seen.push(`${what}: ${(e as { code?: string }).code}`));
+        else seen.push(`${what}: ok`);
+      } catch (e) {
+        seen.push(`${what}: ${(e as { code?: string }).code}`);
+      }
+    };
+    let betweenEpochs = 0;
+    await vae.fit({ data: randn(rows * d, 7), rows, cols: d }, {
+      epochs: 1, batchSize: 8,
+      progress: () => {
+        if (seen.length > 0) return;
+        attempt('parameters', () => vae.parameters());
+        attempt('save', () => vae.save('/nonexistent/never-written.safetensors'));
+        attempt('exportOnnx', () => vae.exportOnnx('/nonexistent'));
+      },
+      onEpoch: () => void (betweenEpochs += vae.parameters().flat.length),
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(seen.sort()).toEqual(['exportOnnx: LATENTKIT_BUSY', 'parameters: LATENTKIT_BUSY', 'save: LATENTKIT_BUSY']);
+    expect(betweenEpochs).toBe(vae.numParams);
+  });
+});

@@ -11,7 +11,7 @@ import { project2d } from '../eval/projection';
 import { writeFileAtomic } from '../io/atomic';
 import { Matrix, matrix, takeRows } from '../matrix';
 import { ObjectiveOptions } from '../models/objective';
-import { ACTIVATIONS, LIKELIHOODS, Vae, VaeOptions } from '../models/vae';
+import { ACTIVATIONS, EpochRecord, LIKELIHOODS, Vae, VaeOptions } from '../models/vae';
 import { OnnxDecoder } from '../onnx/runtime';
 import { serve } from '../serve/server';
 import { imageGridPng, squareSide } from '../viz/images';
@@ -129,6 +129,7 @@ async function train(argv: string[]): Promise<void> {
     learningRate: num(flags, 'lr', 1e-3, false), adamEps: num(flags, 'adam-eps', 1e-8, false), weightDecay: num(flags, 'weight-decay', 0, false),
     binarize: Boolean(flags.binarize), aggressive: Boolean(flags.aggressive), ...objective, trainRows: data.train.x.rows, testRows: data.test.x.rows, version: VERSION };
   const out = String(flags.out);
+  const modelFile = path.join(out, 'model.safetensors'), metricsFile = path.join(out, 'metrics.json');
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);
@@ -136,33 +137,42 @@ async function train(argv: string[]): Promise<void> {
   process.stderr.write(`training ${vae.inputDim}-${hidden.join('-')}-${vae.latentDim} VAE (${likelihood}) on ${data.name}: ` +
     `${data.train.x.rows} train / ${data.test.x.rows} test rows, ${vae.numParams} parameters\n`);
   const t0 = performance.now();
+  // After every epoch the model, then metrics.json naming the same epoch: whenever the run stops (Ctrl-C, a kill, a
+  // full disk) the folder holds one consistent, loadable state.
+  const done: EpochRecord[] = [];
+  const checkpoint = async (r: EpochRecord) => {
+    progress.epoch(r, epochs);
+    done.push(r);
+    await vae.save(modelFile, { epoch: r.epoch });
+    await writeFileAtomic(metricsFile, JSON.stringify({ config, modelEpoch: r.epoch, complete: false, epochs: done }, null, 2) + '\n');
+  };
   let history;
   try {
+    await fs.promises.mkdir(out, { recursive: true });
     history = await vae.fit(data.train.x, { epochs, batchSize: config.batchSize, learningRate: config.learningRate, adamEps: config.adamEps, aggressive: config.aggressive,
       weightDecay: config.weightDecay, binarize: config.binarize, ...objective, seed, threads, validation: data.test.x,
       condition: trainCondition, validationCondition: testCondition,
-      signal: controller.signal, progress: (p) => progress.step(p), onEpoch: (r) => progress.epoch(r, epochs) });
+      signal: controller.signal, progress: (p) => progress.step(p), onEpoch: checkpoint });
+  } catch (e) {
+    if ((e as LatentkitError).code === 'LATENTKIT_CANCELLED')
+      process.stderr.write(done.length > 0
+        ? `\ninterrupted during epoch ${done.length + 1}: ${modelFile} and ${metricsFile} hold epoch ${done.length}\n`
+        : '\ninterrupted during epoch 1: nothing was written\n');
+    throw e;
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
   const seconds = (performance.now() - t0) / 1000;
   const last = history.epochs[history.epochs.length - 1];
   const trainSeconds = history.epochs.reduce((s, e) => s + e.seconds, 0);
-  const metrics = {
-    config,
-    epochs: history.epochs,
-    final: { testLoss: last.testLoss, trainLoss: last.trainLoss, examplesPerSec: (epochs * data.train.x.rows) / trainSeconds, seconds,
-      ...latentDiagnostics(vae, data.test.x, seed, testCondition) },
-  };
-  await fs.promises.mkdir(out, { recursive: true });
-  await vae.save(path.join(out, 'model.safetensors'));
-  await writeFileAtomic(path.join(out, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+  const final = { testLoss: last.testLoss, trainLoss: last.trainLoss, examplesPerSec: (epochs * data.train.x.rows) / trainSeconds, seconds,
+    ...latentDiagnostics(vae, data.test.x, seed, testCondition) };
   await writeFileAtomic(path.join(out, 'loss.svg'), lineChartSvg([
     { name: 'train', color: '#1f77b4', points: history.epochs.map((e) => [e.epoch, e.trainLoss]) },
     { name: 'test', color: '#d62728', points: history.epochs.map((e) => [e.epoch, e.testLoss ?? NaN]) },
   ], { title: `${objective.objective === 'iwae' ? `negative IWAE bound (k = ${objective.k ?? 5})` : 'negative ELBO'} per example (${data.name})`, xLabel: 'epoch', yLabel: 'nats' }));
   const side = squareSide(vae.inputDim);
-  const written = ['model.safetensors', 'metrics.json', 'loss.svg'];
+  const written = ['model.safetensors', 'loss.svg'];
   if (side !== undefined && likelihood === 'bernoulli') {
     // A conditional model draws one row of 8 per label (the same 8 z in every row: style held, label varied).
     const sampleCondition = conditional ? oneHot(Uint8Array.from({ length: classes * 8 }, (_, i) => Math.floor(i / 8)), classes) : undefined;
@@ -196,7 +206,9 @@ async function train(argv: string[]): Promise<void> {
   }
   const means: Matrix = vae.encode(data.test.x, testCondition).mean;
   await writeFileAtomic(path.join(out, 'latent.png'), scatterPng(project2d(means), data.test.labels));
-  written.push('latent.png');
+  written.push('latent.png', 'metrics.json');
+  // Last: the complete metrics, listing the files of the run.
+  await writeFileAtomic(metricsFile, JSON.stringify({ config, modelEpoch: last.epoch, complete: true, files: written, epochs: history.epochs, final }, null, 2) + '\n');
   process.stdout.write(`final test loss ${last.testLoss?.toFixed(2)} nats; wrote ${written.join(', ')} to ${out}\n`);
 }
 
@@ -372,7 +384,9 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     const err = e as Error & { code?: string };
-    const userError = err instanceof TypeError || err instanceof RangeError || (err.code ?? '').startsWith('LATENTKIT_') || (err.code ?? '').startsWith('ERR_PARSE_ARGS');
+    // A system error (a full disk, a missing file, no permission) is the user's to fix: its message, no stack.
+    const systemError = /^E[A-Z]+$/.test(err.code ?? '') && 'syscall' in err;
+    const userError = err instanceof TypeError || err instanceof RangeError || systemError || (err.code ?? '').startsWith('LATENTKIT_') || (err.code ?? '').startsWith('ERR_PARSE_ARGS');
     if (err.code === 'LATENTKIT_CANCELLED') {
       process.stderr.write('\ncancelled\n');
       return 130;

@@ -741,11 +741,17 @@ export class Vae {
     return binarize;
   }
 
-  /** Writes the model (options, version and every tensor) as safetensors, atomically. */
-  async save(file: string): Promise<void> {
+  /**
+   * Writes the model (options, version and every tensor) as safetensors, atomically; `epoch` (optional) is recorded
+   * in its metadata (the epoch a run folder's checkpoint holds). Refused while an epoch or evaluation runs.
+   */
+  async save(file: string, info: { epoch?: number } = {}): Promise<void> {
     if (typeof file !== 'string' || file === '') fail('path', 'a file path', file, 'type');
+    const o = plainObject('saveOptions', info);
+    knownKeys('saveOptions', o, ['epoch']);
+    const epoch: Record<string, string> = o.epoch === undefined ? {} : { epoch: String(integer('epoch', o.epoch, 0)) };
     const { tensors } = this.parameters();
-    await saveSafetensors(file, tensors, { format: 'latentkit', kind: 'vae', version: VERSION, options: JSON.stringify(this.options) });
+    await saveSafetensors(file, tensors, { format: 'latentkit', kind: 'vae', version: VERSION, options: JSON.stringify(this.options), ...epoch });
   }
 
   /**

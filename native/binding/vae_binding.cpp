@@ -163,6 +163,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
 
   Napi::Value GetParams(const Napi::CallbackInfo& info) {
     Args a(info, "getParams");
+    require_idle(info.Env(), "copy the parameters");  // Adam is updating them
     float* out = a.f32(0, "out", model_->num_params());
     std::copy(model_->params(), model_->params() + model_->num_params(), out);
     return info.Env().Undefined();
@@ -219,6 +220,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
 
   // The learned or fixed log-scale (log σ², log b) or log θ as a new Float32Array, or null when there is none.
   Napi::Value DecoderLogScale(const Napi::CallbackInfo& info) {
+    require_idle(info.Env(), "read the decoder's scale");
     int64_t n = 0;
     const float* v = model_->decoder_log_scale(&n);
     if (n == 0) return info.Env().Null();
