@@ -129,15 +129,21 @@ Status precisions_from_precisions(GmmParams& p, const double* precisions) {
 // Column means of x in float64.
 std::vector<float> to_float(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
 
-// Runs body(r0, B, t) for every chunk of kChunk rows, the chunks spread over the OpenMP team (threads.h).
+int team_size() { return omp_get_max_threads(); }
+
+// Runs body(r0, B, slot) for every chunk of kChunk rows. Chunk c belongs to slot c mod T (T = the team size) and
+// each slot runs its chunks in order, the slots spread over the team (threads.h): buffers and accumulators indexed
+// by `slot` then see the same chunks in the same order on every run, so sums over rows — and the fit — do not
+// depend on which thread was faster (per-thread accumulators under a dynamic schedule gave 3 different fits in 10).
 template <typename Body>
 Status for_each_chunk(int64_t n, Body body) {
-  return parallel_items((n + kChunk - 1) / kChunk, [&](int64_t c, int t) {
-    return body(c * kChunk, std::min(kChunk, n - c * kChunk), t);
+  const int64_t chunks = (n + kChunk - 1) / kChunk, slots = std::min<int64_t>(team_size(), std::max<int64_t>(chunks, 1));
+  return parallel_items(slots, [&](int64_t slot, int) -> Status {
+    for (int64_t c = slot; c < chunks; c += slots)
+      LK_RETURN_IF_ERROR(body(c * kChunk, std::min(kChunk, n - c * kChunk), static_cast<int>(slot)));
+    return Status::Ok();
   });
 }
-
-int team_size() { return omp_get_max_threads(); }
 
 // The M-step: weights, means, covariances and precision Cholesky factors from responsibilities resp (n, K).
 // `mean` is the data's column mean (the centring shift).
