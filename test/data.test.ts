@@ -109,3 +109,50 @@ describe('MNIST and helpers', () => {
     expect(Math.abs(ones / 10000 - 0.3)).toBeLessThan(0.02);
   });
 });
+
+// Inputs the loaders accepted before and should refuse (or misread): each a test that failed before the fix.
+describe('loaders refuse what they should', () => {
+  const badData = (message: RegExp) => expect.objectContaining({ code: 'LATENTKIT_BAD_DATA', message: expect.stringMatching(message) });
+
+  test('CSV: a first row with an empty or NaN field is data (an error), not a header; hex, binary, 1e400; lone CR', () => {
+    expect(() => parseCsv('1,,3\n4,5,6')).toThrow(badData(/line 1, field 2 is not a number/));
+    expect(() => parseCsv('1,NaN,3\n4,5,6')).toThrow(badData(/line 1, field 2 is not a number.*"NaN"/));
+    expect(() => parseCsv('a,b\n0x10,1')).toThrow(badData(/line 2, field 1 is not a number.*"0x10"/));
+    expect(() => parseCsv('a,b\n1,0b11')).toThrow(badData(/"0b11"/));
+    expect(() => parseCsv('a,b\n1,1e400')).toThrow(badData(/outside float32's range/));
+    expect(() => parseCsv('a,b\n1,Infinity')).toThrow(badData(/"Infinity"/));
+    const cr = parseCsv('a,b\r1,2\r3,4\r');
+    expect([cr.header, cr.rows, Array.from(cr.data)]).toEqual([['a', 'b'], 2, [1, 2, 3, 4]]);
+    const quoted = parseCsv('"x, y",z\n"1",2\n\n3,4\n');
+    expect([quoted.header, quoted.rows]).toEqual([['x, y', 'z'], 2]);
+    expect(() => parseCsv('a,b\n1,2\n\n3')).toThrow(badData(/line 4 has 1 fields, expected 2/));
+  });
+
+  test('.npy: trailing bytes, a repeated key, a malformed header', () => {
+    const good = encodeNpy({ data: Float32Array.from([1, 2, 3, 4]), rows: 2, cols: 2 });
+    expect(Array.from(parseNpy(good).data)).toEqual([1, 2, 3, 4]);
+    expect(() => parseNpy(Buffer.concat([good, Buffer.alloc(3)]))).toThrow(badData(/3 bytes after its 4 values/));
+    const withHeader = (h: string) => {
+      const padded = h + ' '.repeat((64 - ((10 + h.length + 1) % 64)) % 64) + '\n';
+      const head = Buffer.alloc(10);
+      head.writeUInt8(0x93, 0);
+      head.write('NUMPY', 1, 'latin1');
+      head[6] = 1;
+      head.writeUInt16LE(padded.length, 8);
+      return Buffer.concat([head, Buffer.from(padded, 'latin1'), Buffer.alloc(16)]);
+    };
+    expect(parseNpy(withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }")).rows).toBe(2);
+    expect(() => parseNpy(withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), 'shape': (4,), }"))).toThrow(badData(/repeats the key 'shape'/));
+    expect(() => parseNpy(withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }"))).toThrow(badData(/not a tuple of integers/));
+    expect(() => parseNpy(withHeader("{'descr': '<f4', 'shape': (4,), }"))).toThrow(badData(/needs 'descr'.*'fortran_order'/));
+  });
+
+  test('IDX: trailing bytes, a damaged gzip stream', () => {
+    const idx = Buffer.from([0, 0, 0x08, 1, 0, 0, 0, 3, 7, 8, 9]);
+    expect(Array.from(parseIdx(idx).data)).toEqual([7, 8, 9]);
+    expect(() => parseIdx(Buffer.concat([idx, Buffer.from([1])]))).toThrow(badData(/1 bytes after its 3 values/));
+    const gz = zlib.gzipSync(idx);
+    gz[gz.length - 12] ^= 0xff; // inside the deflate data
+    expect(() => parseIdx(gz)).toThrow(badData(/gzip stream is damaged/));
+  });
+});

@@ -22,10 +22,17 @@ const TYPES: Record<number, { type: IdxArray['type']; bytes: number; read: (b: B
 };
 
 export function parseIdx(input: Buffer, name = 'the IDX data'): IdxArray {
-  const buf = input.length >= 2 && input[0] === 0x1f && input[1] === 0x8b ? zlib.gunzipSync(input) : input;
   const bad = (why: string): never => {
     throw new LatentkitError('LATENTKIT_BAD_DATA', `${name} is not a valid IDX file: ${why}`);
   };
+  let buf = input;
+  if (input.length >= 2 && input[0] === 0x1f && input[1] === 0x8b) {
+    try {
+      buf = zlib.gunzipSync(input);
+    } catch (e) {
+      bad(`its gzip stream is damaged (${(e as Error).message})`);
+    }
+  }
   if (buf.length < 4) bad('it is shorter than the 4-byte magic number');
   if (buf[0] !== 0 || buf[1] !== 0) bad('its magic number does not start with two zero bytes');
   const t = TYPES[buf[2]];
@@ -39,6 +46,7 @@ export function parseIdx(input: Buffer, name = 'the IDX data'): IdxArray {
   const start = 4 + 4 * ndim;
   const need = start + count * t.bytes;
   if (buf.length < need) bad(`its header promises ${count} values (${need} bytes) but it has ${buf.length} bytes (truncated?)`);
+  if (buf.length > need) bad(`it has ${buf.length - need} bytes after its ${count} values`);
   const data = new Float32Array(count);
   if (t.type === 'uint8') for (let i = 0; i < count; i++) data[i] = buf[start + i]; // the common case, kept tight
   else for (let i = 0; i < count; i++) data[i] = t.read(buf, start + i * t.bytes);

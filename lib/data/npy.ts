@@ -16,14 +16,13 @@ export function parseNpy(buf: Buffer, name = 'the .npy data'): Matrix {
   const start = 8 + headerLenSize + headerLen;
   if (buf.length < start) bad('it ends inside its header');
   const header = buf.toString(major === 3 ? 'utf8' : 'latin1', 8 + headerLenSize, start);
-  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
-  const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
-  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (!descr || !fortran || shapeText === undefined) bad('its header lacks descr, fortran_order or shape');
-  if (fortran === 'True') bad('it is in Fortran order; save it with np.ascontiguousarray first');
-  const shape = shapeText!.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
-  if (shape.length < 1 || shape.length > 2 || shape.some((s) => !Number.isInteger(s) || s < 0))
-    bad(`shape (${shapeText}) is not 1-D or 2-D`);
+  const fields = parseHeaderDict(header, bad);
+  const { descr, fortran_order: fortran, shape } = fields;
+  if (typeof descr !== 'string' || typeof fortran !== 'boolean' || !Array.isArray(shape))
+    return bad("its header needs 'descr' (a string), 'fortran_order' (True/False) and 'shape' (a tuple)");
+  if (fortran) bad('it is in Fortran order; save it with np.ascontiguousarray first');
+  if (shape.length < 1 || shape.length > 2 || shape.some((v) => !Number.isSafeInteger(v) || v < 0))
+    bad(`shape (${shape.join(', ')}) is not 1-D or 2-D`);
   const rows = shape[0];
   const cols = shape.length === 2 ? shape[1] : 1;
   const count = rows * cols;
@@ -35,13 +34,67 @@ export function parseNpy(buf: Buffer, name = 'the .npy data'): Matrix {
     '<i4': [4, (o) => buf.readInt32LE(o)],
     '<i8': [8, (o) => Number(buf.readBigInt64LE(o))],
   };
-  const kind = kinds[descr!];
+  const kind = kinds[descr];
   if (!kind) bad(`dtype ${descr} is not supported (float32, float64, uint8, int32, int64 little-endian)`);
   const [size, read] = kind;
   if (buf.length < start + count * size) bad(`it promises ${count} values but is truncated`);
+  if (buf.length > start + count * size) bad(`it has ${buf.length - start - count * size} bytes after its ${count} values`);
   const data = new Float32Array(count);
   for (let i = 0; i < count; i++) data[i] = read(start + i * size);
   return { data, rows, cols };
+}
+
+/**
+ * The header's Python dict literal, strictly: {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), } — string
+ * keys, each once, and string, True/False or tuple-of-integers values.
+ */
+function parseHeaderDict(text: string, bad: (why: string) => never): Record<string, string | boolean | number[]> {
+  const out: Record<string, string | boolean | number[]> = {};
+  let i = 0;
+  const space = () => {
+    while (i < text.length && /\s/.test(text[i])) i++;
+  };
+  const expect = (c: string) => {
+    space();
+    if (text[i] !== c) bad(`its header is not a dict literal (expected ${JSON.stringify(c)} at character ${i})`);
+    i++;
+  };
+  const str = (): string => {
+    space();
+    const q = text[i];
+    if (q !== "'" && q !== '"') bad(`its header is not a dict literal (expected a string at character ${i})`);
+    const end = text.indexOf(q, i + 1);
+    if (end < 0) bad('its header has an unterminated string');
+    const v = text.slice(i + 1, end);
+    i = end + 1;
+    return v;
+  };
+  expect('{');
+  for (;;) {
+    space();
+    if (text[i] === '}') break;
+    const key = str();
+    if (key in out) bad(`its header repeats the key '${key}'`);
+    expect(':');
+    space();
+    if (text.startsWith('True', i) || text.startsWith('False', i)) {
+      out[key] = text.startsWith('True', i);
+      i += out[key] ? 4 : 5;
+    } else if (text[i] === '(') {
+      const end = text.indexOf(')', i);
+      if (end < 0) bad('its header has an unterminated tuple');
+      const items = text.slice(i + 1, end).split(',').map((v) => v.trim()).filter((v) => v !== '');
+      if (!items.every((v) => /^\d+L?$/.test(v))) bad(`its shape (${text.slice(i + 1, end)}) is not a tuple of integers`);
+      out[key] = items.map((v) => Number(v.replace('L', '')));
+      i = end + 1;
+    } else out[key] = str();
+    space();
+    if (text[i] === ',') i++;
+    else if (text[i] !== '}') bad(`its header is not a dict literal (expected ',' or '}' at character ${i})`);
+  }
+  i++;
+  if (text.slice(i).trim() !== '') bad('its header has text after the dict');
+  return out;
 }
 
 export async function readNpy(file: string): Promise<Matrix> {
