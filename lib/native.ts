@@ -177,6 +177,8 @@ export interface NativeBinding {
   info(): { cores: number; cuda: { compiled: boolean; devices: number; reason: string } };
   /** Cancels this environment's native jobs and waits until none is computing (called on process 'exit'). */
   shutdown(): void;
+  /** Native LATENTKIT_* errors are made with this class (LatentkitError) from now on. */
+  setErrorClass(errorClass: new (code: never, message: string) => Error): void;
 }
 
 function load(): NativeBinding {
@@ -198,6 +200,7 @@ function load(): NativeBinding {
       // process.exit() runs no native cleanup hooks before the C library's exit handlers and the libraries'
       // finalisers (oneDNN's JIT code, OpenBLAS, libgomp): a job still computing then would crash the process.
       process.on('exit', () => binding.shutdown());
+      binding.setErrorClass(LatentkitError);
       return binding;
     } catch (e) {
       failures.push(`${candidate}: ${(e as Error).message}`);

@@ -32,11 +32,19 @@ test('train on a .npy of 8×8 images writes the whole run folder; eval reads the
   expect(m.final.testLoss).toBe(m.epochs[1].testLoss);
   expect(fs.readFileSync(path.join(out, 'samples.png')).subarray(1, 4).toString()).toBe('PNG');
   expect(fs.readFileSync(path.join(out, 'loss.svg'), 'utf8')).toMatch(/^<svg/);
-  const e = await runCli(['eval', '--model', path.join(out, 'model.safetensors'), '--data', data, '--iw', '50']);
+  // Without --data, eval uses the run's own held-out rows (metrics.json records the source).
+  expect(m.config.source).toEqual({ data: data, seed: 0 });
+  const e = await runCli(['eval', '--model', path.join(out, 'model.safetensors'), '--iw', '50', '--threads', '1']);
   expect(e.code).toBe(0);
   expect(e.out).toMatch(/importance-sampled NLL \(k = 50\)/);
   const result = JSON.parse(fs.readFileSync(path.join(out, 'eval.json'), 'utf8'));
+  expect(result.rows).toBe(30);
+  expect(result.threads).toBe(1);
   expect(result.testLoss).toBeCloseTo(m.final.testLoss, 3); // same held-out split, same evaluation seed
+  // With --data, every row of that file.
+  const all = await runCli(['eval', '--model', path.join(out, 'model.safetensors'), '--data', data, '--out', path.join(tmp, 'all.json')]);
+  expect(all.code).toBe(0);
+  expect(JSON.parse(fs.readFileSync(path.join(tmp, 'all.json'), 'utf8')).rows).toBe(300);
   expect(result.iw.k).toBe(50);
   expect(result.iw.nll).toBeLessThan(result.testLoss); // log p(x) ≥ ELBO: the IS estimate's NLL is below −ELBO
   expect(result.activeUnits).toBe(m.final.activeUnits);
@@ -94,7 +102,7 @@ test('help, version, and bad options name the option', async () => {
     expect(h.out).toContain(opt);
   expect((await runCli(['--version'])).out.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   const bad = await runCli(['train', '--epochs', 'ten']);
-  expect(bad.code).toBe(1);
+  expect(bad.code).toBe(2); // a usage error
   expect(bad.err).toMatch(/--epochs expects an integer but received "ten"/);
   expect((await runCli(['train', '--latent', '0', '--epochs', '1'])).err).toMatch(/for latentDim but received 0/);
   expect((await runCli(['train', '--frobnicate'])).err).toMatch(/frobnicate/);
@@ -126,9 +134,11 @@ test('fit gmm | pca | ppca | fa write a model, metrics and a picture; score read
   expect(m.config).toMatchObject({ model: 'gmm', nComponents: 3, covarianceType: 'diag', trainRows: 360, testRows: 40 });
   expect(m.logLikelihoodPerIteration.length).toBe(m.final.nIter);
   for (const k of ['trainLogLikelihood', 'testLogLikelihood', 'bic', 'aic', 'seconds']) expect(Number.isFinite(m.final[k])).toBe(true);
-  const s = await runCli(['score', '--model', path.join(out, 'model.safetensors'), '--data', points]);
+  const s = await runCli(['score', '--model', path.join(out, 'model.safetensors')]); // the run's own test rows
   expect(s.code).toBe(0);
+  expect(JSON.parse(s.out.trim().split('\n').pop()!)).toMatchObject({ rows: 40 });
   expect(JSON.parse(s.out.trim().split('\n').pop()!).logLikelihood).toBeCloseTo(m.final.testLogLikelihood, 8);
+  expect(JSON.parse((await runCli(['score', '--model', path.join(out, 'model.safetensors'), '--data', points])).out.trim().split('\n').pop()!).rows).toBe(400);
 
   const images = path.join(tmp, 'images.npy'); // written by the first test: 8×8 images → components.png
   for (const model of ['pca', 'ppca', 'fa']) {
@@ -136,11 +146,11 @@ test('fit gmm | pca | ppca | fa write a model, metrics and a picture; score read
     const f = await runCli(['fit', model, '--data', images, '--components', '4', '--out', dir]);
     expect(f.code).toBe(0);
     expect(fs.readFileSync(path.join(dir, 'components.png')).subarray(1, 4).toString()).toBe('PNG');
-    const sc = await runCli(['score', '--model', path.join(dir, 'model.safetensors'), '--data', images, '--split', 'train']);
+    const sc = await runCli(['score', '--model', path.join(dir, 'model.safetensors'), '--split', 'train']);
     expect(JSON.parse(sc.out.trim().split('\n').pop()!).logLikelihood).toBeCloseTo(JSON.parse(fs.readFileSync(path.join(dir, 'metrics.json'), 'utf8')).final.trainLogLikelihood, 8);
   }
   const bad = await runCli(['fit', 'kmeans', '--data', points]);
-  expect(bad.code).toBe(1);
+  expect(bad.code).toBe(2);
   expect(bad.err).toMatch(/fit expects one model, gmm \| pca \| ppca \| fa, but received "kmeans"/);
   const badCov = await runCli(['fit', 'gmm', '--data', points, '--covariance', 'banded']);
   expect(badCov.err).toMatch(/--covariance expects one of full, tied, diag, spherical but received "banded"/);

@@ -167,7 +167,7 @@ test('latentkit sample: ONNX decoder and checkpoint give the same values; png gr
   expect((await runCli(['sample', '--model', modelDir, '--out', png])).code).toBe(0);
   expect(fs.readFileSync(png).subarray(1, 4).toString()).toBe('PNG');
   const ancestral = await runCli(['sample', '--model', modelDir, '--mode', 'ancestral', '--out', png]);
-  expect(ancestral.code).toBe(1);
+  expect(ancestral.code).toBe(2); // a usage error
   expect(ancestral.err).toMatch(/--mode ancestral needs a model.safetensors/);
   const missing = await runCli(['sample', '--model', path.join(tmp, 'nothing.onnx'), '--out', png]);
   expect(missing.code).toBe(1);
@@ -197,4 +197,14 @@ test('the compiled CLI serves until SIGTERM', async () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   }
+});
+
+// A newcomer's POST /encode with raw 0–255 pixels on a Bernoulli model got 200 and means near −1124 (Vae.encode
+// refuses such input with a RangeError); now 400 like the library, naming the value.
+test('POST /encode refuses values the likelihood cannot score', async () => {
+  const raw = Array.from({ length: 2 }, () => Array.from({ length: INPUT }, (_, j) => (j * 7) % 256));
+  const r = await post('/encode', JSON.stringify({ x: raw }));
+  expect(r.status).toBe(400);
+  expect(r.json).toMatchObject({ error: 'BAD_VALUES', message: expect.stringMatching(/values in \[0, 1\].*row 0, column 1/) });
+  expect((await post('/encode', JSON.stringify({ x: raw.map((row) => row.map((v) => v / 255)) }))).status).toBe(200);
 });

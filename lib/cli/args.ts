@@ -1,12 +1,61 @@
 // cli/args.ts — what every latentkit command shares: option parsing helpers that name the bad option, and the
-// train/test split of a data source (MNIST's own split; a seeded 10 % of a file).
+// train/test split of a data source (MNIST's own split, a test file, or a seeded 10 % of a file) and the rows eval / score
+// evaluate.
+import * as fs from 'fs';
+import * as path from 'path';
 import { loadData, mnist, trainTestSplit, LabelledData } from '../data';
+import { parseArgs, ParseArgsConfig } from 'util';
 import { LatentkitError } from '../errors';
 
 export type Flags = Record<string, string | boolean | undefined>;
 
-export function usage(message: string): never {
-  throw new LatentkitError('LATENTKIT_INVALID_ARGUMENT', `${message}\nRun latentkit --help for the options.`);
+/** A usage error: the command line is wrong (exit status 2, the convention). */
+export function usage(message: string, command?: string): never {
+  throw new LatentkitError('LATENTKIT_USAGE', `${message}\nRun latentkit ${command ? `${command} ` : ''}--help for the options.`);
+}
+
+/** Thrown by parseCommand for --help / -h: main prints `text` and exits 0. */
+export class HelpRequested extends Error {
+  constructor(readonly text: string) {
+    super('help');
+  }
+}
+
+
+export type CommandOptions = NonNullable<ParseArgsConfig['options']>;
+export type ParsedCommand<T extends CommandOptions> = ReturnType<typeof parseArgs<{ args: string[]; strict: true; allowPositionals: boolean; options: T }>>;
+
+/** Levenshtein distance, for suggesting the option a typo meant. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+/**
+ * parseArgs (strict) for `latentkit <command>`, with --help / -h (the command's section of `help`), and unknown or
+ * malformed options reported as usage errors that suggest the nearest option name.
+ */
+export function parseCommand<const T extends CommandOptions>(command: string, argv: string[], options: T, help: string, allowPositionals = false): ParsedCommand<T> {
+  if (argv.includes('--help') || argv.includes('-h')) throw new HelpRequested(help);
+  try {
+    return parseArgs({ args: argv, strict: true as const, allowPositionals, options });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (!err.code?.startsWith('ERR_PARSE_ARGS')) throw e;
+    const unknown = /Unknown option '(-{1,2}[^']+)'/.exec(err.message)?.[1];
+    if (unknown) {
+      const name = unknown.replace(/^-+/, '');
+      const nearest = Object.keys(options).map((o) => [o, distance(name, o)] as const).sort((a, b) => a[1] - b[1])[0];
+      const hint = nearest && nearest[1] <= Math.max(2, Math.floor(name.length / 3)) ? `; did you mean --${nearest[0]}?` : '';
+      return usage(`unknown option ${unknown} for latentkit ${command}${hint}`, command);
+    }
+    return usage(`${err.message.split('.')[0]} (latentkit ${command})`, command);
+  }
 }
 
 export function num(flags: Flags, name: string, fallback: number, integer = true): number {
@@ -19,13 +68,34 @@ export function num(flags: Flags, name: string, fallback: number, integer = true
 }
 
 /**
- * The train/test split of `source`; `labelsFile` (a one-column .npy / .csv of integer labels 0…255, one per row)
- * gives a file's rows their labels (MNIST brings its own).
+ * Where a run's data came from, as train / fit record it in metrics.json (`config.source`, paths made absolute) so
+ * that eval / score can evaluate on the same test rows without being told again.
  */
-export async function loadSplit(source: string, seed: number, labelsFile?: string): Promise<{ train: LabelledData; test: LabelledData; name: string }> {
+export interface DataSource {
+  data: string;
+  labels?: string;
+  testData?: string;
+  testLabels?: string;
+  seed: number;
+}
+
+export function dataSource(flags: Flags, seed: number): DataSource {
+  const file = (name: string) => (flags[name] === undefined ? undefined : String(flags[name]));
+  const abs = (f: string | undefined) => (f === undefined || f === 'mnist' ? f : path.resolve(f));
+  const src: DataSource = { data: abs(file('data') ?? 'mnist')!, seed };
+  for (const [key, flag] of [['labels', 'labels'], ['testData', 'test-data'], ['testLabels', 'test-labels']] as const) {
+    const v = abs(file(flag));
+    if (v !== undefined) src[key] = v;
+  }
+  if (src.testLabels !== undefined && src.testData === undefined) usage('--test-labels needs --test-data');
+  return src;
+}
+
+/** Every row of `source` ('mnist': its `split`), with the labels of `labelsFile` when given. */
+export async function loadRows(source: string, labelsFile?: string, split: 'train' | 'test' = 'train'): Promise<LabelledData & { name: string }> {
   if (source === 'mnist') {
     if (labelsFile !== undefined) usage('--labels applies to file data; mnist brings its own labels');
-    return { train: await mnist({ split: 'train' }), test: await mnist({ split: 'test' }), name: 'mnist' };
+    return { ...(await mnist({ split })), name: 'mnist' };
   }
   const d = await loadData(source);
   if (labelsFile !== undefined) {
@@ -35,6 +105,44 @@ export async function loadSplit(source: string, seed: number, labelsFile?: strin
     for (const v of l.data) if (!Number.isInteger(v) || v < 0 || v > 255) usage(`--labels expects integer labels in [0, 255] but ${labelsFile} holds ${v}`);
     d.labels = Uint8Array.from(l.data);
   }
-  return { ...trainTestSplit(d.x, d.labels, { testFraction: 0.1, seed }), name: d.name };
+  return d;
 }
 
+/**
+ * The train/test split of a source: MNIST's own split; a separate test file (--test-data: every row of each); or a
+ * seeded 10 % of one file held out. Labels (a one-column .npy / .csv of integers 0…255, one per row) give a
+ * file's rows their labels; IDX images bring the label file beside them.
+ */
+export async function loadSplit(src: DataSource): Promise<{ train: LabelledData; test: LabelledData; name: string }> {
+  if (src.testData !== undefined) {
+    const train = await loadRows(src.data, src.labels, 'train');
+    const test = await loadRows(src.testData, src.testLabels, 'test');
+    if (test.x.cols !== train.x.cols) usage(`--test-data has ${test.x.cols} columns but --data has ${train.x.cols}`);
+    return { train, test, name: train.name };
+  }
+  if (src.data === 'mnist') {
+    if (src.labels !== undefined) usage('--labels applies to file data; mnist brings its own labels');
+    return { train: await mnist({ split: 'train' }), test: await mnist({ split: 'test' }), name: 'mnist' };
+  }
+  const d = await loadRows(src.data, src.labels);
+  return { ...trainTestSplit(d.x, d.labels, { testFraction: 0.1, seed: src.seed }), name: d.name };
+}
+
+/**
+ * The rows eval / score evaluate: every row of --data (MNIST: its --split), or else the test rows of the run that
+ * wrote the model (metrics.json beside it records its source). Without either, a usage error: nothing is guessed.
+ */
+export async function evaluationRows(modelFile: string, flags: Flags, split: 'train' | 'test', command: string): Promise<LabelledData & { name: string }> {
+  if (flags.data !== undefined) return loadRows(String(flags.data), flags.labels === undefined ? undefined : String(flags.labels), split);
+  const metricsFile = path.join(path.dirname(modelFile), 'metrics.json');
+  let source: DataSource | undefined;
+  try {
+    source = JSON.parse(fs.readFileSync(metricsFile, 'utf8')).config?.source;
+  } catch {
+    source = undefined;
+  }
+  if (!source || typeof source.data !== 'string')
+    return usage(`${command} needs --data <src>: ${modelFile} has no metrics.json beside it recording the data it was trained on`, command);
+  const d = await loadSplit(source);
+  return { ...d[split], name: d.name };
+}

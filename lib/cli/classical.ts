@@ -2,7 +2,6 @@
 // and a picture) and `latentkit score` (mean log-likelihood of a saved classical model on a data split).
 import * as fs from 'fs';
 import * as path from 'path';
-import { parseArgs } from 'util';
 import { project2d } from '../eval/projection';
 import { writeFileAtomic } from '../io/atomic';
 import { Matrix } from '../matrix';
@@ -12,7 +11,8 @@ import { COVARIANCE_TYPES, CovarianceType, GaussianMixture, GMM_INITS, GmmInit }
 import { VERSION } from '../version';
 import { imageGridPng, squareSide } from '../viz/images';
 import { lineChartSvg, scatterPng } from '../viz/plot';
-import { Flags, loadSplit, num, usage } from './args';
+import { dataSource, evaluationRows, Flags, loadSplit, num, parseCommand, usage } from './args';
+import { commandHelp } from './help';
 
 export const MODELS = ['gmm', 'pca', 'ppca', 'fa'] as const;
 type ModelName = (typeof MODELS)[number];
@@ -53,17 +53,19 @@ function picture(model: Classical, x: Matrix, labels: Uint8Array): { file: strin
 }
 
 export async function fitCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args: argv, strict: true, allowPositionals: true, options: {
+  const { values, positionals } = parseCommand('fit', argv, {
     data: { type: 'string', default: 'mnist' }, components: { type: 'string' }, covariance: { type: 'string' }, init: { type: 'string' },
     'n-init': { type: 'string' }, 'reg-covar': { type: 'string' }, method: { type: 'string' }, estep: { type: 'string' },
     samples: { type: 'string' }, 'max-iter': { type: 'string' }, tol: { type: 'string' }, seed: { type: 'string' },
-    threads: { type: 'string' }, out: { type: 'string' } } });
+    threads: { type: 'string' }, out: { type: 'string' }, labels: { type: 'string' }, 'test-data': { type: 'string' },
+    'test-labels': { type: 'string' } }, commandHelp('fit'), true);
   const flags = values as Flags;
   if (positionals.length !== 1 || !MODELS.includes(positionals[0] as ModelName))
     usage(`fit expects one model, ${MODELS.join(' | ')}, but received ${JSON.stringify(positionals.join(' '))}`);
   const name = positionals[0] as ModelName;
   const model = build(name, flags);
-  const data = await loadSplit(String(flags.data), num(flags, 'seed', 0));
+  const source = dataSource(flags, num(flags, 'seed', 0));
+  const data = await loadSplit(source);
   const out = String(flags.out ?? `runs/${name}`);
   process.stderr.write(`fitting ${name} (${JSON.stringify(model.options)}) on ${data.name}: ${data.train.x.rows} train / ${data.test.x.rows} test rows × ${data.train.x.cols}\n`);
   const t0 = performance.now();
@@ -74,7 +76,7 @@ export async function fitCommand(argv: string[]): Promise<void> {
   if (model instanceof GaussianMixture)
     Object.assign(final, { bic: model.bic(data.train.x), aic: model.aic(data.train.x), nIter: model.nIter, converged: model.converged });
   else if (!(model instanceof PCA)) Object.assign(final, { nIter: model.nIter, converged: model.converged });
-  const metrics = { config: { model: name, data: data.name, ...model.options, trainRows: data.train.x.rows, testRows: data.test.x.rows, cols: data.train.x.cols, version: VERSION },
+  const metrics = { config: { model: name, data: data.name, source, ...model.options, trainRows: data.train.x.rows, testRows: data.test.x.rows, cols: data.train.x.cols, version: VERSION },
     logLikelihoodPerIteration: curve, final };
   await fs.promises.mkdir(out, { recursive: true });
   await model.save(path.join(out, 'model.safetensors'));
@@ -97,8 +99,8 @@ const LOADERS: Record<string, (file: string) => Promise<Classical>> = {
 };
 
 export async function scoreCommand(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, strict: true, options: {
-    model: { type: 'string' }, data: { type: 'string', default: 'mnist' }, split: { type: 'string', default: 'test' }, seed: { type: 'string' } } });
+  const { values } = parseCommand('score', argv, {
+    model: { type: 'string' }, data: { type: 'string' }, labels: { type: 'string' }, split: { type: 'string', default: 'test' } }, commandHelp('score'));
   const flags = values as Flags;
   if (!values.model) usage('score needs --model <model.safetensors> (written by latentkit fit)');
   const kind = await checkpointKind(values.model);
@@ -106,8 +108,7 @@ export async function scoreCommand(argv: string[]): Promise<void> {
   if (!load) usage(kind === 'vae' ? `${values.model} is a VAE: use latentkit eval --model ${values.model}` : `${values.model} holds a ${kind}, not a model latentkit score knows`);
   const model = await load(values.model);
   const split = choice(flags, 'split', ['test', 'train'] as const, 'test');
-  const data = await loadSplit(values.data, num(flags, 'seed', 0));
-  const x = data[split].x;
+  const x = (await evaluationRows(values.model, flags, split, 'score')).x;
   const t0 = performance.now();
   const result = { model: kind, split, rows: x.rows, logLikelihood: model.score(x), seconds: 0 };
   result.seconds = (performance.now() - t0) / 1000;

@@ -2,9 +2,8 @@
 // options with the option's name, and exits non-zero on failure without a stack trace for user errors.
 import * as fs from 'fs';
 import * as path from 'path';
-import { parseArgs } from 'util';
 import { encodeNpy } from '../data';
-import { Flags, loadSplit, num, usage } from './args';
+import { dataSource, evaluationRows, Flags, HelpRequested, loadSplit, num, parseCommand, usage } from './args';
 import { fitCommand, scoreCommand } from './classical';
 import { LatentkitError } from '../errors';
 import { project2d } from '../eval/projection';
@@ -17,75 +16,12 @@ import { serve } from '../serve/server';
 import { imageGridPng, squareSide } from '../viz/images';
 import { lineChartSvg, scatterPng } from '../viz/plot';
 import { VERSION } from '../version';
+import { commandHelp, HELP } from './help';
 import { EpochProgress } from './progress';
 
-export const HELP = `latentkit ${VERSION} — latent-variable models at native speed
-
-Usage:
-  latentkit train [options]          train a VAE and write a run folder
-  latentkit eval --model <file> [--data <src>] [--samples S] [--iw K] [--out <file>] [--threads N]
-                                     test loss (negative ELBO per example, nats), KL per dimension, active units,
-                                     mutual information and, with --iw K, the importance-sampled log-likelihood;
-                                     printed and written to eval.json beside the model (or --out)
-  latentkit export --model <model.safetensors> --out <dir> [--parts decoder,encoder]
-                                     write decoder.onnx and encoder.onnx (IR 8, opset 17)
-  latentkit sample --model <decoder.onnx | model.safetensors | dir> [--n 64] [--seed 0] --out <file>
-                   [--format png|npy] [--mode mean|ancestral] [--label L (conditional models)]
-                                     decode n draws from the prior: an image grid (png) or the values (npy)
-  latentkit serve --model <dir> [--port 8080] [--host 127.0.0.1] [--threads N] [--max-rows 1024]
-                                     HTTP: GET /healthz, POST /decode, POST /encode, GET /sample?n&seed&format
-  latentkit fit gmm|pca|ppca|fa [--data <src>] [--components N] [--covariance full|tied|diag|spherical]
-                [--init kmeans|k-means++|random|random_from_data] [--n-init N] [--reg-covar X]
-                [--method closed|em] [--estep expectation|sample] [--samples S] [--max-iter N] [--tol X]
-                [--seed N] [--threads N] [--out runs/<model>]
-                                     fit a classical model on the train split: model.safetensors, metrics.json,
-                                     loglike.svg, components.png (images) or scatter.png (other data)
-  latentkit score --model <model.safetensors> [--data <src>] [--split test|train]
-                                     mean log-likelihood per row of a fitted classical model
-  latentkit --help | --version
-
-train options (defaults train the reference MNIST VAE, 784-400-20):
-  --data <src>          mnist (default), or a .npy / .csv / IDX file (a seeded 10% is held out for testing)
-  --latent <n>          latent dimensions (20)
-  --hidden <w,w,...>    encoder hidden widths, mirrored by the decoder (400)
-  --activation <name>   ${ACTIVATIONS.join(' | ')} (relu)
-  --likelihood <name>   ${LIKELIHOODS.join(' | ')} (bernoulli)
-  --sigma <s|shared|feature|decoder>  Gaussian σ / Laplace scale: a fixed number (1), 'shared' (one learned value),
-                        'feature' (one per input feature) or 'decoder' (σ(z), a second decoder head)
-  --min-sigma <x>       with --sigma decoder: the floor of σ(z) (1e-3)
-  --conditional         a conditional VAE on the data's labels (one-hot); samples.png then shows one row per label
-  --labels <file>       labels of a file's rows (one column .npy / .csv of integers), for --conditional
-  --prior-mixture <C>   a learned mixture-of-C-Gaussians prior (Monte-Carlo KL) instead of N(0, I)
-  --library <mode>      count likelihoods: observed (the mean scales with each row's total count) | none (observed)
-  --epochs <n>          passes over the training set (10)
-  --batch-size <n>      examples per step (128)
-  --lr <x>              Adam learning rate (1e-3)
-  --weight-decay <x>    AdamW decoupled weight decay (0)
-  --seed <n>            seed for weights, shuffling and noise (0)
-  --threads <n>         compute threads, 0 = all cores (0)
-  --binarize            dynamic binarisation: x ~ Bernoulli(pixel) at every step
-  --objective <name>    elbo | iwae (elbo)
-  --k <n>               IWAE importance samples per example (5)
-  --samples <n>         ELBO draws of z per example (1)
-  --beta <x>            weight of the KL term, β-VAE (1)
-  --warmup <epochs>     KL warm-up: the KL weight rises linearly from 0 to β over this many epochs
-  --free-bits <x>       free bits λ, nats per latent dimension (0)
-  --aggressive          aggressive encoder training against posterior collapse (He et al. 2019) while I_q rises
-  --adam-eps <x>        Adam's ε (1e-8)
-  --out <dir>           run folder (runs/mnist-vae)
-
-The run folder holds model.safetensors, metrics.json (per epoch: loss, reconstruction, KL and KL weight; at the
-end: KL per dimension, active units and mutual information on the test split), loss.svg and, for square images,
-samples.png (8×8 decoded means from the prior), reconstructions.png (test images above their reconstructions),
-interpolation.png (linear paths between test pairs), traversal.png (each latent dimension swept over [−3, 3] from
-a test image's mean) and latent.png (test means on their first two principal axes, coloured by label).
-`;
 
 async function train(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
+  const { values } = parseCommand('train', argv, {
       data: { type: 'string', default: 'mnist' }, latent: { type: 'string' }, hidden: { type: 'string' },
       activation: { type: 'string' }, likelihood: { type: 'string' }, sigma: { type: 'string' },
       'min-sigma': { type: 'string' }, library: { type: 'string' }, 'prior-mixture': { type: 'string' },
@@ -95,8 +31,8 @@ async function train(argv: string[]): Promise<void> {
       objective: { type: 'string' }, k: { type: 'string' }, samples: { type: 'string' }, beta: { type: 'string' },
       warmup: { type: 'string' }, 'free-bits': { type: 'string' }, 'adam-eps': { type: 'string' },
       aggressive: { type: 'boolean', default: false }, conditional: { type: 'boolean', default: false }, labels: { type: 'string' },
-    },
-  });
+      'test-data': { type: 'string' }, 'test-labels': { type: 'string' },
+  }, commandHelp('train'));
   const flags = values as Flags;
   const seed = num(flags, 'seed', 0);
   const threads = num(flags, 'threads', 0);
@@ -105,7 +41,8 @@ async function train(argv: string[]): Promise<void> {
     if (!Number.isInteger(n) || n < 1) usage(`--hidden expects comma-separated positive integers but received ${JSON.stringify(flags.hidden)}`);
     return n;
   });
-  const data = await loadSplit(String(flags.data), seed, flags.labels === undefined ? undefined : String(flags.labels));
+  const source = dataSource(flags, seed);
+  const data = await loadSplit(source);
   const conditional = Boolean(flags.conditional);
   const classes = conditional ? labelClasses(data.train.labels) : 0;
   if (conditional && classes < 2) usage(`--conditional needs labelled data with at least 2 classes, but ${data.name} has ${classes}`);
@@ -125,7 +62,7 @@ async function train(argv: string[]): Promise<void> {
   if (flags.k !== undefined) objective.k = num(flags, 'k', 5);
   if (flags.samples !== undefined) objective.samples = num(flags, 'samples', 1);
   if (flags.warmup !== undefined) objective.klWarmup = { epochs: num(flags, 'warmup', 1) };
-  const config = { data: data.name, ...vae.options, epochs, batchSize: num(flags, 'batch-size', 128),
+  const config = { data: data.name, source, ...vae.options, epochs, batchSize: num(flags, 'batch-size', 128),
     learningRate: num(flags, 'lr', 1e-3, false), adamEps: num(flags, 'adam-eps', 1e-8, false), weightDecay: num(flags, 'weight-decay', 0, false),
     binarize: Boolean(flags.binarize), aggressive: Boolean(flags.aggressive), ...objective, trainRows: data.train.x.rows, testRows: data.test.x.rows, version: VERSION };
   const out = String(flags.out);
@@ -232,26 +169,27 @@ function oneHot(labels: Uint8Array, classes: number): Matrix {
 }
 
 async function evaluate(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, strict: true, options: {
-    model: { type: 'string' }, data: { type: 'string', default: 'mnist' }, samples: { type: 'string' }, iw: { type: 'string' },
+  const { values } = parseCommand('eval', argv, {
+    model: { type: 'string' }, data: { type: 'string' }, samples: { type: 'string' }, iw: { type: 'string' },
     out: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, binarize: { type: 'boolean', default: false },
-    labels: { type: 'string' } } });
+    labels: { type: 'string' } }, commandHelp('eval'));
   const flags = values as Flags;
-  if (!flags.model) usage('eval needs --model <model.safetensors>');
-  const vae = await Vae.load(String(flags.model));
+  if (!flags.model) usage('eval needs --model <model.safetensors>', 'eval');
   const seed = num(flags, 'seed', 0);
-  const data = await loadSplit(String(flags.data), seed, flags.labels === undefined ? undefined : String(flags.labels));
+  const threads = flags.threads === undefined ? undefined : num(flags, 'threads', 0);
+  const vae = await Vae.load(String(flags.model), { threads });
+  const data = { test: await evaluationRows(String(flags.model), flags, 'test', 'eval') };
   const samples = num(flags, 'samples', 1);
   const binarize = Boolean(flags.binarize);
   // A conditional model is evaluated under the test labels, one-hot, as `train --conditional` trained it.
   const condition = vae.options.conditionDim > 0 ? oneHot(data.test.labels, vae.options.conditionDim) : undefined;
   if (condition && labelClasses(data.test.labels) > vae.options.conditionDim)
-    usage(`the model has conditionDim ${vae.options.conditionDim} but ${data.name} has labels up to ${labelClasses(data.test.labels) - 1}`);
+    usage(`the model has conditionDim ${vae.options.conditionDim} but ${data.test.name} has labels up to ${labelClasses(data.test.labels) - 1}`);
   const t0 = performance.now();
   const r = await vae.elbo(data.test.x, { samples, binarize, condition });
   const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
-  const result: Record<string, unknown> = { model: flags.model, data: data.name, testLoss: -mean(r.elbo), reconstruction: mean(r.reconstruction),
-    kl: mean(r.kl), rows: data.test.x.rows, samples, binarize, ...latentDiagnostics(vae, data.test.x, seed, condition) };
+  const result: Record<string, unknown> = { model: flags.model, data: data.test.name, testLoss: -mean(r.elbo), reconstruction: mean(r.reconstruction),
+    kl: mean(r.kl), rows: data.test.x.rows, samples, binarize, threads: vae.options.threads, ...latentDiagnostics(vae, data.test.x, seed, condition) };
   process.stdout.write(`test loss ${(result.testLoss as number).toFixed(3)} nats (reconstruction ${(result.reconstruction as number).toFixed(3)}, ` +
     `KL ${(result.kl as number).toFixed(3)}) on ${data.test.x.rows} rows; active units ${result.activeUnits}/${vae.latentDim}, ` +
     `mutual information ${(result.mutualInformation as number).toFixed(3)} nats\n`);
@@ -270,8 +208,8 @@ async function evaluate(argv: string[]): Promise<void> {
 }
 
 async function exportCommand(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, strict: true, options: {
-    model: { type: 'string' }, out: { type: 'string' }, parts: { type: 'string', default: 'decoder,encoder' } } });
+  const { values } = parseCommand('export', argv, {
+    model: { type: 'string' }, out: { type: 'string' }, parts: { type: 'string', default: 'decoder,encoder' } }, commandHelp('export'));
   if (!values.model) usage('export needs --model <model.safetensors>');
   if (!values.out) usage('export needs --out <dir>');
   const parts = values.parts.split(',').map((p) => p.trim());
@@ -296,9 +234,9 @@ function sampleSource(model: string): { kind: 'onnx' | 'safetensors'; file: stri
 }
 
 async function sample(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, strict: true, options: {
+  const { values } = parseCommand('sample', argv, {
     model: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
-    format: { type: 'string' }, mode: { type: 'string' }, threads: { type: 'string' }, label: { type: 'string' } } });
+    format: { type: 'string' }, mode: { type: 'string' }, threads: { type: 'string' }, label: { type: 'string' } }, commandHelp('sample'));
   const flags = values as Flags;
   if (!values.model) usage('sample needs --model <decoder.onnx | model.safetensors>');
   const label = values.label === undefined ? undefined : num(flags, 'label', 0);
@@ -319,7 +257,7 @@ async function sample(argv: string[]): Promise<void> {
     const decoder = await OnnxDecoder.load(source.file, { threads });
     x = await decoder.sample(n, { seed, condition: labelCondition(label, decoder.conditionDim) });
   } else {
-    const vae = await Vae.load(source.file);
+    const vae = await Vae.load(source.file, { threads });
     x = vae.sample(n, { seed, mode, condition: labelCondition(label, vae.options.conditionDim) });
   }
   let bytes: Buffer;
@@ -346,9 +284,9 @@ function labelCondition(label: number | undefined, conditionDim: number): Matrix
 }
 
 async function serveCommand(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, strict: true, options: {
+  const { values } = parseCommand('serve', argv, {
     model: { type: 'string' }, port: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' },
-    threads: { type: 'string' }, 'max-rows': { type: 'string' } } });
+    threads: { type: 'string' }, 'max-rows': { type: 'string' } }, commandHelp('serve'));
   const flags = values as Flags;
   if (!values.model) usage('serve needs --model <dir> (a folder with decoder.onnx, written by latentkit export)');
   const server = await serve(values.model, { port: num(flags, 'port', 8080), host: values.host, threads: num(flags, 'threads', 0),
@@ -369,7 +307,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return command === undefined ? 1 : 0;
     }
-    if (command === '--version') {
+    if (command === '--version' || command === '-V' || command === 'version') {
       process.stdout.write(VERSION + '\n');
       return 0;
     }
@@ -383,6 +321,10 @@ export async function main(argv: string[]): Promise<number> {
     else usage(`unknown command ${JSON.stringify(command)}`);
     return 0;
   } catch (e) {
+    if (e instanceof HelpRequested) {
+      process.stdout.write(e.text);
+      return 0;
+    }
     const err = e as Error & { code?: string };
     // A system error (a full disk, a missing file, no permission) is the user's to fix: its message, no stack.
     const systemError = /^E[A-Z]+$/.test(err.code ?? '') && 'syscall' in err;
@@ -392,7 +334,7 @@ export async function main(argv: string[]): Promise<number> {
       return 130;
     }
     process.stderr.write(`latentkit: ${userError ? err.message : err.stack ?? String(err)}\n`);
-    return 1;
+    return err.code === 'LATENTKIT_USAGE' ? 2 : 1;
   }
 }
 

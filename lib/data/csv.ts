@@ -1,9 +1,9 @@
 // data/csv.ts — numeric CSV through csv-parse (quoting, \n / \r\n / lone-\r line ends): comma-, semicolon- or
 // tab-separated (whichever the first line uses), an optional header row (kept as column names), every other row the
 // same number of fields, each a plain decimal number within float32's range. Returns a float32 matrix (rows, cols).
-import * as fs from 'fs';
 import { parse } from 'csv-parse/sync';
 import { LatentkitError } from '../errors';
+import { readDataFile } from './file';
 import { Matrix } from '../matrix';
 
 // A decimal number: no hex (0x10), binary (0b11), octal, Infinity or NaN spellings, which Number() would accept.
@@ -46,5 +46,5 @@ export function parseCsv(text: string, name = 'the CSV data'): Matrix & { header
 }
 
 export async function readCsv(file: string): Promise<Matrix & { header?: string[] }> {
-  return parseCsv(await fs.promises.readFile(file, 'utf8'), file);
+  return parseCsv((await readDataFile(file)).toString('utf8'), file);
 }

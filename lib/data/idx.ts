@@ -1,9 +1,9 @@
 // data/idx.ts — the IDX format (MNIST's): 2 zero bytes, a type byte, a dimension count, big-endian u32 sizes, then
 // big-endian values. Plain or gzip-compressed (.gz or by magic). Returns the raw values as float64-exact numbers in
 // a Float32Array (uint8/int8/int16 are exact) and the shape.
-import * as fs from 'fs';
 import * as zlib from 'zlib';
 import { LatentkitError } from '../errors';
+import { readDataFile } from './file';
 
 export interface IdxArray {
   shape: number[];
@@ -54,5 +54,5 @@ export function parseIdx(input: Buffer, name = 'the IDX data'): IdxArray {
 }
 
 export async function readIdx(file: string): Promise<IdxArray> {
-  return parseIdx(await fs.promises.readFile(file), file);
+  return parseIdx(await readDataFile(file), file);
 }

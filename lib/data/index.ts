@@ -1,4 +1,5 @@
 // data/index.ts — loaders by file type and dataset helpers (split, binarise, slice).
+import * as fs from 'fs';
 import * as path from 'path';
 import { LatentkitError } from '../errors';
 import { Matrix, matrix, takeRows } from '../matrix';
@@ -25,9 +26,23 @@ export async function loadData(source: string): Promise<LabelledData & { name: s
   let x: Matrix;
   if (ext === '.npy') x = await readNpy(source);
   else if (ext === '.csv' || ext === '.tsv' || ext === '.txt') x = await readCsv(source);
-  else if (ext === '.idx' || /idx\d-ubyte$/.test(source.replace(/\.gz$/, '')) || ext === '') x = (await readIdxImages(source)).x;
-  else throw new LatentkitError('LATENTKIT_BAD_DATA', `${source}: unknown data format ${ext} (use mnist, .npy, .csv or an IDX file)`);
+  else if (ext === '.idx' || /idx\d-ubyte$/.test(source.replace(/\.gz$/, '')) || ext === '') {
+    const labelsFile = siblingIdxLabels(source);
+    const d = await readIdxImages(source, labelsFile);
+    if (!labelsFile && d.x.cols > 1)
+      process.emitWarning(`${name}: no label file found beside it (${name.replace(/images-idx3/, 'labels-idx1')}); every row gets label 0`,
+        { type: 'DataWarning', code: 'LATENTKIT_NO_LABELS' });
+    return { ...d, name };
+  } else throw new LatentkitError('LATENTKIT_BAD_DATA', `${source}: unknown data format ${ext} (use mnist, .npy, .csv or an IDX file)`);
   return { x, labels: new Uint8Array(x.rows), name };
+}
+
+/** The label file beside an IDX image file (MNIST's naming: …-images-idx3-ubyte[.gz] → …-labels-idx1-ubyte[.gz]). */
+function siblingIdxLabels(imagesFile: string): string | undefined {
+  const base = path.basename(imagesFile);
+  if (!/images-idx3-ubyte/.test(base)) return undefined;
+  const stem = path.join(path.dirname(imagesFile), base.replace(/images-idx3-ubyte(\.gz)?$/, 'labels-idx1-ubyte'));
+  return [stem, `${stem}.gz`].find((f) => fs.existsSync(f));
 }
 
 /** A seeded random split into (1 − testFraction) training rows and testFraction test rows. */

@@ -3,7 +3,7 @@
 import * as path from 'path';
 import { LatentkitError } from '../errors';
 import { Matrix } from '../matrix';
-import { oneOf } from '../validate';
+import { knownKeys, oneOf, plainObject } from '../validate';
 import { readIdx } from './idx';
 
 export interface LabelledData {
@@ -19,12 +19,15 @@ function mnistDir(): string {
   }
 }
 
-/** Reads an IDX image file and its label file into { x scaled to [0, 1], labels }. */
+/**
+ * Reads an IDX file into { x, labels }: images (2 or more dimensions; uint8 pixels scaled to [0, 1]) with the labels
+ * of `labelsFile`, or a 1-D file (labels, values) as one unscaled column.
+ */
 export async function readIdxImages(imagesFile: string, labelsFile?: string): Promise<LabelledData> {
   const img = await readIdx(imagesFile);
   const rows = img.shape[0];
   const cols = img.shape.slice(1).reduce((a, b) => a * b, 1);
-  const scale = img.type === 'uint8' ? 1 / 255 : 1;
+  const scale = img.type === 'uint8' && img.shape.length > 1 ? 1 / 255 : 1;
   const data = scale === 1 ? img.data : img.data.map((v) => v * scale);
   let labels = new Uint8Array(rows);
   if (labelsFile) {
@@ -37,7 +40,9 @@ export async function readIdxImages(imagesFile: string, labelsFile?: string): Pr
 }
 
 export async function mnist(options: { split?: 'train' | 'test' } = {}): Promise<LabelledData> {
-  const split = oneOf('split', options.split ?? 'train', ['train', 'test'] as const);
+  const o = plainObject('options', options);
+  knownKeys('options', o, ['split']);
+  const split = oneOf('split', o.split ?? 'train', ['train', 'test'] as const);
   const dir = mnistDir();
   const prefix = split === 'train' ? 'train' : 't10k';
   return readIdxImages(path.join(dir, `${prefix}-images-idx3-ubyte`), path.join(dir, `${prefix}-labels-idx1-ubyte`));

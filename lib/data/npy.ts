@@ -1,7 +1,7 @@
 // data/npy.ts — NumPy .npy files (format versions 1–3): little-endian float32 / float64 / uint8 (and int32/int64),
 // C order, 1-D (one column) or 2-D. Returns a float32 matrix.
-import * as fs from 'fs';
 import { LatentkitError } from '../errors';
+import { readDataFile } from './file';
 import { Matrix } from '../matrix';
 
 export function parseNpy(buf: Buffer, name = 'the .npy data'): Matrix {
@@ -98,7 +98,7 @@ function parseHeaderDict(text: string, bad: (why: string) => never): Record<stri
 }
 
 export async function readNpy(file: string): Promise<Matrix> {
-  return parseNpy(await fs.promises.readFile(file), file);
+  return parseNpy(await readDataFile(file), file);
 }
 
 /** Serialises a float32 matrix as a version-1 .npy file. */

@@ -158,7 +158,9 @@ export class GaussianMixture {
   sample(n: number, options: { seed?: number } = {}): { x: Matrix; labels: Int32Array } {
     const f = this.#fitted('sample');
     integer('n', n, 1, 1 << 24);
-    const seed = integer('seed', plainObject('options', options).seed ?? 0, 0);
+    const o = plainObject('options', options);
+    knownKeys('options', o, ['seed']);
+    const seed = integer('seed', o.seed ?? 0, 0);
     const { nComponents: K, covarianceType: type } = this.options;
     const d = f.d;
     const u = new Float32Array(n);

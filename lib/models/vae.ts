@@ -183,6 +183,22 @@ export function nativeVaeConfig(o: ResolvedVaeOptions): NativeVaeConfig {
   };
 }
 
+/**
+ * Data a likelihood can score: Bernoulli needs values in [0, 1] (raw 0–255 pixels are refused, not encoded to
+ * nonsense), the count likelihoods values >= 0. A RangeError names the first value outside, with its row and column.
+ */
+export function checkLikelihoodSupport(name: string, m: Matrix, likelihood: Likelihood): void {
+  const bernoulli = likelihood === 'bernoulli', counts = COUNT_LIKELIHOODS.includes(likelihood);
+  if (!bernoulli && !counts) return;
+  const d = m.data;
+  for (let i = 0; i < d.length; i++)
+    if (d[i] < 0 || (bernoulli && d[i] > 1)) {
+      const r = Math.floor(i / m.cols);
+      const want = bernoulli ? "values in [0, 1] (likelihood: 'bernoulli')" : `counts >= 0 (likelihood: '${likelihood}')`;
+      failReceived(name, want, `${d[i]} at row ${r}, column ${i - r * m.cols}`);
+    }
+}
+
 export class Vae {
   readonly options: ResolvedVaeOptions;
   readonly #native: NativeVae;
@@ -322,7 +338,9 @@ export class Vae {
             }
           : undefined;
         const weights = epochKlWeights(objective, epoch, stepsPerEpoch);
-        const r = await withCallerStack(() => nat.trainEpoch(epoch, weights, aggressive, report));
+        const r = await withCallerStack(() => nat.trainEpoch(epoch, weights, aggressive, report)).catch((e: LatentkitError) => {
+          throw e.code === 'LATENTKIT_CANCELLED' && signal?.aborted ? cancelled() : e; // one message for both cancel paths
+        });
         const seconds = (performance.now() - t0) / 1000;
         const record: EpochRecord = {
           epoch: epoch + 1,
@@ -778,10 +796,14 @@ export class Vae {
   /**
    * Reads a checkpoint written by save(). Every header field and tensor is checked — options as strictly as the
    * constructor's, each tensor's name, shape and finite values against the parameter layout those options give —
-   * before the model is allocated; anything wrong is a LATENTKIT_BAD_CHECKPOINT that says what.
+   * before the model is allocated; anything wrong is a LATENTKIT_BAD_CHECKPOINT that says what. `threads`
+   * (optional) replaces the thread count the checkpoint was saved with.
    */
-  static async load(file: string): Promise<Vae> {
+  static async load(file: string, loadOptions: { threads?: number } = {}): Promise<Vae> {
     if (typeof file !== 'string' || file === '') fail('path', 'a file path', file, 'type');
+    const lo = plainObject('loadOptions', loadOptions);
+    knownKeys('loadOptions', lo, ['threads']);
+    const threads = lo.threads === undefined ? undefined : integer('threads', lo.threads, 0, 1024);
     const f = await loadSafetensors(file);
     const bad = (why: string): never => {
       throw new LatentkitError('LATENTKIT_BAD_CHECKPOINT', `${file} is not a latentkit VAE checkpoint: ${why}`);
@@ -791,6 +813,7 @@ export class Vae {
     let layout: { numParams: number; tensors: NativeTensorInfo[] };
     try {
       options = resolveVaeOptions(JSON.parse(f.metadata.options) as VaeOptions);
+      if (threads !== undefined) options = { ...options, threads };
       layout = native().VaeNative.layout(nativeVaeConfig(options));
     } catch (e) {
       return bad(`its options are invalid (${(e as Error).message})`);
@@ -816,17 +839,7 @@ export class Vae {
 
   #input(name: string, x: unknown, allowEmpty = false): Matrix {
     const m = toMatrix(name, x, { cols: this.inputDim, allowEmpty });
-    const likelihood = this.options.likelihood;
-    const bernoulli = likelihood === 'bernoulli', counts = COUNT_LIKELIHOODS.includes(likelihood);
-    if (bernoulli || counts) {
-      const d = m.data;
-      for (let i = 0; i < d.length; i++)
-        if (d[i] < 0 || (bernoulli && d[i] > 1)) {
-          const r = Math.floor(i / m.cols);
-          const want = bernoulli ? "values in [0, 1] (likelihood: 'bernoulli')" : `counts >= 0 (likelihood: '${likelihood}')`;
-          failReceived(name, want, `${d[i]} at row ${r}, column ${i - r * m.cols}`);
-        }
-    }
+    checkLikelihoodSupport(name, m, this.options.likelihood);
     return m;
   }
 

@@ -6,6 +6,7 @@ import { onnx } from 'onnx-proto';
 import type { InferenceSession as OrtSession } from 'onnxruntime-node';
 import { LatentkitError } from '../errors';
 import { Matrix, MatrixLike, toMatrix } from '../matrix';
+import { checkLikelihoodSupport, Likelihood } from '../models/vae';
 import { priorSample } from '../rng';
 import { integer, knownKeys, plainObject } from '../validate';
 
@@ -119,6 +120,7 @@ export class OnnxDecoder {
   async sample(n: number, options: { seed?: number; condition?: MatrixLike } = {}): Promise<Matrix> {
     integer('n', n, 1, 1 << 20);
     const o = plainObject('options', options);
+    knownKeys('options', o, ['seed', 'condition']);
     const seed = integer('seed', o.seed ?? 0, 0);
     return this.decode(priorSample(n, this.g.inputWidth, seed), o.condition as MatrixLike | undefined);
   }
@@ -135,8 +137,19 @@ export class OnnxEncoder {
   get latentDim(): number {
     return this.g.outputWidth;
   }
+  /** The exported model's likelihood (from the graph's latentkit.options metadata), or undefined for a foreign graph. */
+  get likelihood(): Likelihood | undefined {
+    try {
+      return (JSON.parse(this.g.metadata['latentkit.options'] ?? 'null') as { likelihood?: Likelihood } | null)?.likelihood;
+    } catch {
+      return undefined;
+    }
+  }
+  /** q(z | x) of each row; x is checked against the model's likelihood as Vae.encode checks it. */
   async encode(x: MatrixLike, condition?: MatrixLike): Promise<{ mean: Matrix; logVar: Matrix }> {
     const m = toMatrix('x', x, { cols: this.g.inputWidth });
+    const likelihood = this.likelihood;
+    if (likelihood) checkLikelihoodSupport('x', m, likelihood);
     const r = await run(this.g, 'x', m, conditionFor(this.g, condition, m.rows));
     return { mean: r.mean, logVar: r.logVar };
   }

@@ -136,7 +136,14 @@ export async function createServer(dir: string, options: ServeOptions = {}): Pro
   app.post('/encode', async (req) => {
     if (!encoder) throw new BadRequest(404, 'NO_ENCODER', `this server has no encoder: ${encoderFile} was not found when it started`);
     const x = bodyMatrix(req.body, 'x', encoder.inputDim, maxRows);
-    const r = await encoder.encode(x);
+    let r;
+    try {
+      r = await encoder.encode(x);
+    } catch (e) {
+      // values the model's likelihood cannot score, e.g. raw 0–255 pixels for a Bernoulli model (shapes were checked)
+      if (e instanceof RangeError) throw new BadRequest(400, 'BAD_VALUES', e.message);
+      throw e;
+    }
     return { mean: toArrays(r.mean), logVar: toArrays(r.logVar) };
   });
 

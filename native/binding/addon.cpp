@@ -1,10 +1,11 @@
-// addon.cpp — module entry: { kernels, cudaKernels, VaeNative, classical, info(), shutdown() }; sets up the
+// addon.cpp — module entry: { kernels, cudaKernels, VaeNative, classical, info(), shutdown(), setErrorClass() }; sets up the
 // environment's job registry (async_job.h) first.
 #include <napi.h>
 
 #include "../core/threads.h"
 #include "../cuda/device.h"
 #include "async_job.h"
+#include "env_state.h"
 
 namespace lk {
 Napi::Object init_kernels(Napi::Env env);
@@ -35,6 +36,14 @@ Napi::Value Shutdown(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setErrorClass(LatentkitError): native errors are made as new LatentkitError(code, message) from now on.
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsFunction())
+    throw Napi::TypeError::New(info.Env(), "setErrorClass: Expected a class (constructor) for errorClass");
+  lk::env_state(info.Env()).error_class = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   lk::init_jobs(env);
   exports.Set("kernels", lk::init_kernels(env));
@@ -43,6 +52,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("classical", lk::init_classical(env));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   return exports;
 }
 

@@ -4,6 +4,7 @@
 #include <new>
 
 #include "../core/memory.h"
+#include "env_state.h"
 
 namespace lk {
 
@@ -35,8 +36,11 @@ std::string describe(const Napi::Value& v) {
 }
 
 Napi::Error status_error(Napi::Env env, const Status& s) {
+  const std::string code = std::string("LATENTKIT_") + code_name(s.code);
+  const Napi::FunctionReference& cls = env_state(env).error_class;
+  if (!cls.IsEmpty()) return Napi::Error(env, cls.New({Napi::String::New(env, code), Napi::String::New(env, s.message)}));
   Napi::Error e = Napi::Error::New(env, s.message);
-  e.Set("code", Napi::String::New(env, std::string("LATENTKIT_") + code_name(s.code)));
+  e.Set("code", Napi::String::New(env, code));
   return e;
 }
 

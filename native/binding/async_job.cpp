@@ -12,6 +12,7 @@
 
 #include "../core/memory.h"
 #include "args.h"
+#include "env_state.h"
 #include "executor.h"
 
 namespace lk {
@@ -116,7 +117,7 @@ class JobRegistry {
 
 namespace {
 
-JobRegistry* registry_of(Napi::Env env) { return env.GetInstanceData<JobRegistry>(); }
+JobRegistry* registry_of(Napi::Env env) { return env_state(env).jobs; }
 
 void cleanup_hook(void* arg) { static_cast<JobRegistry*>(arg)->shutdown(); }
 
@@ -144,12 +145,16 @@ void init_jobs(Napi::Env env) {
     pin_addon();
     std::atexit(at_process_exit);
   });
-  auto* registry = new JobRegistry(env);  // before the hook: the queue's own teardown runs after our hook
-  env.SetInstanceData<JobRegistry>(registry);
-  napi_add_env_cleanup_hook(env, cleanup_hook, registry);
+  auto* state = new EnvState();
+  env.SetInstanceData<EnvState>(state);
+  state->jobs = new JobRegistry(env);  // before the hook: the queue's own teardown runs after our hook
+  napi_add_env_cleanup_hook(env, cleanup_hook, state->jobs);
 }
 
 void shutdown_jobs(Napi::Env env) { registry_of(env)->shutdown(); }
+
+EnvState& env_state(Napi::Env env) { return *env.GetInstanceData<EnvState>(); }
+EnvState::~EnvState() { delete jobs; }
 
 AsyncJob::AsyncJob(Napi::Env env, int threads)
     : registry_(registry_of(env)), threads_(threads), deferred_(Napi::Promise::Deferred::New(env)) {}

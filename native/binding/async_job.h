@@ -62,7 +62,7 @@ class AsyncJob {
 Napi::Promise run_async(Napi::Env env, int threads, std::function<Status(const std::atomic<bool>&)> work,
                         std::function<Napi::Value(Napi::Env)> result);
 
-// Module load: the environment's registry, its thread-safe queue and its cleanup hook.
+// Module load: the environment's state (env_state.h) with its registry, thread-safe queue and cleanup hook.
 void init_jobs(Napi::Env env);
 // Cancels and waits for the jobs of the calling environment (the JS `process.on('exit')` hook calls it: the main
 // thread's process.exit() runs no environment cleanup hooks before the C library's exit handlers).

@@ -1,0 +1,81 @@
+// cli/help.ts — the text of `latentkit --help`, and one command's section of it for `latentkit <command> --help`.
+import { ACTIVATIONS, LIKELIHOODS } from '../models/vae';
+import { VERSION } from '../version';
+
+export const HELP = `latentkit ${VERSION} — latent-variable models at native speed
+
+Usage:
+  latentkit train [options]          train a VAE and write a run folder
+  latentkit eval --model <file> [--data <src> [--labels <file>]] [--samples S] [--iw K] [--out <file>] [--threads N]
+                                     test loss (negative ELBO per example, nats), KL per dimension, active units,
+                                     mutual information and, with --iw K, the importance-sampled log-likelihood, on
+                                     every row of --data (mnist: its test split) or, without --data, on the test rows
+                                     of the run that wrote the model (its metrics.json); eval.json beside the model
+  latentkit export --model <model.safetensors> --out <dir> [--parts decoder,encoder]
+                                     write decoder.onnx and encoder.onnx (IR 8, opset 17)
+  latentkit sample --model <decoder.onnx | model.safetensors | dir> [--n 64] [--seed 0] --out <file>
+                   [--format png|npy] [--mode mean|ancestral] [--label L (conditional models)]
+                                     decode n draws from the prior: an image grid (png) or the values (npy)
+  latentkit serve --model <dir> [--port 8080] [--host 127.0.0.1] [--threads N] [--max-rows 1024]
+                                     HTTP: GET /healthz, POST /decode, POST /encode, GET /sample?n&seed&format
+  latentkit fit gmm|pca|ppca|fa [--data <src>] [--components N] [--covariance full|tied|diag|spherical]
+                [--init kmeans|k-means++|random|random_from_data] [--n-init N] [--reg-covar X]
+                [--method closed|em] [--estep expectation|sample] [--samples S] [--max-iter N] [--tol X]
+                [--seed N] [--threads N] [--out runs/<model>]
+                                     fit a classical model on the train split: model.safetensors, metrics.json,
+                                     loglike.svg, components.png (images) or scatter.png (other data)
+  latentkit score --model <model.safetensors> [--data <src>] [--split test|train]
+                                     mean log-likelihood per row of a fitted classical model: every row of --data
+                                     (mnist: its --split) or, without --data, the run's own test (or train) rows
+  latentkit <command> --help         one command's options
+  latentkit --help | --version | -V
+
+train options (defaults train the reference MNIST VAE, 784-400-20):
+  --data <src>          mnist (default), or a .npy / .csv / IDX file (a seeded 10% is held out for testing, unless
+                        --test-data is given); IDX images bring the labels file beside them
+  --test-data <src>     the test set (every row); --data is then trained on whole
+  --test-labels <file>  labels of the --test-data rows
+  --latent <n>          latent dimensions (20)
+  --hidden <w,w,...>    encoder hidden widths, mirrored by the decoder (400)
+  --activation <name>   ${ACTIVATIONS.join(' | ')} (relu)
+  --likelihood <name>   ${LIKELIHOODS.join(' | ')} (bernoulli)
+  --sigma <s|shared|feature|decoder>  Gaussian σ / Laplace scale: a fixed number (1), 'shared' (one learned value),
+                        'feature' (one per input feature) or 'decoder' (σ(z), a second decoder head)
+  --min-sigma <x>       with --sigma decoder: the floor of σ(z) (1e-3)
+  --conditional         a conditional VAE on the data's labels (one-hot); samples.png then shows one row per label
+  --labels <file>       labels of a file's rows (one column .npy / .csv of integers), for --conditional
+  --prior-mixture <C>   a learned mixture-of-C-Gaussians prior (Monte-Carlo KL) instead of N(0, I)
+  --library <mode>      count likelihoods: observed (the mean scales with each row's total count) | none (observed)
+  --epochs <n>          passes over the training set (10)
+  --batch-size <n>      examples per step (128)
+  --lr <x>              Adam learning rate (1e-3)
+  --weight-decay <x>    AdamW decoupled weight decay (0)
+  --seed <n>            seed for weights, shuffling and noise (0)
+  --threads <n>         compute threads, 0 = all cores (0)
+  --binarize            dynamic binarisation: x ~ Bernoulli(pixel) at every step
+  --objective <name>    elbo | iwae (elbo)
+  --k <n>               IWAE importance samples per example (5)
+  --samples <n>         ELBO draws of z per example (1)
+  --beta <x>            weight of the KL term, β-VAE (1)
+  --warmup <epochs>     KL warm-up: the KL weight rises linearly from 0 to β over this many epochs
+  --free-bits <x>       free bits λ, nats per latent dimension (0)
+  --aggressive          aggressive encoder training against posterior collapse (He et al. 2019) while I_q rises
+  --adam-eps <x>        Adam's ε (1e-8)
+  --out <dir>           run folder (runs/mnist-vae)
+
+The run folder holds model.safetensors, metrics.json (per epoch: loss, reconstruction, KL and KL weight; at the
+end: KL per dimension, active units and mutual information on the test split), loss.svg and, for square images,
+samples.png (8×8 decoded means from the prior), reconstructions.png (test images above their reconstructions),
+interpolation.png (linear paths between test pairs), traversal.png (each latent dimension swept over [−3, 3] from
+a test image's mean) and latent.png (test means on their first two principal axes, coloured by label).
+`;
+
+/** The section of HELP for one command (and, for train, its options). */
+export function commandHelp(command: string): string {
+  const lines = HELP.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(`  latentkit ${command}`));
+  let end = start + 1;
+  while (end < lines.length && lines[end].startsWith('   ')) end++;
+  const options = command === 'train' ? `\n${HELP.slice(HELP.indexOf('train options'))}` : '';
+  return `Usage:\n${lines.slice(start, end).join('\n')}\n${options}`;
+}
