@@ -45,7 +45,7 @@ beforeAll(async () => {
   const r = await runCli(['export', '--model', checkpoint, '--out', modelDir]);
   expect(r.code).toBe(0);
   expect(fs.readdirSync(modelDir).sort()).toEqual(['decoder.onnx', 'encoder.onnx']);
-  server = await serve(modelDir, { port: 0, threads: 1, maxRows: 64, bodyLimit: 64 * 1024 });
+  server = await serve(modelDir, { port: 0, threads: 1, maxRows: 64, bodyLimit: 64 * 1024, maxConcurrent: 64 });
 });
 afterAll(async () => server?.close());
 

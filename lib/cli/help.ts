@@ -17,7 +17,11 @@ Usage:
                    [--format png|npy] [--mode mean|ancestral] [--label L (conditional models)]
                                      decode n draws from the prior: an image grid (png) or the values (npy)
   latentkit serve --model <dir> [--port 8080] [--host 127.0.0.1] [--threads N] [--max-rows 1024]
-                                     HTTP: GET /healthz, POST /decode, POST /encode, GET /sample?n&seed&format
+                  [--max-concurrent 16] [--token-file <file>] [--tls-cert <pem> --tls-key <pem>]
+                  [--request-timeout 30000] [--idle-timeout 30000] [--log-level info]
+                                     HTTP: GET /healthz, POST /decode, POST /encode, GET /sample?n&seed&format;
+                                     a bearer token (--token-file, or LATENTKIT_SERVE_TOKEN) guards all but /healthz;
+                                     503 + Retry-After beyond --max-concurrent; SIGTERM drains in-flight requests
   latentkit fit gmm|pca|ppca|fa [--data <src>] [--components N] [--covariance full|tied|diag|spherical]
                 [--init kmeans|k-means++|random|random_from_data] [--n-init N] [--reg-covar X]
                 [--method closed|em] [--estep expectation|sample] [--samples S] [--max-iter N] [--tol X]

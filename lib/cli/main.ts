@@ -12,7 +12,7 @@ import { Matrix, matrix, takeRows } from '../matrix';
 import { ObjectiveOptions } from '../models/objective';
 import { ACTIVATIONS, EpochRecord, LIKELIHOODS, Vae, VaeOptions } from '../models/vae';
 import { OnnxDecoder } from '../onnx/runtime';
-import { serve } from '../serve/server';
+import { LOG_LEVELS, LogLevel, serve } from '../serve/server';
 import { imageGridPng, squareSide } from '../viz/images';
 import { lineChartSvg, scatterPng } from '../viz/plot';
 import { VERSION } from '../version';
@@ -286,18 +286,35 @@ function labelCondition(label: number | undefined, conditionDim: number): Matrix
 async function serveCommand(argv: string[]): Promise<void> {
   const { values } = parseCommand('serve', argv, {
     model: { type: 'string' }, port: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' },
-    threads: { type: 'string' }, 'max-rows': { type: 'string' } }, commandHelp('serve'));
+    threads: { type: 'string' }, 'max-rows': { type: 'string' }, 'max-concurrent': { type: 'string' },
+    'token-file': { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
+    'request-timeout': { type: 'string' }, 'idle-timeout': { type: 'string' }, 'log-level': { type: 'string' } }, commandHelp('serve'));
   const flags = values as Flags;
-  if (!values.model) usage('serve needs --model <dir> (a folder with decoder.onnx, written by latentkit export)');
+  if (!values.model) usage('serve needs --model <dir> (a folder with decoder.onnx, written by latentkit export)', 'serve');
+  const read = (flag: string, file: string) => {
+    try {
+      return fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      return usage(`--${flag} ${file}: ${(e as Error).message}`, 'serve');
+    }
+  };
+  const token = values['token-file'] !== undefined ? read('token-file', values['token-file']).trim() : process.env.LATENTKIT_SERVE_TOKEN;
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) usage('--tls-cert and --tls-key go together', 'serve');
+  const tls = values['tls-cert'] !== undefined ? { cert: read('tls-cert', values['tls-cert']), key: read('tls-key', values['tls-key']!) } : undefined;
+  const logLevel = (values['log-level'] ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) usage(`--log-level expects one of ${LOG_LEVELS.join(', ')} but received ${JSON.stringify(logLevel)}`, 'serve');
   const server = await serve(values.model, { port: num(flags, 'port', 8080), host: values.host, threads: num(flags, 'threads', 0),
-    maxRows: num(flags, 'max-rows', 1024) });
+    maxRows: num(flags, 'max-rows', 1024), maxConcurrent: num(flags, 'max-concurrent', 16), token, tls, logLevel,
+    requestTimeout: num(flags, 'request-timeout', 30000), idleTimeout: num(flags, 'idle-timeout', 30000) });
+  // SIGTERM / SIGINT: stop accepting, let in-flight requests finish, then exit.
   const stop = () => {
-    process.stderr.write('shutting down\n');
+    process.stderr.write('draining: finishing in-flight requests\n');
     server.close().then(() => process.exit(0), () => process.exit(1));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  process.stdout.write(`serving ${values.model} on ${server.url} (GET /healthz, POST /decode, POST /encode, GET /sample)\n`);
+  process.stdout.write(`serving ${values.model} on ${server.url} (GET /healthz, POST /decode, POST /encode, GET /sample)` +
+    `${token ? ', bearer token required' : ''}\n`);
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -4,7 +4,11 @@
 // GET /sample?n&seed&format=json|png|npy; /decode?format=npy answers with a float32 .npy instead of JSON (no number
 // formatting: 6.6× the rows/s of JSON for 64 rows of a 784-pixel decoder, bench/serve.js). Request bodies are bounded in bytes and every matrix and n in rows; bad JSON,
 // wrong shapes and unknown routes answer 4xx with { error, message }. Inference runs in onnxruntime-node sessions
-// that are loaded once and shared by concurrent requests.
+// that are loaded once and shared by concurrent requests. Fit to expose: an optional bearer token (401 without it;
+// /healthz stays open for probes), TLS, request and idle timeouts, a bound on requests in progress (503 +
+// Retry-After beyond it, so clients that do not read their answers cannot grow memory without bound), pino request
+// logs, and close() that lets in-flight requests finish.
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import Fastify, { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -12,7 +16,7 @@ import { encodeNpy } from '../data/npy';
 import { LatentkitError } from '../errors';
 import { Matrix, toArrays, toMatrix } from '../matrix';
 import { OnnxDecoder, OnnxEncoder } from '../onnx/runtime';
-import { integer, knownKeys, oneOf, plainObject } from '../validate';
+import { fail, integer, knownKeys, oneOf, plainObject } from '../validate';
 import { VERSION } from '../version';
 import { imageGridPng, squareSide } from '../viz/images';
 
@@ -23,7 +27,25 @@ export interface ServeOptions {
   maxRows?: number;
   /** Largest request body in bytes. Default 16 MiB. */
   bodyLimit?: number;
+  /**
+   * Requests served at once (from arrival until the answer is written out); beyond it, 503 with Retry-After. This
+   * bounds memory to about maxConcurrent × the largest answer, whether or not clients read. Default 16.
+   */
+  maxConcurrent?: number;
+  /** A bearer token every route but /healthz requires (Authorization: Bearer <token>), compared in constant time. */
+  token?: string;
+  /** Milliseconds to receive a whole request (slow bodies are cut off with 408). Default 30,000. */
+  requestTimeout?: number;
+  /** Milliseconds a connection may sit idle (no bytes in or out, e.g. a client that stops reading). Default 30,000. */
+  idleTimeout?: number;
+  /** Structured request logs (fastify's pino, JSON lines on stderr): 'silent' (default), 'error', 'warn', 'info', 'debug'. */
+  logLevel?: LogLevel;
+  /** TLS: PEM certificate and key (contents, not paths). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
+
+export const LOG_LEVELS = ['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface ListenOptions extends ServeOptions {
   /** Interface to bind; 127.0.0.1 (localhost only) unless set. */
@@ -32,7 +54,13 @@ export interface ListenOptions extends ServeOptions {
   port?: number;
 }
 
-const SERVE_KEYS = ['threads', 'maxRows', 'bodyLimit'] as const;
+const SERVE_KEYS = ['threads', 'maxRows', 'bodyLimit', 'maxConcurrent', 'token', 'requestTimeout', 'idleTimeout', 'logLevel', 'tls'] as const;
+
+/** Constant-time comparison of a presented token with the expected one (through their SHA-256 digests). */
+function tokenMatches(presented: string, expected: string): boolean {
+  const digest = (t: string) => crypto.createHash('sha256').update(t).digest();
+  return crypto.timingSafeEqual(digest(presented), digest(expected));
+}
 
 /** An HTTP request the server refuses with status `status` (4xx) and a message for the client. */
 class BadRequest extends Error {
@@ -90,6 +118,15 @@ export async function createServer(dir: string, options: ServeOptions = {}): Pro
   const threads = integer('threads', o.threads ?? 0, 0, 1024);
   const maxRows = integer('maxRows', o.maxRows ?? 1024, 1, 1 << 20);
   const bodyLimit = integer('bodyLimit', o.bodyLimit ?? 16 << 20, 1024, 1 << 30);
+  const maxConcurrent = integer('maxConcurrent', o.maxConcurrent ?? 16, 1, 1 << 16);
+  const requestTimeout = integer('requestTimeout', o.requestTimeout ?? 30000, 1, 3600000);
+  const idleTimeout = integer('idleTimeout', o.idleTimeout ?? 30000, 1, 3600000);
+  const logLevel = oneOf('logLevel', o.logLevel ?? 'silent', LOG_LEVELS);
+  if (o.token !== undefined && (typeof o.token !== 'string' || o.token.length < 16))
+    fail('token', 'a string of at least 16 characters', o.token, 'type');
+  const token = o.token as string | undefined;
+  const tls = o.tls as ServeOptions['tls'];
+  if (tls !== undefined && (typeof tls !== 'object' || tls === null || !tls.cert || !tls.key)) fail('tls', 'an object { cert, key } (PEM contents)', tls, 'type');
   const decoderFile = path.join(dir, 'decoder.onnx');
   const encoderFile = path.join(dir, 'encoder.onnx');
   if (!fs.existsSync(decoderFile)) {
@@ -109,7 +146,36 @@ export async function createServer(dir: string, options: ServeOptions = {}): Pro
     // a foreign or older graph: /healthz reports no options
   }
 
-  const app = Fastify({ bodyLimit, logger: false });
+  const timeouts = { connectionsCheckingInterval: Math.min(1000, requestTimeout), headersTimeout: Math.min(60000, requestTimeout), requestTimeout };
+  const app = Fastify({
+    bodyLimit, requestTimeout, connectionTimeout: idleTimeout, keepAliveTimeout: Math.min(5000, idleTimeout),
+    forceCloseConnections: 'idle', // close() ends idle keep-alive connections and lets in-flight requests finish
+    logger: logLevel === 'silent' ? false : { level: logLevel, stream: process.stderr },
+    // Node checks request timeouts every connectionsCheckingInterval (30 s by default) and only while headersTimeout
+    // <= requestTimeout: check often enough to honour them.
+    http: timeouts,
+    ...(tls ? { https: { cert: tls.cert, key: tls.key, ...timeouts } } : {}),
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  // Requests in progress, from arrival until their answer is written out (or the connection dies).
+  let inFlight = 0;
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.url === '/healthz' || req.url.startsWith('/healthz?')) return; // always answered: liveness probes
+    if (token !== undefined) {
+      const header = req.headers.authorization ?? '';
+      const presented = header.startsWith('Bearer ') ? header.slice(7) : '';
+      if (!tokenMatches(presented, token))
+        return reply.status(401).header('www-authenticate', 'Bearer').send({ error: 'UNAUTHORIZED', message: 'this server needs Authorization: Bearer <token>' });
+    }
+    if (inFlight >= maxConcurrent)
+      return reply.status(503).header('retry-after', '1').send({ error: 'BUSY', message: `this server is answering ${maxConcurrent} requests at once (maxConcurrent); retry shortly` });
+    inFlight++;
+    let done = false;
+    const release = () => {
+      if (!done) (done = true), inFlight--;
+    };
+    reply.raw.once('finish', release);
+    reply.raw.once('close', release);
+  });
   app.removeContentTypeParser('text/plain'); // bodies are JSON only; anything else is a 415
   app.setErrorHandler((err: FastifyError | BadRequest | LatentkitError, _req: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof BadRequest) return reply.status(err.status).send({ error: err.code, message: err.message });
@@ -124,7 +190,7 @@ export async function createServer(dir: string, options: ServeOptions = {}): Pro
 
   app.get('/healthz', async () => ({
     status: 'ok', version: VERSION, latentDim: decoder.latentDim, inputDim: decoder.outputDim,
-    parts: encoder ? ['decoder', 'encoder'] : ['decoder'], maxRows, options: modelOptions,
+    parts: encoder ? ['decoder', 'encoder'] : ['decoder'], maxRows, maxConcurrent, inFlight, options: modelOptions,
   }));
 
   app.post('/decode', async (req, reply) => {
@@ -168,11 +234,15 @@ export async function serve(dir: string, options: ListenOptions = {}): Promise<{
   const port = integer('port', o.port ?? 8080, 0, 65535);
   const host = o.host ?? '127.0.0.1';
   if (typeof host !== 'string' || host === '') throw new LatentkitError('LATENTKIT_INVALID_ARGUMENT', `serve: Expected a host name for host but received ${JSON.stringify(host)}`);
-  const { threads, maxRows, bodyLimit } = o as ServeOptions;
-  const app = await createServer(dir, { threads, maxRows, bodyLimit });
+  const { host: _host, port: _port, ...serverOptions } = o as ListenOptions;
+  const app = await createServer(dir, serverOptions);
   await app.listen({ port, host });
   const address = app.server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
-  return { url: `http://${shownHost}:${actualPort}`, app, close: () => app.close() };
+  const loopback = host === '127.0.0.1' || host === '::1' || host === 'localhost';
+  if (!loopback && serverOptions.token === undefined)
+    process.emitWarning(`serve: listening on ${host} without a token: anyone who can reach this port can use the model (set a token)`,
+      { type: 'SecurityWarning', code: 'LATENTKIT_OPEN_SERVER' });
+  return { url: `${serverOptions.tls ? 'https' : 'http'}://${shownHost}:${actualPort}`, app, close: () => app.close() };
 }
