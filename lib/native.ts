@@ -158,6 +158,9 @@ export interface NativeClassical {
   linearGaussianEm(x: Float32Array, rows: number, cols: number, options: {
     nComponents: number; isotropic: boolean; ddof: number; tol: number; maxIter: number; seed: number; sampleEstep: boolean; samples: number; threads: number;
   }): Promise<{ mean: Float64Array; W: Float64Array; psi: Float64Array; loglike: Float64Array; nIter: number; converged: boolean }>;
+  /** scikit-learn's SVD-based FactorAnalysis (native/models/linear_gaussian.h); the result as linearGaussianEm's. */
+  factorAnalysisSvd(x: Float32Array, rows: number, cols: number, options: { nComponents: number; tol: number; maxIter: number; threads: number }): Promise<{
+    mean: Float64Array; W: Float64Array; psi: Float64Array; loglike: Float64Array; nIter: number; converged: boolean }>;
   linearGaussianLogDensity(x: Float32Array, rows: number, cols: number, model: NativeLinearGaussian, out: Float64Array): void;
   linearGaussianPosteriorMean(x: Float32Array, rows: number, cols: number, model: NativeLinearGaussian, out: Float64Array): void;
   cholesky(a: Float64Array, d: number): void;

@@ -209,7 +209,7 @@ describe('FactorAnalysis', () => {
   });
 
   test("Monte-Carlo EM (estep: 'sample') reaches the same likelihood within Monte-Carlo error", async () => {
-    const mc = await new FactorAnalysis({ nComponents: 2, estep: 'sample', samples: 20, maxIter: 300, seed: 2 }).fit(x);
+    const mc = await new FactorAnalysis({ nComponents: 2, method: 'em', estep: 'sample', samples: 20, maxIter: 300, seed: 2 }).fit(x);
     const tail = mc.loglike.slice(-50);
     const mean = tail.reduce((a, b) => a + b, 0) / tail.length;
     const sd = Math.sqrt(tail.reduce((a, b) => a + (b - mean) ** 2, 0) / (tail.length - 1));

@@ -36,8 +36,10 @@ function build(model: ModelName, flags: Flags): Classical {
       seed, threads, maxIter, tol });
   if (model === 'pca') return new PCA({ nComponents, threads });
   if (model === 'ppca') return new PPCA({ nComponents, method: choice(flags, 'method', ['closed', 'em'] as const, 'closed'), seed, threads, maxIter, tol });
-  return new FactorAnalysis({ nComponents, estep: choice(flags, 'estep', ['expectation', 'sample'] as const, 'expectation'),
-    samples: num(flags, 'samples', 1), seed, threads, maxIter, tol });
+  const estep = choice(flags, 'estep', ['expectation', 'sample'] as const, 'expectation');
+  // --estep sample implies EM; otherwise scikit-learn's SVD-based fit unless --method em
+  const method = choice(flags, 'method', ['svd', 'em'] as const, estep === 'sample' ? 'em' : 'svd');
+  return new FactorAnalysis({ nComponents, method, estep, samples: num(flags, 'samples', 1), seed, threads, maxIter, tol });
 }
 
 /** What the picture shows: component means (GMM) or axes / loadings as images, else a 2-D scatter by cluster. */

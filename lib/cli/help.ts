@@ -24,7 +24,7 @@ Usage:
                                      503 + Retry-After beyond --max-concurrent; SIGTERM drains in-flight requests
   latentkit fit gmm|pca|ppca|fa [--data <src>] [--components N] [--covariance full|tied|diag|spherical]
                 [--init kmeans|k-means++|random|random_from_data] [--n-init N] [--reg-covar X]
-                [--method closed|em] [--estep expectation|sample] [--samples S] [--max-iter N] [--tol X]
+                [--method closed|em (ppca) | svd|em (fa)] [--estep expectation|sample] [--samples S] [--max-iter N] [--tol X]
                 [--seed N] [--threads N] [--out runs/<model>]
                                      fit a classical model on the train split: model.safetensors, metrics.json,
                                      loglike.svg, components.png (images) or scatter.png (other data)

@@ -266,34 +266,46 @@ export class PPCA extends LinearGaussianModel {
 
 export interface FactorAnalysisOptions {
   nComponents: number;
+  /**
+   * 'svd' (default): scikit-learn's SVD-based fixed point, which reaches scikit-learn's answer at its defaults;
+   * 'em': EM (Ghahramani & Hinton 1996), with `estep` 'expectation' or 'sample' (Monte-Carlo EM).
+   */
+  method?: 'svd' | 'em';
   tol?: number;
   maxIter?: number;
   seed?: number;
-  /** 'expectation' (closed-form E-step) or 'sample' (Monte-Carlo EM: z ~ p(z | x), `samples` draws per row). */
+  /** method 'em': 'expectation' (closed-form E-step) or 'sample' (Monte-Carlo EM: z ~ p(z | x), `samples` draws per row). */
   estep?: 'expectation' | 'sample';
   samples?: number;
   threads?: number;
 }
 
-/** Factor analysis by EM with diagonal noise Ψ (Ghahramani & Hinton 1996). */
+/** Factor analysis with diagonal noise Ψ: scikit-learn's SVD-based algorithm by default, or EM. */
 export class FactorAnalysis extends LinearGaussianModel {
   protected readonly kind = 'factor-analysis';
   readonly options: Required<FactorAnalysisOptions>;
   constructor(options: FactorAnalysisOptions) {
     super();
     const o = plainObject('options', options);
-    knownKeys('options', o, ['nComponents', 'tol', 'maxIter', 'seed', 'estep', 'samples', 'threads']);
-    this.options = { nComponents: integer('nComponents', o.nComponents, 1, 1 << 20), tol: finiteNumber('tol', o.tol ?? 1e-2, { min: 0 }),
+    knownKeys('options', o, ['nComponents', 'method', 'tol', 'maxIter', 'seed', 'estep', 'samples', 'threads']);
+    this.options = { nComponents: integer('nComponents', o.nComponents, 1, 1 << 20), method: oneOf('method', o.method ?? 'svd', ['svd', 'em'] as const),
+      tol: finiteNumber('tol', o.tol ?? 1e-2, { min: 0 }),
       maxIter: integer('maxIter', o.maxIter ?? 1000, 1, 1 << 24), seed: integer('seed', o.seed ?? 0, 0),
       estep: oneOf('estep', o.estep ?? 'expectation', ['expectation', 'sample'] as const), samples: integer('samples', o.samples ?? 1, 1, 1 << 16),
       threads: threadsOption(o.threads) };
+    if (this.options.method === 'svd' && (this.options.estep !== 'expectation' || this.options.samples !== 1))
+      fail(this.options.estep !== 'expectation' ? 'estep' : 'samples', "estep 'expectation' and samples 1 with method 'svd' (a sampling E-step belongs to method 'em')",
+        this.options.estep !== 'expectation' ? this.options.estep : this.options.samples);
   }
   async fit(x: MatrixLike): Promise<this> {
     const o = this.options;
     const m = dataMatrix('x', x, undefined, 2);
     if (o.nComponents > m.cols) fail('nComponents', `at most the number of columns (${m.cols})`, o.nComponents);
-    this.fitted = await linearEm(m, { nComponents: o.nComponents, isotropic: false, ddof: 0, tol: o.tol, maxIter: o.maxIter, seed: o.seed,
-      sampleEstep: o.estep === 'sample', samples: o.samples, threads: o.threads }, 'FactorAnalysis');
+    this.fitted = o.method === 'svd'
+      ? await linearFit(m, () => native().classical.factorAnalysisSvd(m.data, m.rows, m.cols, { nComponents: o.nComponents, tol: o.tol, maxIter: o.maxIter, threads: o.threads }),
+        { q: o.nComponents, isotropic: false, maxIter: o.maxIter, tol: o.tol, warnOnMaxIter: true }, 'FactorAnalysis')
+      : await linearEm(m, { nComponents: o.nComponents, isotropic: false, ddof: 0, tol: o.tol, maxIter: o.maxIter, seed: o.seed,
+        sampleEstep: o.estep === 'sample', samples: o.samples, threads: o.threads }, 'FactorAnalysis');
     const floored = this.fitted.psi.filter((v) => v <= 1e-12).length;
     if (floored > 0)
       process.emitWarning(`FactorAnalysis: ${floored} feature(s) have no noise left (constant in the training data, or fully explained); their ` +
@@ -308,9 +320,17 @@ export class FactorAnalysis extends LinearGaussianModel {
   }
 }
 
+type NativeLinearFit = Awaited<ReturnType<ReturnType<typeof native>['classical']['linearGaussianEm']>>;
+
 async function linearEm(m: Matrix, opts: Parameters<ReturnType<typeof native>['classical']['linearGaussianEm']>[3], model: string): Promise<LinearFit> {
-  const r = await withCallerStack(() => native().classical.linearGaussianEm(m.data, m.rows, m.cols, opts));
-  const d = m.cols, q = opts.nComponents;
+  return linearFit(m, () => native().classical.linearGaussianEm(m.data, m.rows, m.cols, opts),
+    { q: opts.nComponents, isotropic: opts.isotropic, maxIter: opts.maxIter, tol: opts.tol, warnOnMaxIter: !opts.sampleEstep }, model);
+}
+
+/** Runs a native linear-Gaussian fit and derives components, explained and total variance from its W and ψ. */
+async function linearFit(m: Matrix, job: () => Promise<NativeLinearFit>, o: { q: number; isotropic: boolean; maxIter: number; tol: number; warnOnMaxIter: boolean }, model: string): Promise<LinearFit> {
+  const r = await withCallerStack(job);
+  const d = m.cols, q = o.q;
   const components = new Float64Array(q * d);
   for (let j = 0; j < d; j++) for (let a = 0; a < q; a++) components[a * d + j] = r.W[j * q + a];
   let total = 0;
@@ -319,9 +339,9 @@ async function linearEm(m: Matrix, opts: Parameters<ReturnType<typeof native>['c
     for (let a = 0; a < q; a++) s += r.W[j * q + a] ** 2;
     total += s;
   }
-  if (!r.converged && !opts.sampleEstep)
-    convergenceWarning(`${model} did not converge in ${opts.maxIter} EM iterations (the log-likelihood still changed by ≥ tol ${opts.tol}); increase maxIter or tol`);
+  if (!r.converged && o.warnOnMaxIter)
+    convergenceWarning(`${model} did not converge in ${o.maxIter} iterations (the log-likelihood still changed by ≥ tol ${o.tol}); increase maxIter or tol`);
   const sigma2 = r.psi.reduce((a, b) => a + b, 0) / d;
-  return { d, q, mean: r.mean, W: r.W, psi: r.psi, components, explainedVariance: varianceAlongW(r.W, d, q, opts.isotropic ? sigma2 : 0),
+  return { d, q, mean: r.mean, W: r.W, psi: r.psi, components, explainedVariance: varianceAlongW(r.W, d, q, o.isotropic ? sigma2 : 0),
     totalVariance: total, loglike: Array.from(r.loglike), nIter: r.nIter, converged: r.converged };
 }

@@ -6,6 +6,7 @@
 //   gmmLogProb(x, rows, cols, params, resp | null, logNorm): responsibilities (rows × K) and log-densities
 //   pcaFit(x, rows, cols, q) → Promise<{ mean, components, explainedVariance, noiseVariance, totalVariance }>
 //   linearGaussianEm(x, rows, cols, options) → Promise<{ mean, W, psi, loglike, nIter, converged }>
+//   factorAnalysisSvd(x, rows, cols, options) → the same (scikit-learn's SVD-based FactorAnalysis)
 //   linearGaussianLogDensity(x, rows, cols, model, out) / linearGaussianPosteriorMean(x, rows, cols, model, out)
 //   cholesky(a, d): lower Cholesky factor of a (d × d, Float64Array) in place; spdInverse(a, d) → log det, a ← a⁻¹;
 //   symmetricEigen(a, d, w): eigenvalues (descending) into w, eigenvectors into the rows of a
@@ -171,6 +172,21 @@ Napi::Value PcaFit(const Napi::CallbackInfo& info) {
       });
 }
 
+// The promise result of a linear-Gaussian fit: { mean, W, psi, loglike, nIter, converged }.
+std::function<Napi::Value(Napi::Env)> linear_fit_result(std::shared_ptr<LinearGaussian> model,
+                                                         std::shared_ptr<LinearGaussianEmReport> report) {
+  return [model, report](Napi::Env env) -> Napi::Value {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("mean", to_js(env, model->mean));
+    r.Set("W", to_js(env, model->W));
+    r.Set("psi", to_js(env, model->psi));
+    r.Set("loglike", to_js(env, report->loglike));
+    r.Set("nIter", Napi::Number::New(env, static_cast<double>(report->n_iter)));
+    r.Set("converged", Napi::Boolean::New(env, report->converged));
+    return r;
+  };
+}
+
 Napi::Value LinearGaussianEm(const Napi::CallbackInfo& info) {
   Args a(info, "linearGaussianEm");
   const OwnedData data = owned_data_args(a, 2);
@@ -192,16 +208,28 @@ Napi::Value LinearGaussianEm(const Napi::CallbackInfo& info) {
         return linear_gaussian_em(data.data(), data.rows, data.cols, *opt, model.get(), report.get(),
                                   [&cancel] { return cancel.load(); });
       },
-      [model, report](Napi::Env env) -> Napi::Value {
-        Napi::Object r = Napi::Object::New(env);
-        r.Set("mean", to_js(env, model->mean));
-        r.Set("W", to_js(env, model->W));
-        r.Set("psi", to_js(env, model->psi));
-        r.Set("loglike", to_js(env, report->loglike));
-        r.Set("nIter", Napi::Number::New(env, static_cast<double>(report->n_iter)));
-        r.Set("converged", Napi::Boolean::New(env, report->converged));
-        return r;
-      });
+      linear_fit_result(model, report));
+}
+
+// factorAnalysisSvd(x, rows, cols, { nComponents, tol, maxIter, threads }) → the same result as linearGaussianEm.
+Napi::Value FactorAnalysisSvd(const Napi::CallbackInfo& info) {
+  Args a(info, "factorAnalysisSvd");
+  const OwnedData data = owned_data_args(a, 2);
+  Napi::Object o = a.object(3, "options");
+  if (data.cols > (1 << 14)) a.range_error("cols", "at most 16384 columns (the method eigendecomposes a cols × cols matrix)", info[2]);
+  auto opt = std::make_shared<FactorAnalysisSvdOptions>();
+  opt->q = option_integer(a, o, "nComponents", 1, 1, data.cols);
+  opt->tol = option_number(a, o, "tol", 1e-2);
+  opt->max_iter = option_integer(a, o, "maxIter", 1000, 1, 1 << 24);
+  auto model = std::make_shared<LinearGaussian>();
+  auto report = std::make_shared<LinearGaussianEmReport>();
+  return run_async(
+      info.Env(), threads_option(a, o),
+      [data, opt, model, report](const std::atomic<bool>& cancel) {
+        return factor_analysis_svd(data.data(), data.rows, data.cols, *opt, model.get(), report.get(),
+                                   [&cancel] { return cancel.load(); });
+      },
+      linear_fit_result(model, report));
 }
 
 // (x, rows, cols, { nComponents, mean, W, psi }, out) of the two linear-Gaussian scoring calls.
@@ -277,6 +305,7 @@ Napi::Object init_classical(Napi::Env env) {
   o.Set("gmmLogProb", guarded_function(env, "gmmLogProb", GmmLogProb));
   o.Set("pcaFit", guarded_function(env, "pcaFit", PcaFit));
   o.Set("linearGaussianEm", guarded_function(env, "linearGaussianEm", LinearGaussianEm));
+  o.Set("factorAnalysisSvd", guarded_function(env, "factorAnalysisSvd", FactorAnalysisSvd));
   o.Set("linearGaussianLogDensity", guarded_function(env, "linearGaussianLogDensity", LinearGaussianLogDensity));
   o.Set("linearGaussianPosteriorMean", guarded_function(env, "linearGaussianPosteriorMean", LinearGaussianPosteriorMean));
   o.Set("cholesky", guarded_function(env, "cholesky", Cholesky));

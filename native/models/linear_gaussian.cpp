@@ -94,23 +94,31 @@ Status check_model(const LinearGaussian& m) {
 
 }  // namespace
 
+namespace {
+// cov (d, d) = Σ_i (x_i − mean)(x_i − mean)ᵀ / denominator: one GEMM per chunk of centred rows, summed in float64.
+Status centred_covariance(const float* x, int64_t n, int64_t d, const std::vector<double>& mean, double denominator,
+                          std::vector<double>* cov) {
+  const std::vector<float> mean_f(mean.begin(), mean.end());
+  cov->assign(static_cast<size_t>(d * d), 0.0);
+  std::vector<float> xc(static_cast<size_t>(std::min(kChunk, n) * d)), cf(static_cast<size_t>(d * d));
+  for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
+    const int64_t B = std::min(kChunk, n - r0);
+    centre_rows(xc.data(), x, r0, B, d, mean_f.data());
+    LK_RETURN_IF_ERROR(gemm(true, false, d, d, B, 1.f, xc.data(), xc.data(), 0.f, cf.data()));
+    for (int64_t i = 0; i < d * d; ++i) (*cov)[i] += cf[i];
+  }
+  for (double& v : *cov) v /= denominator;
+  return Status::Ok();
+}
+}  // namespace
+
 Status pca_fit(const float* x, int64_t n, int64_t d, int64_t q, PcaResult* out) {
   if (n < 2) return Status::Error(Code::InvalidArgument, "PCA needs at least 2 rows");
   if (q < 1 || q > std::min(n, d))
     return Status::Error(Code::InvalidArgument, "nComponents must be in [1, min(rows, columns)]");
   out->mean = column_means(x, n, d);
-  const std::vector<float> mean_f(out->mean.begin(), out->mean.end());
-  std::vector<double> cov(static_cast<size_t>(d * d), 0.0);
-  {
-    std::vector<float> xc(static_cast<size_t>(std::min(kChunk, n) * d)), cf(static_cast<size_t>(d * d));
-    for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
-      const int64_t B = std::min(kChunk, n - r0);
-      centre_rows(xc.data(), x, r0, B, d, mean_f.data());
-      LK_RETURN_IF_ERROR(gemm(true, false, d, d, B, 1.f, xc.data(), xc.data(), 0.f, cf.data()));
-      for (int64_t i = 0; i < d * d; ++i) cov[i] += cf[i];
-    }
-    for (double& v : cov) v /= static_cast<double>(n - 1);
-  }
+  std::vector<double> cov;
+  LK_RETURN_IF_ERROR(centred_covariance(x, n, d, out->mean, static_cast<double>(n - 1), &cov));
   double trace = 0;
   for (int64_t j = 0; j < d; ++j) trace += cov[j * d + j];
   std::vector<double> w(static_cast<size_t>(d));
@@ -314,6 +322,64 @@ Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaus
       break;
     }
     prev = ll;
+  }
+  return Status::Ok();
+}
+
+Status factor_analysis_svd(const float* x, int64_t n, int64_t d, const FactorAnalysisSvdOptions& o, LinearGaussian* out,
+                           LinearGaussianEmReport* report, const std::function<bool()>& cancelled) {
+  const int64_t q = o.q;
+  if (n < 2) return Status::Error(Code::InvalidArgument, "FactorAnalysis needs at least 2 rows");
+  if (q < 1 || q > d) return Status::Error(Code::InvalidArgument, "nComponents must be in [1, columns]");
+  constexpr double kSmall = 1e-12;  // scikit-learn's SMALL: the floor of ψ and of √ψ's offset
+  LinearGaussian& m = *out;
+  m.d = d;
+  m.q = q;
+  m.mean = column_means(x, n, d);
+  std::vector<double> S;  // the sample covariance, denominator n (np.var)
+  LK_RETURN_IF_ERROR(centred_covariance(x, n, d, m.mean, static_cast<double>(n), &S));
+  std::vector<double> variance(static_cast<size_t>(d)), sqrt_psi(static_cast<size_t>(d)), C(static_cast<size_t>(d * d));
+  std::vector<double> w(static_cast<size_t>(d));
+  for (int64_t j = 0; j < d; ++j) variance[j] = S[j * d + j];
+  m.psi.assign(static_cast<size_t>(d), 1.0);
+  m.W.assign(static_cast<size_t>(d * q), 0.0);
+  const double ll_const = static_cast<double>(d) * kLog2Pi + static_cast<double>(q);
+  double old_ll = -HUGE_VAL;
+  report->loglike.clear();
+  report->converged = false;
+  for (int64_t it = 1; it <= o.max_iter; ++it) {
+    if (cancelled && cancelled()) return Status::Error(Code::Cancelled, "the fit was cancelled");
+    for (int64_t j = 0; j < d; ++j) sqrt_psi[j] = std::sqrt(m.psi[j]) + kSmall;
+    double trace = 0;
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t j = 0; j < d; ++j) C[i * d + j] = S[i * d + j] / (sqrt_psi[i] * sqrt_psi[j]);
+      trace += C[i * d + i];
+    }
+    LK_RETURN_IF_ERROR(symmetric_eigen(C.data(), w.data(), d));  // rows of C: the eigenvectors, w descending
+    double kept = 0, sum_log_s = 0, sum_log_psi = 0;
+    for (int64_t k = 0; k < q; ++k) {
+      const double s = std::max(w[k], kSmall);
+      kept += w[k];
+      sum_log_s += std::log(s);
+      const double scale = std::sqrt(std::max(w[k] - 1.0, 0.0));
+      for (int64_t j = 0; j < d; ++j) m.W[j * q + k] = scale * C[k * d + j] * sqrt_psi[j];
+    }
+    for (int64_t j = 0; j < d; ++j) sum_log_psi += std::log(m.psi[j]);
+    const double ll = -0.5 * static_cast<double>(n) * (ll_const + sum_log_s + (trace - kept) + sum_log_psi);
+    if (!std::isfinite(ll))
+      return Status::Error(Code::NonFiniteLoss, "the log-likelihood became non-finite at iteration " + std::to_string(it));
+    report->loglike.push_back(ll / static_cast<double>(n));
+    report->n_iter = it;
+    if (ll - old_ll < o.tol) {
+      report->converged = true;
+      break;
+    }
+    old_ll = ll;
+    for (int64_t j = 0; j < d; ++j) {
+      double explained = 0;
+      for (int64_t k = 0; k < q; ++k) explained += m.W[j * q + k] * m.W[j * q + k];
+      m.psi[j] = std::max(variance[j] - explained, kSmall);
+    }
   }
   return Status::Ok();
 }

@@ -55,4 +55,16 @@ struct LinearGaussianEmReport {
 Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaussianEmOptions& o, LinearGaussian* out,
                           LinearGaussianEmReport* report, const std::function<bool()>& cancelled = nullptr);
 
+// Factor analysis by scikit-learn's SVD-based fixed point (Barber 2012, algorithm 21.1; sklearn's FactorAnalysis):
+// each iteration takes the top q eigenpairs (s_k, v_k) of Ψ^-½ S Ψ^-½ (S: the sample covariance, denominator n),
+// sets W = Ψ^½ V diag(√max(s_k − 1, 0)) and ψ_j = max(S_jj − Σ_k W_jk², 1e-12), and stops when the total log-likelihood
+// rises by less than tol. Unlike plain EM it does not crawl along flat directions. loglike in the report is per row.
+struct FactorAnalysisSvdOptions {
+  int64_t q = 1;
+  double tol = 1e-2;  // on the total log-likelihood, as scikit-learn
+  int64_t max_iter = 1000;
+};
+Status factor_analysis_svd(const float* x, int64_t n, int64_t d, const FactorAnalysisSvdOptions& o, LinearGaussian* out,
+                           LinearGaussianEmReport* report, const std::function<bool()>& cancelled = nullptr);
+
 }  // namespace lk
