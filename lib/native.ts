@@ -177,7 +177,7 @@ export interface NativeBinding {
     layout(config: NativeVaeConfig): { numParams: number; tensors: NativeTensorInfo[] };
   };
   classical: NativeClassical;
-  info(): { cores: number; cuda: { compiled: boolean; devices: number; reason: string } };
+  info(): { cores: number; isa: string; cuda: { compiled: boolean; devices: number; reason: string } };
   /** Cancels this environment's native jobs and waits until none is computing (called on process 'exit'). */
   shutdown(): void;
   /** Native LATENTKIT_* errors are made with this class (LatentkitError) from now on. */

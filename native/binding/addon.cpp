@@ -2,6 +2,7 @@
 // environment's job registry (async_job.h) first.
 #include <napi.h>
 
+#include "../core/gemm.h"
 #include "../core/threads.h"
 #include "../cuda/device.h"
 #include "async_job.h"
@@ -16,11 +17,12 @@ Napi::Object init_classical(Napi::Env env);
 
 namespace {
 
-// info() → { cores, cuda: { compiled, devices, error } }
+// info() → { cores, isa (oneDNN's effective CPU ISA), cuda: { compiled, devices, reason } }
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   o.Set("cores", Napi::Number::New(env, lk::max_compute_threads()));
+  o.Set("isa", Napi::String::New(env, lk::gemm_effective_isa()));
   Napi::Object cuda = Napi::Object::New(env);
   lk::CudaInfo ci = lk::cuda_info();
   cuda.Set("compiled", Napi::Boolean::New(env, ci.compiled));

@@ -17,4 +17,7 @@ inline Status gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
   return gemm(trans_a, trans_b, M, N, K, alpha, A, trans_a ? M : K, B, trans_b ? K : N, beta, C, N);
 }
 
+// oneDNN's effective CPU ISA (what its kernels use on this machine): "avx512_core_amx", "avx512_core_bf16", "avx2", …
+const char* gemm_effective_isa();
+
 }  // namespace lk

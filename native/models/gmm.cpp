@@ -268,38 +268,103 @@ std::vector<float> uniforms(int64_t n, uint64_t seed, uint64_t stream) {
   return u;
 }
 
-// k-means++ seeding: the first centre uniformly, each next one with probability ∝ squared distance to the nearest.
-std::vector<int64_t> kmeans_plus_plus(const float* x, int64_t n, int64_t d, int64_t k, uint64_t seed) {
-  const std::vector<float> u = uniforms(k, seed, rng_stream(RngPurpose::ClusterInit, 1));
-  std::vector<int64_t> idx;
-  std::vector<double> dist(static_cast<size_t>(n), std::numeric_limits<double>::infinity());
-  idx.push_back(std::min<int64_t>(n - 1, static_cast<int64_t>(u[0] * static_cast<double>(n))));
-  for (int64_t c = 1; c < k; ++c) {
-    const float* last = x + idx.back() * d;
-    double total = 0;
+// Squared distances ‖x̃_i − c_t‖² of a chunk's centred rows xc (B, d) to T centred centres ct (T, d): one GEMM
+// (‖x̃‖² − 2 x̃·c + ‖c‖²), clamped at 0 against float32 cancellation. xnorm: the rows' ‖x̃‖² (B); cnorm (T);
+// dots, out: (B, T).
+Status chunk_sq_distances(float* out, float* dots, const float* xc, const double* xnorm, const float* ct,
+                          const float* cnorm, int64_t B, int64_t T, int64_t d) {
+  LK_RETURN_IF_ERROR(gemm(false, true, B, T, d, 1.f, xc, ct, 0.f, dots));
+  for (int64_t i = 0; i < B; ++i)
+    for (int64_t t = 0; t < T; ++t)
+      out[i * T + t] = std::max(0.f, static_cast<float>(xnorm[i]) + cnorm[t] - 2 * dots[i * T + t]);
+  return Status::Ok();
+}
+
+// Data centred once for the k-means passes: x̃ = x − column mean (float32, so GEMMs never cancel large offsets), and
+// ‖x̃_i‖² in float64.
+struct CentredData {
+  std::vector<double> mean;
+  std::vector<float> xc;
+  std::vector<double> norm;
+  CentredData(const float* x, int64_t n, int64_t d) : mean(column_means(x, n, d)) {
+    const std::vector<float> mean_f = to_float(mean);
+    reserve_bytes(checked_mul(n, d), sizeof(float), "k-means's centred copy of the data");
+    xc.resize(static_cast<size_t>(n * d));
+    norm.resize(static_cast<size_t>(n));
+    centre_rows(xc.data(), x, 0, n, d, mean_f.data());
     for (int64_t i = 0; i < n; ++i) {
       double s = 0;
-      for (int64_t j = 0; j < d; ++j) {
-        const double e = static_cast<double>(x[i * d + j]) - last[j];
-        s += e * e;
-      }
-      dist[i] = std::min(dist[i], s);
-      total += dist[i];
+      for (int64_t j = 0; j < d; ++j) s += static_cast<double>(xc[i * d + j]) * xc[i * d + j];
+      norm[i] = s;
     }
-    int64_t pick = n - 1;
-    if (total > 0) {
-      double target = u[c] * total, run = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        run += dist[i];
-        if (run > target) {
-          pick = i;
-          break;
-        }
-      }
-    } else {
-      pick = static_cast<int64_t>(u[c] * static_cast<double>(n)) % n;  // all points coincide with centres
+  }
+};
+
+// Centres (rows `idx` of x̃) as float32 (T, d) with their squared norms.
+void gather_centres(const CentredData& c, const int64_t* idx, int64_t T, int64_t d, float* ct, float* cnorm) {
+  for (int64_t t = 0; t < T; ++t) {
+    std::copy_n(c.xc.data() + idx[t] * d, d, ct + t * d);
+    cnorm[t] = static_cast<float>(c.norm[idx[t]]);
+  }
+}
+
+// Greedy k-means++ (Arthur & Vassilvitskii 2007, with scikit-learn's 2 + ⌊log k⌋ local trials per centre): the first
+// centre uniformly; then `trials` candidates drawn with probability ∝ the squared distance to the nearest centre so
+// far, keeping the one that lowers the total most. Distances are GEMMs over chunks spread over the team (fixed
+// slots: the same seeds give the same centres at any thread count).
+std::vector<int64_t> kmeans_plus_plus(const CentredData& c, int64_t n, int64_t d, int64_t k, uint64_t seed, Status* status) {
+  const int64_t trials = 2 + static_cast<int64_t>(std::log(static_cast<double>(k)));
+  const std::vector<float> u = uniforms(1 + (k - 1) * trials, seed, rng_stream(RngPurpose::ClusterInit, 1));
+  std::vector<int64_t> idx{std::min<int64_t>(n - 1, static_cast<int64_t>(u[0] * static_cast<double>(n)))};
+  std::vector<double> closest(static_cast<size_t>(n));
+  const int T = team_size();
+  std::vector<std::vector<float>> t_dist(T), t_dots(T);
+  std::vector<float> ct(static_cast<size_t>(trials * d)), cnorm(static_cast<size_t>(trials));
+  // Pass over the data against centres ct (m of them): fn(i, distances of row i) per row.
+  auto pass = [&](int64_t m, auto fn) {
+    return for_each_chunk(n, [&](int64_t r0, int64_t B, int t) -> Status {
+      t_dist[t].resize(static_cast<size_t>(kChunk * trials));
+      t_dots[t].resize(static_cast<size_t>(kChunk * trials));
+      LK_RETURN_IF_ERROR(chunk_sq_distances(t_dist[t].data(), t_dots[t].data(), c.xc.data() + r0 * d, c.norm.data() + r0,
+                                            ct.data(), cnorm.data(), B, m, d));
+      for (int64_t i = 0; i < B; ++i) fn(r0 + i, t_dist[t].data() + i * m, t);
+      return Status::Ok();
+    });
+  };
+  gather_centres(c, idx.data(), 1, d, ct.data(), cnorm.data());
+  *status = pass(1, [&](int64_t i, const float* dist, int) { closest[i] = dist[0]; });
+  if (!status->ok()) return idx;
+  std::vector<std::vector<double>> t_pot(T, std::vector<double>(static_cast<size_t>(trials)));
+  std::vector<int64_t> cand(static_cast<size_t>(trials));
+  for (int64_t centre = 1; centre < k; ++centre) {
+    // Candidates: searchsorted of the draws in the cumulative sum of the squared distances.
+    double total = 0;
+    for (double v : closest) total += v;
+    std::vector<std::pair<double, int64_t>> targets;
+    for (int64_t t = 0; t < trials; ++t) targets.push_back({u[1 + (centre - 1) * trials + t] * total, t});
+    std::sort(targets.begin(), targets.end());
+    double run = 0;
+    size_t next = 0;
+    for (int64_t i = 0; i < n && next < targets.size(); ++i) {
+      run += closest[i];
+      while (next < targets.size() && run > targets[next].first) cand[targets[next++].second] = i;
     }
-    idx.push_back(pick);
+    for (; next < targets.size(); ++next) cand[targets[next].second] = n - 1;
+    // The potential each candidate would leave; keep the lowest.
+    gather_centres(c, cand.data(), trials, d, ct.data(), cnorm.data());
+    for (auto& p : t_pot) std::fill(p.begin(), p.end(), 0.0);
+    *status = pass(trials, [&](int64_t i, const float* dist, int t) {
+      for (int64_t j = 0; j < trials; ++j) t_pot[t][j] += std::min<double>(closest[i], dist[j]);
+    });
+    if (!status->ok()) return idx;
+    std::vector<double> pot(static_cast<size_t>(trials), 0.0);
+    for (int t = 0; t < T; ++t)
+      for (int64_t j = 0; j < trials; ++j) pot[j] += t_pot[t][j];
+    const int64_t best = std::min_element(pot.begin(), pot.end()) - pot.begin();
+    idx.push_back(cand[best]);
+    gather_centres(c, &cand[best], 1, d, ct.data(), cnorm.data());
+    *status = pass(1, [&](int64_t i, const float* dist, int) { closest[i] = std::min<double>(closest[i], dist[0]); });
+    if (!status->ok()) return idx;
   }
   return idx;
 }
@@ -429,59 +494,97 @@ Status gmm_log_prob(const GmmParams& p, const float* x, int64_t n, double* resp,
 Status kmeans(const float* x, int64_t n, int64_t d, int64_t k, uint64_t seed, int64_t max_iter, int32_t* labels,
               double* centers) {
   if (k < 1 || k > n) return Status::Error(Code::InvalidArgument, "k-means needs 1 <= k <= rows");
-  const std::vector<int64_t> init = kmeans_plus_plus(x, n, d, k, seed);
-  for (int64_t c = 0; c < k; ++c)
-    for (int64_t j = 0; j < d; ++j) centers[c * d + j] = x[init[c] * d + j];
-  const std::vector<double> mean = column_means(x, n, d);
-  const std::vector<float> mean_f = to_float(mean);
-  std::vector<float> xc(static_cast<size_t>(kChunk * d)), cf(static_cast<size_t>(k * d)),
-      dots(static_cast<size_t>(kChunk * k)), norms(static_cast<size_t>(k));
+  const CentredData c(x, n, d);
+  Status st;
+  const std::vector<int64_t> init = kmeans_plus_plus(c, n, d, k, seed, &st);
+  LK_RETURN_IF_ERROR(st);
+  // Centres are kept centred (x̃ space) during Lloyd's iterations and shifted back at the end.
+  std::vector<double> cen(static_cast<size_t>(k * d));
+  for (int64_t t = 0; t < k; ++t)
+    for (int64_t j = 0; j < d; ++j) cen[t * d + j] = c.xc[init[t] * d + j];
+  // scikit-learn's stopping rule: the centres moved by at most tol = 1e-4 × the mean feature variance (squared
+  // Frobenius shift), or no label changed.
+  double mean_var = 0;
+  for (int64_t i = 0; i < n; ++i) mean_var += c.norm[i];
+  const double tol = 1e-4 * mean_var / static_cast<double>(n * d);
+  const int T = team_size();
+  std::vector<float> ct(static_cast<size_t>(k * d)), cnorm(static_cast<size_t>(k));
+  std::vector<std::vector<float>> t_dist(T), t_dots(T);
+  std::vector<std::vector<double>> t_sums(T), t_count(T);
   std::vector<double> best(static_cast<size_t>(n));
-  std::fill(labels, labels + n, -1);
-  for (int64_t it = 0; it < max_iter; ++it) {
-    for (int64_t c = 0; c < k; ++c) {
+  std::vector<int64_t> changed_by(static_cast<size_t>(T));
+  for (int t = 0; t < T; ++t) {
+    t_dist[t].resize(static_cast<size_t>(kChunk * k));
+    t_dots[t].resize(static_cast<size_t>(kChunk * k));
+  }
+  // One pass: each row's nearest centre (labels, best) and the per-slot sums and counts of the new centres (slots:
+  // deterministic at any thread count). Returns how many labels changed.
+  auto assign = [&](int64_t* changed) -> Status {
+    for (int64_t t = 0; t < k; ++t) {
       double s = 0;
       for (int64_t j = 0; j < d; ++j) {
-        cf[c * d + j] = static_cast<float>(centers[c * d + j] - mean[j]);
-        s += static_cast<double>(cf[c * d + j]) * cf[c * d + j];
+        ct[t * d + j] = static_cast<float>(cen[t * d + j]);
+        s += static_cast<double>(ct[t * d + j]) * ct[t * d + j];
       }
-      norms[c] = static_cast<float>(s);
+      cnorm[t] = static_cast<float>(s);
     }
-    int64_t changed = 0;
-    for (int64_t r0 = 0; r0 < n; r0 += kChunk) {  // ‖x − c‖² = ‖x‖² − 2 x·c + ‖c‖² on centred data
-      const int64_t B = std::min(kChunk, n - r0);
-      centre_rows(xc.data(), x, r0, B, d, mean_f.data());
-      LK_RETURN_IF_ERROR(gemm(false, true, B, k, d, 1.f, xc.data(), cf.data(), 0.f, dots.data()));
+    for (int t = 0; t < T; ++t) {
+      t_sums[t].assign(static_cast<size_t>(k * d), 0.0);
+      t_count[t].assign(static_cast<size_t>(k), 0.0);
+      changed_by[t] = 0;
+    }
+    LK_RETURN_IF_ERROR(for_each_chunk(n, [&](int64_t r0, int64_t B, int t) -> Status {
+      float* dist = t_dist[t].data();
+      LK_RETURN_IF_ERROR(chunk_sq_distances(dist, t_dots[t].data(), c.xc.data() + r0 * d, c.norm.data() + r0, ct.data(),
+                                            cnorm.data(), B, k, d));
       for (int64_t i = 0; i < B; ++i) {
-        double xn = 0;
-        for (int64_t j = 0; j < d; ++j) xn += static_cast<double>(xc[i * d + j]) * xc[i * d + j];
-        int32_t arg = 0;
-        float bd = std::numeric_limits<float>::infinity();
-        for (int64_t c = 0; c < k; ++c) {
-          const float dist = norms[c] - 2 * dots[i * k + c];
-          if (dist < bd) bd = dist, arg = static_cast<int32_t>(c);
-        }
-        best[r0 + i] = xn + bd;
-        if (labels[r0 + i] != arg) ++changed, labels[r0 + i] = arg;
+        const float* di = dist + i * k;
+        const int32_t arg = static_cast<int32_t>(std::min_element(di, di + k) - di);
+        best[r0 + i] = di[arg];
+        if (labels[r0 + i] != arg) ++changed_by[t], labels[r0 + i] = arg;
+        t_count[t][arg] += 1;
+        const float* xi = c.xc.data() + (r0 + i) * d;
+        double* sum = t_sums[t].data() + arg * d;
+        for (int64_t j = 0; j < d; ++j) sum[j] += xi[j];
       }
-    }
+      return Status::Ok();
+    }));
+    *changed = 0;
+    for (int t = 0; t < T; ++t) *changed += changed_by[t];
+    return Status::Ok();
+  };
+  std::fill(labels, labels + n, -1);
+  for (int64_t it = 0; it < max_iter; ++it) {
+    int64_t changed = 0;
+    LK_RETURN_IF_ERROR(assign(&changed));
     if (changed == 0) break;
-    std::vector<double> sums(static_cast<size_t>(k * d), 0.0);
-    std::vector<int64_t> counts(static_cast<size_t>(k), 0);
-    for (int64_t i = 0; i < n; ++i) {
-      ++counts[labels[i]];
-      for (int64_t j = 0; j < d; ++j) sums[labels[i] * d + j] += x[i * d + j];
+    std::vector<double> sums(static_cast<size_t>(k * d), 0.0), counts(static_cast<size_t>(k), 0.0);
+    for (int t = 0; t < T; ++t) {
+      for (int64_t i = 0; i < k * d; ++i) sums[i] += t_sums[t][i];
+      for (int64_t i = 0; i < k; ++i) counts[i] += t_count[t][i];
     }
-    for (int64_t c = 0; c < k; ++c) {
-      if (counts[c] == 0) {  // an empty cluster takes the point farthest from its centre
+    double shift = 0;
+    for (int64_t t = 0; t < k; ++t) {
+      if (counts[t] == 0) {  // an empty cluster takes the point farthest from its centre
         const int64_t far = std::max_element(best.begin(), best.end()) - best.begin();
         best[far] = 0;
-        for (int64_t j = 0; j < d; ++j) centers[c * d + j] = x[far * d + j];
+        for (int64_t j = 0; j < d; ++j) cen[t * d + j] = c.xc[far * d + j];
+        shift = HUGE_VAL;
         continue;
       }
-      for (int64_t j = 0; j < d; ++j) centers[c * d + j] = sums[c * d + j] / static_cast<double>(counts[c]);
+      for (int64_t j = 0; j < d; ++j) {
+        const double v = sums[t * d + j] / counts[t];
+        shift += (v - cen[t * d + j]) * (v - cen[t * d + j]);
+        cen[t * d + j] = v;
+      }
+    }
+    if (shift <= tol) {  // converged: labels of the final centres (scikit-learn's last E-step)
+      LK_RETURN_IF_ERROR(assign(&changed));
+      break;
     }
   }
+  for (int64_t t = 0; t < k; ++t)
+    for (int64_t j = 0; j < d; ++j) centers[t * d + j] = cen[t * d + j] + c.mean[j];
   return Status::Ok();
 }
 
@@ -513,7 +616,9 @@ Status gmm_fit(const float* x, int64_t n, int64_t d, const GmmFitOptions& o, Gmm
     } else {
       std::vector<int64_t> idx;
       if (o.init == GmmInit::KMeansPlusPlus) {
-        idx = kmeans_plus_plus(x, n, d, K, seed);
+        Status st;
+        idx = kmeans_plus_plus(CentredData(x, n, d), n, d, K, seed, &st);
+        LK_RETURN_IF_ERROR(st);
       } else {  // random_from_data: K distinct rows
         std::vector<int64_t> perm(static_cast<size_t>(n));
         LK_RETURN_IF_ERROR(rng_permutation(perm.data(), n, seed, rng_stream(RngPurpose::ClusterInit, 3)));
