@@ -77,3 +77,34 @@ test('SIGINT keeps the last complete epoch, says so and exits 130', async () => 
   expect(Number((await loadSafetensors(path.join(out, 'model.safetensors'))).metadata.epoch)).toBe(epoch);
   expect(r.err).toContain(`hold epoch ${epoch}`);
 }, 60000);
+
+// A full disk during train printed a stack trace and left a folder without some pictures. Needs root to mount a
+// small tmpfs; skipped with the reason printed otherwise.
+test('a full disk: a one-line error, a consistent folder and no temporaries left', async () => {
+  const mount = path.join(tmp, 'tiny');
+  fs.mkdirSync(mount);
+  const { spawnSync } = await import('child_process');
+  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=400k', 'tmpfs', mount]).status !== 0) {
+    console.log('full-disk test skipped: mounting a small tmpfs needs root (mount -t tmpfs)');
+    return;
+  }
+  try {
+    const data = path.join(tmp, 'wide.npy');
+    fs.writeFileSync(data, encodeNpy({ data: uniform(300 * 64, 3), rows: 300, cols: 64 }));
+    const out = path.join(mount, 'run');
+    const r = await new Promise<{ code: number | null; err: string }>((resolve) => {
+      const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'latentkit.js'), 'train', '--data', data, '--hidden', '512', '--latent', '2',
+        '--epochs', '5', '--threads', '1', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (c) => (err += String(c)));
+      child.on('exit', (code) => resolve({ code, err }));
+    });
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/latentkit: ENOSPC: no space left on device/);
+    expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
+    expect(fs.readdirSync(out).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    if (fs.existsSync(path.join(out, 'metrics.json'))) await consistent(out);
+  } finally {
+    spawnSync('umount', [mount]);
+  }
+}, 60000);
