@@ -96,7 +96,7 @@ async function fuzzBinding(n) {
   const b = lk.native();
   const fns = [...Object.entries(b.kernels).map(([k, f]) => [`kernels.${k}`, f]), ...Object.entries(b.classical).map(([k, f]) => [`classical.${k}`, f])];
   const methods = Object.getOwnPropertyNames(b.VaeNative.prototype).filter((m) => m !== 'constructor');
-  let model = new b.VaeNative(vaeConfig());
+  let model = new b.VaeNative({ inputDim: 8, latentDim: 2, hidden: [3], activation: 1, likelihood: 0, sigmaMode: 0, sigma: 1 });
   for (let i = 0; i < n; i++) {
     const r = rand();
     if (r < 0.55) {
@@ -192,6 +192,7 @@ async function fuzzLoaders(n, dir) {
   require('onnxruntime-node').env.logLevel = 'fatal'; // mutated graphs make onnxruntime print warnings by the hundred
   process.removeAllListeners('warning');
   process.on('warning', () => undefined);
+  fs.writeFileSync(progressFile, 'starting');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latentkit-fuzz-'));
   const t0 = performance.now();
   try {
