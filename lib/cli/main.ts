@@ -178,27 +178,27 @@ async function evaluate(argv: string[]): Promise<void> {
   const seed = num(flags, 'seed', 0);
   const threads = flags.threads === undefined ? undefined : num(flags, 'threads', 0);
   const vae = await Vae.load(String(flags.model), { threads });
-  const data = { test: await evaluationRows(String(flags.model), flags, 'test', 'eval') };
+  const test = await evaluationRows(String(flags.model), flags, 'test', 'eval');
   const samples = num(flags, 'samples', 1);
   const binarize = Boolean(flags.binarize);
   // A conditional model is evaluated under the test labels, one-hot, as `train --conditional` trained it.
-  const condition = vae.options.conditionDim > 0 ? oneHot(data.test.labels, vae.options.conditionDim) : undefined;
-  if (condition && labelClasses(data.test.labels) > vae.options.conditionDim)
-    usage(`the model has conditionDim ${vae.options.conditionDim} but ${data.test.name} has labels up to ${labelClasses(data.test.labels) - 1}`);
+  const condition = vae.options.conditionDim > 0 ? oneHot(test.labels, vae.options.conditionDim) : undefined;
+  if (condition && labelClasses(test.labels) > vae.options.conditionDim)
+    usage(`the model has conditionDim ${vae.options.conditionDim} but ${test.name} has labels up to ${labelClasses(test.labels) - 1}`);
   const t0 = performance.now();
-  const r = await vae.elbo(data.test.x, { samples, binarize, condition });
+  const r = await vae.elbo(test.x, { samples, binarize, condition });
   const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
-  const result: Record<string, unknown> = { model: flags.model, data: data.test.name, testLoss: -mean(r.elbo), reconstruction: mean(r.reconstruction),
-    kl: mean(r.kl), rows: data.test.x.rows, samples, binarize, threads: vae.options.threads, ...latentDiagnostics(vae, data.test.x, seed, condition) };
+  const result: Record<string, unknown> = { model: flags.model, data: test.name, testLoss: -mean(r.elbo), reconstruction: mean(r.reconstruction),
+    kl: mean(r.kl), rows: test.x.rows, samples, binarize, threads: vae.options.threads, ...latentDiagnostics(vae, test.x, seed, condition) };
   process.stdout.write(`test loss ${(result.testLoss as number).toFixed(3)} nats (reconstruction ${(result.reconstruction as number).toFixed(3)}, ` +
-    `KL ${(result.kl as number).toFixed(3)}) on ${data.test.x.rows} rows; active units ${result.activeUnits}/${vae.latentDim}, ` +
+    `KL ${(result.kl as number).toFixed(3)}) on ${test.x.rows} rows; active units ${result.activeUnits}/${vae.latentDim}, ` +
     `mutual information ${(result.mutualInformation as number).toFixed(3)} nats\n`);
   if (flags.iw !== undefined) {
     const k = num(flags, 'iw', 5000);
     const t1 = performance.now();
-    const ll = await vae.logLikelihood(data.test.x, { k, seed, binarize, condition });
+    const ll = await vae.logLikelihood(test.x, { k, seed, binarize, condition });
     const s = (performance.now() - t1) / 1000;
-    Object.assign(result, { iw: { k, nll: -mean(ll), seconds: s, examplesPerSec: data.test.x.rows / s } });
+    Object.assign(result, { iw: { k, nll: -mean(ll), seconds: s, examplesPerSec: test.x.rows / s } });
     process.stdout.write(`importance-sampled NLL (k = ${k}) ${(-mean(ll)).toFixed(3)} nats, ${s.toFixed(1)} s\n`);
   }
   result.seconds = (performance.now() - t0) / 1000;

@@ -234,7 +234,7 @@ export async function serve(dir: string, options: ListenOptions = {}): Promise<{
   const port = integer('port', o.port ?? 8080, 0, 65535);
   const host = o.host ?? '127.0.0.1';
   if (typeof host !== 'string' || host === '') throw new LatentkitError('LATENTKIT_INVALID_ARGUMENT', `serve: Expected a host name for host but received ${JSON.stringify(host)}`);
-  const { host: _host, port: _port, ...serverOptions } = o as ListenOptions;
+  const serverOptions = Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'host' && k !== 'port')) as ServeOptions;
   const app = await createServer(dir, serverOptions);
   await app.listen({ port, host });
   const address = app.server.address();

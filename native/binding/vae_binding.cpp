@@ -1,8 +1,7 @@
 // vae_binding.cpp — the JS class VaeNative over lk::VaeModel. Short calls (encode, decode) are synchronous;
-// evaluation and training epochs return Promises, run on the compute thread of executor.h and settle through a
-// thread-safe function, holding no libuv pool thread (sharp's "baton" pattern: plain
-// C++ state in, no V8 on the worker thread, Status out). While a job runs the model is busy: other calls throw
-// LATENTKIT_BUSY, and the job holds references to the JS object and every array it reads or writes.
+// evaluation and training epochs are AsyncJobs (async_job.h: they copy what they read, run on the compute thread of
+// executor.h and settle on the JS thread, holding no libuv pool thread). While a job runs the model is busy: other
+// calls throw LATENTKIT_BUSY, and the job holds a reference to the model's JS object.
 #include <napi.h>
 
 #include <atomic>
