@@ -52,13 +52,15 @@ export interface NativeCudaKernels {
 export interface NativeVaeConfig {
   inputDim: number;
   latentDim: number;
-  hidden: number[];
-  activation: number;
-  likelihood: number;
-  sigmaMode: number; // 0 fixed, 1 shared, 2 feature, 3 decoder
+  inputShape?: number[]; // [n] or [c, h, w]
+  /** Layers (models/architecture.ts nativeLayers): { name, kind, units, kernel, stride, padding, outputPadding, activation, shape? } */
+  encoder: Array<Record<string, unknown>>;
+  decoder: Array<Record<string, unknown>>;
+  likelihood: string; // 'bernoulli' | 'gaussian' | 'laplace' | 'poisson' | 'nb' | 'zinb'
+  sigmaMode: string; // 'fixed' | 'shared' | 'feature' | 'decoder'
   sigma: number;
   minSigma?: number;
-  observedLibrary?: number; // 1: count means scale with each row's Σx
+  observedLibrary?: boolean; // count means scale with each row's Σx
   priorComponents?: number; // 0: N(0, I); C: a learned mixture of C Gaussians
   conditionDim?: number; // > 0: a conditional VAE
 }
@@ -72,15 +74,15 @@ export interface NativeTrainOptions {
   weightDecay: number;
   binarize: boolean;
   seed: number;
-  objective?: number;
+  objective?: 'elbo' | 'iwae';
   samples?: number;
   klWeight?: number;
   freeBits?: number;
 }
 
-/** One step's objective (objective: 0 elbo, 1 iwae). */
+/** One step's objective. */
 export interface NativeStepOptions {
-  objective?: number;
+  objective?: 'elbo' | 'iwae';
   samples?: number;
   klWeight?: number;
   freeBits?: number;

@@ -110,9 +110,9 @@ describe('direct binding calls with wrong arguments', () => {
   test('VaeNative: a bad config, wrong array lengths, training before beginTraining', async () => {
     const N = native().VaeNative;
     expect(() => new N(undefined as never)).toThrow(expect.objectContaining({ name: 'TypeError' }));
-    expect(() => new N({ inputDim: 4, latentDim: 2, hidden: 'x' } as never)).toThrow(/for hidden/);
-    expect(() => new N({ inputDim: 0, latentDim: 2, hidden: [] } as never)).toThrow(/for inputDim/);
-    const v = new N({ inputDim: 4, latentDim: 2, hidden: [3], activation: 1, likelihood: 0, sigmaMode: 0, sigma: 1 });
+    expect(() => new N({ inputDim: 4, latentDim: 2, encoder: 'x' } as never)).toThrow(/for encoder/);
+    expect(() => new N({ inputDim: 0, latentDim: 2, encoder: [] } as never)).toThrow(/for inputDim/);
+    const v = new N({ inputDim: 4, latentDim: 2, encoder: [{ name: 'encoder.0', kind: 'dense', units: 3, activation: 'relu' }], decoder: [{ name: 'decoder.0', kind: 'dense', units: 3, activation: 'relu' }, { name: 'decoder.out', kind: 'dense', units: 4 }], likelihood: 'bernoulli', sigmaMode: 'fixed', sigma: 1 });
     expect(() => v.setParams(new Float32Array(3))).toThrow(expect.objectContaining({ name: 'RangeError' }));
     expect(() => v.encode(new Float32Array(8), 3, new Float32Array(6), new Float32Array(6))).toThrow(/for x/);
     expect(() => v.decode(new Float32Array(2), 1, new Float32Array(3))).toThrow(/for mean/);
@@ -157,7 +157,7 @@ describe('huge sizes', () => {
   });
 
   test('evaluation draws are bounded', () => {
-    const v = new (native().VaeNative)({ inputDim: 4, latentDim: 2, hidden: [3], activation: 1, likelihood: 0, sigmaMode: 0, sigma: 1 });
+    const v = new (native().VaeNative)({ inputDim: 4, latentDim: 2, encoder: [{ name: 'encoder.0', kind: 'dense', units: 3, activation: 'relu' }], decoder: [{ name: 'decoder.0', kind: 'dense', units: 3, activation: 'relu' }, { name: 'decoder.out', kind: 'dense', units: 4 }], likelihood: 'bernoulli', sigmaMode: 'fixed', sigma: 1 });
     expect(() => v.evaluate(new Float32Array(4), 1, 2 ** 30, 0, false, true, { logLikelihood: true })).toThrow(/for samples/);
   });
 });

@@ -70,7 +70,7 @@ describe('async jobs own what they read', () => {
 
   test("a training epoch's KL weights transferred while it runs", async () => {
     const rows = 2048, d = 32;
-    const nat = new (native().VaeNative)({ inputDim: d, latentDim: 2, hidden: [16], activation: 1, likelihood: 1, sigmaMode: 0, sigma: 1 });
+    const nat = new (native().VaeNative)({ inputDim: d, latentDim: 2, encoder: [{ name: 'encoder.0', kind: 'dense', units: 16, activation: 'relu' }], decoder: [{ name: 'decoder.0', kind: 'dense', units: 16, activation: 'relu' }, { name: 'decoder.out', kind: 'dense', units: d }], likelihood: 'gaussian', sigmaMode: 'fixed', sigma: 1 });
     const train = async (transfer: boolean) => {
       nat.initParams(3);
       nat.beginTraining(randn(rows * d, 4), rows, { batchSize: 16, lr: 1e-3, weightDecay: 0, binarize: false, seed: 5 });

@@ -31,19 +31,19 @@ describe('gradient of the fused native step', () => {
     ['gaussian fixed σ, softplus, no hidden layer', { inputDim: 4, latentDim: 2, hidden: [], activation: 'softplus', likelihood: 'gaussian', sigma: 0.7 }, {}],
     ['bernoulli, leaky_relu', { inputDim: 5, latentDim: 2, hidden: [6], activation: 'leaky_relu', likelihood: 'bernoulli' }, {}],
     ['ELBO with 3 draws per example and β = 0.4', { inputDim: 5, latentDim: 3, hidden: [4], activation: 'tanh' }, { samples: 3, klWeight: 0.4 }],
-    ['gaussian per-feature σ, IWAE k = 3', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'gaussian', sigma: 'feature' }, { objective: 1, samples: 3 }],
-    ['IWAE k = 4', { inputDim: 5, latentDim: 3, hidden: [4], activation: 'tanh' }, { objective: 1, samples: 4 }],
-    ['IWAE k = 5, gaussian shared σ, KL weight 0.3', { inputDim: 4, latentDim: 2, hidden: [3], activation: 'tanh', likelihood: 'gaussian', sigma: 'shared' }, { objective: 1, samples: 5, klWeight: 0.3 }],
+    ['gaussian per-feature σ, IWAE k = 3', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'gaussian', sigma: 'feature' }, { objective: 'iwae', samples: 3 }],
+    ['IWAE k = 4', { inputDim: 5, latentDim: 3, hidden: [4], activation: 'tanh' }, { objective: 'iwae', samples: 4 }],
+    ['IWAE k = 5, gaussian shared σ, KL weight 0.3', { inputDim: 4, latentDim: 2, hidden: [3], activation: 'tanh', likelihood: 'gaussian', sigma: 'shared' }, { objective: 'iwae', samples: 5, klWeight: 0.3 }],
     ['free bits λ = 0.11 (some dimensions under the floor)', { inputDim: 6, latentDim: 4, hidden: [5], activation: 'tanh' }, { samples: 2, freeBits: 0.11 }],
     ['gaussian σ(z) from the decoder, floored', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'gaussian', sigma: 'decoder', minSigma: 0.2 }, {}],
-    ['gaussian σ(z), no hidden layer, IWAE k = 3', { inputDim: 4, latentDim: 2, hidden: [], activation: 'tanh', likelihood: 'gaussian', sigma: 'decoder' }, { objective: 1, samples: 3 }],
+    ['gaussian σ(z), no hidden layer, IWAE k = 3', { inputDim: 4, latentDim: 2, hidden: [], activation: 'tanh', likelihood: 'gaussian', sigma: 'decoder' }, { objective: 'iwae', samples: 3 }],
     ['laplace per-feature scale', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'laplace', sigma: 'feature' }, {}],
     ['laplace scale from the decoder, 2 draws', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'laplace', sigma: 'decoder' }, { samples: 2 }],
     ['poisson with the observed library size', { inputDim: 6, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'poisson' }, {}],
-    ['negative binomial, no library offset, IWAE k = 3', { inputDim: 6, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'nb', library: 'none' }, { objective: 1, samples: 3 }],
+    ['negative binomial, no library offset, IWAE k = 3', { inputDim: 6, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'nb', library: 'none' }, { objective: 'iwae', samples: 3 }],
     ['mixture-of-Gaussians prior (C = 3), Monte-Carlo KL, 2 draws, β = 0.6', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', prior: { mixture: 3 } }, { samples: 2, klWeight: 0.6 }],
-    ['mixture prior (C = 2), IWAE k = 3, gaussian σ(z)', { inputDim: 4, latentDim: 2, hidden: [3], activation: 'tanh', likelihood: 'gaussian', sigma: 'decoder', prior: { mixture: 2 } }, { objective: 1, samples: 3 }],
-    ['conditional (3 condition columns), 2 hidden layers, IWAE k = 2', { inputDim: 5, latentDim: 2, hidden: [4, 3], activation: 'tanh', conditionDim: 3 }, { objective: 1, samples: 2 }],
+    ['mixture prior (C = 2), IWAE k = 3, gaussian σ(z)', { inputDim: 4, latentDim: 2, hidden: [3], activation: 'tanh', likelihood: 'gaussian', sigma: 'decoder', prior: { mixture: 2 } }, { objective: 'iwae', samples: 3 }],
+    ['conditional (3 condition columns), 2 hidden layers, IWAE k = 2', { inputDim: 5, latentDim: 2, hidden: [4, 3], activation: 'tanh', conditionDim: 3 }, { objective: 'iwae', samples: 2 }],
     ['conditional, no hidden layer, gaussian σ(z), mixture prior', { inputDim: 4, latentDim: 2, hidden: [], activation: 'tanh', likelihood: 'gaussian', sigma: 'decoder', prior: { mixture: 2 }, conditionDim: 2 }, { samples: 2 }],
     ['zero-inflated NB with the observed library size', { inputDim: 6, latentDim: 3, hidden: [5], activation: 'tanh', likelihood: 'zinb' }, { samples: 2 }],
   ];
@@ -52,7 +52,7 @@ describe('gradient of the fused native step', () => {
   test.each(cases)('%s', (_name, options, step) => {
     const rows = 8;
     const likelihood = options.likelihood ?? 'bernoulli';
-    const n = rows * options.inputDim;
+    const n = rows * options.inputDim!;
     const x = likelihood === 'bernoulli' ? uniform(n, 5) : ['gaussian', 'laplace'].includes(likelihood) ? randn(n, 5) : countData(n);
     const handle = new (native().VaeNative)(nativeVaeConfig(resolveVaeOptions(options))) as NativeVae;
     const cond = options.conditionDim ? randn(rows * options.conditionDim, 8) : null;

@@ -81,6 +81,6 @@ export function epochKlWeights(o: ResolvedObjective, epoch: number, stepsPerEpoc
 }
 
 /** The options the native trainer takes for one step's objective. */
-export function nativeStep(o: ResolvedObjective): { objective: number; samples: number; klWeight: number; freeBits: number } {
-  return { objective: OBJECTIVES.indexOf(o.objective), samples: o.samples, klWeight: o.beta, freeBits: o.freeBits };
+export function nativeStep(o: ResolvedObjective): { objective: Objective; samples: number; klWeight: number; freeBits: number } {
+  return { objective: o.objective, samples: o.samples, klWeight: o.beta, freeBits: o.freeBits };
 }

@@ -15,9 +15,10 @@ import { CovarianceType, GaussianMixture, GaussianMixtureOptions } from './mixtu
 import { epochKlWeights, nativeStep, OBJECTIVE_KEYS, ObjectiveOptions, resolveObjective } from './objective';
 import { boolean, fail, failReceived, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../validate';
 import { VERSION } from '../version';
+import { Activation, ACTIVATIONS, convSpecs, LayerSpec, mlpSpecs, nativeLayers, Network, numel, resolveNetwork, shapeOption } from './architecture';
 
-export const ACTIVATIONS = ['identity', 'relu', 'tanh', 'leaky_relu', 'softplus'] as const;
-export type Activation = (typeof ACTIVATIONS)[number];
+export { ACTIVATIONS } from './architecture';
+export type { Activation, LayerSpec } from './architecture';
 export const LIKELIHOODS = ['bernoulli', 'gaussian', 'laplace', 'poisson', 'nb', 'zinb'] as const;
 const LOCATION_SCALE: readonly Likelihood[] = ['gaussian', 'laplace'];
 const COUNT_LIKELIHOODS: readonly Likelihood[] = ['poisson', 'nb', 'zinb'];
@@ -28,11 +29,32 @@ export type SampleMode = (typeof SAMPLE_MODES)[number];
 export type Likelihood = (typeof LIKELIHOODS)[number];
 
 export interface VaeOptions {
-  inputDim: number;
+  /** Values per row (optional when inputShape is given: its product). */
+  inputDim?: number;
+  /** The shape of one row: [n], or an image [channels, height, width] (rows hold its C·H·W values, NCHW). */
+  inputShape?: number[];
   latentDim: number;
-  /** Encoder hidden widths; the decoder mirrors them. Default [400]. */
+  /** An MLP's encoder hidden widths; the decoder mirrors them. Default [400] (when no architecture is given). */
   hidden?: number[];
+  /** The activation of `hidden` layers and of the 'conv' preset (default 'relu'). */
   activation?: Activation;
+  /**
+   * A preset network: 'mlp' (from `hidden`, the default) or 'conv' for images whose height and width divide by 4
+   * (conv 32, 64 channels, kernel 4, stride 2 → dense 256; the decoder mirrors it with transposed convolutions).
+   */
+  architecture?: 'mlp' | 'conv';
+  /**
+   * The encoder's layers, as data: `{ dense: 256 }`, `{ conv: { channels, kernel, stride?, padding? } }`,
+   * `{ activation: 'relu' }`, `{ reshape: [c, h, w] }`, `'flatten'` (the mean / log-variance heads follow it).
+   * Give encoder and decoder together, instead of hidden / architecture.
+   */
+  encoder?: LayerSpec[];
+  /**
+   * The decoder's layers from z, e.g. `{ dense: 3136 }, { reshape: [64, 7, 7] }, { convTranspose: { channels, kernel,
+   * stride?, padding?, outputPadding? } }`; its last layer is the output head when it gives inputShape with no
+   * activation, else a dense output layer to inputDim is appended.
+   */
+  decoder?: LayerSpec[];
   /**
    * p(x | z): 'bernoulli' (x in [0, 1]), 'gaussian', 'laplace', or for counts 'poisson', 'nb' (negative binomial with
    * a learned inverse dispersion θ per feature) and 'zinb' (NB with a decoded zero-inflation probability, as scVI).
@@ -66,8 +88,13 @@ export interface VaeOptions {
   threads?: number;
 }
 
-/** Every option filled in; sigma (and minSigma) only for Gaussian / Laplace, library only for count likelihoods. */
-export type ResolvedVaeOptions = Omit<Required<VaeOptions>, 'sigma' | 'minSigma' | 'library'> & Pick<VaeOptions, 'sigma' | 'minSigma' | 'library'>;
+/**
+ * Every option filled in; an MLP keeps hidden and activation, any other network its encoder and decoder specs
+ * (the 'conv' preset written out), with inputShape; sigma (and minSigma) only for Gaussian / Laplace, library only
+ * for count likelihoods.
+ */
+export type ResolvedVaeOptions = Omit<Required<VaeOptions>, 'sigma' | 'minSigma' | 'library' | 'inputShape' | 'hidden' | 'activation' | 'architecture' | 'encoder' | 'decoder'>
+  & Pick<VaeOptions, 'sigma' | 'minSigma' | 'library' | 'inputShape' | 'hidden' | 'activation' | 'encoder' | 'decoder'> & { inputDim: number };
 
 export interface EpochRecord {
   epoch: number;
@@ -128,19 +155,36 @@ export interface ElboResult {
   kl: Float32Array; // KL(q(z | x) || N(0, I)), closed form
 }
 
-const VAE_KEYS = ['inputDim', 'latentDim', 'hidden', 'activation', 'likelihood', 'sigma', 'minSigma', 'library', 'prior', 'conditionDim', 'seed', 'threads'] as const;
+const VAE_KEYS = ['inputDim', 'inputShape', 'latentDim', 'hidden', 'activation', 'architecture', 'encoder', 'decoder', 'likelihood', 'sigma', 'minSigma', 'library', 'prior', 'conditionDim', 'seed', 'threads'] as const;
 const FIT_KEYS = ['condition', 'validationCondition', 'epochs', 'batchSize', 'learningRate', 'aggressive', 'adamEps', 'weightDecay', 'threads', 'validation', 'binarize', 'seed', 'signal', 'onEpoch', 'progress', ...OBJECTIVE_KEYS] as const;
 const EVAL_SEED = 0x5eed;
 
 export function resolveVaeOptions(options: unknown): ResolvedVaeOptions {
   const o = plainObject('options', options);
   knownKeys('options', o, VAE_KEYS);
-  const inputDim = integer('inputDim', o.inputDim, 1, 1 << 24);
+  const inputShape = o.inputShape === undefined ? undefined : shapeOption('inputShape', o.inputShape);
+  const inputDim = o.inputDim === undefined && inputShape ? numel(inputShape) : integer('inputDim', o.inputDim, 1, 1 << 24);
+  if (inputShape && numel(inputShape) !== inputDim) fail('inputDim', `${numel(inputShape)} (the product of inputShape [${inputShape.join(', ')}]) or nothing`, inputDim);
   const latentDim = integer('latentDim', o.latentDim, 1, 1 << 20);
-  const hiddenRaw = o.hidden ?? [400];
-  if (!Array.isArray(hiddenRaw)) fail('hidden', 'an array of positive integers', hiddenRaw, 'type');
-  const hidden = hiddenRaw.map((h, i) => integer(`hidden[${i}]`, h, 1, 1 << 20));
-  const activation = oneOf('activation', o.activation ?? 'relu', ACTIVATIONS);
+  const architecture = oneOf('architecture', o.architecture ?? (o.encoder !== undefined || o.decoder !== undefined ? 'custom' : 'mlp'), ['mlp', 'conv', 'custom'] as const);
+  const net: Pick<ResolvedVaeOptions, 'inputShape' | 'hidden' | 'activation' | 'encoder' | 'decoder'> = {};
+  if (architecture === 'mlp') {
+    const hiddenRaw = o.hidden ?? [400];
+    if (!Array.isArray(hiddenRaw)) fail('hidden', 'an array of positive integers', hiddenRaw, 'type');
+    net.hidden = hiddenRaw.map((h, i) => integer(`hidden[${i}]`, h, 1, 1 << 20));
+    net.activation = oneOf('activation', o.activation ?? 'relu', ACTIVATIONS);
+  } else {
+    for (const k of ['hidden', ...(architecture === 'custom' ? ['activation'] : [])] as const)
+      if (o[k] !== undefined) fail(k, `nothing with ${architecture === 'conv' ? "architecture: 'conv'" : 'encoder / decoder specs'} (${k === 'hidden' ? 'hidden describes an MLP' : "put { activation } entries in the specs"})`, o[k], 'type');
+    if (architecture === 'conv' && (o.encoder !== undefined || o.decoder !== undefined)) fail(o.encoder !== undefined ? 'encoder' : 'decoder', "nothing with architecture: 'conv' (the preset defines both networks)", o.encoder ?? o.decoder, 'type');
+    if (architecture === 'custom' && (o.encoder === undefined || o.decoder === undefined)) fail(o.encoder === undefined ? 'encoder' : 'decoder', 'a layer spec array (encoder and decoder are given together)', undefined, 'type');
+    const specs = architecture === 'conv'
+      ? convSpecs(inputShape ?? fail('inputShape', "an image [channels, height, width] (architecture: 'conv')", undefined, 'type'), oneOf('activation', o.activation ?? 'relu', ACTIVATIONS))
+      : { encoder: o.encoder as LayerSpec[], decoder: o.decoder as LayerSpec[] };
+    net.encoder = specs.encoder;
+    net.decoder = specs.decoder;
+  }
+  if (inputShape) net.inputShape = inputShape;
   const likelihood = oneOf('likelihood', o.likelihood ?? 'bernoulli', LIKELIHOODS);
   const seed = integer('seed', o.seed ?? 0, 0);
   const threads = integer('threads', o.threads ?? 0, 0, 1024);
@@ -151,7 +195,8 @@ export function resolveVaeOptions(options: unknown): ResolvedVaeOptions {
     prior = { mixture: integer('prior.mixture', p.mixture, 1, 4096) };
   }
   const conditionDim = integer('conditionDim', o.conditionDim ?? 0, 0, 1 << 20);
-  const resolved: ResolvedVaeOptions = { inputDim, latentDim, hidden, activation, likelihood, prior, conditionDim, seed, threads };
+  const resolved: ResolvedVaeOptions = { inputDim, ...net, latentDim, likelihood, prior, conditionDim, seed, threads };
+  architectureOf(resolved); // the shapes must chain: checked here, with errors naming the layer
   if (LOCATION_SCALE.includes(likelihood)) {
     const learned = ['shared', 'feature', 'decoder'];
     resolved.sigma = o.sigma === undefined || learned.includes(o.sigma as string) ? ((o.sigma as Sigma) ?? 1) : finiteNumber('sigma', o.sigma, { min: 0, exclusiveMin: true });
@@ -166,18 +211,27 @@ export function resolveVaeOptions(options: unknown): ResolvedVaeOptions {
   return resolved;
 }
 
-/** The native constructor's view of resolved options (enums as indices). */
+/** The resolved network of resolved options: the layers the native model and the ONNX export are built from. */
+export function architectureOf(o: ResolvedVaeOptions): Network {
+  const inputShape = o.inputShape ?? [o.inputDim];
+  const specs = o.hidden ? mlpSpecs(o.hidden, o.activation ?? 'relu') : { encoder: o.encoder ?? [], decoder: o.decoder ?? [] };
+  return resolveNetwork({ inputShape, latentDim: o.latentDim, conditionDim: o.conditionDim, ...specs, mlp: Boolean(o.hidden) });
+}
+
+/** The native constructor's view of resolved options (enums as strings). */
 export function nativeVaeConfig(o: ResolvedVaeOptions): NativeVaeConfig {
+  const network = architectureOf(o);
   return {
     inputDim: o.inputDim,
     latentDim: o.latentDim,
-    hidden: o.hidden,
-    activation: ACTIVATIONS.indexOf(o.activation),
-    likelihood: LIKELIHOODS.indexOf(o.likelihood),
-    sigmaMode: o.sigma === 'shared' ? 1 : o.sigma === 'feature' ? 2 : o.sigma === 'decoder' ? 3 : 0,
+    ...(o.inputShape ? { inputShape: o.inputShape } : {}),
+    encoder: nativeLayers(network.encoder),
+    decoder: nativeLayers(network.decoder),
+    likelihood: o.likelihood,
+    sigmaMode: typeof o.sigma === 'string' ? o.sigma : 'fixed',
     sigma: typeof o.sigma === 'number' ? o.sigma : 1,
     minSigma: o.minSigma ?? 1e-3,
-    observedLibrary: o.library === 'observed' ? 1 : 0,
+    observedLibrary: o.library === 'observed',
     priorComponents: o.prior === 'normal' ? 0 : o.prior.mixture,
     conditionDim: o.conditionDim,
   };
@@ -787,7 +841,8 @@ export class Vae {
     for (const part of parts) {
       oneOf('parts[]', part, ['decoder', 'encoder'] as const);
       const file = path.join(dir, `${part}.onnx`);
-      await writeFileAtomic(file, part === 'decoder' ? decoderOnnx(this.options, tensors) : encoderOnnx(this.options, tensors));
+      const network = architectureOf(this.options);
+      await writeFileAtomic(file, part === 'decoder' ? decoderOnnx(this.options, network, tensors) : encoderOnnx(this.options, network, tensors));
       written.push(file);
     }
     return written;

@@ -207,3 +207,24 @@ bool option_bool(const Args& a, const Napi::Object& o, const char* key, bool fal
 }
 
 }  // namespace lk
+
+namespace lk {
+
+int option_enum(const Args& a, const Napi::Object& o, const char* key, int fallback,
+                std::initializer_list<const char*> names) {
+  Napi::Value v = prop(o, key);
+  if (v.IsUndefined()) return fallback;
+  std::string what = "one of";
+  int i = 0;
+  for (const char* n : names) what += std::string(i++ ? ", '" : " '") + n + "'";
+  if (!v.IsString()) a.type_error(key, what, v);
+  const std::string s = v.As<Napi::String>().Utf8Value();
+  i = 0;
+  for (const char* n : names) {
+    if (s == n) return i;
+    ++i;
+  }
+  a.range_error(key, what, v);
+}
+
+}  // namespace lk

@@ -63,6 +63,10 @@ double option_number(const Args& a, const Napi::Object& o, const char* key, doub
 int64_t option_integer(const Args& a, const Napi::Object& o, const char* key, int64_t fallback, int64_t min,
                        int64_t max);
 bool option_bool(const Args& a, const Napi::Object& o, const char* key, bool fallback);
+// An enum crossing as a string: the index of the property's value in `names` (fallback when absent); any other
+// value is an error that lists the valid names.
+int option_enum(const Args& a, const Napi::Object& o, const char* key, int fallback,
+                std::initializer_list<const char*> names);
 // An optional Float64Array property of exactly `length` elements; nullptr when absent.
 double* option_f64(const Args& a, const Napi::Object& o, const char* key, int64_t length);
 

@@ -19,10 +19,10 @@ namespace lk {
 
 namespace {
 
-// { objective: 0 elbo | 1 iwae, samples, klWeight, freeBits } (each optional) → StepOptions.
+// { objective: 'elbo' | 'iwae', samples, klWeight, freeBits } (each optional) → StepOptions.
 StepOptions step_options(const Args& a, const Napi::Object& o) {
   StepOptions st;
-  st.objective = static_cast<Objective>(option_integer(a, o, "objective", 0, 0, 1));
+  st.objective = static_cast<Objective>(option_enum(a, o, "objective", 0, {"elbo", "iwae"}));
   st.samples = option_integer(a, o, "samples", 1, 1, 1 << 16);
   st.kl_weight = static_cast<float>(option_number(a, o, "klWeight", 1.0));
   st.free_bits = static_cast<float>(option_number(a, o, "freeBits", 0.0));
@@ -35,28 +35,71 @@ const float* condition_arg(const Args& a, size_t i, int64_t rows, int64_t condit
   return a.f32(i, "condition", a.product({rows, condition_dim}, "condition"), true);
 }
 
-// The constructor's config object → VaeConfig, every field checked.
+// A shape given as [n] or [c, h, w] of positive integers.
+FeatureShape shape_arg(const Args& a, const Napi::Value& v, const char* name) {
+  const char* what = "[n] or [channels, height, width] of integers in [1, 16777216]";
+  if (!v.IsArray()) a.type_error(name, what, v);
+  Napi::Array arr = v.As<Napi::Array>();
+  if (arr.Length() != 1 && arr.Length() != 3) a.range_error(name, what, v);
+  int64_t d[3] = {1, 1, 1};
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value e = arr.Get(i);
+    const double x = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : 0;
+    if (!(x >= 1 && x <= (1 << 24) && x == std::floor(x))) a.range_error(name, what, v);
+    d[i] = static_cast<int64_t>(x);
+  }
+  return FeatureShape{d[0], d[1], d[2], arr.Length() == 3};
+}
+
+// [{ name, kind: 'dense' | 'conv' | 'convTranspose' | 'reshape', units, kernel, stride, padding, outputPadding,
+//    shape, activation }] → LayerSpecs; `side` ("encoder" / "decoder") names them in errors.
+std::vector<LayerSpec> layer_specs(const Args& a, const Napi::Object& o, const char* side) {
+  Napi::Value v = o.Get(side);
+  if (!v.IsArray()) a.type_error(side, "an array of layer objects", v);
+  Napi::Array arr = v.As<Napi::Array>();
+  if (arr.Length() > 256) a.range_error(side, "at most 256 layers", v);
+  std::vector<LayerSpec> out;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value e = arr.Get(i);
+    if (!e.IsObject()) a.type_error(side, "an array of layer objects", e);
+    Napi::Object l = e.As<Napi::Object>();
+    LayerSpec s;
+    Napi::Value name = l.Get("name");
+    if (!name.IsString()) a.type_error("layer name", "a string", name);
+    s.name = name.As<Napi::String>().Utf8Value();
+    if (s.name.empty() || s.name.size() > 128) a.range_error("layer name", "1 to 128 characters", name);
+    s.kind = static_cast<LayerKind>(option_enum(a, l, "kind", -1, {"dense", "conv", "convTranspose", "reshape"}));
+    if (static_cast<int>(s.kind) < 0) a.type_error("kind", "'dense', 'conv', 'convTranspose' or 'reshape'", l.Get("kind"));
+    s.where = std::string(side) + "[" + std::to_string(i) + "] (" + layer_kind_name(s.kind) + ", " + s.name + ")";
+    s.units = option_integer(a, l, "units", 0, 0, 1 << 24);
+    s.kernel = option_integer(a, l, "kernel", 1, 0, 1 << 16);
+    s.stride = option_integer(a, l, "stride", 1, 0, 1 << 16);
+    s.padding = option_integer(a, l, "padding", 0, 0, 1 << 16);
+    s.output_padding = option_integer(a, l, "outputPadding", 0, 0, 1 << 16);
+    if (s.kind == LayerKind::Reshape) s.shape = shape_arg(a, l.Get("shape"), "shape");
+    s.activation = static_cast<Activation>(
+        option_enum(a, l, "activation", 0, {"identity", "relu", "tanh", "leaky_relu", "softplus"}));
+    out.push_back(s);
+  }
+  return out;
+}
+
+// The constructor's config object → VaeConfig, every field checked (Create checks how the layers chain).
 VaeConfig vae_config(const Args& a, const Napi::Object& o) {
   VaeConfig c;
   c.input_dim = option_integer(a, o, "inputDim", 0, 1, 1 << 24);
   c.latent_dim = option_integer(a, o, "latentDim", 0, 1, 1 << 20);
-  Napi::Value h = o.Get("hidden");
-  if (!h.IsArray()) a.type_error("hidden", "an array of positive integers", h);
-  Napi::Array arr = h.As<Napi::Array>();
-  if (arr.Length() > 64) a.range_error("hidden", "at most 64 hidden layers", h);
-  for (uint32_t i = 0; i < arr.Length(); ++i) {
-    Napi::Value w = arr.Get(i);
-    if (!w.IsNumber()) a.type_error("hidden", "an array of positive integers", w);
-    double d = w.As<Napi::Number>().DoubleValue();
-    if (!(d >= 1 && d <= (1 << 20) && d == std::floor(d))) a.range_error("hidden", "widths in [1, 1048576]", w);
-    c.hidden.push_back(static_cast<int64_t>(d));
-  }
-  c.activation = static_cast<Activation>(option_integer(a, o, "activation", 1, 0, 4));
-  c.likelihood = static_cast<VaeLikelihood>(option_integer(a, o, "likelihood", 0, 0, 5));
-  c.sigma_mode = static_cast<SigmaMode>(option_integer(a, o, "sigmaMode", 0, 0, 3));
+  c.input_shape = o.Has("inputShape") && !o.Get("inputShape").IsUndefined()
+                      ? shape_arg(a, o.Get("inputShape"), "inputShape")
+                      : FeatureShape::vector(c.input_dim);
+  c.encoder = layer_specs(a, o, "encoder");
+  c.decoder = layer_specs(a, o, "decoder");
+  c.likelihood = static_cast<VaeLikelihood>(
+      option_enum(a, o, "likelihood", 0, {"bernoulli", "gaussian", "laplace", "poisson", "nb", "zinb"}));
+  c.sigma_mode = static_cast<SigmaMode>(option_enum(a, o, "sigmaMode", 0, {"fixed", "shared", "feature", "decoder"}));
   c.sigma = static_cast<float>(option_number(a, o, "sigma", 1.0));
   c.min_sigma = static_cast<float>(option_number(a, o, "minSigma", 1e-3));
-  c.observed_library = option_integer(a, o, "observedLibrary", 0, 0, 1) == 1;
+  c.observed_library = option_bool(a, o, "observedLibrary", false);
   c.prior_components = option_integer(a, o, "priorComponents", 0, 0, 4096);
   c.condition_dim = option_integer(a, o, "conditionDim", 0, 0, 1 << 20);
   return c;
@@ -105,8 +148,8 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
                         })});
   }
 
-  // new VaeNative({ inputDim, latentDim, hidden: number[], activation, likelihood, sigmaMode, sigma, minSigma,
-  //                 observedLibrary, priorComponents, conditionDim })
+  // new VaeNative({ inputDim, latentDim, inputShape?, encoder: layer[], decoder: layer[], likelihood, sigmaMode, sigma,
+  //                 minSigma, observedLibrary, priorComponents, conditionDim }) — enums as strings (vae_config)
   explicit VaeNative(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VaeNative>(info) {
     Args a(info, "VaeNative");
     const VaeConfig c = vae_config(a, a.object(0, "config"));

@@ -19,6 +19,12 @@ namespace lk {
 namespace {
 constexpr int64_t kInferenceChunk = 1024;  // rows per inference pass: bounds workspace memory
 
+int64_t product_of(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
 LK_TARGET_CLONES void sigmoid_span(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = fast_sigmoid(x[i]);
 }
@@ -31,105 +37,74 @@ void sigmoid_in_place(float* x, int64_t n) {
 }  // namespace
 
 // Every activation buffer of one forward (and, for training, backward) pass, carved out of one allocation: the
-// encoder side holds `enc_rows` examples, the decoder side `dec_rows` = enc_rows × K draws (row b·K + s).
+// encoder side holds `enc_rows` examples, the decoder side `dec_rows` = enc_rows × K draws (row b·K + s). The
+// networks' buffers come from their Sequential::Run; the VAE's own ones are below.
 class VaeWorkspace {
  public:
   VaeWorkspace(const VaeModel& m, int64_t enc_rows, int64_t samples, bool with_grads)
       : capacity(enc_rows), samples(samples) {
-    const std::vector<DenseLayer>& encoder = m.encoder_;
-    const std::vector<DenseLayer>& decoder = m.decoder_;
     const int64_t latent = m.config_.latent_dim, input = m.config_.input_dim;
-    const bool aux_head = m.has_aux_head_, element_scale = m.config_.sigma_mode == SigmaMode::Decoder;
+    const bool element_scale = m.config_.sigma_mode == SigmaMode::Decoder;
     const int64_t C = m.config_.prior_components, Q = m.config_.condition_dim;
     const int64_t E = enc_rows, R = checked_mul(enc_rows, samples);
-    int64_t total = 0;  // −1 once a size overflows: allocate_array then refuses it
-    auto reserve = [&](int64_t n) {
-      const int64_t off = total;
-      total = n < 0 || n > (int64_t(1) << 60) ? -1 : checked_add(total, (n + 15) / 16 * 16);
-      return off;
-    };
-    std::vector<int64_t> enc_off, dec_off, denc_off, ddec_off;
-    for (auto& l : encoder) enc_off.push_back(reserve(checked_mul(E, l.out)));
-    const int64_t mean_off = reserve(checked_mul(E, latent)), lv_off = reserve(checked_mul(E, latent));
-    const int64_t eps_off = reserve(checked_mul(R, latent)), z_off = reserve(checked_mul(R, latent));
-    for (auto& l : decoder) dec_off.push_back(reserve(checked_mul(R, l.out)));
-    const int64_t probs_off = reserve(checked_mul(R, input)), x_off = reserve(checked_mul(E, input));
-    const int64_t x_rep_off = samples > 1 ? reserve(checked_mul(R, input)) : x_off;
-    const int64_t aux_off = aux_head ? reserve(checked_mul(R, input)) : 0;
-    const int64_t scale_off = element_scale ? reserve(checked_mul(R, input)) : 0;
-    const int64_t nll_off = reserve(R), rows_off = reserve(R), ratio_off = reserve(R), log_w_off = reserve(R);
-    const int64_t lib_off = reserve(R), resp_off = C > 0 ? reserve(checked_mul(R, C)) : 0;
-    // A conditional VAE's concatenated inputs [x | c] (E rows) and [z | c] (R rows), and the batch's conditions.
-    const int64_t xc_off = Q > 0 ? reserve(checked_mul(E, input + Q)) : 0;
-    const int64_t zc_off = Q > 0 ? reserve(checked_mul(R, latent + Q)) : 0;
-    const int64_t cond_off = Q > 0 ? reserve(checked_mul(E, Q)) : 0;
-    const int64_t kl_off = reserve(E), bound_off = reserve(E), d_row_off = reserve(E);
-    const int64_t kl_dims_off = reserve(latent), dim_scale_off = reserve(latent);
-    // Gradient buffers that kernels accumulate into are contiguous so one memset clears them.
-    int64_t dzero_begin = total, dmean_off = 0, dlv_off = 0, dout_off = 0, dlw_off = 0, dz_off = 0, dzero_end = total;
-    int64_t daux_off = -1, dscale_off = -1, dzc_off = -1;
+    ArenaPlan a;
+    m.encoder_->reserve(a, E, with_grads, &enc);
+    m.decoder_->reserve(a, R, with_grads, &dec);
+    a.add(&eps, checked_mul(R, latent));
+    a.add(&z, checked_mul(R, latent));
+    a.add(&probs, checked_mul(R, input));
+    a.add(&x, checked_mul(E, input));
+    if (samples > 1) a.add(&x_rep, checked_mul(R, input));
+    if (element_scale) a.add(&scale, checked_mul(R, input));
+    for (float** p : {&nll, &rows, &ratio, &log_w, &lib}) a.add(p, R);
+    if (C > 0) a.add(&resp, checked_mul(R, C));
+    if (Q > 0) a.add(&cond, checked_mul(E, Q));
+    for (float** p : {&kl, &bound, &d_row}) a.add(p, E);
+    a.add(&kl_dims, latent);
+    a.add(&dim_scale, latent);
     if (with_grads) {
-      dmean_off = reserve(checked_mul(E, latent));
-      dlv_off = reserve(checked_mul(E, latent));
-      dout_off = reserve(checked_mul(R, decoder.back().out));
-      dlw_off = reserve(R);
-      if (Q > 0) dzc_off = reserve(checked_mul(R, latent + Q));
-      if (aux_head) daux_off = reserve(checked_mul(R, input));
-      if (element_scale) dscale_off = reserve(checked_mul(R, input));
-      dzero_end = total;
-      dz_off = reserve(checked_mul(R, latent));
-      for (auto& l : encoder) denc_off.push_back(reserve(checked_mul(E, l.out)));
-      for (size_t j = 0; j + 1 < decoder.size(); ++j) ddec_off.push_back(reserve(checked_mul(R, decoder[j].out)));
+      a.add(&d_log_w, R);
+      a.add(&d_z, checked_mul(R, latent));
+      if (element_scale) a.add(&d_scale, checked_mul(R, input));
     }
-    arena = allocate_array<float>(total, "the VAE's activation buffers");  // uninitialised: written before read
-    float* base = arena.get();
-    for (auto o : enc_off) enc.push_back(base + o);
-    for (auto o : dec_off) dec.push_back(base + o);
-    mean = base + mean_off; log_var = base + lv_off; eps = base + eps_off; z = base + z_off;
-    probs = base + probs_off; x = base + x_off; x_rep = base + x_rep_off; nll = base + nll_off; rows = base + rows_off;
-    ratio = base + ratio_off; log_w = base + log_w_off; kl = base + kl_off; bound = base + bound_off;
-    d_row = base + d_row_off; kl_dims = base + kl_dims_off; dim_scale = base + dim_scale_off; lib = base + lib_off;
-    if (aux_head) aux = base + aux_off;
-    if (C > 0) resp = base + resp_off;
-    if (Q > 0) {
-      xc = base + xc_off;
-      zc = base + zc_off;
-      cond = base + cond_off;
-    }
-    if (element_scale) scale = base + scale_off;
+    arena = a.allocate("the VAE's activation buffers");  // uninitialised: written before read
+    if (samples == 1) x_rep = x;
+    mean = enc.y.back();
+    log_var = enc.twin_y;
+    aux = dec.twin_y;
     if (with_grads) {
-      d_mean = base + dmean_off; d_log_var = base + dlv_off; d_out = base + dout_off; d_log_w = base + dlw_off;
-      d_z = base + dz_off;
-      if (daux_off >= 0) d_aux = base + daux_off;
-      if (dzc_off >= 0) d_zc = base + dzc_off;
-      if (dscale_off >= 0) d_scale = base + dscale_off;
-      for (auto o : denc_off) d_enc.push_back(base + o);
-      for (auto o : ddec_off) d_dec.push_back(base + o);
-      zero_begin = base + dzero_begin;
-      zero_count = dzero_end - dzero_begin;
+      d_mean = enc.d_out();
+      d_log_var = enc.twin_dy;
+      d_out = dec.d_out();
+      d_aux = dec.twin_dy;
     }
   }
-  float* out() const { return dec.back(); }
+  const float* out() const { return dec.out(); }
+  // Clears the gradients that kernels accumulate into, for B examples (B · samples draws).
+  void zero_grads(int64_t B, int64_t latent, int64_t input) {
+    const int64_t R = B * samples;
+    std::memset(d_mean, 0, sizeof(float) * B * latent);
+    std::memset(d_log_var, 0, sizeof(float) * B * latent);
+    std::memset(d_out, 0, sizeof(float) * R * input);
+    std::memset(d_log_w, 0, sizeof(float) * R);
+    if (d_aux) std::memset(d_aux, 0, sizeof(float) * R * input);
+    if (d_scale) std::memset(d_scale, 0, sizeof(float) * R * input);
+  }
 
   int64_t capacity, samples;  // examples, and draws per example
+  Sequential::Run enc, dec;   // the encoder on `capacity` rows, the decoder on capacity × samples
   std::unique_ptr<float[]> arena;
-  std::vector<float*> enc, dec, d_enc, d_dec;  // d_dec: gradients of the decoder's hidden outputs
-  // Per example (capacity): mean, log_var, x (rows of input_dim), kl, bound, d_row; per draw (capacity × samples):
-  // eps, z, decoder outputs, probs, x_rep, nll, rows (the weight of each draw's NLL in the loss), ratio, log_w,
-  // lib (the log library size of a count model's row); aux (the decoder's second head) and scale (its floored
+  // Per example (capacity): mean, log_var (the encoder's heads), x (rows of input_dim), kl, bound, d_row; per draw
+  // (capacity × samples): eps, z, probs, x_rep, nll, rows (the weight of each draw's NLL in the loss), ratio, log_w,
+  // lib (the log library size of a count model's row); aux (the decoder's twin head) and scale (its floored
   // log-scale) are (capacity × samples, input_dim) when the model has them.
   float *mean = nullptr, *log_var = nullptr, *eps = nullptr, *z = nullptr, *probs = nullptr, *x = nullptr;
   float *x_rep = nullptr, *nll = nullptr, *rows = nullptr, *ratio = nullptr, *log_w = nullptr, *lib = nullptr;
   float *aux = nullptr, *scale = nullptr, *d_aux = nullptr, *d_scale = nullptr;
   float* resp = nullptr;  // mixture prior: (capacity × samples, components) responsibilities
-  // Conditional VAE: [x | c] (capacity, input + Q), [z | c] and its gradient (capacity × samples, latent + Q), the
-  // batch's conditions (capacity, Q); enc_in / dec_in: what the first encoder / decoder layer last read.
-  float *xc = nullptr, *zc = nullptr, *d_zc = nullptr, *cond = nullptr;
-  const float *enc_in = nullptr, *dec_in = nullptr;
+  float* cond = nullptr;  // a conditional VAE's batch of conditions (capacity, Q)
   float *kl = nullptr, *bound = nullptr, *d_row = nullptr, *kl_dims = nullptr, *dim_scale = nullptr;
   float *d_mean = nullptr, *d_log_var = nullptr, *d_out = nullptr, *d_log_w = nullptr, *d_z = nullptr;
-  float* zero_begin = nullptr;
-  int64_t zero_count = 0;
 };
 
 struct VaeModel::Trainer {
@@ -157,8 +132,6 @@ VaeModel::~VaeModel() = default;
 Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out, bool allocate) {
   if (c.input_dim < 1) return Status::Error(Code::InvalidArgument, "inputDim must be >= 1");
   if (c.latent_dim < 1) return Status::Error(Code::InvalidArgument, "latentDim must be >= 1");
-  for (auto h : c.hidden)
-    if (h < 1) return Status::Error(Code::InvalidArgument, "every hidden width must be >= 1");
   const bool loc_scale = c.likelihood == VaeLikelihood::Gaussian || c.likelihood == VaeLikelihood::Laplace;
   if (loc_scale && !(c.sigma > 0.f && std::isfinite(c.sigma)))
     return Status::Error(Code::InvalidArgument, "sigma must be a finite number > 0");
@@ -168,58 +141,55 @@ Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out, bool
     return Status::Error(Code::InvalidArgument, "prior mixture components must be in [1, 4096]");
   if (!loc_scale && c.sigma_mode != SigmaMode::Fixed)
     return Status::Error(Code::InvalidArgument, "sigma applies to the gaussian and laplace likelihoods only");
-  std::unique_ptr<VaeModel> m(new VaeModel(c));
-  int64_t total = 0;
-  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
-    int64_t n = 1;
-    for (auto s : shape) n = checked_mul(n, s);
-    const int64_t off = total;
-    total = n < 0 ? -1 : checked_add(total, n);  // −1 once the count overflows: refused below
-    m->tensors_.push_back({name, off, shape});
-    return off;
-  };
-  auto dense = [&](const std::string& prefix, int64_t in, int64_t out_w, Activation act) {
-    DenseLayer l{in, out_w, 0, 0, act};
-    l.w_off = add(prefix + ".weight", {in, out_w});
-    l.b_off = add(prefix + ".bias", {out_w});
-    return l;
-  };
   if (c.condition_dim < 0 || c.condition_dim > (1 << 20))
     return Status::Error(Code::InvalidArgument, "conditionDim must be in [0, 1048576]");
-  int64_t width = c.input_dim + c.condition_dim;
-  for (size_t i = 0; i < c.hidden.size(); ++i) {
-    m->encoder_.push_back(dense("encoder." + std::to_string(i), width, c.hidden[i], c.activation));
-    width = c.hidden[i];
-  }
-  m->mean_head_ = dense("encoder.mean", width, c.latent_dim, Activation::Identity);
-  m->log_var_head_ = dense("encoder.log_var", width, c.latent_dim, Activation::Identity);
-  width = c.latent_dim + c.condition_dim;
-  for (size_t i = 0; i < c.hidden.size(); ++i) {
-    const int64_t h = c.hidden[c.hidden.size() - 1 - i];
-    m->decoder_.push_back(dense("decoder." + std::to_string(i), width, h, c.activation));
-    width = h;
-  }
-  m->decoder_.push_back(dense("decoder.out", width, c.input_dim, Activation::Identity));
+  if (c.input_shape.numel() != c.input_dim)
+    return Status::Error(Code::InvalidArgument, "inputShape " + c.input_shape.str() + " does not hold inputDim = " +
+                                                    std::to_string(c.input_dim) + " values");
+  if (c.decoder.empty()) return Status::Error(Code::InvalidArgument, "decoder: needs at least its output layer");
+  std::unique_ptr<VaeModel> m(new VaeModel(c));
+  std::vector<LayerSpec> encoder = c.encoder;
+  LayerSpec head;
+  head.name = "encoder.mean";
+  head.where = "encoder.mean";
+  head.units = c.latent_dim;
+  encoder.push_back(head);
+  LK_RETURN_IF_ERROR(Sequential::Build(encoder, c.input_shape, c.condition_dim, "encoder.log_var", &m->encoder_));
+  const LayerSpec& head_spec = c.decoder.back();
+  std::string aux;
+  if (loc_scale && c.sigma_mode == SigmaMode::Decoder) aux = "decoder.scale";
+  if (c.likelihood == VaeLikelihood::ZeroInflatedNB) aux = "decoder.dropout";
+  m->has_aux_head_ = !aux.empty();
+  LK_RETURN_IF_ERROR(Sequential::Build(c.decoder, FeatureShape::vector(c.latent_dim), c.condition_dim, aux, &m->decoder_));
+  const FeatureShape& produced = m->decoder_->output();
+  if (head_spec.kind == LayerKind::Reshape || head_spec.activation != Activation::Identity || produced.numel() != c.input_dim ||
+      (produced.image && c.input_shape.image &&
+       (produced.c != c.input_shape.c || produced.h != c.input_shape.h || produced.w != c.input_shape.w)))
+    return Status::Error(Code::InvalidArgument,
+                         head_spec.where + ": the decoder's last layer is its output head: a dense or convolution layer "
+                         "without activation whose output is the input's shape " + c.input_shape.str() +
+                         " (it gives " + produced.str() + ")");
+  ParamPlan& plan = m->plan_;
+  plan.open_group("encoder");
+  m->encoder_->declare(plan);
+  plan.open_group("decoder");
+  m->decoder_->declare(plan);
   const bool gaussian = c.likelihood == VaeLikelihood::Gaussian;
-  if (loc_scale && c.sigma_mode == SigmaMode::Decoder) {
-    m->aux_head_ = dense("decoder.scale", width, c.input_dim, Activation::Identity);
-    m->has_aux_head_ = true;
-  } else if (c.likelihood == VaeLikelihood::ZeroInflatedNB) {
-    m->aux_head_ = dense("decoder.dropout", width, c.input_dim, Activation::Identity);
-    m->has_aux_head_ = true;
-  }
+  plan.open_group("likelihood");
   if (loc_scale && (c.sigma_mode == SigmaMode::Shared || c.sigma_mode == SigmaMode::Feature)) {
     m->scale_count_ = c.sigma_mode == SigmaMode::Feature ? c.input_dim : 1;
-    m->scale_offset_ = add(gaussian ? "decoder.log_var" : "decoder.log_scale", {m->scale_count_});
+    m->scale_offset_ = plan.add(gaussian ? "decoder.log_var" : "decoder.log_scale", {m->scale_count_});
   } else if (c.likelihood == VaeLikelihood::NegativeBinomial || c.likelihood == VaeLikelihood::ZeroInflatedNB) {
     m->scale_count_ = c.input_dim;
-    m->scale_offset_ = add("decoder.log_theta", {c.input_dim});
+    m->scale_offset_ = plan.add("decoder.log_theta", {c.input_dim});
   }
+  plan.open_group("prior");
   if (c.prior_components > 0) {  // generative-model parameters: after the decoder's, in its Adam part
-    m->prior_logits_ = add("prior.logits", {c.prior_components});
-    m->prior_means_ = add("prior.mean", {c.prior_components, c.latent_dim});
-    m->prior_log_vars_ = add("prior.log_var", {c.prior_components, c.latent_dim});
+    m->prior_logits_ = plan.add("prior.logits", {c.prior_components});
+    m->prior_means_ = plan.add("prior.mean", {c.prior_components, c.latent_dim});
+    m->prior_log_vars_ = plan.add("prior.log_var", {c.prior_components, c.latent_dim});
   }
+  const int64_t total = plan.total();
   // Gaussian scales are carried as log σ², Laplace ones as log b.
   m->fixed_log_scale_ = (gaussian ? 2.0f : 1.0f) * std::log(c.sigma);
   m->scale_floor_ = (gaussian ? 2.0f : 1.0f) * std::log(c.min_sigma);
@@ -227,7 +197,7 @@ Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out, bool
     return Status::Error(Code::InvalidArgument,
                          "the model would have " + (total < 0 ? std::string("more than 2^63") : std::to_string(total)) +
                              " parameters; latentkit's limit is " + std::to_string(kMaxParams) +
-                             " (2^30): make inputDim, latentDim, hidden or conditionDim smaller");
+                             " (2^30): make inputDim, latentDim, the layers or conditionDim smaller");
   m->num_params_ = total;
   if (allocate) {
     reserve_bytes(total, sizeof(float), "the model's parameters");
@@ -238,19 +208,23 @@ Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out, bool
 }
 
 void VaeModel::init_params(uint64_t seed) {
-  std::vector<DenseLayer> all = encoder_;
-  all.push_back(mean_head_);
-  all.push_back(log_var_head_);
-  all.insert(all.end(), decoder_.begin(), decoder_.end());
-  if (has_aux_head_) all.push_back(aux_head_);
+  std::vector<const Layer*> all;  // every layer with parameters, in declaration order
+  for (const Sequential* net : {encoder_.get(), decoder_.get()}) {
+    for (const auto& l : net->layers())
+      if (!l->params().empty()) all.push_back(l.get());
+    if (net->twin()) all.push_back(net->twin());
+  }
   for (size_t li = 0; li < all.size(); ++li) {
-    const DenseLayer& l = all[li];
-    const float bound = 1.0f / std::sqrt(static_cast<float>(l.in));
-    const int64_t nw = l.in * l.out;
-    rng_uniform_fill(params_.data() + l.w_off, nw, seed, rng_stream(RngPurpose::Init, 2 * li), 0);
-    rng_uniform_fill(params_.data() + l.b_off, l.out, seed, rng_stream(RngPurpose::Init, 2 * li + 1), 0);
-    for (int64_t i = 0; i < nw; ++i) params_[l.w_off + i] = (2.0f * params_[l.w_off + i] - 1.0f) * bound;
-    for (int64_t i = 0; i < l.out; ++i) params_[l.b_off + i] = (2.0f * params_[l.b_off + i] - 1.0f) * bound;
+    const Layer& l = *all[li];
+    const std::vector<ParamDecl> ps = l.params();
+    const float bound = 1.0f / std::sqrt(static_cast<float>(l.fan_in()));
+    const int64_t nw = product_of(ps[0].shape), nb = product_of(ps[1].shape);
+    float* w = params_.data() + l.weight_offset();
+    float* b = params_.data() + l.bias_offset();
+    rng_uniform_fill(w, nw, seed, rng_stream(RngPurpose::Init, 2 * li), 0);
+    rng_uniform_fill(b, nb, seed, rng_stream(RngPurpose::Init, 2 * li + 1), 0);
+    for (int64_t i = 0; i < nw; ++i) w[i] = (2.0f * w[i] - 1.0f) * bound;
+    for (int64_t i = 0; i < nb; ++i) b[i] = (2.0f * b[i] - 1.0f) * bound;
   }
   // A learned scale starts at the configured σ (or b); NB's inverse dispersion at θ = 1.
   if (scale_offset_ >= 0)
@@ -309,49 +283,12 @@ Status VaeModel::check_condition(const float* cond, int64_t rows) const {
   return Status::Ok();
 }
 
-namespace {
-// dst row r = [a row r (wa) | c row r / K (wc)] for r < R: the concatenated input of a conditional layer.
-void concat_rows(float* dst, const float* a, int64_t wa, const float* c, int64_t wc, int64_t R, int64_t K) {
-  for (int64_t r = 0; r < R; ++r) {
-    std::memcpy(dst + r * (wa + wc), a + r * wa, sizeof(float) * wa);
-    std::memcpy(dst + r * (wa + wc) + wa, c + (r / K) * wc, sizeof(float) * wc);
-  }
-}
-}  // namespace
-
 Status VaeModel::encode_batch(VaeWorkspace& ws, const float* x, const float* cond, int64_t B) const {
-  const float* p = params_.data();
-  const int64_t Q = config_.condition_dim;
-  if (Q > 0) concat_rows(ws.xc, x, config_.input_dim, cond, Q, B, 1);
-  ws.enc_in = Q > 0 ? ws.xc : x;
-  const float* in = ws.enc_in;
-  for (size_t i = 0; i < encoder_.size(); ++i) {
-    const DenseLayer& l = encoder_[i];
-    LK_RETURN_IF_ERROR(dense_forward(ws.enc[i], in, p + l.w_off, p + l.b_off, B, l.in, l.out, l.act));
-    in = ws.enc[i];
-  }
-  const DenseLayer& mh = mean_head_;
-  const DenseLayer& vh = log_var_head_;
-  LK_RETURN_IF_ERROR(dense_forward(ws.mean, in, p + mh.w_off, p + mh.b_off, B, mh.in, mh.out, mh.act));
-  return dense_forward(ws.log_var, in, p + vh.w_off, p + vh.b_off, B, vh.in, vh.out, vh.act);
+  return encoder_->forward(ws.enc, x, cond, B, 1, params_.data());
 }
 
 Status VaeModel::decode_batch(VaeWorkspace& ws, const float* z, const float* cond, int64_t B, int64_t K) const {
-  const float* p = params_.data();
-  const int64_t Q = config_.condition_dim, R = B * K;
-  if (Q > 0) concat_rows(ws.zc, z, config_.latent_dim, cond, Q, R, K);
-  ws.dec_in = Q > 0 ? ws.zc : z;
-  const float* in = ws.dec_in;
-  for (size_t i = 0; i < decoder_.size(); ++i) {
-    const DenseLayer& l = decoder_[i];
-    if (i + 1 == decoder_.size() && has_aux_head_) {  // the second head reads what the main head reads
-      const DenseLayer& h = aux_head_;
-      LK_RETURN_IF_ERROR(dense_forward(ws.aux, in, p + h.w_off, p + h.b_off, R, h.in, h.out, h.act));
-    }
-    LK_RETURN_IF_ERROR(dense_forward(ws.dec[i], in, p + l.w_off, p + l.b_off, R, l.in, l.out, l.act));
-    in = ws.dec[i];
-  }
-  return Status::Ok();
+  return decoder_->forward(ws.dec, z, cond, B * K, K, params_.data());
 }
 
 namespace {
@@ -647,7 +584,7 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, const float
   sums->kl_sum += kl;
 
   // Backward of the batch mean, accumulated into g. ws.rows = ∂loss/∂nll per draw.
-  std::memset(ws.zero_begin, 0, sizeof(float) * ws.zero_count);
+  ws.zero_grads(B, L, D);
   const float inv_b = 1.0f / static_cast<float>(B);
   if (iwae) {  // ∂/∂log_w = −softmax_k(log_w) / B
     for (int64_t b = 0; b < B; ++b) ws.d_row[b] = -inv_b;
@@ -664,23 +601,7 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, const float
     }
   }
   LK_RETURN_IF_ERROR(likelihood_backward(ws, xr, R, g));
-  const int64_t Q = config_.condition_dim;
-  for (size_t i = decoder_.size(); i-- > 0;) {
-    const DenseLayer& l = decoder_[i];
-    const float* in = i == 0 ? ws.dec_in : ws.dec[i - 1];
-    float* d_in = i == 0 ? (Q > 0 ? ws.d_zc : ws.d_z) : ws.d_dec[i - 1];
-    const bool head = i + 1 == decoder_.size();
-    float* d_y = head ? ws.d_out : ws.d_dec[i];
-    LK_RETURN_IF_ERROR(
-        dense_backward(d_in, g + l.w_off, g + l.b_off, d_y, in, p + l.w_off, ws.dec[i], R, l.in, l.out, l.act, false));
-    if (head && has_aux_head_) {
-      const DenseLayer& h = aux_head_;
-      LK_RETURN_IF_ERROR(dense_backward(d_in, g + h.w_off, g + h.b_off, ws.d_aux, in, p + h.w_off, ws.aux, R, h.in,
-                                        h.out, h.act, true));
-    }
-  }
-  if (Q > 0)  // ∂/∂z is the z block of ∂/∂[z | c]
-    for (int64_t r = 0; r < R; ++r) std::memcpy(ws.d_z + r * L, ws.d_zc + r * (L + Q), sizeof(float) * L);
+  LK_RETURN_IF_ERROR(decoder_->backward(ws.dec, ws.d_z, g, p, R));
   if (iwae || mc_kl) {
     LK_RETURN_IF_ERROR(log_ratio_backward(ws, B, K, g));
   } else {
@@ -689,22 +610,7 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, const float
                                                        o.free_bits > 0.f ? ws.dim_scale : nullptr));
   }
   LK_RETURN_IF_ERROR(gaussian_reparameterize_backward(ws.d_mean, ws.d_log_var, ws.d_z, ws.log_var, ws.eps, B, L, K));
-  const float* h = encoder_.empty() ? ws.enc_in : ws.enc.back();
-  float* d_h = encoder_.empty() ? nullptr : ws.d_enc.back();
-  const DenseLayer& mh = mean_head_;
-  const DenseLayer& vh = log_var_head_;
-  LK_RETURN_IF_ERROR(dense_backward(d_h, g + mh.w_off, g + mh.b_off, ws.d_mean, h, p + mh.w_off, ws.mean, B, mh.in,
-                                    mh.out, mh.act, false));
-  LK_RETURN_IF_ERROR(dense_backward(d_h, g + vh.w_off, g + vh.b_off, ws.d_log_var, h, p + vh.w_off, ws.log_var, B,
-                                    vh.in, vh.out, vh.act, true));
-  for (size_t i = encoder_.size(); i-- > 0;) {
-    const DenseLayer& l = encoder_[i];
-    const float* in = i == 0 ? ws.enc_in : ws.enc[i - 1];
-    float* d_in = i == 0 ? nullptr : ws.d_enc[i - 1];
-    LK_RETURN_IF_ERROR(dense_backward(d_in, g + l.w_off, g + l.b_off, ws.d_enc[i], in, p + l.w_off, ws.enc[i], B,
-                                      l.in, l.out, l.act, false));
-  }
-  return Status::Ok();
+  return encoder_->backward(ws.enc, nullptr, g, p, B);
 }
 
 Status VaeModel::loss_and_gradient(float* grad, double* loss, const float* x, const float* cond, int64_t rows,
@@ -731,7 +637,8 @@ Status VaeModel::train_step(Trainer& t, const float* xb, const float* cb, int64_
   LK_RETURN_IF_ERROR(forward_backward(t.workspace, xb, cb, B, t.options.seed, rng_stream(RngPurpose::Eps, eps_step),
                                       step, g, sums));
   // adam_step also clears g: the one zero-fill of the parameter gradient per step; a part not updated is cleared.
-  const int64_t E = decoder_.front().w_off, N = num_params();  // encoder parameters first, then the decoder's
+  // The encoder group, then the generative model's (decoder, likelihood, prior): contiguous, in that order.
+  const int64_t E = plan_.group("encoder").end, N = num_params();
   float *p = params_.data(), *m = t.adam_m.data(), *v = t.adam_v.data();
   if (part == Part::Decoder)
     std::memset(g, 0, sizeof(float) * E);

@@ -1,9 +1,12 @@
-// vae.h — the fused native VAE: an MLP encoder x → hidden… → (mean, log_var) heads, the reparameterisation, an MLP
-// decoder z → hidden (reversed)… → output head(s), a likelihood and the closed-form KL to N(0, I).
-// Parameters live in ONE flat float buffer; tensors() names each slice. Weights are stored input-major (in, out).
-// Shapes: x (B, input_dim); mean, log_var, eps, z (B, latent_dim); decoder output (B, input_dim); condition
-// (B, condition_dim) — a conditional VAE's covariates, concatenated to the encoder's input [x | c] and to the
-// decoder's [z | c] (every `cond` argument below may be null only when condition_dim is 0).
+// vae.h — the native VAE, composed from nn/ networks: encoder network (nn/sequential: the spec's layers, then the
+// dense mean head with its log-variance twin) → reparameterisation → decoder network (the spec's layers, the last
+// being the output head, with a twin for σ(z) or ZINB's dropout) → likelihood, and the prior's KL or log ratio.
+// Parameters live in ONE flat float buffer in groups encoder, decoder, likelihood, prior (nn/plan.h); tensors()
+// names each slice (dense weights (in, out); convolution weights in PyTorch's layouts).
+// Shapes: x (B, input_dim) with input_dim = input_shape.numel() (an image row in C·H·W order); mean, log_var, eps,
+// z (B, latent_dim); decoder output (B, input_dim); condition (B, condition_dim) — a conditional VAE's covariates,
+// joined to the input of the first dense layer of each network as [h | c] (every `cond` argument below may be null
+// only when condition_dim is 0).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -16,6 +19,8 @@
 #include "../core/likelihood.h"
 #include "../core/optim.h"
 #include "../core/status.h"
+#include "../nn/plan.h"
+#include "../nn/sequential.h"
 
 namespace lk {
 
@@ -27,8 +32,10 @@ enum class SigmaMode { Fixed = 0, Shared = 1, Feature = 2, Decoder = 3 };
 
 struct VaeConfig {
   int64_t input_dim = 0, latent_dim = 0;
-  std::vector<int64_t> hidden;  // encoder widths; the decoder uses them reversed
-  Activation activation = Activation::Relu;
+  FeatureShape input_shape;  // input_dim values: a vector, or an image [c, h, w]
+  // The encoder's layers before its heads, and the decoder's layers ending with its output head (named
+  // "decoder.out": no activation, input_dim outputs, the input's image shape when it ends in a convolution).
+  std::vector<LayerSpec> encoder, decoder;
   VaeLikelihood likelihood = VaeLikelihood::Bernoulli;
   SigmaMode sigma_mode = SigmaMode::Fixed;
   float sigma = 1.0f;       // the fixed scale, or the initial scale when learned
@@ -42,17 +49,6 @@ struct VaeConfig {
 // literature's importance-sampled log-likelihood uses 5,000).
 constexpr int64_t kMaxParams = int64_t(1) << 30;
 constexpr int64_t kMaxEvalSamples = int64_t(1) << 20;
-
-struct ParamTensor {
-  std::string name;
-  int64_t offset;
-  std::vector<int64_t> shape;
-};
-
-struct DenseLayer {
-  int64_t in, out, w_off, b_off;
-  Activation act;
-};
 
 class VaeWorkspace;
 
@@ -106,7 +102,7 @@ class VaeModel {
 
   const VaeConfig& config() const { return config_; }
   int64_t num_params() const { return num_params_; }
-  const std::vector<ParamTensor>& tensors() const { return tensors_; }
+  const std::vector<ParamTensor>& tensors() const { return plan_.tensors(); }
   float* params() { return params_.data(); }
 
   // PyTorch's default nn.Linear initialisation: W, b ~ U(−1/√fan_in, 1/√fan_in); log σ² = log(sigma²).
@@ -176,10 +172,8 @@ class VaeModel {
   VaeConfig config_;
   std::vector<float> params_;
   int64_t num_params_ = 0;
-  std::vector<ParamTensor> tensors_;
-  std::vector<DenseLayer> encoder_, decoder_;  // decoder_ includes the output layer (the main head)
-  DenseLayer mean_head_{}, log_var_head_{};
-  DenseLayer aux_head_{};  // the decoder's second head (σ(z) or dropout logits) when has_aux_head_
+  ParamPlan plan_;
+  std::unique_ptr<Sequential> encoder_, decoder_;  // the decoder's twin head: σ(z) or dropout logits, when has_aux_head_
   bool has_aux_head_ = false;
   int64_t scale_offset_ = -1;  // learned log σ², log b or log θ in params_ (1 or input_dim values), or −1
   int64_t scale_count_ = 0;

@@ -63,8 +63,18 @@ function value(depth = 0) {
 
 /** A well-formed-ish VaeNative config (valid sizes most of the time, so methods run). */
 function vaeConfig() {
-  return { inputDim: pick([1, 2, 4, 8]), latentDim: pick([1, 2, 3]), hidden: rand() < 0.5 ? [] : [pick([1, 3, 5])], activation: int(5),
-    likelihood: int(6), sigmaMode: rand() < 0.7 ? 0 : int(4), sigma: 1, priorComponents: rand() < 0.8 ? 0 : 2, conditionDim: rand() < 0.8 ? 0 : 2 };
+  const acts = ['identity', 'relu', 'tanh', 'leaky_relu', 'softplus'];
+  const dense = (name, units) => ({ name, kind: 'dense', units, activation: pick(acts) });
+  const image = rand() < 0.25; // a [1, 2, 2] image through a (sometimes ill-sized) convolution
+  const D = image ? 4 : pick([1, 2, 4, 8]);
+  const hidden = rand() < 0.5 ? [] : [pick([1, 3, 5])];
+  const encoder = image
+    ? [{ name: 'encoder.0', kind: pick(['conv', 'convTranspose']), units: pick([1, 2]), kernel: pick([0, 1, 2, 3]), stride: pick([0, 1, 2]), padding: pick([0, 1, 2]), activation: pick(acts) }]
+    : hidden.map((h, i) => dense(`encoder.${i}`, h));
+  const decoder = [...hidden.map((h, i) => dense(`decoder.${i}`, h)), { name: 'decoder.out', kind: 'dense', units: rand() < 0.9 ? D : 3 }];
+  return { inputDim: D, ...(image ? { inputShape: [1, 2, 2] } : {}), latentDim: pick([1, 2, 3]), encoder, decoder,
+    likelihood: pick(['bernoulli', 'gaussian', 'laplace', 'poisson', 'nb', 'zinb', 'other']), sigmaMode: rand() < 0.7 ? 'fixed' : pick(['shared', 'feature', 'decoder', 3]),
+    sigma: 1, priorComponents: rand() < 0.8 ? 0 : 2, conditionDim: rand() < 0.8 ? 0 : 2 };
 }
 
 const findings = [];
@@ -96,7 +106,7 @@ async function fuzzBinding(n) {
   const b = lk.native();
   const fns = [...Object.entries(b.kernels).map(([k, f]) => [`kernels.${k}`, f]), ...Object.entries(b.classical).map(([k, f]) => [`classical.${k}`, f])];
   const methods = Object.getOwnPropertyNames(b.VaeNative.prototype).filter((m) => m !== 'constructor');
-  let model = new b.VaeNative({ inputDim: 8, latentDim: 2, hidden: [3], activation: 1, likelihood: 0, sigmaMode: 0, sigma: 1 });
+  let model = new b.VaeNative({ inputDim: 8, latentDim: 2, encoder: [{ name: 'encoder.0', kind: 'dense', units: 3, activation: 'relu' }], decoder: [{ name: 'decoder.0', kind: 'dense', units: 3, activation: 'relu' }, { name: 'decoder.out', kind: 'dense', units: 8 }], likelihood: 'bernoulli', sigmaMode: 'fixed', sigma: 1 });
   for (let i = 0; i < n; i++) {
     const r = rand();
     if (r < 0.55) {

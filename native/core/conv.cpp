@@ -1,0 +1,260 @@
+// conv.cpp — see conv.h. Each Plan holds, for one row count, the three primitives (forward, backward data,
+// backward weights) created with format_tag::any, the memories in the layouts they chose, the reorders from and to
+// the plain NCHW / weight layouts, and one user-mode scratchpad; argument maps are built once, so a step only sets
+// data handles and executes. backward() relies on forward() having just run with the same rows and inputs (it
+// reuses the reordered input and weights), which is how a training step uses it.
+#include "conv.h"
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <unordered_map>
+#include <vector>
+
+namespace lk {
+
+namespace {
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+using Args = std::unordered_map<int, memory>;
+
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// A memory in the layout a primitive chose: the plain user memory itself when the layouts agree, else an internal
+// buffer with a reorder from (to_internal) or to (from_internal) the user memory.
+struct Bound {
+  memory mem;
+  dnnl::reorder to_internal, from_internal;
+  Args to_args, from_args;
+  bool internal = false;
+  void bind(const memory::desc& chosen, const memory& user, bool input, bool output) {
+    internal = chosen != user.get_desc();
+    mem = internal ? memory(chosen, cpu_engine()) : user;
+    if (!internal) return;
+    if (input) {
+      to_internal = dnnl::reorder(user, mem);
+      to_args = {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, mem}};
+    }
+    if (output) {
+      from_internal = dnnl::reorder(mem, user);
+      from_args = {{DNNL_ARG_FROM, mem}, {DNNL_ARG_TO, user}};
+    }
+  }
+  void load(dnnl::stream& s) {
+    if (internal) to_internal.execute(s, to_args);
+  }
+  void store(dnnl::stream& s) {
+    if (internal) from_internal.execute(s, from_args);
+  }
+};
+
+void add_into(float* acc, const float* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] += v[i];
+}
+}  // namespace
+
+int64_t ConvGeometry::out_h() const {
+  return transposed ? (in_h - 1) * stride - 2 * padding + kernel + output_padding
+                    : (in_h + 2 * padding - kernel) / stride + 1;
+}
+int64_t ConvGeometry::out_w() const {
+  return transposed ? (in_w - 1) * stride - 2 * padding + kernel + output_padding
+                    : (in_w + 2 * padding - kernel) / stride + 1;
+}
+
+Status ConvGeometry::check() const {
+  auto bad = [](const std::string& m) { return Status::Error(Code::InvalidArgument, m); };
+  if (in_c < 1 || in_h < 1 || in_w < 1 || out_c < 1) return bad("channels and sizes must be >= 1");
+  if (in_c > (1 << 16) || out_c > (1 << 16) || in_h > (1 << 16) || in_w > (1 << 16))
+    return bad("channels and sizes must be <= 65536");
+  if (kernel < 1 || kernel > 64) return bad("kernel must be in [1, 64]");
+  if (stride < 1 || stride > 64) return bad("stride must be in [1, 64]");
+  if (padding < 0 || padding >= kernel) return bad("padding must be in [0, kernel − 1]");
+  if (output_padding < 0 || (output_padding > 0 && !transposed) || (transposed && output_padding >= stride))
+    return bad("outputPadding must be in [0, stride − 1] (transposed convolutions only)");
+  if (!transposed && (in_h + 2 * padding < kernel || in_w + 2 * padding < kernel))
+    return bad("the kernel (" + std::to_string(kernel) + ") is larger than the padded input (" +
+               std::to_string(in_h + 2 * padding) + " × " + std::to_string(in_w + 2 * padding) + ")");
+  if (out_h() < 1 || out_w() < 1) return bad("the output would be empty");
+  return Status::Ok();
+}
+
+struct ConvKernel::Plan {
+  dnnl::stream stream{cpu_engine()};
+  int64_t rows = 0, x_count = 0, y_count = 0;
+  memory x_user, y_user, w_user, dx_user, dy_user;
+  Bound f_src, f_w, f_dst, d_dy, d_w, d_dx, w_src, w_dy;
+  memory dw_internal, dw_plain, db, scratch;
+  dnnl::reorder dw_to_plain;
+  Args dw_args;
+  dnnl::primitive fwd, bwd_data, bwd_weights;
+  Args fwd_args, bwd_data_args, bwd_weights_args;
+  std::vector<float> dx_sum;  // d_x before it is added, when backward accumulates into d_x
+};
+
+ConvKernel::ConvKernel(const ConvGeometry& g) : g_(g) {}
+ConvKernel::~ConvKernel() = default;
+
+Status ConvKernel::plan_for(int64_t rows, Plan** out) {
+  auto it = plans_.find(rows);
+  if (it != plans_.end()) {
+    *out = it->second.get();
+    return Status::Ok();
+  }
+  try {
+    const auto& eng = cpu_engine();
+    std::unique_ptr<Plan> p(new Plan);
+    p->rows = rows;
+    const memory::dims src_dims = {rows, g_.in_c, g_.in_h, g_.in_w};
+    const memory::dims dst_dims = {rows, g_.out_c, g_.out_h(), g_.out_w()};
+    // oneDNN's deconvolution weights are {out_c, in_c, k, k} logically; ours are stored (in_c, out_c, k, k): iohw.
+    const memory::dims w_dims = {g_.out_c, g_.in_c, g_.kernel, g_.kernel};
+    const memory::desc src_plain(src_dims, dt::f32, tag::nchw), dst_plain(dst_dims, dt::f32, tag::nchw);
+    const memory::desc w_plain(w_dims, dt::f32, g_.transposed ? tag::iohw : tag::oihw);
+    const memory::desc b_md({g_.out_c}, dt::f32, tag::x);
+    const memory::desc src_any(src_dims, dt::f32, tag::any), dst_any(dst_dims, dt::f32, tag::any);
+    const memory::desc w_any(w_dims, dt::f32, tag::any);
+    const memory::dims strides = {g_.stride, g_.stride}, pad = {g_.padding, g_.padding};
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    memory::desc scratch_md;
+    auto bigger = [&](const memory::desc& d) {
+      if (d.get_size() > scratch_md.get_size()) scratch_md = d;
+    };
+    const void* none = DNNL_MEMORY_NONE;
+    p->x_user = memory(src_plain, eng, const_cast<void*>(none));
+    p->dx_user = memory(src_plain, eng, const_cast<void*>(none));
+    p->y_user = memory(dst_plain, eng, const_cast<void*>(none));
+    p->dy_user = memory(dst_plain, eng, const_cast<void*>(none));
+    p->w_user = memory(w_plain, eng, const_cast<void*>(none));
+    p->db = memory(b_md, eng);
+    p->dw_plain = memory(w_plain, eng);
+    memory b_user(b_md, eng, const_cast<void*>(none));
+    memory::desc f_src_md, f_w_md, f_dst_md, d_dy_md, d_w_md, d_dx_md, w_src_md, w_dy_md, w_dw_md;
+    if (!g_.transposed) {
+      using F = dnnl::convolution_forward;
+      using BD = dnnl::convolution_backward_data;
+      using BW = dnnl::convolution_backward_weights;
+      const auto alg = dnnl::algorithm::convolution_direct;
+      F::primitive_desc fpd(F::desc(dnnl::prop_kind::forward_training, alg, src_any, w_any, b_md, dst_any, strides,
+                                    pad, pad),
+                            attr, eng);
+      BD::primitive_desc dpd(BD::desc(alg, src_any, w_any, dst_any, strides, pad, pad), attr, eng, fpd);
+      BW::primitive_desc wpd(BW::desc(alg, src_any, w_any, b_md, dst_any, strides, pad, pad), attr, eng, fpd);
+      p->fwd = F(fpd);
+      p->bwd_data = BD(dpd);
+      p->bwd_weights = BW(wpd);
+      f_src_md = fpd.src_desc(), f_w_md = fpd.weights_desc(), f_dst_md = fpd.dst_desc();
+      d_dy_md = dpd.diff_dst_desc(), d_w_md = dpd.weights_desc(), d_dx_md = dpd.diff_src_desc();
+      w_src_md = wpd.src_desc(), w_dy_md = wpd.diff_dst_desc(), w_dw_md = wpd.diff_weights_desc();
+      bigger(fpd.scratchpad_desc()), bigger(dpd.scratchpad_desc()), bigger(wpd.scratchpad_desc());
+    } else {
+      using F = dnnl::deconvolution_forward;
+      using BD = dnnl::deconvolution_backward_data;
+      using BW = dnnl::deconvolution_backward_weights;
+      const auto alg = dnnl::algorithm::deconvolution_direct;
+      F::primitive_desc fpd(F::desc(dnnl::prop_kind::forward_training, alg, src_any, w_any, b_md, dst_any, strides,
+                                    pad, pad),
+                            attr, eng);
+      BD::primitive_desc dpd(BD::desc(alg, src_any, w_any, dst_any, strides, pad, pad), attr, eng, fpd);
+      BW::primitive_desc wpd(BW::desc(alg, src_any, w_any, b_md, dst_any, strides, pad, pad), attr, eng, fpd);
+      p->fwd = F(fpd);
+      p->bwd_data = BD(dpd);
+      p->bwd_weights = BW(wpd);
+      f_src_md = fpd.src_desc(), f_w_md = fpd.weights_desc(), f_dst_md = fpd.dst_desc();
+      d_dy_md = dpd.diff_dst_desc(), d_w_md = dpd.weights_desc(), d_dx_md = dpd.diff_src_desc();
+      w_src_md = wpd.src_desc(), w_dy_md = wpd.diff_dst_desc(), w_dw_md = wpd.diff_weights_desc();
+      bigger(fpd.scratchpad_desc()), bigger(dpd.scratchpad_desc()), bigger(wpd.scratchpad_desc());
+    }
+    p->scratch = memory(scratch_md, eng);
+    p->f_src.bind(f_src_md, p->x_user, true, false);
+    p->f_w.bind(f_w_md, p->w_user, true, false);
+    p->f_dst.bind(f_dst_md, p->y_user, false, true);
+    p->d_dy.bind(d_dy_md, p->dy_user, true, false);
+    // The backward passes reuse what forward reordered when their layouts agree.
+    if (d_w_md == f_w_md) p->d_w.mem = p->f_w.mem; else p->d_w.bind(d_w_md, p->w_user, true, false);
+    p->d_dx.bind(d_dx_md, p->dx_user, false, true);
+    if (w_src_md == f_src_md) p->w_src.mem = p->f_src.mem; else p->w_src.bind(w_src_md, p->x_user, true, false);
+    if (w_dy_md == d_dy_md) p->w_dy.mem = p->d_dy.mem; else p->w_dy.bind(w_dy_md, p->dy_user, true, false);
+    p->dw_internal = w_dw_md == w_plain ? p->dw_plain : memory(w_dw_md, eng);
+    if (w_dw_md != w_plain) {
+      p->dw_to_plain = dnnl::reorder(p->dw_internal, p->dw_plain);
+      p->dw_args = {{DNNL_ARG_FROM, p->dw_internal}, {DNNL_ARG_TO, p->dw_plain}};
+    }
+    p->fwd_args = {{DNNL_ARG_SRC, p->f_src.mem}, {DNNL_ARG_WEIGHTS, p->f_w.mem}, {DNNL_ARG_BIAS, b_user},
+                   {DNNL_ARG_DST, p->f_dst.mem}, {DNNL_ARG_SCRATCHPAD, p->scratch}};
+    p->bwd_data_args = {{DNNL_ARG_DIFF_DST, p->d_dy.mem}, {DNNL_ARG_WEIGHTS, p->d_w.mem},
+                        {DNNL_ARG_DIFF_SRC, p->d_dx.mem}, {DNNL_ARG_SCRATCHPAD, p->scratch}};
+    p->bwd_weights_args = {{DNNL_ARG_SRC, p->w_src.mem}, {DNNL_ARG_DIFF_DST, p->w_dy.mem},
+                           {DNNL_ARG_DIFF_WEIGHTS, p->dw_internal}, {DNNL_ARG_DIFF_BIAS, p->db},
+                           {DNNL_ARG_SCRATCHPAD, p->scratch}};
+    p->x_count = rows * g_.in_c * g_.in_h * g_.in_w;
+    p->y_count = rows * g_.out_c * g_.out_h() * g_.out_w();
+    *out = p.get();
+    plans_[rows] = std::move(p);
+    return Status::Ok();
+  } catch (const dnnl::error& e) {
+    return Status::Error(Code::Backend, std::string("oneDNN could not create the convolution: ") + e.what());
+  }
+}
+
+Status ConvKernel::forward(float* y, const float* x, const float* w, const float* b, int64_t rows) {
+  if (rows < 1) return Status::Ok();
+  Plan* p = nullptr;
+  LK_RETURN_IF_ERROR(plan_for(rows, &p));
+  try {
+    p->x_user.set_data_handle(const_cast<float*>(x));
+    p->w_user.set_data_handle(const_cast<float*>(w));
+    p->y_user.set_data_handle(y);
+    p->fwd_args.at(DNNL_ARG_BIAS).set_data_handle(const_cast<float*>(b));
+    p->f_src.load(p->stream);
+    p->f_w.load(p->stream);
+    p->fwd.execute(p->stream, p->fwd_args);
+    p->f_dst.store(p->stream);
+    p->stream.wait();
+  } catch (const dnnl::error& e) {
+    return Status::Error(Code::Backend, std::string("oneDNN convolution forward failed: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+Status ConvKernel::backward(float* d_x, float* d_w, float* d_b, const float* d_y, const float* x, const float* w,
+                            int64_t rows, bool accumulate_dx) {
+  if (rows < 1) return Status::Ok();
+  Plan* p = nullptr;
+  LK_RETURN_IF_ERROR(plan_for(rows, &p));
+  try {
+    p->x_user.set_data_handle(const_cast<float*>(x));
+    p->w_user.set_data_handle(const_cast<float*>(w));
+    p->dy_user.set_data_handle(const_cast<float*>(d_y));
+    p->d_dy.load(p->stream);
+    p->w_dy.load(p->stream);
+    p->w_src.load(p->stream);
+    p->bwd_weights.execute(p->stream, p->bwd_weights_args);
+    if (p->dw_to_plain) p->dw_to_plain.execute(p->stream, p->dw_args);
+    if (d_x) {
+      p->d_w.load(p->stream);
+      float* target = d_x;
+      if (accumulate_dx) {
+        p->dx_sum.resize(static_cast<size_t>(p->x_count));
+        target = p->dx_sum.data();
+      }
+      p->dx_user.set_data_handle(target);
+      p->bwd_data.execute(p->stream, p->bwd_data_args);
+      p->d_dx.store(p->stream);
+    }
+    p->stream.wait();
+    if (d_x && accumulate_dx) add_into(d_x, p->dx_sum.data(), p->x_count);
+    add_into(d_w, static_cast<const float*>(p->dw_plain.get_data_handle()), g_.weight_count());
+    add_into(d_b, static_cast<const float*>(p->db.get_data_handle()), g_.out_c);
+  } catch (const dnnl::error& e) {
+    return Status::Error(Code::Backend, std::string("oneDNN convolution backward failed: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+}  // namespace lk

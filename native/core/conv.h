@@ -1,0 +1,51 @@
+// conv.h — 2-D convolution and transposed convolution through oneDNN's convolution / deconvolution primitives (the
+// one file that calls them). Tensors are NCHW at this interface, one image per row: x (rows, in_c, in_h, in_w),
+// y (rows, out_c, out_h, out_w); weights in PyTorch's (and ONNX's) layout — convolution (out_c, in_c, k, k),
+// transposed convolution (in_c, out_c, k, k); bias (out_c). Inside, every primitive is created with
+// format_tag::any, so oneDNN picks its jit kernels and blocked layouts (on plain nchw / oihw layouts the
+// deconvolution falls to oneDNN's reference kernel); the reorders between the plain and the chosen layouts are
+// created once per row count and cached with the primitives.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "status.h"
+
+namespace lk {
+
+struct ConvGeometry {
+  int64_t in_c = 0, in_h = 0, in_w = 0, out_c = 0, kernel = 1, stride = 1, padding = 0, output_padding = 0;
+  bool transposed = false;
+  // Output size: convolution ⌊(in + 2p − k) / s⌋ + 1; transposed (in − 1)·s − 2p + k + output_padding.
+  int64_t out_h() const;
+  int64_t out_w() const;
+  int64_t weight_count() const { return out_c * in_c * kernel * kernel; }
+  // Checks the sizes (positive, kernel within the padded input, output_padding < stride); names the problem.
+  Status check() const;
+};
+
+// The executable state of one convolution for one caller (a workspace): primitives, reorders, internal buffers and
+// a scratchpad for each row count it has been run with. Not shared between threads; creating it allocates nothing.
+class ConvKernel {
+ public:
+  explicit ConvKernel(const ConvGeometry& g);
+  ~ConvKernel();
+  ConvKernel(const ConvKernel&) = delete;
+  ConvKernel& operator=(const ConvKernel&) = delete;
+
+  // y = conv(x, w) + b.  y: (rows, out_c, out_h, out_w); x: (rows, in_c, in_h, in_w)
+  Status forward(float* y, const float* x, const float* w, const float* b, int64_t rows);
+  // d_w += ∂/∂w, d_b += ∂/∂b of Σ d_y ⊙ y; d_x (nullable) = ∂/∂x, or += when accumulate_dx.
+  Status backward(float* d_x, float* d_w, float* d_b, const float* d_y, const float* x, const float* w, int64_t rows,
+                  bool accumulate_dx);
+
+ private:
+  struct Plan;
+  Status plan_for(int64_t rows, Plan** out);
+  ConvGeometry g_;
+  std::map<int64_t, std::unique_ptr<Plan>> plans_;
+};
+
+}  // namespace lk

@@ -1,0 +1,130 @@
+// layer.cpp — the layer kinds of layer.h: Dense (core/dense: GEMM + bias + activation), Conv2d and ConvTranspose2d
+// (core/conv: oneDNN primitives, then the activation in one pass over the output), Reshape (a view).
+#include "layer.h"
+
+#include <cstring>
+
+#include "../core/conv.h"
+
+namespace lk {
+
+std::string FeatureShape::str() const {
+  if (!image) return "[" + std::to_string(c) + "]";
+  return "[" + std::to_string(c) + ", " + std::to_string(h) + ", " + std::to_string(w) + "]";
+}
+
+const char* layer_kind_name(LayerKind k) {
+  switch (k) {
+    case LayerKind::Dense: return "dense";
+    case LayerKind::Conv2d: return "conv";
+    case LayerKind::ConvTranspose2d: return "convTranspose";
+    case LayerKind::Reshape: return "reshape";
+  }
+  return "unknown";
+}
+
+namespace {
+
+class DenseLayer final : public Layer {
+ public:
+  DenseLayer(const LayerSpec& s, const FeatureShape& in) : Layer(s, in, FeatureShape::vector(s.units)) {}
+  std::vector<ParamDecl> params() const override {
+    return {{spec_.name + ".weight", {in_.numel(), out_.c}}, {spec_.name + ".bias", {out_.c}}};
+  }
+  int64_t fan_in() const override { return in_.numel(); }
+  Status forward(LayerState*, float* y, const float* x, const float* p, int64_t rows) const override {
+    return dense_forward(y, x, p + w_off_, p + b_off_, rows, in_.numel(), out_.c, spec_.activation);
+  }
+  Status backward(LayerState*, float* d_x, float* g, float* d_y, const float* x, const float* y, const float* p,
+                  int64_t rows, bool accumulate_dx) const override {
+    return dense_backward(d_x, g + w_off_, g + b_off_, d_y, x, p + w_off_, y, rows, in_.numel(), out_.c,
+                          spec_.activation, accumulate_dx);
+  }
+};
+
+struct ConvState final : LayerState {
+  explicit ConvState(const ConvGeometry& g) : kernel(g) {}
+  ConvKernel kernel;
+};
+
+class ConvLayer final : public Layer {
+ public:
+  ConvLayer(const LayerSpec& s, const FeatureShape& in, const ConvGeometry& g)
+      : Layer(s, in, FeatureShape{g.out_c, g.out_h(), g.out_w(), true}), g_(g) {}
+  std::vector<ParamDecl> params() const override {
+    const int64_t k = g_.kernel;
+    // PyTorch's layouts: Conv2d (out, in, k, k); ConvTranspose2d (in, out, k, k).
+    std::vector<int64_t> w = g_.transposed ? std::vector<int64_t>{g_.in_c, g_.out_c, k, k}
+                                           : std::vector<int64_t>{g_.out_c, g_.in_c, k, k};
+    return {{spec_.name + ".weight", w}, {spec_.name + ".bias", {g_.out_c}}};
+  }
+  // As PyTorch's default initialisation, which takes fan_in from the weight's second dimension.
+  int64_t fan_in() const override { return (g_.transposed ? g_.out_c : g_.in_c) * g_.kernel * g_.kernel; }
+  std::unique_ptr<LayerState> new_state() const override { return std::unique_ptr<LayerState>(new ConvState(g_)); }
+  Status forward(LayerState* st, float* y, const float* x, const float* p, int64_t rows) const override {
+    LK_RETURN_IF_ERROR(static_cast<ConvState*>(st)->kernel.forward(y, x, p + w_off_, p + b_off_, rows));
+    return activation_forward(y, rows * out_.numel(), spec_.activation);
+  }
+  Status backward(LayerState* st, float* d_x, float* g, float* d_y, const float* x, const float* y, const float* p,
+                  int64_t rows, bool accumulate_dx) const override {
+    LK_RETURN_IF_ERROR(activation_backward(d_y, y, rows * out_.numel(), spec_.activation));
+    return static_cast<ConvState*>(st)->kernel.backward(d_x, g + w_off_, g + b_off_, d_y, x, p + w_off_, rows,
+                                                        accumulate_dx);
+  }
+
+ private:
+  ConvGeometry g_;
+};
+
+class ReshapeLayer final : public Layer {
+ public:
+  ReshapeLayer(const LayerSpec& s, const FeatureShape& in) : Layer(s, in, s.shape) {}
+  bool aliases_input() const override { return true; }
+  Status forward(LayerState*, float*, const float*, const float*, int64_t) const override { return Status::Ok(); }
+  Status backward(LayerState*, float* d_x, float*, float* d_y, const float*, const float*, const float*,
+                  int64_t rows, bool accumulate_dx) const override {
+    if (!d_x) return Status::Ok();
+    const int64_t n = rows * in_.numel();
+    if (!accumulate_dx) {
+      std::memcpy(d_x, d_y, sizeof(float) * n);
+    } else {
+      for (int64_t i = 0; i < n; ++i) d_x[i] += d_y[i];
+    }
+    return Status::Ok();
+  }
+};
+
+}  // namespace
+
+Status Layer::Make(const LayerSpec& s, const FeatureShape& in, std::unique_ptr<Layer>* out) {
+  auto bad = [&](const std::string& why) {
+    return Status::Error(Code::InvalidArgument, s.where + ": " + why + " (its input is " + in.str() + ")");
+  };
+  switch (s.kind) {
+    case LayerKind::Dense:
+      if (s.units < 1 || s.units > (1 << 24)) return bad("the width must be in [1, 16777216]");
+      out->reset(new DenseLayer(s, in));
+      return Status::Ok();
+    case LayerKind::Conv2d:
+    case LayerKind::ConvTranspose2d: {
+      if (!in.image) return bad("a convolution needs an image input [channels, height, width]; reshape first");
+      ConvGeometry g;
+      g.in_c = in.c, g.in_h = in.h, g.in_w = in.w, g.out_c = s.units, g.kernel = s.kernel, g.stride = s.stride;
+      g.padding = s.padding, g.output_padding = s.output_padding, g.transposed = s.kind == LayerKind::ConvTranspose2d;
+      Status st = g.check();
+      if (!st.ok()) return bad(st.message);
+      out->reset(new ConvLayer(s, in, g));
+      return Status::Ok();
+    }
+    case LayerKind::Reshape:
+      if (s.shape.c < 1 || s.shape.h < 1 || s.shape.w < 1) return bad("every size of the shape must be >= 1");
+      if (s.shape.numel() != in.numel())
+        return bad("the shape " + s.shape.str() + " holds " + std::to_string(s.shape.numel()) + " values, not " +
+                   std::to_string(in.numel()));
+      out->reset(new ReshapeLayer(s, in));
+      return Status::Ok();
+  }
+  return bad("unknown layer kind");
+}
+
+}  // namespace lk
