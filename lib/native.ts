@@ -30,6 +30,10 @@ export interface NativeKernels {
   nb_nll_forward(nll: Float32Array, logMean: Float32Array, logTheta: Float32Array, dropoutLogits: Float32Array | null, offset: Float32Array | null, x: Float32Array, B: number, D: number): void;
   nb_nll_backward(dLogMean: Float32Array, dLogTheta: Float32Array | null, dDropoutLogits: Float32Array | null, dNll: Float32Array, logMean: Float32Array, logTheta: Float32Array, dropoutLogits: Float32Array | null, offset: Float32Array | null, x: Float32Array, B: number, D: number): void;
   dense_forward(y: Float32Array, x: Float32Array, W: Float32Array, b: Float32Array, B: number, I: number, O: number, activation: number): void;
+  /** y (rows, outC, outH, outW) = conv(x) + b; w: (outC, inC, k, k), transposed (inC, outC, k, k) — core/conv.h. */
+  conv2d_forward(y: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, geometry: ConvGeometry, rows: number): void;
+  /** dW += ∂, dB += ∂, dX = (or += with accumulateDx) ∂ of Σ dY ⊙ conv(x). */
+  conv2d_backward(dX: Float32Array | null, dW: Float32Array, dB: Float32Array, dY: Float32Array, x: Float32Array, w: Float32Array, geometry: ConvGeometry, rows: number, accumulateDx: boolean): void;
   dense_backward(dX: Float32Array | null, dW: Float32Array, dB: Float32Array, dY: Float32Array, x: Float32Array, W: Float32Array, y: Float32Array, B: number, I: number, O: number, activation: number, accumulateDx: boolean): void;
   adam_step(params: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, n: number, hyper: { lr?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }, step: number, zeroGrad: boolean): void;
   rng_normal_fill(out: Float32Array, n: number, seed: number, stream: number, offset: number): void;
@@ -41,6 +45,18 @@ export interface NativeKernels {
   /** Seconds per pass over the listed GEMMs (row-major, [transA, transB, M, N, K]), timed on the compute thread. */
   gemm_benchmark(shapes: Array<[boolean, boolean, number, number, number]>, repeats: number, warmup: number): number[];
   set_threads(threads: number): void;
+}
+
+export interface ConvGeometry {
+  inC: number;
+  inH: number;
+  inW: number;
+  outC: number;
+  kernel: number;
+  stride: number;
+  padding: number;
+  outputPadding?: number;
+  transposed?: boolean;
 }
 
 export interface NativeCudaKernels {

@@ -25,6 +25,13 @@ describe('gradient of the fused native step', () => {
   // The plan's analytic gradient (forward → ε → decoder → likelihood + KL → backward, exactly the training path)
   // against central differences of the plan's own loss in float64-accumulated float32: h = 1e-2 on small models.
   // step: the objective (0 ELBO, 1 IWAE), draws per example, KL weight and free bits, as fit's options set them.
+  // A conv VAE small enough to difference every parameter: [1, 6, 6] → conv 2×(3×3, stride 2, padding 1) → [2, 3, 3]
+  // → dense 4; z → dense 18 → [2, 3, 3] → transposed conv (4×4, stride 2, padding 1) → [1, 6, 6].
+  const tinyConv: VaeOptions = {
+    inputShape: [1, 6, 6], latentDim: 2,
+    encoder: [{ conv: { channels: 2, kernel: 3, stride: 2, padding: 1 } }, { activation: 'tanh' }, 'flatten', { dense: 4 }, { activation: 'tanh' }],
+    decoder: [{ dense: 18 }, { activation: 'tanh' }, { reshape: [2, 3, 3] }, { convTranspose: { channels: 1, kernel: 4, stride: 2, padding: 1 } }],
+  };
   const cases: Array<[string, VaeOptions, NativeStepOptions]> = [
     ['bernoulli, relu, two hidden layers', { inputDim: 6, latentDim: 3, hidden: [5, 4], activation: 'relu', likelihood: 'bernoulli' }, {}],
     ['gaussian shared σ, tanh', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'gaussian', sigma: 'shared' }, {}],
@@ -45,6 +52,10 @@ describe('gradient of the fused native step', () => {
     ['mixture prior (C = 2), IWAE k = 3, gaussian σ(z)', { inputDim: 4, latentDim: 2, hidden: [3], activation: 'tanh', likelihood: 'gaussian', sigma: 'decoder', prior: { mixture: 2 } }, { objective: 'iwae', samples: 3 }],
     ['conditional (3 condition columns), 2 hidden layers, IWAE k = 2', { inputDim: 5, latentDim: 2, hidden: [4, 3], activation: 'tanh', conditionDim: 3 }, { objective: 'iwae', samples: 2 }],
     ['conditional, no hidden layer, gaussian σ(z), mixture prior', { inputDim: 4, latentDim: 2, hidden: [], activation: 'tanh', likelihood: 'gaussian', sigma: 'decoder', prior: { mixture: 2 }, conditionDim: 2 }, { samples: 2 }],
+    ['conv VAE (conv → dense; dense → reshape → transposed conv), bernoulli', { inputDim: 36, ...tinyConv }, {}],
+    ['conv VAE, gaussian σ(z) from a twin transposed-conv head, IWAE k = 3', { inputDim: 36, ...tinyConv, likelihood: 'gaussian', sigma: 'decoder' }, { objective: 'iwae', samples: 3 }],
+    ['conv VAE, conditional (2 columns), bernoulli, IWAE k = 2', { inputDim: 36, ...tinyConv, conditionDim: 2 }, { objective: 'iwae', samples: 2 }],
+    ['conv VAE, conditional, gaussian shared σ, ELBO with 2 draws', { inputDim: 36, ...tinyConv, likelihood: 'gaussian', sigma: 'shared', conditionDim: 2 }, { samples: 2 }],
     ['zero-inflated NB with the observed library size', { inputDim: 6, latentDim: 3, hidden: [5], activation: 'tanh', likelihood: 'zinb' }, { samples: 2 }],
   ];
   // Counts with zeros and a few larger values, for the count likelihoods.

@@ -6,10 +6,12 @@
 #include <cmath>
 #include <vector>
 
+#include "../core/conv.h"
 #include "../core/dense.h"
 #include "../core/gaussian.h"
 #include "../core/gemm.h"
 #include "../core/likelihood.h"
+#include "../core/memory.h"
 #include "../core/optim.h"
 #include "../core/reduce.h"
 #include "../core/rng.h"
@@ -294,6 +296,65 @@ Napi::Value DenseBackward(const Napi::CallbackInfo& info) {
   return a.env().Undefined();
 }
 
+// { inC, inH, inW, outC, kernel, stride, padding, outputPadding, transposed } → a checked ConvGeometry.
+ConvGeometry conv_geometry(const Args& a, size_t i) {
+  Napi::Object o = a.object(i, "geometry");
+  ConvGeometry g;
+  g.in_c = option_integer(a, o, "inC", 0, 1, 1 << 16);
+  g.in_h = option_integer(a, o, "inH", 0, 1, 1 << 16);
+  g.in_w = option_integer(a, o, "inW", 0, 1, 1 << 16);
+  g.out_c = option_integer(a, o, "outC", 0, 1, 1 << 16);
+  g.kernel = option_integer(a, o, "kernel", 1, 1, 64);
+  g.stride = option_integer(a, o, "stride", 1, 1, 64);
+  g.padding = option_integer(a, o, "padding", 0, 0, 63);
+  g.output_padding = option_integer(a, o, "outputPadding", 0, 0, 63);
+  g.transposed = option_bool(a, o, "transposed", false);
+  Status st = g.check();
+  if (!st.ok()) throw_status(a.env(), st);
+  return g;
+}
+
+// conv2d_forward(y, x, w, b, geometry, rows): y (rows, outC, outH, outW) = conv(x) + b (see core/conv.h).
+Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
+  Args a(info, "conv2d_forward");
+  const ConvGeometry g = conv_geometry(a, 4);
+  const int64_t rows = a.integer(5, "rows", 1, 1 << 24);
+  float* y = a.f32(0, "y", a.product({rows, g.out_c, g.out_h(), g.out_w()}, "y"));
+  const float* x = a.f32(1, "x", a.product({rows, g.in_c, g.in_h, g.in_w}, "x"));
+  const float* w = a.f32(2, "w", g.weight_count());
+  const float* b = a.f32(3, "b", g.out_c);
+  run(a, [&] {
+    ConvKernel kernel(g);
+    return kernel.forward(y, x, w, b, rows);
+  });
+  return a.env().Undefined();
+}
+
+// conv2d_backward(dX | null, dW, dB, dY, x, w, geometry, rows, accumulateDx): dW += ∂, dB += ∂, dX = (or +=) ∂ of
+// Σ dY ⊙ conv(x). Runs the forward first, as a training step does (the backward reuses its reordered inputs).
+Napi::Value Conv2dBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "conv2d_backward");
+  const ConvGeometry g = conv_geometry(a, 6);
+  const int64_t rows = a.integer(7, "rows", 1, 1 << 24);
+  const int64_t nx = a.product({rows, g.in_c, g.in_h, g.in_w}, "x");
+  const int64_t ny = a.product({rows, g.out_c, g.out_h(), g.out_w()}, "dY");
+  float* dx = a.f32(0, "dX", nx, true);
+  float* dw = a.f32(1, "dW", g.weight_count());
+  float* db = a.f32(2, "dB", g.out_c);
+  const float* dy = a.f32(3, "dY", ny);
+  const float* x = a.f32(4, "x", nx);
+  const float* w = a.f32(5, "w", g.weight_count());
+  const bool accumulate = a.boolean(8, "accumulateDx");
+  std::unique_ptr<float[]> y = allocate_array<float>(ny, "the convolution's output");
+  std::vector<float> zero_bias(static_cast<size_t>(g.out_c), 0.f);
+  run(a, [&] {
+    ConvKernel kernel(g);
+    LK_RETURN_IF_ERROR(kernel.forward(y.get(), x, w, zero_bias.data(), rows));
+    return kernel.backward(dx, dw, db, dy, x, w, rows, accumulate);
+  });
+  return a.env().Undefined();
+}
+
 Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   Args a(info, "adam_step");
   const int64_t n = a.integer(4, "n", 0);
@@ -454,6 +515,8 @@ Napi::Object init_kernels(Napi::Env env) {
   add("nb_nll_backward", NbBackward);
   add("dense_forward", DenseForward);
   add("dense_backward", DenseBackward);
+  add("conv2d_forward", Conv2dForward);
+  add("conv2d_backward", Conv2dBackward);
   add("adam_step", AdamStep);
   add("rng_normal_fill", NormalFill);
   add("rng_uniform_fill", UniformFill);
