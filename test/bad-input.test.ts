@@ -29,6 +29,47 @@ describe('constructor options', () => {
   });
 });
 
+describe('architecture specs: each error names the layer (side, index, kind) or the parameter, and the shapes', () => {
+  const img = { inputShape: [1, 8, 8], latentDim: 2 };
+  const conv = (o: Record<string, unknown>) => ({ conv: { channels: 2, kernel: 3, ...o } });
+  const decoder = [{ dense: 64 }];
+  test.each<[string, Record<string, unknown>, ErrorConstructor, RegExp]>([
+    ['a convolution on a vector input (shapes do not chain)', { inputDim: 16, latentDim: 2, encoder: [conv({})], decoder }, RangeError,
+      /Expected an image input \[channels, height, width\] \(reshape a vector first\) for encoder\[0\] \(conv\) but received an input of shape \[16\]/],
+    ['a reshape that does not hold its input', { ...img, encoder: [{ reshape: [2, 5, 5] }], decoder }, RangeError,
+      /a shape holding the 64 values of its input \[1, 8, 8\] for encoder\[0\] \(reshape\) but received \[2, 5, 5\] \(50 values\)/],
+    ['a kernel larger than its input', { ...img, encoder: [conv({ kernel: 11 })], decoder }, RangeError,
+      /a kernel \(11\) no larger than the padded input \(8 × 8\) for encoder\[0\] \(conv\) but received an input of shape \[1, 8, 8\]/],
+    ['stride 0', { ...img, encoder: [conv({ stride: 0 })], decoder }, RangeError, /for encoder\[0\] \(conv\)\.stride but received 0/],
+    ['negative padding', { ...img, encoder: [conv({ padding: -1 })], decoder }, RangeError, /for encoder\[0\] \(conv\)\.padding but received -1/],
+    ['an unknown layer kind', { ...img, encoder: [conv({}), { pool: 2 }], decoder }, TypeError, /a layer spec: .* for encoder\[1\] but received \{ pool: … \}/],
+    ['an activation with nothing before it', { ...img, encoder: [{ activation: 'relu' }], decoder }, RangeError, /an activation directly after a dense or convolution layer for encoder\[0\] \(activation\)/],
+    ['a decoder whose image output is not the input shape', { ...img, encoder: [conv({})], decoder: [{ dense: 16 }, { reshape: [1, 4, 4] }, { convTranspose: { channels: 1, kernel: 3 } }] }, RangeError,
+      /a last layer that gives the input's shape \[1, 8, 8\] .* for decoder\[2\] but received a layer giving \[1, 6, 6\]/],
+    ['hidden beside specs', { ...img, hidden: [4], encoder: [conv({})], decoder }, TypeError, /for hidden/],
+    ["architecture 'conv' on sizes not divisible by 4", { inputShape: [1, 6, 6], latentDim: 2, architecture: 'conv' }, RangeError, /divisible by 4 .* for inputShape/],
+    ['inputDim that disagrees with inputShape', { ...img, inputDim: 63, architecture: 'conv' }, RangeError, /for inputDim but received 63/],
+  ])('%s', (_name, options, kind, message) => {
+    expect(() => new Vae(options as never)).toThrow(kind);
+    expect(() => new Vae(options as never)).toThrow(message);
+  });
+
+  test('an input whose width does not match inputShape names x and the width expected', async () => {
+    const vae = new Vae({ inputShape: [1, 8, 8], latentDim: 2, architecture: 'conv' });
+    await expect(vae.fit({ data: new Float32Array(63 * 4), rows: 4, cols: 63 })).rejects.toThrow(/of length 64 for x/);
+    expect(() => vae.encode({ data: new Float32Array(60), rows: 1, cols: 60 })).toThrow(/of length 64 for x/);
+  });
+
+  test('the binding re-checks a spec that TypeScript would refuse, naming the layer', () => {
+    const N = native().VaeNative;
+    const layer = { name: 'encoder.0', kind: 'conv', units: 2, kernel: 9, stride: 1, padding: 0, activation: 'relu' };
+    const config = { inputDim: 16, latentDim: 2, inputShape: [1, 4, 4], encoder: [layer], decoder: [{ name: 'decoder.out', kind: 'dense', units: 16 }], likelihood: 'bernoulli', sigmaMode: 'fixed', sigma: 1 };
+    expect(() => new N(config)).toThrow(/encoder\[0\] \(conv, encoder\.0\): the kernel \(9\) is larger than the padded input/);
+    expect(() => new N({ ...config, encoder: [{ ...layer, kind: 'pool' }] })).toThrow(/one of 'dense', 'conv', 'convTranspose', 'reshape'/);
+    expect(() => new N({ ...config, encoder: [{ ...layer, kernel: 3, activation: 'gelu' }] })).toThrow(/one of 'identity', 'relu'/);
+  });
+});
+
 describe('data', () => {
   test('NaN and Inf are refused with their position', async () => {
     const x = rows(3);

@@ -37,6 +37,11 @@ const cases: Array<[string, Partial<VaeOptions>]> = [
   ['gaussian σ(z) from the decoder', { hidden: [32], latentDim: 4, likelihood: 'gaussian', sigma: 'decoder', minSigma: 0.05 }],
   ['laplace per-feature scale', { hidden: [32], latentDim: 4, likelihood: 'laplace', sigma: 'feature' }],
   ['zinb on pixel counts', { hidden: [32], latentDim: 4, likelihood: 'zinb' }],
+  ['conv preset (conv, conv, dense; dense, dense, transposed conv ×2), bernoulli', { inputShape: [1, 28, 28], architecture: 'conv' }],
+  ['conv spec, gaussian σ(z) from a twin transposed-conv head, odd sizes', { inputShape: [1, 28, 28], likelihood: 'gaussian', sigma: 'decoder', minSigma: 0.05,
+    encoder: [{ conv: { channels: 8, kernel: 5, stride: 3, padding: 2 } }, { activation: 'leaky_relu' }, { conv: { channels: 4, kernel: 3 } }, { activation: 'tanh' }],
+    decoder: [{ dense: 4 * 8 * 8 }, { activation: 'relu' }, { reshape: [4, 8, 8] }, { convTranspose: { channels: 8, kernel: 3, stride: 1 } }, { activation: 'softplus' },
+      { convTranspose: { channels: 1, kernel: 5, stride: 3, padding: 3, outputPadding: 2 } }] }],
 ];
 const isCounts = (o: Partial<VaeOptions>) => ['poisson', 'nb', 'zinb'].includes(o.likelihood ?? '');
 

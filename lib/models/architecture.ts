@@ -5,7 +5,7 @@
 // side, index and kind. The same resolved layers build the native model (nativeLayers) and the ONNX graphs.
 // Shapes are per row: [n] for a vector, [channels, height, width] for an image (NCHW; a row of an image is its
 // C·H·W values in that order, so a reshape moves no data).
-import { fail, failReceived } from '../validate';
+import { describeValue, fail, failReceived } from '../validate';
 
 export const ACTIVATIONS = ['identity', 'relu', 'tanh', 'leaky_relu', 'softplus'] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
@@ -89,7 +89,7 @@ export function resolveLayers(side: 'encoder' | 'decoder', specs: unknown, input
   (specs as unknown[]).forEach((spec, i) => {
     const kind = kindOf(spec);
     const where = `${side}[${i}] (${kind})`;
-    const bad = (why: string): never => fail(where, `${why} (its input is ${show(shape)})`, spec);
+    const bad = (why: string): never => failReceived(where, why, `an input of shape ${show(shape)}`);
     const body = kind === 'flatten' ? undefined : (spec as Record<string, unknown>)[kind];
     const base = { name: `${side}.${i}`, units: 0, kernel: 1, stride: 1, padding: 0, outputPadding: 0, activation: 'identity' as Activation, input: shape };
     switch (kind) {
@@ -137,12 +137,12 @@ export function resolveLayers(side: 'encoder' | 'decoder', specs: unknown, input
       case 'reshape':
       case 'flatten': {
         const target = kind === 'flatten' ? [numel(shape)] : shapeOption(`${where}.reshape`, body);
-        if (numel(target) !== numel(shape)) bad(`a shape of ${numel(shape)} values (${show(target)} holds ${numel(target)})`);
+        if (numel(target) !== numel(shape)) failReceived(where, `a shape holding the ${numel(shape)} values of its input ${show(shape)}`, `${show(target)} (${numel(target)} values)`);
         layers.push({ ...base, kind: 'reshape', output: target });
         break;
       }
       default:
-        fail(`${side}[${i}]`, "a layer spec: { dense }, { conv }, { convTranspose }, { activation }, { reshape } or 'flatten'", spec, 'type');
+        failReceived(`${side}[${i}]`, "a layer spec: { dense }, { conv }, { convTranspose }, { activation }, { reshape } or 'flatten'", kind === '?' ? describeValue(spec) : `{ ${kind}: … }`, 'type');
     }
     shape = layers[layers.length - 1].output;
   });
