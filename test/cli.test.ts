@@ -95,6 +95,35 @@ test('train --conditional with --labels: samples.png has one row per label; eval
   expect((await runCli(['train', '--data', images, '--conditional', '--epochs', '1', '--out', path.join(tmp, 'nolabels')])).err).toMatch(/--conditional needs labelled data/);
 });
 
+test('train --arch conv on 8×8 images and --arch <spec.json>; export, sample and eval work on the conv model', async () => {
+  const data = path.join(tmp, 'images8.npy');
+  fs.writeFileSync(data, encodeNpy({ data: uniform(200 * 64, 3), rows: 200, cols: 64 }));
+  const out = path.join(tmp, 'conv');
+  const r = await runCli(['train', '--data', data, '--arch', 'conv', '--epochs', '1', '--latent', '2', '--batch-size', '50', '--out', out, '--threads', '1']);
+  expect(r.code).toBe(0);
+  expect(r.err).toMatch(/training conv 1×8×8 → 2 VAE/);
+  const m = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+  expect(m.config.inputShape).toEqual([1, 8, 8]);
+  expect(m.config.encoder[0]).toEqual({ conv: { channels: 32, kernel: 4, stride: 2, padding: 1 } });
+  expect(fs.statSync(path.join(out, 'samples.png')).size).toBeGreaterThan(100);
+  expect((await runCli(['export', '--model', path.join(out, 'model.safetensors'), '--out', path.join(out, 'onnx')])).code).toBe(0);
+  expect((await runCli(['sample', '--model', path.join(out, 'onnx'), '--n', '4', '--out', path.join(out, 's.npy'), '--format', 'npy'])).code).toBe(0);
+  expect((await runCli(['eval', '--model', path.join(out, 'model.safetensors'), '--threads', '1'])).code).toBe(0);
+  // A spec file: one strided conv, then the dense head (appended to the decoder, which ends in a vector).
+  const spec = path.join(tmp, 'spec.json');
+  fs.writeFileSync(spec, JSON.stringify({ encoder: [{ conv: { channels: 4, kernel: 3, stride: 2, padding: 1 } }, { activation: 'relu' }], decoder: [{ dense: 16 }, { activation: 'tanh' }] }));
+  const s = await runCli(['train', '--data', data, '--arch', spec, '--epochs', '1', '--latent', '2', '--batch-size', '50', '--out', path.join(tmp, 'spec-run'), '--threads', '1']);
+  expect(s.code).toBe(0);
+  const bad = path.join(tmp, 'bad-spec.json');
+  fs.writeFileSync(bad, JSON.stringify({ encoder: [{ conv: { channels: 4, kernel: 9 } }], decoder: [] }));
+  const b = await runCli(['train', '--data', data, '--arch', bad, '--epochs', '1', '--out', path.join(tmp, 'bad-run')]);
+  expect(b.code).not.toBe(0);
+  expect(b.err).toMatch(/kernel \(9\) no larger than the padded input .* for encoder\[0\] \(conv\)/);
+  const noImage = await runCli(['train', '--data', data, '--arch', 'conv', '--input-shape', '1,7,7', '--epochs', '1', '--out', path.join(tmp, 'x')]);
+  expect(noImage.code).not.toBe(0);
+  expect(noImage.err).toMatch(/for inputDim/);
+}, 60_000);
+
 test('help, version, and bad options name the option', async () => {
   const h = await runCli(['--help']);
   expect(h.code).toBe(0);

@@ -40,8 +40,14 @@ train options (defaults train the reference MNIST VAE, 784-400-20):
   --test-data <src>     the test set (every row); --data is then trained on whole
   --test-labels <file>  labels of the --test-data rows
   --latent <n>          latent dimensions (20)
-  --hidden <w,w,...>    encoder hidden widths, mirrored by the decoder (400)
-  --activation <name>   ${ACTIVATIONS.join(' | ')} (relu)
+  --arch <mlp|conv|file.json>  the networks: mlp (from --hidden; the default), conv (for images: conv 32 and 64
+                        channels, kernel 4, stride 2 → dense 256, mirrored by transposed convolutions; height
+                        and width divisible by 4) or a JSON file {"encoder": [...], "decoder": [...]} of layer specs
+                        such as {"conv": {"channels": 32, "kernel": 4, "stride": 2, "padding": 1}}, {"dense": 256},
+                        {"activation": "relu"}, {"reshape": [64, 7, 7]}, "flatten", {"convTranspose": {...}}
+  --input-shape <c,h,w> the shape of one row for convolutions (default: 1,S,S when the data has S² columns)
+  --hidden <w,w,...>    encoder hidden widths, mirrored by the decoder (400; --arch mlp)
+  --activation <name>   ${ACTIVATIONS.join(' | ')} (relu), for --hidden and --arch conv
   --likelihood <name>   ${LIKELIHOODS.join(' | ')} (bernoulli)
   --sigma <s|shared|feature|decoder>  Gaussian σ / Laplace scale: a fixed number (1), 'shared' (one learned value),
                         'feature' (one per input feature) or 'decoder' (σ(z), a second decoder head)

@@ -31,7 +31,7 @@ async function train(argv: string[]): Promise<void> {
       objective: { type: 'string' }, k: { type: 'string' }, samples: { type: 'string' }, beta: { type: 'string' },
       warmup: { type: 'string' }, 'free-bits': { type: 'string' }, 'adam-eps': { type: 'string' },
       aggressive: { type: 'boolean', default: false }, conditional: { type: 'boolean', default: false }, labels: { type: 'string' },
-      'test-data': { type: 'string' }, 'test-labels': { type: 'string' },
+      'test-data': { type: 'string' }, 'test-labels': { type: 'string' }, arch: { type: 'string' }, 'input-shape': { type: 'string' },
   }, commandHelp('train'));
   const flags = values as Flags;
   const seed = num(flags, 'seed', 0);
@@ -50,8 +50,9 @@ async function train(argv: string[]): Promise<void> {
   const testCondition = conditional ? oneHot(data.test.labels, classes) : undefined;
   const likelihood = (flags.likelihood ?? 'bernoulli') as VaeOptions['likelihood'];
   const sigma = flags.sigma === undefined ? undefined : ['shared', 'feature', 'decoder'].includes(String(flags.sigma)) ? (flags.sigma as VaeOptions['sigma']) : num(flags, 'sigma', 1, false);
-  const vae = new Vae({ inputDim: data.train.x.cols, latentDim: num(flags, 'latent', 20), hidden,
-    activation: (flags.activation ?? 'relu') as VaeOptions['activation'], likelihood, sigma, seed, threads,
+  const network = await architectureFlags(flags, data.train.x.cols, hidden);
+  const vae = new Vae({ inputDim: data.train.x.cols, latentDim: num(flags, 'latent', 20), ...network,
+    ...(flags.activation !== undefined || network.hidden ? { activation: (flags.activation ?? 'relu') as VaeOptions['activation'] } : {}), likelihood, sigma, seed, threads,
     ...(flags['min-sigma'] !== undefined ? { minSigma: num(flags, 'min-sigma', 1e-3, false) } : {}),
     ...(flags.library !== undefined ? { library: flags.library as VaeOptions['library'] } : {}),
     ...(flags['prior-mixture'] !== undefined ? { prior: { mixture: num(flags, 'prior-mixture', 1) } } : {}),
@@ -71,7 +72,8 @@ async function train(argv: string[]): Promise<void> {
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);
   const progress = new EpochProgress();
-  process.stderr.write(`training ${vae.inputDim}-${hidden.join('-')}-${vae.latentDim} VAE (${likelihood}) on ${data.name}: ` +
+  const shape = network.hidden ? `${vae.inputDim}-${hidden.join('-')}-${vae.latentDim}` : `${network.architecture ?? 'custom'} ${(vae.options.inputShape ?? [vae.inputDim]).join('×')} → ${vae.latentDim}`;
+  process.stderr.write(`training ${shape} VAE (${likelihood}) on ${data.name}: ` +
     `${data.train.x.rows} train / ${data.test.x.rows} test rows, ${vae.numParams} parameters\n`);
   const t0 = performance.now();
   // After every epoch the model, then metrics.json naming the same epoch: whenever the run stops (Ctrl-C, a kill, a
@@ -147,6 +149,37 @@ async function train(argv: string[]): Promise<void> {
   // Last: the complete metrics, listing the files of the run.
   await writeFileAtomic(metricsFile, JSON.stringify({ config, modelEpoch: last.epoch, complete: true, files: written, epochs: history.epochs, final }, null, 2) + '\n');
   process.stdout.write(`final test loss ${last.testLoss?.toFixed(2)} nats; wrote ${written.join(', ')} to ${out}\n`);
+}
+
+/**
+ * The network flags: --arch mlp (with --hidden), conv (the preset, on --input-shape or the square single-channel
+ * image the data's width makes) or a JSON file { encoder, decoder, inputShape? } of layer specs.
+ */
+async function architectureFlags(flags: Flags, cols: number, hidden: number[]): Promise<Pick<VaeOptions, 'hidden' | 'architecture' | 'encoder' | 'decoder' | 'inputShape'>> {
+  const arch = String(flags.arch ?? 'mlp');
+  let inputShape: number[] | undefined;
+  if (flags['input-shape'] !== undefined) {
+    inputShape = String(flags['input-shape']).split(',').map(Number);
+    if (inputShape.some((d) => !Number.isInteger(d) || d < 1) || (inputShape.length !== 3 && inputShape.length !== 1))
+      usage(`--input-shape expects channels,height,width (or n) but received ${JSON.stringify(flags['input-shape'])}`);
+  }
+  if (arch === 'mlp') return { hidden, ...(inputShape ? { inputShape } : {}) };
+  if (flags.hidden !== undefined) usage(`--hidden describes an MLP; it cannot be given with --arch ${arch}`);
+  if (!inputShape) {
+    const side = squareSide(cols);
+    if (arch === 'conv' && side === undefined) usage(`--arch conv needs images: give --input-shape channels,height,width (the data has ${cols} columns, not a square)`);
+    if (side !== undefined) inputShape = [1, side, side];
+  }
+  if (arch === 'conv') return { architecture: 'conv', inputShape };
+  let spec: Record<string, unknown>;
+  try {
+    spec = JSON.parse(await fs.promises.readFile(arch, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    return usage(`--arch expects mlp, conv or a JSON file of { encoder, decoder } layer specs; ${arch}: ${(e as Error).message}`);
+  }
+  if (spec === null || typeof spec !== 'object' || !Array.isArray(spec.encoder) || !Array.isArray(spec.decoder))
+    usage(`${arch} must hold a JSON object { "encoder": [...], "decoder": [...] } (and optionally "inputShape")`);
+  return { encoder: spec.encoder as VaeOptions['encoder'], decoder: spec.decoder as VaeOptions['decoder'], inputShape: (spec.inputShape as number[] | undefined) ?? inputShape };
 }
 
 /** KL per latent dimension, active units (Burda et al.'s 0.01 threshold) and I_q on (up to 5,000 rows of) x. */
