@@ -1,18 +1,31 @@
-# bench/pytorch_vae.py — the PyTorch peer of bench/vae_vs_pytorch.js: the same 784-400-20 ReLU VAE (Bernoulli
-# decoder with logits, closed-form KL, Adam 1e-3, batch 128, single-sample z), MNIST held in memory as one tensor.
-# Usage: /usr/bin/python3 bench/pytorch_vae.py <images.f32 raw file> <rows> <epochs> <threads>
+# bench/pytorch_vae.py — the PyTorch peer of bench/vae_vs_pytorch.js, in its best configuration: the same VAE
+# (Bernoulli decoder with logits, closed-form KL, Adam 1e-3, batch 128, single-sample z), MNIST held in memory as
+# one tensor, torch.set_num_threads(threads), flush-to-zero, and glibc's malloc kept from trimming the heap after
+# every step (M_MMAP_THRESHOLD 16 MB and M_TRIM_THRESHOLD 256 MB, both: without them PyTorch lost up to 2.7× to
+# page faults on this machine kind, depending only on what the script happened to free at start-up).
+#   mlp:  784-400-20 ReLU (nn.Linear layers).
+#   conv: latentkit's 'conv' preset — Conv2d(1, 32, 4, 2, 1) ReLU, Conv2d(32, 64, 4, 2, 1) ReLU, Linear(3136, 256)
+#         ReLU → mean / log-variance Linear(256, 20); Linear(20, 256) ReLU, Linear(256, 3136) ReLU, [64, 7, 7],
+#         ConvTranspose2d(64, 32, 4, 2, 1) ReLU, ConvTranspose2d(32, 1, 4, 2, 1) → logits.
+# Usage: /usr/bin/python3 bench/pytorch_vae.py <images.f32 raw file> <rows> <epochs> <threads> [mlp|conv]
 # Prints one JSON line: {"examplesPerSec": [...per epoch...], "trainLoss": [...], "threads": n, "torch": version}.
+import ctypes
 import json
 import sys
 import time
 
-import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
+libc = ctypes.CDLL('libc.so.6')
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+libc.mallopt(M_MMAP_THRESHOLD, 16 << 20)
+libc.mallopt(M_TRIM_THRESHOLD, 256 << 20)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
 
 
-class VAE(nn.Module):
+class MlpVAE(nn.Module):
     def __init__(self):
         super().__init__()
         self.fc1 = nn.Linear(784, 400)
@@ -28,13 +41,32 @@ class VAE(nn.Module):
         return self.fc4(F.relu(self.fc3(z))), mu, logvar
 
 
+class ConvVAE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Sequential(nn.Conv2d(1, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),
+                                 nn.Flatten(), nn.Linear(3136, 256), nn.ReLU())
+        self.mean = nn.Linear(256, 20)
+        self.log_var = nn.Linear(256, 20)
+        self.dec = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 3136), nn.ReLU(),
+                                 nn.Unflatten(1, (64, 7, 7)), nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),
+                                 nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Flatten())
+
+    def forward(self, x):
+        h = self.enc(x.view(-1, 1, 28, 28))
+        mu, logvar = self.mean(h), self.log_var(h)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        return self.dec(z), mu, logvar
+
+
 def main():
     path, rows, epochs, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    arch = sys.argv[5] if len(sys.argv) > 5 else 'mlp'
     torch.set_num_threads(threads)
-    torch.set_flush_denormal(True)  # its best configuration: denormals slow it by ~20% over a few epochs
+    torch.set_flush_denormal(True)  # denormals slow it by ~20% over a few epochs
     torch.manual_seed(0)
     x = torch.from_numpy(np.fromfile(path, dtype=np.float32).reshape(rows, 784))
-    model = VAE()
+    model = ConvVAE() if arch == 'conv' else MlpVAE()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     rates, losses = [], []
     for _ in range(epochs):
@@ -53,7 +85,7 @@ def main():
             total += loss.item() * xb.shape[0]
         rates.append(rows / (time.perf_counter() - t0))
         losses.append(total / rows)
-    print(json.dumps({"examplesPerSec": rates, "trainLoss": losses, "threads": threads, "torch": torch.__version__}))
+    print(json.dumps({"examplesPerSec": rates, "trainLoss": losses, "threads": threads, "torch": torch.__version__, "arch": arch}))
 
 
 if __name__ == '__main__':

@@ -1,9 +1,14 @@
 #!/usr/bin/env node
-// bench/vae_vs_pytorch.js — training throughput of latentkit vs PyTorch (CPU) on the 784-400-20 MNIST VAE, batch
-// 128, Adam, whole MNIST in memory, run alternately in one invocation (rounds × threads), plus oneDNN sgemm
-// GFLOP/s at the VAE's GEMM shapes measured in the same run, which gives the GEMM ceiling in examples/s.
-// Usage: node bench/vae_vs_pytorch.js [--rounds 3] [--epochs 2] [--threads 1,2]   (needs `npm run build:ts`)
-// Writes bench/results/vae_vs_pytorch.json and prints a Markdown table.
+// bench/vae_vs_pytorch.js — training throughput of latentkit vs PyTorch (CPU, its best configuration: see
+// bench/pytorch_vae.py) on MNIST, batch 128, Adam, whole MNIST in memory, run alternately in one invocation
+// (rounds × threads), plus the ceiling measured in the same run: oneDNN's sgemm at the model's dense shapes and, for
+// the conv model, oneDNN's convolution primitives at its shapes (forward, backward weights, backward data), timed
+// back to back — the examples/s of a step that did nothing else.
+//   --arch mlp   the 784-400-20 MLP VAE (default);  --arch conv   latentkit's 'conv' preset (latent 20).
+//   --baseline <dist>  also times another latentkit build (e.g. the previous commit's dist/, with its addon) in the
+//                      same rounds, for a speed comparison between builds.
+// Usage: node bench/vae_vs_pytorch.js [--arch mlp|conv] [--rounds 3] [--epochs 2] [--threads 1,2] [--baseline dir]
+// Writes bench/results/vae_vs_pytorch[_conv].json and prints a Markdown table.
 'use strict';
 const { execFileSync } = require('child_process');
 const fs = require('fs');
@@ -13,41 +18,71 @@ const { parseArgs } = require('util');
 const { Vae, datasets, native } = require('../dist');
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, epochs: { type: 'string', default: '2' },
-  threads: { type: 'string', default: '1,2' }, python: { type: 'string', default: '/usr/bin/python3' } } });
-const rounds = Number(values.rounds), epochs = Number(values.epochs);
+  threads: { type: 'string', default: '1,2' }, python: { type: 'string', default: '/usr/bin/python3' }, arch: { type: 'string', default: 'mlp' },
+  baseline: { type: 'string' } } });
+const rounds = Number(values.rounds), epochs = Number(values.epochs), arch = values.arch;
 const threadList = values.threads.split(',').map(Number);
+if (!['mlp', 'conv'].includes(arch)) throw new Error(`--arch expects mlp or conv, not ${arch}`);
 
-// FLOPs of one example, forward + backward (no input gradient for the first layer): 2·(weights) forward, the same
-// again for the weight gradients, and 2·(weights of every layer but the first) for the input gradients.
-const layers = [[784, 400], [400, 20], [400, 20], [20, 400], [400, 784]];
-const w = layers.map(([i, o]) => i * o);
-const flopsPerExample = 2 * w.reduce((a, b) => a + b) * 2 + 2 * w.slice(1).reduce((a, b) => a + b);
+const B = 128;
+// The model's dense layers [in, out, needs the input gradient] and (conv) convolutions, at batch B.
+const dense = arch === 'mlp'
+  ? [[784, 400, false], [400, 20, true], [400, 20, true], [20, 400, true], [400, 784, true]]
+  : [[3136, 256, true], [256, 20, true], [256, 20, true], [20, 256, true], [256, 3136, true]];
+const convs = arch === 'mlp' ? [] : [
+  { inC: 1, inH: 28, inW: 28, outC: 32, kernel: 4, stride: 2, padding: 1, inputGrad: false },
+  { inC: 32, inH: 14, inW: 14, outC: 64, kernel: 4, stride: 2, padding: 1 },
+  { inC: 64, inH: 7, inW: 7, outC: 32, kernel: 4, stride: 2, padding: 1, transposed: true },
+  { inC: 32, inH: 14, inW: 14, outC: 1, kernel: 4, stride: 2, padding: 1, transposed: true },
+];
+// FLOPs of one example, forward + backward: 2·MACs forward, the same for weight gradients and for input gradients.
+const denseMacs = (withGrad) => dense.reduce((s, [i, o, g]) => s + (withGrad && !g ? 0 : i * o), 0);
+const convMacs = (c, withGrad) => {
+  if (withGrad && c.inputGrad === false) return 0;
+  const spatial = c.transposed ? c.inH * c.inW : (((c.inH + 2 * c.padding - c.kernel) / c.stride + 1) ** 2);
+  return spatial * c.inC * c.outC * c.kernel * c.kernel;
+};
+const macs = (g) => denseMacs(g) + convs.reduce((s, c) => s + convMacs(c, g), 0);
+const flopsPerExample = 2 * macs(false) * 2 + 2 * macs(true);
 
 const median = (a) => { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
-// The GEMMs of one training step at batch 128 (forward, weight gradients, input gradients), timed back to back.
-function gemmGflops(threads) {
+// Seconds per step of the model's primitives alone: its GEMMs (forward, weight gradients, input gradients) and its
+// convolutions, each timed back to back on the compute thread.
+function primitiveSeconds(threads) {
   const k = native().kernels;
   k.set_threads(threads);
-  const B = 128;
   const shapes = [];
-  for (const [i, o] of layers) shapes.push([false, false, B, o, i], [true, false, i, o, B]);
-  for (const [i, o] of layers.slice(1)) shapes.push([false, true, B, i, o]);
-  const times = [];
-  for (let r = 0; r < 15; r++) times.push(median(k.gemm_benchmark(shapes, 20, r === 0 ? 20 : 2)));
+  for (const [i, o, g] of dense) {
+    shapes.push([false, false, B, o, i], [true, false, i, o, B]);
+    if (g) shapes.push([false, true, B, i, o]);
+  }
+  const gemm = [], conv = [];
+  for (let r = 0; r < 15; r++) {
+    gemm.push(median(k.gemm_benchmark(shapes, 20, r === 0 ? 20 : 2)));
+    if (convs.length) conv.push(median(k.conv_benchmark(convs, B, 10, r === 0 ? 5 : 1)));
+  }
   k.set_threads(0);
-  return (flopsPerExample * B) / median(times) / 1e9;
+  return { gemm: median(gemm), conv: convs.length ? median(conv) : 0 };
 }
 
-async function latentkit(x, threads) {
-  const vae = new Vae({ inputDim: 784, latentDim: 20, hidden: [400], seed: 0, threads });
-  const h = await vae.fit(x, { epochs, batchSize: 128, learningRate: 1e-3 });
+function options(threads) {
+  return arch === 'mlp'
+    ? { inputDim: 784, latentDim: 20, hidden: [400], seed: 0, threads }
+    : { inputShape: [1, 28, 28], latentDim: 20, architecture: 'conv', seed: 0, threads };
+}
+
+async function latentkit(VaeClass, x, threads) {
+  const vae = new VaeClass(options(threads));
+  const h = await vae.fit(x, { epochs, batchSize: B, learningRate: 1e-3 });
   return h.epochs.map((e) => e.examplesPerSec);
 }
 
+const Baseline = values.baseline ? require(path.resolve(values.baseline)).Vae : undefined;
+
 function pytorch(file, rows, threads) {
   const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: String(threads) };
-  const out = execFileSync(values.python, [path.join(__dirname, 'pytorch_vae.py'), file, String(rows), String(epochs), String(threads)], { env, encoding: 'utf8' });
+  const out = execFileSync(values.python, [path.join(__dirname, 'pytorch_vae.py'), file, String(rows), String(epochs), String(threads), arch], { env, encoding: 'utf8' });
   return JSON.parse(out.trim().split('\n').pop());
 }
 
@@ -56,34 +91,50 @@ function pytorch(file, rows, threads) {
   const raw = path.join(os.tmpdir(), `latentkit-mnist-${process.pid}.f32`);
   fs.writeFileSync(raw, Buffer.from(x.data.buffer, x.data.byteOffset, x.data.byteLength));
   const res = {};
-  for (const t of threadList) res[t] = { latentkit: [], pytorch: [], gemm: [] };
   let torchVersion = '';
+  for (const t of threadList) res[t] = { latentkit: [], baseline: [], pytorch: [], gemmSeconds: [], convSeconds: [] };
   try {
     for (let r = 0; r < rounds; r++)
       for (const t of threadList) {
-        res[t].gemm.push(gemmGflops(t));
-        res[t].latentkit.push(...(await latentkit(x, t)));
+        const prim = primitiveSeconds(t);
+        res[t].gemmSeconds.push(prim.gemm);
+        res[t].convSeconds.push(prim.conv);
+        res[t].latentkit.push(...(await latentkit(Vae, x, t)));
+        if (Baseline) res[t].baseline.push(...(await latentkit(Baseline, x, t)));
         const p = pytorch(raw, x.rows, t);
         torchVersion = p.torch;
         res[t].pytorch.push(...p.examplesPerSec);
         process.stderr.write(`round ${r + 1}/${rounds}, ${t} thread(s): latentkit ${Math.round(median(res[t].latentkit))} ex/s, ` +
-          `PyTorch ${Math.round(median(res[t].pytorch))} ex/s, sgemm ${median(res[t].gemm).toFixed(0)} GFLOP/s\n`);
+          (Baseline ? `baseline ${Math.round(median(res[t].baseline))} ex/s, ` : '') +
+          `PyTorch ${Math.round(median(res[t].pytorch))} ex/s, primitives ${(1e3 * (prim.gemm + prim.conv)).toFixed(2)} ms/step\n`);
       }
   } finally {
     fs.rmSync(raw, { force: true });
   }
   const rows = threadList.map((t) => {
-    const lk = median(res[t].latentkit), pt = median(res[t].pytorch), gf = median(res[t].gemm);
-    const ceiling = (gf * 1e9) / flopsPerExample;
-    return { threads: t, latentkit: lk, pytorch: pt, ratio: lk / pt, sgemmGflops: gf, ceiling, fractionOfCeiling: lk / ceiling };
+    const lk = median(res[t].latentkit), pt = median(res[t].pytorch);
+    const gemm = median(res[t].gemmSeconds), conv = median(res[t].convSeconds);
+    const ceiling = B / (gemm + conv);
+    const base = Baseline ? median(res[t].baseline) : undefined;
+    return { threads: t, latentkit: lk, pytorch: pt, ratio: lk / pt, baseline: base, vsBaseline: base && lk / base,
+      gemmMsPerStep: 1e3 * gemm, convMsPerStep: 1e3 * conv, sgemmGflops: (2 * macs(false) * 2 + 2 * macs(true) - convFlops()) * B / gemm / 1e9,
+      ceiling, fractionOfCeiling: lk / ceiling };
   });
-  const summary = { date: new Date().toISOString(), cpu: os.cpus()[0].model, cores: os.cpus().length, torch: torchVersion, rounds, epochsPerRun: epochs,
-    flopsPerExample, rows, samples: res };
+  const info = native().info();
+  const summary = { date: new Date().toISOString(), arch, cpu: os.cpus()[0].model, isa: info.isa, cores: os.cpus().length, torch: torchVersion, rounds,
+    epochsPerRun: epochs, flopsPerExample, rows, samples: res };
   fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
-  fs.writeFileSync(path.join(__dirname, 'results', 'vae_vs_pytorch.json'), JSON.stringify(summary, null, 2) + '\n');
-  console.log(`| threads | latentkit ex/s | PyTorch ${torchVersion} ex/s | ratio | oneDNN sgemm GFLOP/s | GEMM ceiling ex/s | latentkit / ceiling |`);
-  console.log('|---|---|---|---|---|---|---|');
+  fs.writeFileSync(path.join(__dirname, 'results', arch === 'mlp' ? 'vae_vs_pytorch.json' : 'vae_vs_pytorch_conv.json'), JSON.stringify(summary, null, 2) + '\n');
+  console.log(`${summary.cpu}, oneDNN ISA ${info.isa}; ${arch === 'mlp' ? '784-400-20 MLP VAE' : "conv preset VAE (latent 20)"}, batch ${B}`);
+  const ceilingName = arch === 'mlp' ? 'GEMM ceiling' : 'GEMM + conv ceiling';
+  console.log(`| threads | latentkit ex/s |${Baseline ? ' baseline ex/s | vs baseline |' : ''} PyTorch ${torchVersion} ex/s | ratio | primitives ms/step (GEMM + conv) | ${ceilingName} ex/s | latentkit / ceiling |`);
+  console.log(`|---|---|${Baseline ? '---|---|' : ''}---|---|---|---|---|`);
   for (const r of rows)
-    console.log(`| ${r.threads} | ${Math.round(r.latentkit)} | ${Math.round(r.pytorch)} | ${r.ratio.toFixed(2)}× | ${r.sgemmGflops.toFixed(0)} | ${Math.round(r.ceiling)} | ${(100 * r.fractionOfCeiling).toFixed(0)}% |`);
+    console.log(`| ${r.threads} | ${Math.round(r.latentkit)} |${Baseline ? ` ${Math.round(r.baseline)} | ${(100 * (r.vsBaseline - 1)).toFixed(1)}% |` : ''} ${Math.round(r.pytorch)} | ${r.ratio.toFixed(2)}× | ` +
+      `${r.gemmMsPerStep.toFixed(2)} + ${r.convMsPerStep.toFixed(2)} | ${Math.round(r.ceiling)} | ${(100 * r.fractionOfCeiling).toFixed(0)}% |`);
   console.log(`\nmedians over ${rounds} rounds × ${epochs} epochs (60,000 examples each); ${(flopsPerExample / 1e6).toFixed(2)} MFLOP per example`);
 })().catch((e) => { console.error(e); process.exit(1); });
+
+function convFlops() {
+  return 2 * convs.reduce((s, c) => s + convMacs(c, false), 0) * 2 + 2 * convs.reduce((s, c) => s + convMacs(c, true), 0);
+}

@@ -34,6 +34,8 @@ export interface NativeKernels {
   conv2d_forward(y: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, geometry: ConvGeometry, rows: number): void;
   /** dW += ∂, dB += ∂, dX = (or += with accumulateDx) ∂ of Σ dY ⊙ conv(x). */
   conv2d_backward(dX: Float32Array | null, dW: Float32Array, dB: Float32Array, dY: Float32Array, x: Float32Array, w: Float32Array, geometry: ConvGeometry, rows: number, accumulateDx: boolean): void;
+  /** Seconds per pass over the listed convolutions' primitives alone (forward, backward weights, backward data unless inputGrad is false). */
+  conv_benchmark(layers: Array<ConvGeometry & { inputGrad?: boolean }>, rows: number, repeats: number, warmup: number): number[];
   dense_backward(dX: Float32Array | null, dW: Float32Array, dB: Float32Array, dY: Float32Array, x: Float32Array, W: Float32Array, y: Float32Array, B: number, I: number, O: number, activation: number, accumulateDx: boolean): void;
   adam_step(params: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, n: number, hyper: { lr?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }, step: number, zeroGrad: boolean): void;
   rng_normal_fill(out: Float32Array, n: number, seed: number, stream: number, offset: number): void;
@@ -193,6 +195,9 @@ export interface NativeBinding {
     new (config: NativeVaeConfig): NativeVae;
     /** The parameter layout of a model with this config, without allocating it. */
     layout(config: NativeVaeConfig): { numParams: number; tensors: NativeTensorInfo[] };
+    /** The training objective on given per-row terms (models/objective.h), for its own tests. */
+    objective(dNll: Float32Array, dRatio: Float32Array | null, dimScale: Float32Array | null, nll: Float32Array, ratio: Float32Array | null,
+      kl: Float32Array | null, klDims: Float32Array | null, B: number, K: number, L: number, step: NativeStepOptions): { loss: number; reconstruction: number; kl: number; dKl: number };
   };
   classical: NativeClassical;
   info(): { cores: number; isa: string; cuda: { compiled: boolean; devices: number; reason: string } };

@@ -297,8 +297,7 @@ Napi::Value DenseBackward(const Napi::CallbackInfo& info) {
 }
 
 // { inC, inH, inW, outC, kernel, stride, padding, outputPadding, transposed } → a checked ConvGeometry.
-ConvGeometry conv_geometry(const Args& a, size_t i) {
-  Napi::Object o = a.object(i, "geometry");
+ConvGeometry conv_geometry_of(const Args& a, const Napi::Object& o) {
   ConvGeometry g;
   g.in_c = option_integer(a, o, "inC", 0, 1, 1 << 16);
   g.in_h = option_integer(a, o, "inH", 0, 1, 1 << 16);
@@ -313,6 +312,7 @@ ConvGeometry conv_geometry(const Args& a, size_t i) {
   if (!st.ok()) throw_status(a.env(), st);
   return g;
 }
+ConvGeometry conv_geometry(const Args& a, size_t i) { return conv_geometry_of(a, a.object(i, "geometry")); }
 
 // conv2d_forward(y, x, w, b, geometry, rows): y (rows, outC, outH, outW) = conv(x) + b (see core/conv.h).
 Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
@@ -353,6 +353,40 @@ Napi::Value Conv2dBackward(const Napi::CallbackInfo& info) {
     return kernel.backward(dx, dw, db, dy, x, w, rows, accumulate);
   });
   return a.env().Undefined();
+}
+
+// conv_benchmark([{ ...geometry, inputGrad }], rows, repeats, warmup) → seconds per pass over the listed
+// convolutions' primitives (forward, backward weights, backward data when inputGrad), run on the compute thread.
+Napi::Value ConvBenchmark(const Napi::CallbackInfo& info) {
+  Args a(info, "conv_benchmark");
+  Napi::Value v = a.at(0);
+  if (!v.IsArray()) a.type_error("layers", "an array of convolution geometries", v);
+  Napi::Array arr = v.As<Napi::Array>();
+  if (arr.Length() > 64) a.range_error("layers", "at most 64 convolutions", v);
+  const int64_t rows = a.integer(1, "rows", 1, 4096);
+  const int64_t repeats = a.integer(2, "repeats", 1, 1000);
+  const int64_t warmup = a.integer(3, "warmup", 0, 1000);
+  std::vector<ConvGeometry> geoms;
+  std::vector<bool> input_grad;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value e = arr.Get(i);
+    if (!e.IsObject()) a.type_error("layers", "an array of convolution geometries", e);
+    geoms.push_back(conv_geometry_of(a, e.As<Napi::Object>()));
+    input_grad.push_back(option_bool(a, e.As<Napi::Object>(), "inputGrad", true));
+  }
+  std::vector<double> seconds(static_cast<size_t>(repeats), 0.0);
+  run(a, [&]() -> Status {
+    std::vector<double> each(static_cast<size_t>(repeats));
+    for (size_t i = 0; i < geoms.size(); ++i) {
+      ConvKernel kernel(geoms[i]);
+      LK_RETURN_IF_ERROR(kernel.time_primitives(rows, input_grad[i], warmup, repeats, each.data()));
+      for (int64_t r = 0; r < repeats; ++r) seconds[r] += each[r];
+    }
+    return Status::Ok();
+  });
+  Napi::Array out = Napi::Array::New(a.env(), seconds.size());
+  for (size_t i = 0; i < seconds.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::Number::New(a.env(), seconds[i]));
+  return out;
 }
 
 Napi::Value AdamStep(const Napi::CallbackInfo& info) {
@@ -517,6 +551,7 @@ Napi::Object init_kernels(Napi::Env env) {
   add("dense_backward", DenseBackward);
   add("conv2d_forward", Conv2dForward);
   add("conv2d_backward", Conv2dBackward);
+  add("conv_benchmark", ConvBenchmark);
   add("adam_step", AdamStep);
   add("rng_normal_fill", NormalFill);
   add("rng_uniform_fill", UniformFill);

@@ -9,8 +9,10 @@
 #include <cmath>
 #include <memory>
 #include <new>
+#include <vector>
 
 #include "../models/vae.h"
+#include "../train/trainer.h"
 #include "args.h"
 #include "async_job.h"
 #include "executor.h"
@@ -145,6 +147,9 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
                         InstanceMethod("busy", &VaeNative::Guarded<&VaeNative::Busy>),
                         StaticMethod("layout", [](const Napi::CallbackInfo& info) {
                           return guard(info.Env(), [&] { return Layout(info); });
+                        }),
+                        StaticMethod("objective", [](const Napi::CallbackInfo& info) {
+                          return guard(info.Env(), [&] { return ObjectiveCall(info); });
                         })});
   }
 
@@ -173,6 +178,38 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     return r;
   }
 
+  // VaeNative.objective(dNll, dRatio | null, dimScale | null, nll, ratio | null, kl | null, klDims | null, B, K, L,
+  //                    { objective, klWeight, freeBits }) → { loss, reconstruction, kl, dKl }: the pure objective
+  // of models/objective.h on given terms, for its own tests.
+  static Napi::Value ObjectiveCall(const Napi::CallbackInfo& info) {
+    Args a(info, "VaeNative.objective");
+    const int64_t B = a.integer(7, "B", 1, 1 << 20), K = a.integer(8, "K", 1, 1 << 16), L = a.integer(9, "L", 1, 1 << 20);
+    const int64_t R = a.product({B, K}, "nll");
+    StepOptions st = step_options(a, a.object(10, "step"));
+    st.samples = K;
+    ObjectiveTerms t;
+    t.nll = a.f32(3, "nll", R);
+    t.ratio = a.f32(4, "ratio", R, true);
+    t.kl = a.f32(5, "kl", B, true);
+    t.kl_dims = a.f32(6, "klDims", L, true);
+    t.B = B, t.K = K, t.L = L;
+    float* d_nll = a.f32(0, "dNll", R);
+    float* d_ratio = a.f32(1, "dRatio", R, true);
+    float* dim_scale = a.f32(2, "dimScale", L, true);
+    if ((t.ratio == nullptr) != (d_ratio == nullptr)) a.type_error("dRatio", "an array exactly when ratio is given", a.at(1));
+    std::vector<float> scratch(static_cast<size_t>(R + 2 * B));
+    ObjectiveResult r;
+    Status s = objective_forward_backward(&r, d_nll, d_ratio, dim_scale, t, st, scratch.data(), scratch.data() + R,
+                                          scratch.data() + R + B);
+    if (!s.ok()) throw_status(info.Env(), s);
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("loss", r.loss);
+    o.Set("reconstruction", r.reconstruction);
+    o.Set("kl", r.kl);
+    o.Set("dKl", r.d_kl);
+    return o;
+  }
+
   // A method body, guarded (args.h): no C++ exception leaves a call.
   template <Napi::Value (VaeNative::*Method)(const Napi::CallbackInfo&)>
   Napi::Value Guarded(const Napi::CallbackInfo& info) {
@@ -180,6 +217,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
   }
 
   VaeModel& model() { return *model_; }
+  VaeTrainer& trainer() { return *trainer_; }
   void job_started(AsyncJob* job) { job_ = job; }
   void job_settled() { job_ = nullptr; }
 
@@ -294,12 +332,12 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
   Napi::Value TrainEpoch(const Napi::CallbackInfo& info);
 
   Napi::Value StepsPerEpoch(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), static_cast<double>(model_->steps_per_epoch()));
+    return Napi::Number::New(info.Env(), static_cast<double>(trainer_ ? trainer_->steps_per_epoch() : 0));
   }
 
   Napi::Value EndTraining(const Napi::CallbackInfo& info) {
     require_idle(info.Env(), "end training");
-    model_->end_training();
+    trainer_.reset();
     return info.Env().Undefined();
   }
 
@@ -311,6 +349,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
   Napi::Value Busy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), job_ != nullptr); }
 
   std::unique_ptr<VaeModel> model_;
+  std::unique_ptr<VaeTrainer> trainer_;  // between beginTraining and endTraining
   int threads_ = 0;
   AsyncJob* job_ = nullptr;  // the running job (JS thread only); the model is busy while it is set
 };
@@ -418,7 +457,9 @@ Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
   t.seed = static_cast<uint64_t>(option_integer(a, o, "seed", 0, 0, (int64_t(1) << 53) - 1));
   t.step = step_options(a, o);
   // Allocation and one copy, no parallel work: done here so a fit never waits behind another model's job.
-  Status s = model_->begin_training(data, condition_arg(a, 3, rows, model_->config().condition_dim), rows, t);
+  trainer_.reset();
+  Status s = VaeTrainer::Create(model_.get(), data, condition_arg(a, 3, rows, model_->config().condition_dim), rows, t,
+                                &trainer_);
   if (!s.ok()) throw_status(info.Env(), s);
   return info.Env().Undefined();
 }
@@ -450,7 +491,7 @@ class TrainEpochJob : public ModelJob {
         }
       });
     };
-    return owner_->model().train_epoch(epoch_, kl_weights_.empty() ? nullptr : kl_weights_.data(), aggressive_,
+    return owner_->trainer().train_epoch(epoch_, kl_weights_.empty() ? nullptr : kl_weights_.data(), aggressive_,
                                        &result_, cancel_flag(), fn);
   }
 
@@ -481,9 +522,9 @@ Napi::Value VaeNative::TrainEpoch(const Napi::CallbackInfo& info) {
   Args a(info, "trainEpoch");
   require_idle(info.Env(), "train");
   const int64_t epoch = a.integer(0, "epoch", 0, int64_t(1) << 40);
-  if (!model_->training())
+  if (!trainer_)
     throw_status(info.Env(), Status::Error(Code::InvalidArgument, "trainEpoch called before beginTraining"));
-  const int64_t steps = model_->steps_per_epoch();
+  const int64_t steps = trainer_->steps_per_epoch();
   const float* kl_weights = a.f32(1, "klWeights", steps, true);
   const bool aggressive = a.boolean(2, "aggressive");
   Napi::Function fn = a.function(3, "onProgress", true);

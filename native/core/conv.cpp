@@ -8,6 +8,8 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <cstring>
 #include <unordered_map>
 #include <vector>
 
@@ -253,6 +255,43 @@ Status ConvKernel::backward(float* d_x, float* d_w, float* d_b, const float* d_y
     add_into(d_b, static_cast<const float*>(p->db.get_data_handle()), g_.out_c);
   } catch (const dnnl::error& e) {
     return Status::Error(Code::Backend, std::string("oneDNN convolution backward failed: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+}  // namespace lk
+
+namespace lk {
+
+Status ConvKernel::time_primitives(int64_t rows, bool input_grad, int64_t warmup, int64_t passes, double* seconds) {
+  Plan* p = nullptr;
+  LK_RETURN_IF_ERROR(plan_for(rows, &p));
+  try {
+    // Inputs and weights live in the primitives' own layouts: give every internal memory small values once.
+    std::vector<std::vector<float>> owned;
+    auto fill = [&](memory& m) {
+      const size_t n = m.get_desc().get_size() / sizeof(float);
+      if (!m.get_data_handle()) {
+        owned.emplace_back(n);
+        m.set_data_handle(owned.back().data());
+      }
+      float* d = static_cast<float*>(m.get_data_handle());
+      for (size_t i = 0; i < n; ++i) d[i] = 0.01f * static_cast<float>(i % 97);
+    };
+    for (memory* m : {&p->x_user, &p->w_user, &p->y_user, &p->dx_user, &p->dy_user}) fill(*m);
+    for (Bound* b : {&p->f_src, &p->f_w, &p->f_dst, &p->d_dy, &p->d_w, &p->d_dx, &p->w_src, &p->w_dy})
+      if (b->mem) fill(b->mem);
+    p->fwd_args.at(DNNL_ARG_BIAS).set_data_handle(p->db.get_data_handle());
+    for (int64_t r = 0; r < warmup + passes; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      p->fwd.execute(p->stream, p->fwd_args);
+      p->bwd_weights.execute(p->stream, p->bwd_weights_args);
+      if (input_grad) p->bwd_data.execute(p->stream, p->bwd_data_args);
+      p->stream.wait();
+      if (r >= warmup) seconds[r - warmup] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+  } catch (const dnnl::error& e) {
+    return Status::Error(Code::Backend, std::string("oneDNN convolution benchmark failed: ") + e.what());
   }
   return Status::Ok();
 }

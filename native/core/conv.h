@@ -40,6 +40,9 @@ class ConvKernel {
   // d_w += ∂/∂w, d_b += ∂/∂b of Σ d_y ⊙ y; d_x (nullable) = ∂/∂x, or += when accumulate_dx.
   Status backward(float* d_x, float* d_w, float* d_b, const float* d_y, const float* x, const float* w, int64_t rows,
                   bool accumulate_dx);
+  // For benchmarks: executes the primitives alone (forward, backward weights and, with input_grad, backward data)
+  // on their own layouts, no reorders: `passes` times after `warmup`, each pass's seconds into seconds[].
+  Status time_primitives(int64_t rows, bool input_grad, int64_t warmup, int64_t passes, double* seconds);
 
  private:
   struct Plan;

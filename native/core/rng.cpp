@@ -88,4 +88,10 @@ Status rng_permutation(int64_t* perm, int64_t n, uint64_t seed, uint64_t stream)
   return Status::Ok();
 }
 
+Status rng_binarize_in_place(float* x, float* scratch, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset) {
+  LK_RETURN_IF_ERROR(rng_uniform_fill(scratch, n, seed, stream, offset));
+  for (int64_t i = 0; i < n; ++i) x[i] = scratch[i] < x[i] ? 1.0f : 0.0f;
+  return Status::Ok();
+}
+
 }  // namespace lk

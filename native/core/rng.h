@@ -17,6 +17,9 @@ Philox4 philox4x32_10(uint64_t seed, uint64_t stream, uint64_t index);
 Status rng_normal_fill(float* out, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset);
 // out[i] = U[0, 1) draw number (offset + i) of (seed, stream). out: (n)
 Status rng_uniform_fill(float* out, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset);
+// Dynamic binarisation in place: x_i ~ Bernoulli(x_i), with the uniforms of (seed, stream) from draw `offset` drawn
+// into `scratch`.  x, scratch: (n)
+Status rng_binarize_in_place(float* x, float* scratch, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset);
 // A uniformly random permutation of 0..n-1 (Fisher–Yates driven by the stream). perm: (n)
 Status rng_permutation(int64_t* perm, int64_t n, uint64_t seed, uint64_t stream);
 

@@ -1,6 +1,8 @@
-// vae.cpp — see vae.h. One training step = gather batch → encoder → reparameterise → decoder → likelihood + KL →
-// backward → Adam, all on buffers allocated once in begin_training().
+// vae.cpp — see vae.h. One forward_backward = encoder → reparameterise → decoder → likelihood, the prior's terms →
+// objective → backward through all of them into the flat gradient (the trainer, train/trainer.h, gathers batches
+// and runs the optimiser).
 #include "vae.h"
+#include "vae_workspace.h"
 
 #include <algorithm>
 #include <cmath>
@@ -35,96 +37,6 @@ void sigmoid_in_place(float* x, int64_t n) {
   for (int64_t c = 0; c < (n + chunk - 1) / chunk; ++c) sigmoid_span(x + c * chunk, std::min(chunk, n - c * chunk));
 }
 }  // namespace
-
-// Every activation buffer of one forward (and, for training, backward) pass, carved out of one allocation: the
-// encoder side holds `enc_rows` examples, the decoder side `dec_rows` = enc_rows × K draws (row b·K + s). The
-// networks' buffers come from their Sequential::Run; the VAE's own ones are below.
-class VaeWorkspace {
- public:
-  VaeWorkspace(const VaeModel& m, int64_t enc_rows, int64_t samples, bool with_grads)
-      : capacity(enc_rows), samples(samples) {
-    const int64_t latent = m.config_.latent_dim, input = m.config_.input_dim;
-    const bool element_scale = m.config_.sigma_mode == SigmaMode::Decoder;
-    const int64_t C = m.config_.prior_components, Q = m.config_.condition_dim;
-    const int64_t E = enc_rows, R = checked_mul(enc_rows, samples);
-    ArenaPlan a;
-    m.encoder_->reserve(a, E, with_grads, &enc);
-    m.decoder_->reserve(a, R, with_grads, &dec);
-    a.add(&eps, checked_mul(R, latent));
-    a.add(&z, checked_mul(R, latent));
-    a.add(&probs, checked_mul(R, input));
-    a.add(&x, checked_mul(E, input));
-    if (samples > 1) a.add(&x_rep, checked_mul(R, input));
-    if (element_scale) a.add(&scale, checked_mul(R, input));
-    for (float** p : {&nll, &rows, &ratio, &log_w, &lib}) a.add(p, R);
-    if (C > 0) a.add(&resp, checked_mul(R, C));
-    if (Q > 0) a.add(&cond, checked_mul(E, Q));
-    for (float** p : {&kl, &bound, &d_row}) a.add(p, E);
-    a.add(&kl_dims, latent);
-    a.add(&dim_scale, latent);
-    if (with_grads) {
-      a.add(&d_log_w, R);
-      a.add(&d_z, checked_mul(R, latent));
-      if (element_scale) a.add(&d_scale, checked_mul(R, input));
-    }
-    arena = a.allocate("the VAE's activation buffers");  // uninitialised: written before read
-    if (samples == 1) x_rep = x;
-    mean = enc.y.back();
-    log_var = enc.twin_y;
-    aux = dec.twin_y;
-    if (with_grads) {
-      d_mean = enc.d_out();
-      d_log_var = enc.twin_dy;
-      d_out = dec.d_out();
-      d_aux = dec.twin_dy;
-    }
-  }
-  const float* out() const { return dec.out(); }
-  // Clears the gradients that kernels accumulate into, for B examples (B · samples draws).
-  void zero_grads(int64_t B, int64_t latent, int64_t input) {
-    const int64_t R = B * samples;
-    std::memset(d_mean, 0, sizeof(float) * B * latent);
-    std::memset(d_log_var, 0, sizeof(float) * B * latent);
-    std::memset(d_out, 0, sizeof(float) * R * input);
-    std::memset(d_log_w, 0, sizeof(float) * R);
-    if (d_aux) std::memset(d_aux, 0, sizeof(float) * R * input);
-    if (d_scale) std::memset(d_scale, 0, sizeof(float) * R * input);
-  }
-
-  int64_t capacity, samples;  // examples, and draws per example
-  Sequential::Run enc, dec;   // the encoder on `capacity` rows, the decoder on capacity × samples
-  std::unique_ptr<float[]> arena;
-  // Per example (capacity): mean, log_var (the encoder's heads), x (rows of input_dim), kl, bound, d_row; per draw
-  // (capacity × samples): eps, z, probs, x_rep, nll, rows (the weight of each draw's NLL in the loss), ratio, log_w,
-  // lib (the log library size of a count model's row); aux (the decoder's twin head) and scale (its floored
-  // log-scale) are (capacity × samples, input_dim) when the model has them.
-  float *mean = nullptr, *log_var = nullptr, *eps = nullptr, *z = nullptr, *probs = nullptr, *x = nullptr;
-  float *x_rep = nullptr, *nll = nullptr, *rows = nullptr, *ratio = nullptr, *log_w = nullptr, *lib = nullptr;
-  float *aux = nullptr, *scale = nullptr, *d_aux = nullptr, *d_scale = nullptr;
-  float* resp = nullptr;  // mixture prior: (capacity × samples, components) responsibilities
-  float* cond = nullptr;  // a conditional VAE's batch of conditions (capacity, Q)
-  float *kl = nullptr, *bound = nullptr, *d_row = nullptr, *kl_dims = nullptr, *dim_scale = nullptr;
-  float *d_mean = nullptr, *d_log_var = nullptr, *d_out = nullptr, *d_log_w = nullptr, *d_z = nullptr;
-};
-
-struct VaeModel::Trainer {
-  Trainer(const VaeModel& m, const float* data, const float* cond, int64_t rows, const TrainOptions& o)
-      : options(o), data(data, data + rows * m.config_.input_dim),
-        cond(cond, cond ? cond + rows * m.config_.condition_dim : cond), rows(rows),
-        workspace(m, std::min(o.batch_size, rows), o.step.samples, true),
-        grad(m.params_.size(), 0.f), adam_m(m.params_.size(), 0.f), adam_v(m.params_.size(), 0.f),
-        perm(static_cast<size_t>(rows)), inner_perm(static_cast<size_t>(rows)) {}
-  TrainOptions options;
-  std::vector<float> data, cond;  // (rows, input_dim), (rows, condition_dim)
-  int64_t rows;
-  VaeWorkspace workspace;
-  std::vector<float> grad, adam_m, adam_v;
-  std::vector<int64_t> perm;
-  int64_t encoder_adam_steps = 0, decoder_adam_steps = 0;
-  // Aggressive training's inner batches: a second shuffled pass over the data, reshuffled when used up.
-  std::vector<int64_t> inner_perm;
-  int64_t inner_cursor = 0, inner_shuffles = 0, inner_steps = 0;
-};
 
 VaeModel::VaeModel(const VaeConfig& config) : config_(config) {}
 VaeModel::~VaeModel() = default;
@@ -409,29 +321,12 @@ Status VaeModel::decode(float* mean, float* aux, const float* z, const float* co
 }
 
 namespace {
-// Dynamic binarisation in place: x_i ~ Bernoulli(x_i), the uniforms drawn into `scratch` (n floats) from
-// (seed, stream) starting at draw number first_draw.
-Status binarize_in_place(float* x, float* scratch, int64_t n, uint64_t seed, uint64_t stream, uint64_t first_draw) {
-  LK_RETURN_IF_ERROR(rng_uniform_fill(scratch, n, seed, stream, first_draw));
-  for (int64_t i = 0; i < n; ++i) x[i] = scratch[i] < x[i] ? 1.0f : 0.0f;
-  return Status::Ok();
-}
-
 // dst (B·K, D): row b·K + s = src row b.
 void replicate_rows(float* dst, const float* src, int64_t B, int64_t K, int64_t D) {
   for (int64_t b = 0; b < B; ++b)
     for (int64_t s = 0; s < K; ++s) std::memcpy(dst + (b * K + s) * D, src + b * D, sizeof(float) * D);
 }
 
-Status check_step(const StepOptions& o) {
-  if (o.samples < 1) return Status::Error(Code::InvalidArgument, "samples (k) must be >= 1");
-  if (!(o.free_bits >= 0.f)) return Status::Error(Code::InvalidArgument, "freeBits must be >= 0");
-  if (o.free_bits > 0.f && o.objective == Objective::Iwae)
-    return Status::Error(Code::InvalidArgument, "freeBits applies to objective 'elbo' only");
-  if (!(o.kl_weight >= 0.f) || !std::isfinite(o.kl_weight))
-    return Status::Error(Code::InvalidArgument, "the KL weight (beta) must be a finite number >= 0");
-  return Status::Ok();
-}
 // Decoder rows per evaluation pass: large enough that the GEMMs and the likelihood use every core.
 constexpr int64_t kEvalRows = 2048;
 }  // namespace
@@ -468,7 +363,7 @@ Status VaeModel::evaluate(const EvalTerms& out, const float* x, const float* con
     VaeWorkspace& ws = *workspaces[t];
     std::memcpy(ws.x, x + r0 * D, sizeof(float) * B * D);
     if (binarize)  // a fixed binarisation of the evaluation data (probs is free until the likelihood runs)
-      LK_RETURN_IF_ERROR(binarize_in_place(ws.x, ws.probs, B * D, seed, rng_stream(RngPurpose::Binarize, ~0ull), r0 * D));
+      LK_RETURN_IF_ERROR(rng_binarize_in_place(ws.x, ws.probs, B * D, seed, rng_stream(RngPurpose::Binarize, ~0ull), r0 * D));
     const float* cb = Q > 0 ? cond + r0 * Q : nullptr;
     LK_RETURN_IF_ERROR(encode_batch(ws, ws.x, cb, B));
     if (j == 0 && out.kl && analytic_kl)
@@ -514,29 +409,10 @@ Status VaeModel::evaluate(const EvalTerms& out, const float* x, const float* con
   return Status::Ok();
 }
 
-Status VaeModel::begin_training(const float* data, const float* cond, int64_t rows, const TrainOptions& options) {
-  LK_RETURN_IF_ERROR(check_condition(cond, rows));
-  if (rows < 1) return Status::Error(Code::InvalidArgument, "the training set is empty");
-  if (options.batch_size < 1) return Status::Error(Code::InvalidArgument, "batchSize must be >= 1");
-  LK_RETURN_IF_ERROR(check_step(options.step));
-  if (mixture_prior() && options.step.free_bits > 0.f)
-    return Status::Error(Code::InvalidArgument, "freeBits needs prior 'normal' (a closed-form KL per dimension)");
-  // The data copy, the gradient and Adam's two moments, the permutations (the workspace checks its own size).
-  const int64_t floats = checked_add(checked_product({rows, checked_add(config_.input_dim, config_.condition_dim)}),
-                                     checked_mul(3, num_params()));
-  reserve_bytes(checked_add(floats, checked_mul(4, rows)), sizeof(float), "the training set and optimiser state");
-  trainer_.reset(new Trainer(*this, data, config_.condition_dim > 0 ? cond : nullptr, rows, options));
-  return Status::Ok();
-}
-
-void VaeModel::end_training() { trainer_.reset(); }
-
 Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, const float* cb, int64_t B, uint64_t seed,
-                                  uint64_t eps_stream, const StepOptions& o, float* g, EpochResult* sums) const {
+                                  uint64_t eps_stream, const StepOptions& o, float* g, ObjectiveResult* sums) const {
   const int64_t L = config_.latent_dim, D = config_.input_dim, K = o.samples, R = B * K;
   const float* p = params_.data();
-  const float w = o.kl_weight;
-  const bool iwae = o.objective == Objective::Iwae;
 
   // Forward: B examples through the encoder, K draws each through the decoder.
   LK_RETURN_IF_ERROR(encode_batch(ws, xb, cb, B));
@@ -549,63 +425,27 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, const float
     xr = ws.x_rep;
   }
   LK_RETURN_IF_ERROR(likelihood_forward(ws, xr, R, true));
-  const bool mc_kl = mixture_prior();  // no closed form: the KL is (1/K) Σ_k log q − log p at the draws
+  // The prior's terms: a closed-form KL (normal), and log ratios where the objective or a mixture's KL needs them.
+  const bool mc_kl = mixture_prior(), iwae = o.objective == Objective::Iwae;
   if (iwae || mc_kl) LK_RETURN_IF_ERROR(log_ratio_forward(ws, B, K));
-  double recon = 0.0, kl = 0.0, loss = 0.0;
-  for (int64_t r = 0; r < R; ++r) recon += ws.nll[r];
-  recon /= static_cast<double>(K);
-  if (mc_kl) {
-    for (int64_t r = 0; r < R; ++r) kl -= ws.ratio[r];
-    kl /= static_cast<double>(K);
-  } else {
-    LK_RETURN_IF_ERROR(gaussian_kl_std_normal_forward(ws.kl, ws.mean, ws.log_var, B, L));
-    for (int64_t b = 0; b < B; ++b) kl += ws.kl[b];
-  }
-  if (iwae) {
-    for (int64_t r = 0; r < R; ++r) ws.log_w[r] = -ws.nll[r] + w * ws.ratio[r];
-    LK_RETURN_IF_ERROR(logsumexp_rows_forward(ws.bound, ws.log_w, B, K));
-    for (int64_t b = 0; b < B; ++b) loss += std::log(static_cast<double>(K)) - ws.bound[b];
-  } else if (o.free_bits > 0.f) {
-    LK_RETURN_IF_ERROR(gaussian_kl_std_normal_dims_forward(ws.kl_dims, ws.mean, ws.log_var, B, L));
-    double floored = 0.0;
-    for (int64_t d = 0; d < L; ++d) {
-      const float mean_kl = ws.kl_dims[d] / static_cast<float>(B);
-      ws.dim_scale[d] = mean_kl > o.free_bits ? 1.0f : 0.0f;
-      floored += std::max(mean_kl, o.free_bits);
-    }
-    loss = recon + w * static_cast<double>(B) * floored;
-  } else {
-    loss = recon + w * kl;
-  }
-  if (!std::isfinite(loss))
-    return Status::Error(Code::NonFiniteLoss, "the loss became " + std::string(std::isnan(loss) ? "NaN" : "Inf"));
-  sums->loss_sum += loss;
-  sums->reconstruction_sum += recon;
-  sums->kl_sum += kl;
-
-  // Backward of the batch mean, accumulated into g. ws.rows = ∂loss/∂nll per draw.
+  if (!mc_kl) LK_RETURN_IF_ERROR(gaussian_kl_std_normal_forward(ws.kl, ws.mean, ws.log_var, B, L));
+  if (o.free_bits > 0.f) LK_RETURN_IF_ERROR(gaussian_kl_std_normal_dims_forward(ws.kl_dims, ws.mean, ws.log_var, B, L));
+  ObjectiveTerms terms;
+  terms.nll = ws.nll, terms.ratio = iwae || mc_kl ? ws.ratio : nullptr, terms.kl = mc_kl ? nullptr : ws.kl;
+  terms.kl_dims = o.free_bits > 0.f ? ws.kl_dims : nullptr, terms.B = B, terms.K = K, terms.L = L;
+  ObjectiveResult obj;
   ws.zero_grads(B, L, D);
-  const float inv_b = 1.0f / static_cast<float>(B);
-  if (iwae) {  // ∂/∂log_w = −softmax_k(log_w) / B
-    for (int64_t b = 0; b < B; ++b) ws.d_row[b] = -inv_b;
-    LK_RETURN_IF_ERROR(logsumexp_rows_backward(ws.d_log_w, ws.d_row, ws.log_w, ws.bound, B, K));
-    for (int64_t r = 0; r < R; ++r) {
-      ws.rows[r] = -ws.d_log_w[r];
-      ws.d_log_w[r] *= w;  // now ∂loss/∂ratio
-    }
-  } else {
-    const float inv_r = 1.0f / static_cast<float>(R);
-    for (int64_t r = 0; r < R; ++r) {
-      ws.rows[r] = inv_r;
-      if (mc_kl) ws.d_log_w[r] = -w * inv_r;  // ∂loss/∂ratio of the Monte-Carlo KL
-    }
-  }
+  LK_RETURN_IF_ERROR(objective_forward_backward(&obj, ws.rows, iwae || mc_kl ? ws.d_log_w : nullptr, ws.dim_scale,
+                                                terms, o, ws.log_w, ws.bound, ws.d_row));
+  *sums = obj;
+
+  // Backward, accumulated into g: ws.rows = ∂loss/∂nll per draw, ws.d_log_w = ∂loss/∂ratio.
   LK_RETURN_IF_ERROR(likelihood_backward(ws, xr, R, g));
   LK_RETURN_IF_ERROR(decoder_->backward(ws.dec, ws.d_z, g, p, R));
   if (iwae || mc_kl) {
     LK_RETURN_IF_ERROR(log_ratio_backward(ws, B, K, g));
   } else {
-    for (int64_t b = 0; b < B; ++b) ws.d_row[b] = w * inv_b;
+    for (int64_t b = 0; b < B; ++b) ws.d_row[b] = obj.d_kl;
     LK_RETURN_IF_ERROR(gaussian_kl_std_normal_backward(ws.d_mean, ws.d_log_var, ws.d_row, ws.mean, ws.log_var, B, L,
                                                        o.free_bits > 0.f ? ws.dim_scale : nullptr));
   }
@@ -622,112 +462,10 @@ Status VaeModel::loss_and_gradient(float* grad, double* loss, const float* x, co
     return Status::Error(Code::InvalidArgument, "freeBits needs prior 'normal' (a closed-form KL per dimension)");
   VaeWorkspace ws(*this, rows, step.samples, true);
   std::memset(grad, 0, sizeof(float) * params_.size());
-  EpochResult sums;
+  ObjectiveResult sums;
   LK_RETURN_IF_ERROR(forward_backward(ws, x, config_.condition_dim > 0 ? cond : nullptr, rows, seed,
                                       rng_stream(RngPurpose::Eps, 0), step, grad, &sums));
-  *loss = sums.loss_sum / static_cast<double>(rows);
-  return Status::Ok();
-}
-
-Status VaeModel::train_step(Trainer& t, const float* xb, const float* cb, int64_t B, uint64_t eps_step,
-                            float kl_weight, Part part, EpochResult* sums) {
-  float* g = t.grad.data();
-  StepOptions step = t.options.step;
-  step.kl_weight = kl_weight;
-  LK_RETURN_IF_ERROR(forward_backward(t.workspace, xb, cb, B, t.options.seed, rng_stream(RngPurpose::Eps, eps_step),
-                                      step, g, sums));
-  // adam_step also clears g: the one zero-fill of the parameter gradient per step; a part not updated is cleared.
-  // The encoder group, then the generative model's (decoder, likelihood, prior): contiguous, in that order.
-  const int64_t E = plan_.group("encoder").end, N = num_params();
-  float *p = params_.data(), *m = t.adam_m.data(), *v = t.adam_v.data();
-  if (part == Part::Decoder)
-    std::memset(g, 0, sizeof(float) * E);
-  else
-    LK_RETURN_IF_ERROR(adam_step(p, m, v, g, E, t.options.adam, ++t.encoder_adam_steps, true));
-  if (part == Part::Encoder)
-    std::memset(g + E, 0, sizeof(float) * (N - E));
-  else
-    LK_RETURN_IF_ERROR(adam_step(p + E, m + E, v + E, g + E, N - E, t.options.adam, ++t.decoder_adam_steps, true));
-  return Status::Ok();
-}
-
-int64_t VaeModel::steps_per_epoch() const {
-  if (!trainer_) return 0;
-  const int64_t bs = trainer_->workspace.capacity;
-  return (trainer_->rows + bs - 1) / bs;
-}
-
-Status VaeModel::train_epoch(int64_t epoch, const float* kl_weights, bool aggressive, EpochResult* result,
-                             const std::atomic<bool>* cancel, const ProgressFn& progress) {
-  if (!trainer_) return Status::Error(Code::InvalidArgument, "train_epoch called before begin_training");
-  Trainer& t = *trainer_;
-  const int64_t D = config_.input_dim, N = t.rows, bs = t.workspace.capacity;
-  const int64_t steps = steps_per_epoch();
-  LK_RETURN_IF_ERROR(rng_permutation(t.perm.data(), N, t.options.seed, rng_stream(RngPurpose::Permutation, epoch)));
-  *result = EpochResult{};
-  const int64_t Q = config_.condition_dim;
-  float* xb = t.workspace.x;
-  float* cb = Q > 0 ? t.workspace.cond : nullptr;
-  // Copies rows idx[0 … B − 1] of the data (and conditions) into xb (cb), binarised with the draws of
-  // `binarize_step` when asked.
-  auto gather = [&](const int64_t* idx, int64_t B, uint64_t binarize_step) -> Status {
-    for (int64_t b = 0; b < B; ++b) std::memcpy(xb + b * D, t.data.data() + idx[b] * D, sizeof(float) * D);
-    for (int64_t b = 0; b < B && Q > 0; ++b)
-      std::memcpy(cb + b * Q, t.cond.data() + idx[b] * Q, sizeof(float) * Q);
-    if (t.options.binarize)
-      return binarize_in_place(xb, t.workspace.probs, B * D, t.options.seed,
-                               rng_stream(RngPurpose::Binarize, binarize_step), 0);
-    return Status::Ok();
-  };
-  // Draws for inner (encoder-only) steps come from streams numbered past any outer step.
-  constexpr uint64_t kInnerStreams = uint64_t(1) << 40;
-  auto annotate = [&](Status st, int64_t s) {
-    if (st.code == Code::NonFiniteLoss)
-      st.message += " at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(s + 1) + " of " +
-                    std::to_string(steps) + "; parameters were left as they were before that step";
-    return st;
-  };
-  for (int64_t s = 0; s < steps; ++s) {
-    const int64_t r0 = s * bs, B = std::min(bs, N - r0);
-    const int64_t global_step = epoch * steps + s;
-    const float w = kl_weights ? kl_weights[s] : t.options.step.kl_weight;
-    if (aggressive) {
-      double previous = HUGE_VAL, window = 0.0;
-      int64_t window_rows = 0;
-      for (int64_t i = 1; i <= 100; ++i) {
-        if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "training was cancelled");
-        if (t.inner_cursor + bs > N) {  // reshuffle the inner pass
-          LK_RETURN_IF_ERROR(rng_permutation(t.inner_perm.data(), N, t.options.seed,
-                                             rng_stream(RngPurpose::Permutation, kInnerStreams + t.inner_shuffles++)));
-          t.inner_cursor = 0;
-        }
-        const uint64_t inner = kInnerStreams + static_cast<uint64_t>(t.inner_steps++);
-        LK_RETURN_IF_ERROR(gather(t.inner_perm.data() + t.inner_cursor, bs, inner));  // bs ≤ N: full batches
-        t.inner_cursor += bs;
-        EpochResult inner_sums;
-        Status st = train_step(t, xb, cb, bs, inner, w, Part::Encoder, &inner_sums);
-        if (!st.ok()) return annotate(st, s);
-        result->encoder_steps += 1;
-        window += inner_sums.loss_sum;
-        window_rows += bs;
-        if (i % 10 == 0) {  // stop once the mean loss of the last 10 inner steps no longer falls
-          const double current = window / static_cast<double>(window_rows);
-          if (current >= previous) break;
-          previous = current;
-          window = 0.0;
-          window_rows = 0;
-        }
-      }
-    }
-    if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "training was cancelled");
-    LK_RETURN_IF_ERROR(gather(t.perm.data() + r0, B, static_cast<uint64_t>(global_step)));
-    Status st = train_step(t, xb, cb, B, static_cast<uint64_t>(global_step), w,
-                           aggressive ? Part::Decoder : Part::All, result);
-    if (!st.ok()) return annotate(st, s);
-    result->examples += B;
-    result->steps += 1;
-    if (progress) progress(result->steps, result->examples, result->loss_sum);
-  }
+  *loss = sums.loss / static_cast<double>(rows);
   return Status::Ok();
 }
 

@@ -10,7 +10,6 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +19,7 @@
 #include "../core/optim.h"
 #include "../core/status.h"
 #include "../nn/plan.h"
+#include "objective.h"
 #include "../nn/sequential.h"
 
 namespace lk {
@@ -59,40 +59,6 @@ struct EvalTerms {
   float* log_likelihood = nullptr;  // log (1/K) Σ_k p(x | z_k) p(z_k) / q(z_k | x): the importance-sampled log p(x)
 };
 
-// What one training step optimises (the batch mean over examples of):
-//   Elbo: (1/K) Σ_k −log p(x | z_k) + w · KL, the KL closed-form (Monte Carlo, (1/K) Σ_k log q − log p at the
-//         same draws, under a mixture prior); with free_bits λ > 0 (normal prior only) the KL term is
-//         Σ_d max(λ, batch-mean KL_d) (Kingma et al. 2016) — a batch-level objective;
-//   Iwae: −log (1/K) Σ_k exp(log p(x | z_k) + w · (log p(z_k) − log q(z_k | x)))  (Burda et al. 2016; w = 1 is IWAE).
-// K = samples is the number of decoder rows per example; w is the KL weight of the step (β × warm-up).
-enum class Objective { Elbo = 0, Iwae = 1 };
-struct StepOptions {
-  Objective objective = Objective::Elbo;
-  int64_t samples = 1;
-  float kl_weight = 1.f;
-  float free_bits = 0.f;
-};
-
-struct TrainOptions {
-  int64_t batch_size = 128;
-  AdamHyper adam;
-  bool binarize = false;
-  uint64_t seed = 0;
-  StepOptions step;  // kl_weight is the default when an epoch is given no per-step weights
-};
-
-// Sums over the examples of one epoch (nats).
-struct EpochResult {
-  double loss_sum = 0;            // the objective as optimised (with its KL weight and free bits)
-  double reconstruction_sum = 0;  // (1/K) Σ_k −log p(x | z_k)
-  double kl_sum = 0;              // KL(q(z | x) || p(z)): closed form, or its Monte-Carlo estimate (mixture prior)
-  int64_t examples = 0, steps = 0;
-  int64_t encoder_steps = 0;  // aggressive epochs: the encoder-only inner updates
-};
-
-// progress(steps_done, examples_done, loss_sum_so_far) — called from the compute thread.
-using ProgressFn = std::function<void(int64_t, int64_t, double)>;
-
 class VaeModel {
  public:
   // allocate = false lays the parameters out (num_params(), tensors()) without allocating them: for checking a
@@ -127,20 +93,16 @@ class VaeModel {
   Status loss_and_gradient(float* grad, double* loss, const float* x, const float* cond, int64_t rows, uint64_t seed,
                            const StepOptions& step) const;
 
-  // Training: begin (copies the data once, allocates every buffer), then epochs, then end (frees them).
-  // kl_weights (nullable): the KL weight of each of the epoch's steps_per_epoch() steps (a warm-up schedule).
-  // aggressive (He et al. 2019): before each step's decoder-only update, encoder-only updates on fresh random
-  // batches until the encoder's mean loss over the last 10 stops falling (at most 100).
-  Status begin_training(const float* data, const float* cond, int64_t rows, const TrainOptions& options);
-  int64_t steps_per_epoch() const;
-  Status train_epoch(int64_t epoch, const float* kl_weights, bool aggressive, EpochResult* result,
-                     const std::atomic<bool>* cancel, const ProgressFn& progress);
-  void end_training();
-  bool training() const { return trainer_ != nullptr; }
+  // Training's use of the model (train/trainer.h): the parameter groups, and one forward and backward of the
+  // batch-mean objective on a workspace of at least B examples (x: (B, input_dim), cond: (B, condition_dim) or
+  // null) with ε drawn from (seed, eps_stream) — the gradient added to g, the batch sums into *sums.
+  ParamGroup group(const std::string& name) const { return plan_.group(name); }
+  Status forward_backward(VaeWorkspace& ws, const float* xb, const float* cb, int64_t B, uint64_t seed,
+                          uint64_t eps_stream, const StepOptions& step, float* g, ObjectiveResult* sums) const;
+  Status check_condition(const float* cond, int64_t rows) const;  // a conditional model needs cond for rows > 0
 
  private:
   explicit VaeModel(const VaeConfig& config);
-  struct Trainer;
   friend class VaeWorkspace;
 
   bool location_scale() const;  // Gaussian or Laplace
@@ -150,7 +112,6 @@ class VaeModel {
   // Given ws.d_log_w = ∂loss/∂ratio: into ws.d_z and ws.d_log_var, and the mixture prior's gradient into g.
   Status log_ratio_backward(VaeWorkspace& ws, int64_t B, int64_t K, float* g) const;
   bool counts() const;          // Poisson, NB or ZINB
-  Status check_condition(const float* cond, int64_t rows) const;  // a conditional model needs cond for rows > 0
   // Forward pieces on a workspace of at least B examples (× K draws): the encoder on x, or on [x | c] built in ws;
   // the decoder on the B·K rows of z, or on [z | c] with example b's condition repeated for its K draws.
   Status encode_batch(VaeWorkspace& ws, const float* x, const float* cond, int64_t B) const;
@@ -160,15 +121,6 @@ class VaeModel {
   // Given ws.rows = ∂loss/∂nll per row: the gradients of the output heads (ws.d_out, ws.d_aux) and of a learned
   // scale or dispersion (into g).
   Status likelihood_backward(VaeWorkspace& ws, const float* x, int64_t B, float* g) const;
-  // Forward and backward of the batch-mean objective on ws; adds the batch sums to `sums` and the gradient to g.
-  Status forward_backward(VaeWorkspace& ws, const float* xb, const float* cb, int64_t B, uint64_t seed,
-                          uint64_t eps_stream, const StepOptions& step, float* g, EpochResult* sums) const;
-  // Which parameters a step updates: all, the encoder's only, or the decoder's only (Adam keeps a bias-correction
-  // count per part, so alternating parts is Adam on each).
-  enum class Part { All, Encoder, Decoder };
-  Status train_step(Trainer& t, const float* xb, const float* cb, int64_t B, uint64_t eps_step, float kl_weight,
-                    Part part, EpochResult* sums);
-
   VaeConfig config_;
   std::vector<float> params_;
   int64_t num_params_ = 0;
@@ -180,7 +132,6 @@ class VaeModel {
   float fixed_log_scale_ = 0.f;  // log σ² (Gaussian) or log b (Laplace) when fixed
   float scale_floor_ = 0.f;      // SigmaMode::Decoder: the floor of the log-scale
   int64_t prior_logits_ = -1, prior_means_ = -1, prior_log_vars_ = -1;  // mixture prior: (C), (C, L), (C, L)
-  std::unique_ptr<Trainer> trainer_;
 };
 
 }  // namespace lk

@@ -1,0 +1,150 @@
+// trainer.cpp — see trainer.h.
+#include "trainer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "../core/memory.h"
+#include "../core/rng.h"
+#include "../models/vae_workspace.h"
+
+namespace lk {
+
+VaeTrainer::VaeTrainer(VaeModel* model, const TrainOptions& options, int64_t rows)
+    : model_(model), options_(options), rows_(rows) {}
+VaeTrainer::~VaeTrainer() = default;
+
+Status VaeTrainer::Create(VaeModel* model, const float* data, const float* cond, int64_t rows,
+                          const TrainOptions& options, std::unique_ptr<VaeTrainer>* out) {
+  const VaeConfig& c = model->config();
+  LK_RETURN_IF_ERROR(model->check_condition(cond, rows));
+  if (rows < 1) return Status::Error(Code::InvalidArgument, "the training set is empty");
+  if (options.batch_size < 1) return Status::Error(Code::InvalidArgument, "batchSize must be >= 1");
+  LK_RETURN_IF_ERROR(check_step(options.step));
+  if (c.prior_components > 0 && options.step.free_bits > 0.f)
+    return Status::Error(Code::InvalidArgument, "freeBits needs prior 'normal' (a closed-form KL per dimension)");
+  // The data copy, the gradient and Adam's two moments, the permutations (the workspace checks its own size).
+  const int64_t N = model->num_params(), Q = c.condition_dim;
+  const int64_t floats = checked_add(checked_product({rows, checked_add(c.input_dim, Q)}), checked_mul(3, N));
+  reserve_bytes(checked_add(floats, checked_mul(4, rows)), sizeof(float), "the training set and optimiser state");
+  std::unique_ptr<VaeTrainer> t(new VaeTrainer(model, options, rows));
+  t->data_.assign(data, data + rows * c.input_dim);
+  if (Q > 0) t->cond_.assign(cond, cond + rows * Q);
+  t->workspace_.reset(new VaeWorkspace(*model, std::min(options.batch_size, rows), options.step.samples, true));
+  t->grad_.assign(static_cast<size_t>(N), 0.f);
+  t->adam_m_.assign(static_cast<size_t>(N), 0.f);
+  t->adam_v_.assign(static_cast<size_t>(N), 0.f);
+  t->perm_.resize(static_cast<size_t>(rows));
+  t->inner_perm_.resize(static_cast<size_t>(rows));
+  // The encoder group, then the generative model's (decoder, likelihood, prior): contiguous, in that order.
+  const ParamGroup enc = model->group("encoder");
+  t->encoder_ = {enc.begin, enc.end, 0};
+  t->generative_ = {enc.end, N, 0};
+  *out = std::move(t);
+  return Status::Ok();
+}
+
+int64_t VaeTrainer::steps_per_epoch() const {
+  const int64_t bs = workspace_->capacity;
+  return (rows_ + bs - 1) / bs;
+}
+
+Status VaeTrainer::gather(const int64_t* idx, int64_t B, uint64_t binarize_step) {
+  const int64_t D = model_->config().input_dim, Q = model_->config().condition_dim;
+  VaeWorkspace& ws = *workspace_;
+  for (int64_t b = 0; b < B; ++b) std::memcpy(ws.x + b * D, data_.data() + idx[b] * D, sizeof(float) * D);
+  for (int64_t b = 0; b < B && Q > 0; ++b) std::memcpy(ws.cond + b * Q, cond_.data() + idx[b] * Q, sizeof(float) * Q);
+  if (options_.binarize)
+    return rng_binarize_in_place(ws.x, ws.probs, B * D, options_.seed, rng_stream(RngPurpose::Binarize, binarize_step),
+                                 0);
+  return Status::Ok();
+}
+
+Status VaeTrainer::step(int64_t B, uint64_t eps_step, float kl_weight, Part part, EpochResult* sums) {
+  StepOptions st = options_.step;
+  st.kl_weight = kl_weight;
+  VaeWorkspace& ws = *workspace_;
+  ObjectiveResult batch;
+  LK_RETURN_IF_ERROR(model_->forward_backward(ws, ws.x, model_->config().condition_dim > 0 ? ws.cond : nullptr, B,
+                                              options_.seed, rng_stream(RngPurpose::Eps, eps_step), st, grad_.data(),
+                                              &batch));
+  sums->loss_sum += batch.loss;
+  sums->reconstruction_sum += batch.reconstruction;
+  sums->kl_sum += batch.kl;
+  return apply_gradient(part);
+}
+
+Status VaeTrainer::apply_gradient(Part part) {
+  // adam_step also clears the gradient: the one zero-fill of the parameter gradient per step.
+  float *p = model_->params(), *g = grad_.data(), *m = adam_m_.data(), *v = adam_v_.data();
+  for (Group* grp : {&encoder_, &generative_}) {
+    const int64_t b = grp->begin, n = grp->end - grp->begin;
+    const bool update = part == Part::All || (part == Part::Encoder) == (grp == &encoder_);
+    if (!update)
+      std::memset(g + b, 0, sizeof(float) * n);
+    else
+      LK_RETURN_IF_ERROR(adam_step(p + b, m + b, v + b, g + b, n, options_.adam, ++grp->adam_steps, true));
+  }
+  return Status::Ok();
+}
+
+Status VaeTrainer::train_epoch(int64_t epoch, const float* kl_weights, bool aggressive, EpochResult* result,
+                               const std::atomic<bool>* cancel, const ProgressFn& progress) {
+  const int64_t N = rows_, bs = workspace_->capacity;
+  const int64_t steps = steps_per_epoch();
+  LK_RETURN_IF_ERROR(rng_permutation(perm_.data(), N, options_.seed, rng_stream(RngPurpose::Permutation, epoch)));
+  *result = EpochResult{};
+  // Draws for inner (encoder-only) steps come from streams numbered past any outer step.
+  constexpr uint64_t kInnerStreams = uint64_t(1) << 40;
+  auto annotate = [&](Status st, int64_t s) {
+    if (st.code == Code::NonFiniteLoss)
+      st.message += " at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(s + 1) + " of " +
+                    std::to_string(steps) + "; parameters were left as they were before that step";
+    return st;
+  };
+  for (int64_t s = 0; s < steps; ++s) {
+    const int64_t r0 = s * bs, B = std::min(bs, N - r0);
+    const int64_t global_step = epoch * steps + s;
+    const float w = kl_weights ? kl_weights[s] : options_.step.kl_weight;
+    if (aggressive) {
+      double previous = HUGE_VAL, window = 0.0;
+      int64_t window_rows = 0;
+      for (int64_t i = 1; i <= 100; ++i) {
+        if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "training was cancelled");
+        if (inner_cursor_ + bs > N) {  // reshuffle the inner pass
+          LK_RETURN_IF_ERROR(rng_permutation(inner_perm_.data(), N, options_.seed,
+                                             rng_stream(RngPurpose::Permutation, kInnerStreams + inner_shuffles_++)));
+          inner_cursor_ = 0;
+        }
+        const uint64_t inner = kInnerStreams + static_cast<uint64_t>(inner_steps_++);
+        LK_RETURN_IF_ERROR(gather(inner_perm_.data() + inner_cursor_, bs, inner));  // bs ≤ N: full batches
+        inner_cursor_ += bs;
+        EpochResult inner_sums;
+        Status st = step(bs, inner, w, Part::Encoder, &inner_sums);
+        if (!st.ok()) return annotate(st, s);
+        result->encoder_steps += 1;
+        window += inner_sums.loss_sum;
+        window_rows += bs;
+        if (i % 10 == 0) {  // stop once the mean loss of the last 10 inner steps no longer falls
+          const double current = window / static_cast<double>(window_rows);
+          if (current >= previous) break;
+          previous = current;
+          window = 0.0;
+          window_rows = 0;
+        }
+      }
+    }
+    if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "training was cancelled");
+    LK_RETURN_IF_ERROR(gather(perm_.data() + r0, B, static_cast<uint64_t>(global_step)));
+    Status st = step(B, static_cast<uint64_t>(global_step), w, aggressive ? Part::Decoder : Part::All, result);
+    if (!st.ok()) return annotate(st, s);
+    result->examples += B;
+    result->steps += 1;
+    if (progress) progress(result->steps, result->examples, result->loss_sum);
+  }
+  return Status::Ok();
+}
+
+}  // namespace lk

@@ -1,0 +1,80 @@
+// trainer.h — the training plan (scvi-tools' TrainingPlan), separate from the model it trains: the copied data, the
+// seeded permutation and batch gathering (with dynamic binarisation), the KL weight of each step, Adam's state per
+// parameter group (the encoder's, and the generative model's: decoder, likelihood, prior), and the aggressive
+// inference-network controller (He et al. 2019). Each step calls the model's forward_backward into the flat
+// gradient; apply_gradient is the one place between backward and the optimiser (where a gradient all-reduce across
+// processes plugs in). Shapes: data (rows, input_dim), cond (rows, condition_dim).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "../core/optim.h"
+#include "../models/vae.h"
+
+namespace lk {
+
+struct TrainOptions {
+  int64_t batch_size = 128;
+  AdamHyper adam;
+  bool binarize = false;
+  uint64_t seed = 0;
+  StepOptions step;  // kl_weight is the default when an epoch is given no per-step weights
+};
+
+// Sums over the examples of one epoch (nats).
+struct EpochResult {
+  double loss_sum = 0;            // the objective as optimised (with its KL weight and free bits)
+  double reconstruction_sum = 0;  // (1/K) Σ_k −log p(x | z_k)
+  double kl_sum = 0;              // KL(q(z | x) || p(z)): closed form, or its Monte-Carlo estimate (mixture prior)
+  int64_t examples = 0, steps = 0;
+  int64_t encoder_steps = 0;  // aggressive epochs: the encoder-only inner updates
+};
+
+// progress(steps_done, examples_done, loss_sum_so_far) — called from the compute thread.
+using ProgressFn = std::function<void(int64_t, int64_t, double)>;
+
+class VaeTrainer {
+ public:
+  // Copies the data once and allocates every buffer of training (refused, naming the bytes, past physical memory).
+  static Status Create(VaeModel* model, const float* data, const float* cond, int64_t rows, const TrainOptions& options,
+                       std::unique_ptr<VaeTrainer>* out);
+  ~VaeTrainer();
+
+  int64_t steps_per_epoch() const;
+  // One pass over the data in the seeded order of `epoch`. kl_weights (nullable): the KL weight of each of the
+  // epoch's steps (a warm-up schedule). aggressive: before each step's decoder-only update, encoder-only updates on
+  // fresh random batches until the encoder's mean loss over the last 10 stops falling (at most 100).
+  Status train_epoch(int64_t epoch, const float* kl_weights, bool aggressive, EpochResult* result,
+                     const std::atomic<bool>* cancel, const ProgressFn& progress);
+
+ private:
+  VaeTrainer(VaeModel* model, const TrainOptions& options, int64_t rows);
+  // Which parameter groups a step updates (Adam keeps a bias-correction count per group, so alternating is Adam on each).
+  enum class Part { All, Encoder, Decoder };
+  struct Group {
+    int64_t begin = 0, end = 0, adam_steps = 0;
+  };
+  // Rows idx[0 … B − 1] of the data (and conditions) into the workspace's batch, binarised with the draws of
+  // `binarize_step` when asked.
+  Status gather(const int64_t* idx, int64_t B, uint64_t binarize_step);
+  Status step(int64_t B, uint64_t eps_step, float kl_weight, Part part, EpochResult* sums);
+  // Between backward and the optimiser: Adam on each updated group (clearing its gradient), the others' cleared.
+  Status apply_gradient(Part part);
+
+  VaeModel* model_;
+  TrainOptions options_;
+  int64_t rows_;
+  std::vector<float> data_, cond_;
+  std::unique_ptr<VaeWorkspace> workspace_;
+  std::vector<float> grad_, adam_m_, adam_v_;
+  Group encoder_, generative_;
+  std::vector<int64_t> perm_;
+  // Aggressive training's inner batches: a second shuffled pass over the data, reshuffled when used up.
+  std::vector<int64_t> inner_perm_;
+  int64_t inner_cursor_ = 0, inner_shuffles_ = 0, inner_steps_ = 0;
+};
+
+}  // namespace lk
