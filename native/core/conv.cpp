@@ -5,6 +5,8 @@
 // reuses the reordered input and weights), which is how a training step uses it.
 #include "conv.h"
 
+#include "gemm.h"
+
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
@@ -206,6 +208,7 @@ Status ConvKernel::plan_for(int64_t rows, Plan** out) {
 
 Status ConvKernel::forward(float* y, const float* x, const float* w, const float* b, int64_t rows) {
   if (rows < 1) return Status::Ok();
+  if (gemm_path()) return gemm_forward(y, x, w, b, rows);
   Plan* p = nullptr;
   LK_RETURN_IF_ERROR(plan_for(rows, &p));
   try {
@@ -227,6 +230,7 @@ Status ConvKernel::forward(float* y, const float* x, const float* w, const float
 Status ConvKernel::backward(float* d_x, float* d_w, float* d_b, const float* d_y, const float* x, const float* w,
                             int64_t rows, bool accumulate_dx) {
   if (rows < 1) return Status::Ok();
+  if (gemm_path()) return gemm_backward(d_x, d_w, d_b, d_y, w, rows, accumulate_dx);
   Plan* p = nullptr;
   LK_RETURN_IF_ERROR(plan_for(rows, &p));
   try {
@@ -264,6 +268,17 @@ Status ConvKernel::backward(float* d_x, float* d_w, float* d_b, const float* d_y
 namespace lk {
 
 Status ConvKernel::time_primitives(int64_t rows, bool input_grad, int64_t warmup, int64_t passes, double* seconds) {
+  if (gemm_path()) {  // what runs is the GEMM path: time it whole
+    const int64_t nx = rows * g_.in_c * g_.in_h * g_.in_w, ny = rows * g_.out_c * g_.out_h() * g_.out_w();
+    std::vector<float> x(nx, 0.01f), y(ny), dx(nx), w(g_.weight_count(), 0.01f), dw(g_.weight_count()), b(g_.out_c);
+    for (int64_t r = 0; r < warmup + passes; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      LK_RETURN_IF_ERROR(gemm_forward(y.data(), x.data(), w.data(), b.data(), rows));
+      LK_RETURN_IF_ERROR(gemm_backward(input_grad ? dx.data() : nullptr, dw.data(), b.data(), y.data(), w.data(), rows, false));
+      if (r >= warmup) seconds[r - warmup] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    return Status::Ok();
+  }
   Plan* p = nullptr;
   LK_RETURN_IF_ERROR(plan_for(rows, &p));
   try {
@@ -293,6 +308,82 @@ Status ConvKernel::time_primitives(int64_t rows, bool input_grad, int64_t warmup
   } catch (const dnnl::error& e) {
     return Status::Error(Code::Backend, std::string("oneDNN convolution benchmark failed: ") + e.what());
   }
+  return Status::Ok();
+}
+
+}  // namespace lk
+
+namespace lk {
+
+// Input pixel (i, j) of a transposed convolution adds W[c, o, u, v]·x[c, i, j] at output (i·s − p + u, j·s − p + v).
+Status ConvKernel::gemm_forward(float* y, const float* x, const float* w, const float* b, int64_t rows) {
+  const int64_t I = g_.in_c, O = g_.out_c, k = g_.kernel, s = g_.stride, pad = g_.padding;
+  const int64_t H = g_.in_h, W = g_.in_w, P = H * W, OH = g_.out_h(), OW = g_.out_w(), KK = O * k * k;
+  x_rows_.resize(static_cast<size_t>(rows * P * I));
+  columns_.resize(static_cast<size_t>(rows * P * KK));
+  for (int64_t n = 0; n < rows; ++n)  // (I, P) → (P, I) per image
+    for (int64_t c = 0; c < I; ++c)
+      for (int64_t q = 0; q < P; ++q) x_rows_[(n * P + q) * I + c] = x[(n * I + c) * P + q];
+  LK_RETURN_IF_ERROR(gemm(false, false, rows * P, KK, I, 1.0f, x_rows_.data(), w, 0.0f, columns_.data()));
+  for (int64_t n = 0; n < rows; ++n) {
+    float* yn = y + n * O * OH * OW;
+    for (int64_t o = 0; o < O; ++o) std::fill_n(yn + o * OH * OW, OH * OW, b[o]);
+    for (int64_t i = 0; i < H; ++i)
+      for (int64_t j = 0; j < W; ++j) {
+        const float* col = columns_.data() + (n * P + i * W + j) * KK;
+        for (int64_t o = 0; o < O; ++o)
+          for (int64_t u = 0; u < k; ++u) {
+            const int64_t oy = i * s - pad + u;
+            if (oy < 0 || oy >= OH) continue;
+            float* row = yn + (o * OH + oy) * OW;
+            const float* c = col + (o * k + u) * k;
+            for (int64_t v = 0; v < k; ++v) {
+              const int64_t ox = j * s - pad + v;
+              if (ox >= 0 && ox < OW) row[ox] += c[v];
+            }
+          }
+      }
+  }
+  return Status::Ok();
+}
+
+Status ConvKernel::gemm_backward(float* d_x, float* d_w, float* d_b, const float* d_y, const float* w, int64_t rows,
+                                 bool accumulate_dx) {
+  const int64_t I = g_.in_c, O = g_.out_c, k = g_.kernel, s = g_.stride, pad = g_.padding;
+  const int64_t H = g_.in_h, W = g_.in_w, P = H * W, OH = g_.out_h(), OW = g_.out_w(), KK = O * k * k;
+  // im2col of d_y at the positions each input pixel wrote to (x_rows_ still holds the forward's input).
+  for (int64_t n = 0; n < rows; ++n) {
+    const float* dyn = d_y + n * O * OH * OW;
+    for (int64_t i = 0; i < H; ++i)
+      for (int64_t j = 0; j < W; ++j) {
+        float* col = columns_.data() + (n * P + i * W + j) * KK;
+        for (int64_t o = 0; o < O; ++o)
+          for (int64_t u = 0; u < k; ++u) {
+            const int64_t oy = i * s - pad + u;
+            float* c = col + (o * k + u) * k;
+            for (int64_t v = 0; v < k; ++v) {
+              const int64_t ox = j * s - pad + v;
+              c[v] = oy >= 0 && oy < OH && ox >= 0 && ox < OW ? dyn[(o * OH + oy) * OW + ox] : 0.f;
+            }
+          }
+      }
+    for (int64_t o = 0; o < O; ++o) {
+      double acc = 0;
+      for (int64_t q = 0; q < OH * OW; ++q) acc += dyn[o * OH * OW + q];
+      d_b[o] += static_cast<float>(acc);
+    }
+  }
+  LK_RETURN_IF_ERROR(gemm(true, false, I, KK, rows * P, 1.0f, x_rows_.data(), columns_.data(), 1.0f, d_w));
+  if (!d_x) return Status::Ok();
+  dx_rows_.resize(static_cast<size_t>(rows * P * I));
+  LK_RETURN_IF_ERROR(gemm(false, true, rows * P, I, KK, 1.0f, columns_.data(), w, 0.0f, dx_rows_.data()));
+  for (int64_t n = 0; n < rows; ++n)  // (P, I) → (I, P) per image
+    for (int64_t c = 0; c < I; ++c)
+      for (int64_t q = 0; q < P; ++q) {
+        const float v = dx_rows_[(n * P + q) * I + c];
+        float& dst = d_x[(n * I + c) * P + q];
+        dst = accumulate_dx ? dst + v : v;
+      }
   return Status::Ok();
 }
 

@@ -4,12 +4,16 @@
 // transposed convolution (in_c, out_c, k, k); bias (out_c). Inside, every primitive is created with
 // format_tag::any, so oneDNN picks its jit kernels and blocked layouts (on plain nchw / oihw layouts the
 // deconvolution falls to oneDNN's reference kernel); the reorders between the plain and the chosen layouts are
-// created once per row count and cached with the primitives.
+// created once per row count and cached with the primitives. One exception, measured: a transposed convolution to
+// fewer than 16 channels (an image decoder's last layer) runs 10–15× slower in oneDNN 2.6's deconvolution kernels
+// (they vectorise over output channels: 5.5 ms for 32 → 1 channels, 14 → 28, batch 128, one thread) than as
+// GEMMs through gemm.h with an im2col / col2im pass (0.3 ms of GEMM), so that case takes the GEMM path.
 #pragma once
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "status.h"
 
@@ -47,8 +51,15 @@ class ConvKernel {
  private:
   struct Plan;
   Status plan_for(int64_t rows, Plan** out);
+  // The GEMM path of thin transposed convolutions: x as (rows·H·W, in_c) → columns (rows·H·W, out_c·k·k) = x·W →
+  // col2im into y; backward: im2col of d_y, d_W += xᵀ·columns, d_x = columns·Wᵀ.
+  bool gemm_path() const { return g_.transposed && g_.out_c < 16; }
+  Status gemm_forward(float* y, const float* x, const float* w, const float* b, int64_t rows);
+  Status gemm_backward(float* d_x, float* d_w, float* d_b, const float* d_y, const float* w, int64_t rows,
+                       bool accumulate_dx);
   ConvGeometry g_;
   std::map<int64_t, std::unique_ptr<Plan>> plans_;
+  std::vector<float> x_rows_, columns_, dx_rows_;  // the GEMM path's buffers, grown to the largest rows seen
 };
 
 }  // namespace lk
