@@ -138,10 +138,16 @@ export interface NativeVae {
   busy(): boolean;
 }
 
-/** Parameters of a Gaussian mixture as the native side reads them (covarianceType: full 0, tied 1, diag 2, spherical 3). */
+export type NativeCovarianceType = 'full' | 'tied' | 'diag' | 'spherical';
+/** A cancellable native job: cancel() makes it reject with LATENTKIT_CANCELLED (a no-op once it settled). */
+export type NativeJob<T> = Promise<T> & { cancel(): void };
+/** An iterative fit's per-iteration report: initialisation (0-based), EM iteration (1-based), its lower bound / mean log-likelihood. */
+export type NativeProgress = (init: number, iteration: number, value: number) => void;
+
+/** Parameters of a Gaussian mixture as the native side reads them. */
 export interface NativeGmmParams {
   nComponents: number;
-  covarianceType: number;
+  covarianceType: NativeCovarianceType;
   weights: Float64Array;
   means: Float64Array;
   precisionsCholesky: Float64Array;
@@ -168,18 +174,18 @@ export interface NativeLinearGaussian {
 
 export interface NativeClassical {
   gmmFit(x: Float32Array, rows: number, cols: number, options: {
-    nComponents: number; covarianceType: number; tol: number; maxIter: number; nInit: number; init: number;
-    regCovar: number; seed: number; threads: number; weightsInit?: Float64Array; meansInit?: Float64Array; precisionsInit?: Float64Array;
-  }): Promise<NativeGmmFit>;
+    nComponents: number; covarianceType: NativeCovarianceType; tol: number; maxIter: number; nInit: number; init: 'kmeans' | 'k-means++' | 'random' | 'random_from_data';
+    regCovar: number; seed: number; threads: number; weightsInit?: Float64Array; meansInit?: Float64Array; precisionsInit?: Float64Array; onProgress?: NativeProgress;
+  }): NativeJob<NativeGmmFit>;
   gmmLogProb(x: Float32Array, rows: number, cols: number, params: NativeGmmParams, resp: Float64Array | null, logNorm: Float64Array): void;
-  pcaFit(x: Float32Array, rows: number, cols: number, nComponents: number, threads: number): Promise<{
+  pcaFit(x: Float32Array, rows: number, cols: number, nComponents: number, threads: number): NativeJob<{
     mean: Float64Array; components: Float64Array; explainedVariance: Float64Array; noiseVariance: number; totalVariance: number;
   }>;
   linearGaussianEm(x: Float32Array, rows: number, cols: number, options: {
-    nComponents: number; isotropic: boolean; ddof: number; tol: number; maxIter: number; seed: number; sampleEstep: boolean; samples: number; threads: number;
-  }): Promise<{ mean: Float64Array; W: Float64Array; psi: Float64Array; loglike: Float64Array; nIter: number; converged: boolean }>;
+    nComponents: number; isotropic: boolean; ddof: number; tol: number; maxIter: number; seed: number; sampleEstep: boolean; samples: number; threads: number; onProgress?: NativeProgress;
+  }): NativeJob<{ mean: Float64Array; W: Float64Array; psi: Float64Array; loglike: Float64Array; nIter: number; converged: boolean }>;
   /** scikit-learn's SVD-based FactorAnalysis (native/models/linear_gaussian.h); the result as linearGaussianEm's. */
-  factorAnalysisSvd(x: Float32Array, rows: number, cols: number, options: { nComponents: number; tol: number; maxIter: number; threads: number }): Promise<{
+  factorAnalysisSvd(x: Float32Array, rows: number, cols: number, options: { nComponents: number; tol: number; maxIter: number; threads: number; onProgress?: NativeProgress }): NativeJob<{
     mean: Float64Array; W: Float64Array; psi: Float64Array; loglike: Float64Array; nIter: number; converged: boolean }>;
   linearGaussianLogDensity(x: Float32Array, rows: number, cols: number, model: NativeLinearGaussian, out: Float64Array): void;
   linearGaussianPosteriorMean(x: Float32Array, rows: number, cols: number, model: NativeLinearGaussian, out: Float64Array): void;

@@ -171,7 +171,7 @@ describe('direct binding calls with wrong arguments', () => {
 // Sizes that overflowed int64 or reached an unchecked allocation aborted the process (std::bad_alloc escaping the
 // binding), and loops over zero-width rows or huge benchmarks blocked the JS thread for hours.
 describe('huge sizes', () => {
-  const gmmParams = (nComponents: number, covarianceType: number) => ({
+  const gmmParams = (nComponents: number, covarianceType: 'full' | 'diag') => ({
     nComponents, covarianceType, weights: new Float64Array(1), means: new Float64Array(1), precisionsCholesky: new Float64Array(1),
   });
 
@@ -182,10 +182,10 @@ describe('huge sizes', () => {
 
   test('covariance sizes that overflow int64, and ones past physical memory', () => {
     const c = native().classical;
-    expect(() => c.gmmLogProb(new Float32Array(0), 0, 2 ** 24, gmmParams(2 ** 20, 0), null, new Float64Array(0))).toThrow(expect.objectContaining({ name: 'RangeError' }));
-    expect(() => c.gmmLogProb(new Float32Array(0), 0, 2 ** 24, gmmParams(2 ** 20, 0), null, new Float64Array(0))).toThrow(/for nComponents/);
+    expect(() => c.gmmLogProb(new Float32Array(0), 0, 2 ** 24, gmmParams(2 ** 20, 'full'), null, new Float64Array(0))).toThrow(expect.objectContaining({ name: 'RangeError' }));
+    expect(() => c.gmmLogProb(new Float32Array(0), 0, 2 ** 24, gmmParams(2 ** 20, 'full'), null, new Float64Array(0))).toThrow(/for nComponents/);
     // 2^20 full 1024 × 1024 covariances: 2^40 doubles, more than any machine here has.
-    expect(() => c.gmmLogProb(new Float32Array(0), 0, 1024, gmmParams(2 ** 20, 0), null, new Float64Array(0))).toThrow(
+    expect(() => c.gmmLogProb(new Float32Array(0), 0, 1024, gmmParams(2 ** 20, 'full'), null, new Float64Array(0))).toThrow(
       expect.objectContaining({ code: 'LATENTKIT_OUT_OF_MEMORY', message: expect.stringMatching(/the mixture's parameters needs 16392\.0 GiB/) }));
   });
 

@@ -71,7 +71,19 @@ export async function fitCommand(argv: string[]): Promise<void> {
   const out = String(flags.out ?? `runs/${name}`);
   process.stderr.write(`fitting ${name} (${JSON.stringify(model.options)}) on ${data.name}: ${data.train.x.rows} train / ${data.test.x.rows} test rows × ${data.train.x.cols}\n`);
   const t0 = performance.now();
-  await model.fit(data.train.x);
+  // Ctrl-C cancels the fit (nothing is written); each EM iteration's log-likelihood shows on a terminal.
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  const tty = process.stderr.isTTY;
+  try {
+    await model.fit(data.train.x, { signal: controller.signal, progress: (p) => {
+      if (tty) process.stderr.write(`\r${p.init > 0 ? `init ${p.init + 1}, ` : ''}iteration ${p.iteration}: log-likelihood ${p.logLikelihood.toFixed(4)} per row   `);
+    } });
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    if (tty) process.stderr.write('\n');
+  }
   const seconds = (performance.now() - t0) / 1000;
   const curve = model instanceof GaussianMixture ? model.lowerBounds : model.loglike;
   const final: Record<string, unknown> = { trainLogLikelihood: model.score(data.train.x), testLogLikelihood: model.score(data.test.x), seconds };

@@ -4,7 +4,9 @@
 import { LatentkitError } from '../errors';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors';
 import { Matrix, MatrixLike, toMatrix } from '../matrix';
-import { fail, failReceived, integer } from '../validate';
+import { LatentkitError as Err, withCallerStack } from '../errors';
+import type { NativeJob, NativeProgress } from '../native';
+import { fail, failReceived, integer, knownKeys, plainObject } from '../validate';
 import { VERSION } from '../version';
 
 /** A float64 tensor, row-major. */
@@ -110,4 +112,42 @@ export async function loadModel<T>(file: string, kind: string, construct: (optio
 /** The kind recorded in a latentkit checkpoint (for `latentkit score` to pick the class). */
 export async function checkpointKind(file: string): Promise<string> {
   return (await loadSafetensors(file)).metadata.kind ?? 'unknown';
+}
+
+/** One report of an iterative fit: the initialisation (0-based), the EM iteration (1-based) and its mean log-likelihood per row (a GMM's lower bound). */
+export interface FitProgress {
+  init: number;
+  iteration: number;
+  logLikelihood: number;
+}
+
+/** What every classical fit takes beside the data: an AbortSignal, and a per-iteration progress callback (at most every 50 ms). */
+export interface FitOptions {
+  signal?: AbortSignal;
+  progress?: (p: FitProgress) => void;
+}
+
+/**
+ * Runs a native fit under its options: the signal cancels the job (rejecting with LATENTKIT_CANCELLED, the model left
+ * as it was), progress reports arrive on the event loop, and a native error gets the caller's stack.
+ */
+export async function runFit<T>(model: string, options: unknown, start: (onProgress?: NativeProgress) => NativeJob<T>): Promise<T> {
+  const o = plainObject('fitOptions', options ?? {});
+  knownKeys('fitOptions', o, ['signal', 'progress']);
+  const signal = o.signal as AbortSignal | undefined;
+  if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')) fail('signal', 'an AbortSignal', signal, 'type');
+  const progress = o.progress as FitOptions['progress'];
+  if (progress !== undefined && typeof progress !== 'function') fail('progress', 'a function', progress, 'type');
+  const cancelled = () => new Err('LATENTKIT_CANCELLED', `${model}.fit was cancelled by its AbortSignal`);
+  if (signal?.aborted) throw cancelled();
+  const job = start(progress && ((init, iteration, logLikelihood) => progress({ init, iteration, logLikelihood })));
+  const onAbort = () => job.cancel();
+  signal?.addEventListener('abort', onAbort);
+  try {
+    return await withCallerStack(() => job);
+  } catch (e) {
+    throw (e as LatentkitError).code === 'LATENTKIT_CANCELLED' && signal?.aborted ? cancelled() : e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
 }

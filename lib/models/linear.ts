@@ -2,12 +2,11 @@
 // FactorAnalysis. Each is x = W z + mean + ε with z ~ N(0, I_q) and ε ~ N(0, diag ψ) (ψ = σ² for PCA/PPCA), so they
 // share one scoring path (native log-density and posterior mean through the matrix inversion lemma). Data
 // (rows, d) float32; parameters float64: mean (d), W (d, q) row-major, ψ (d); components are (q, d).
-import { withCallerStack } from '../errors';
 import { Matrix, MatrixLike, matrix } from '../matrix';
-import { native, NativeLinearGaussian } from '../native';
+import { native, NativeJob, NativeLinearGaussian, NativeProgress } from '../native';
 import { RngPurpose, rngStream } from '../rng';
 import { fail, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../validate';
-import { convergenceWarning, dataMatrix, loadModel, notFitted, saveModel, Tensor64, tensor64, threadsOption } from './classical';
+import { convergenceWarning, dataMatrix, FitOptions, loadModel, notFitted, runFit, saveModel, Tensor64, tensor64, threadsOption } from './classical';
 
 interface LinearFit {
   d: number;
@@ -177,10 +176,10 @@ abstract class LinearGaussianModel {
 }
 
 /** From closed-form PCA: W = Vᵀ diag(√(λ − σ²)), the maximum-likelihood PPCA loadings (Tipping & Bishop 1999). */
-async function closedForm(x: Matrix, q: number, threads: number): Promise<LinearFit> {
+async function closedForm(x: Matrix, q: number, threads: number, options: FitOptions): Promise<LinearFit> {
   const d = x.cols;
   if (q > Math.min(x.rows, d)) fail('nComponents', `at most min(rows, columns) = ${Math.min(x.rows, d)}`, q);
-  const r = await withCallerStack(() => native().classical.pcaFit(x.data, x.rows, d, q, threads));
+  const r = await runFit('PCA', options, () => native().classical.pcaFit(x.data, x.rows, d, q, threads));
   const W = new Float64Array(d * q);
   for (let a = 0; a < q; a++) {
     const scale = Math.sqrt(Math.max(r.explainedVariance[a] - r.noiseVariance, 0));
@@ -202,8 +201,9 @@ export class PCA extends LinearGaussianModel {
     knownKeys('options', o, ['nComponents', 'threads']);
     this.options = { nComponents: integer('nComponents', o.nComponents, 1, 1 << 20), threads: threadsOption(o.threads) };
   }
-  async fit(x: MatrixLike): Promise<this> {
-    this.fitted = await closedForm(dataMatrix('x', x, undefined, 2), this.options.nComponents, this.options.threads);
+  /** `signal` (optional) cancels the fit. */
+  async fit(x: MatrixLike, options: FitOptions = {}): Promise<this> {
+    this.fitted = await closedForm(dataMatrix('x', x, undefined, 2), this.options.nComponents, this.options.threads, options);
     return this;
   }
   /** Projection on the principal axes, (x − mean) Vᵀ (scikit-learn's PCA.transform). */
@@ -245,16 +245,17 @@ export class PPCA extends LinearGaussianModel {
       tol: finiteNumber('tol', o.tol ?? 1e-4, { min: 0 }), maxIter: integer('maxIter', o.maxIter ?? 1000, 1, 1 << 24),
       seed: integer('seed', o.seed ?? 0, 0), threads: threadsOption(o.threads) };
   }
-  async fit(x: MatrixLike): Promise<this> {
+  /** `signal` cancels the fit; `progress` (method 'em') gets each EM iteration's mean log-likelihood. */
+  async fit(x: MatrixLike, options: FitOptions = {}): Promise<this> {
     const o = this.options;
     const m = dataMatrix('x', x, undefined, 2);
     if (o.method === 'closed') {
-      this.fitted = await closedForm(m, o.nComponents, o.threads);
+      this.fitted = await closedForm(m, o.nComponents, o.threads, options);
       return this;
     }
     if (o.nComponents >= m.cols) fail('nComponents', `less than the number of columns (${m.cols}) for method 'em'`, o.nComponents);
     this.fitted = await linearEm(m, { nComponents: o.nComponents, isotropic: true, ddof: 1, tol: o.tol, maxIter: o.maxIter, seed: o.seed,
-      sampleEstep: false, samples: 1, threads: o.threads }, 'PPCA');
+      sampleEstep: false, samples: 1, threads: o.threads }, 'PPCA', options);
     return this;
   }
   get explainedVariance(): Float64Array { return this.model('explainedVariance').explainedVariance; }
@@ -297,15 +298,16 @@ export class FactorAnalysis extends LinearGaussianModel {
       fail(this.options.estep !== 'expectation' ? 'estep' : 'samples', "estep 'expectation' and samples 1 with method 'svd' (a sampling E-step belongs to method 'em')",
         this.options.estep !== 'expectation' ? this.options.estep : this.options.samples);
   }
-  async fit(x: MatrixLike): Promise<this> {
+  /** `signal` cancels the fit; `progress` gets each iteration's mean log-likelihood. */
+  async fit(x: MatrixLike, options: FitOptions = {}): Promise<this> {
     const o = this.options;
     const m = dataMatrix('x', x, undefined, 2);
     if (o.nComponents > m.cols) fail('nComponents', `at most the number of columns (${m.cols})`, o.nComponents);
     this.fitted = o.method === 'svd'
-      ? await linearFit(m, () => native().classical.factorAnalysisSvd(m.data, m.rows, m.cols, { nComponents: o.nComponents, tol: o.tol, maxIter: o.maxIter, threads: o.threads }),
-        { q: o.nComponents, isotropic: false, maxIter: o.maxIter, tol: o.tol, warnOnMaxIter: true }, 'FactorAnalysis')
+      ? await linearFit(m, (onProgress) => native().classical.factorAnalysisSvd(m.data, m.rows, m.cols, { nComponents: o.nComponents, tol: o.tol, maxIter: o.maxIter, threads: o.threads, ...(onProgress ? { onProgress } : {}) }),
+        { q: o.nComponents, isotropic: false, maxIter: o.maxIter, tol: o.tol, warnOnMaxIter: true }, 'FactorAnalysis', options)
       : await linearEm(m, { nComponents: o.nComponents, isotropic: false, ddof: 0, tol: o.tol, maxIter: o.maxIter, seed: o.seed,
-        sampleEstep: o.estep === 'sample', samples: o.samples, threads: o.threads }, 'FactorAnalysis');
+        sampleEstep: o.estep === 'sample', samples: o.samples, threads: o.threads }, 'FactorAnalysis', options);
     const floored = this.fitted.psi.filter((v) => v <= 1e-12).length;
     if (floored > 0)
       process.emitWarning(`FactorAnalysis: ${floored} feature(s) have no noise left (constant in the training data, or fully explained); their ` +
@@ -322,14 +324,15 @@ export class FactorAnalysis extends LinearGaussianModel {
 
 type NativeLinearFit = Awaited<ReturnType<ReturnType<typeof native>['classical']['linearGaussianEm']>>;
 
-async function linearEm(m: Matrix, opts: Parameters<ReturnType<typeof native>['classical']['linearGaussianEm']>[3], model: string): Promise<LinearFit> {
-  return linearFit(m, () => native().classical.linearGaussianEm(m.data, m.rows, m.cols, opts),
-    { q: opts.nComponents, isotropic: opts.isotropic, maxIter: opts.maxIter, tol: opts.tol, warnOnMaxIter: !opts.sampleEstep }, model);
+async function linearEm(m: Matrix, opts: Parameters<ReturnType<typeof native>['classical']['linearGaussianEm']>[3], model: string, options: FitOptions): Promise<LinearFit> {
+  return linearFit(m, (onProgress) => native().classical.linearGaussianEm(m.data, m.rows, m.cols, { ...opts, ...(onProgress ? { onProgress } : {}) }),
+    { q: opts.nComponents, isotropic: opts.isotropic, maxIter: opts.maxIter, tol: opts.tol, warnOnMaxIter: !opts.sampleEstep }, model, options);
 }
 
 /** Runs a native linear-Gaussian fit and derives components, explained and total variance from its W and ψ. */
-async function linearFit(m: Matrix, job: () => Promise<NativeLinearFit>, o: { q: number; isotropic: boolean; maxIter: number; tol: number; warnOnMaxIter: boolean }, model: string): Promise<LinearFit> {
-  const r = await withCallerStack(job);
+async function linearFit(m: Matrix, start: (onProgress?: NativeProgress) => NativeJob<NativeLinearFit>, o: { q: number; isotropic: boolean; maxIter: number; tol: number; warnOnMaxIter: boolean },
+  model: string, options: FitOptions): Promise<LinearFit> {
+  const r = await runFit(model, options, start);
   const d = m.cols, q = o.q;
   const components = new Float64Array(q * d);
   for (let j = 0; j < d; j++) for (let a = 0; a < q; a++) components[a * d + j] = r.W[j * q + a];

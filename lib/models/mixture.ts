@@ -1,12 +1,11 @@
 // models/mixture.ts — GaussianMixture, scikit-learn's API camelCased, fitted by native EM (native/models/gmm.*).
 // Data x: (rows, cols) float32; parameters float64: weights (K), means (K, d), covariances and precisionsCholesky
 // shaped by covarianceType — full (K, d, d), tied (d, d), diag (K, d), spherical (K). Σ⁻¹ = P Pᵀ for each factor P.
-import { withCallerStack } from '../errors';
 import { Matrix, MatrixLike, matrix } from '../matrix';
 import { native, NativeGmmParams } from '../native';
 import { RngPurpose, rngStream } from '../rng';
 import { fail, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../validate';
-import { convergenceWarning, dataMatrix, flatFloat64, loadModel, notFitted, saveModel, Tensor64, tensor64, threadsOption } from './classical';
+import { convergenceWarning, dataMatrix, FitOptions, flatFloat64, loadModel, notFitted, runFit, saveModel, Tensor64, tensor64, threadsOption } from './classical';
 
 export const COVARIANCE_TYPES = ['full', 'tied', 'diag', 'spherical'] as const;
 export const GMM_INITS = ['kmeans', 'k-means++', 'random', 'random_from_data'] as const;
@@ -70,8 +69,11 @@ export class GaussianMixture {
     this.#init = { weights: o.weightsInit, means: o.meansInit, precisions: o.precisionsInit };
   }
 
-  /** Fits by EM (best of nInit initialisations); emits a ConvergenceWarning when EM stops at maxIter. */
-  async fit(x: MatrixLike): Promise<this> {
+  /**
+   * Fits by EM (best of nInit initialisations); emits a ConvergenceWarning when EM stops at maxIter. `signal` cancels
+   * the fit (LATENTKIT_CANCELLED; a fitted model stays as it was); `progress` gets each iteration's lower bound.
+   */
+  async fit(x: MatrixLike, options: FitOptions = {}): Promise<this> {
     const o = this.options;
     const m = dataMatrix('x', x, undefined, 2);
     const K = o.nComponents, d = m.cols;
@@ -87,9 +89,9 @@ export class GaussianMixture {
       const sum = init.weightsInit.reduce((a, b) => a + b, 0);
       if (init.weightsInit.some((w) => w < 0) || Math.abs(sum - 1) > 1e-6) fail('weightsInit', 'non-negative weights summing to 1', this.#init.weights);
     }
-    const r = await withCallerStack(() => native().classical.gmmFit(m.data, m.rows, d, {
-      nComponents: K, covarianceType: COVARIANCE_TYPES.indexOf(o.covarianceType), tol: o.tol, maxIter: o.maxIter, nInit: o.nInit,
-      init: GMM_INITS.indexOf(o.init), regCovar: o.regCovar, seed: o.seed, threads: o.threads, ...init,
+    const r = await runFit('GaussianMixture', options, (onProgress) => native().classical.gmmFit(m.data, m.rows, d, {
+      nComponents: K, covarianceType: o.covarianceType, tol: o.tol, maxIter: o.maxIter, nInit: o.nInit,
+      init: o.init, regCovar: o.regCovar, seed: o.seed, threads: o.threads, ...init, ...(onProgress ? { onProgress } : {}),
     }));
     const shape = covarianceShape(o.covarianceType, K, d);
     this.#fit = {
@@ -116,7 +118,7 @@ export class GaussianMixture {
     const f = this.#fitted(method);
     const m = dataMatrix('x', x, f.d);
     const K = this.options.nComponents;
-    const params: NativeGmmParams = { nComponents: K, covarianceType: COVARIANCE_TYPES.indexOf(this.options.covarianceType),
+    const params: NativeGmmParams = { nComponents: K, covarianceType: this.options.covarianceType,
       weights: f.weights, means: f.means.data, precisionsCholesky: f.precisionsCholesky.data };
     const logNorm = new Float64Array(m.rows);
     const resp = withResp ? new Float64Array(m.rows * K) : null;

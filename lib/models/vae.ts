@@ -698,7 +698,7 @@ export class Vae {
       negEntropy -= 0.5 * (Math.log(2 * Math.PI) + 1 + logVar.data[i]);
     }
     const logQz = new Float64Array(N);
-    native().classical.gmmLogProb(z.data, N, L, { nComponents: N, covarianceType: 2, weights: new Float64Array(N).fill(1 / N), means, precisionsCholesky: precChol }, null, logQz);
+    native().classical.gmmLogProb(z.data, N, L, { nComponents: N, covarianceType: 'diag', weights: new Float64Array(N).fill(1 / N), means, precisionsCholesky: precChol }, null, logQz);
     return (negEntropy - logQz.reduce((a, b) => a + b, 0)) / N;
   }
 

@@ -174,6 +174,14 @@ void AsyncJob::fail_with(const Napi::Error& e) {
 
 Napi::Promise AsyncJob::Start(Napi::Env env, AsyncJob* job) {
   Napi::Promise promise = job->deferred_.Promise();
+  std::shared_ptr<std::atomic<bool>> flag = job->cancel_;  // outlives the job: cancel() after settling is a no-op
+  promise.Set("cancel", Napi::Function::New(
+                            env,
+                            [flag](const Napi::CallbackInfo& info) {
+                              *flag = true;
+                              return info.Env().Undefined();
+                            },
+                            "cancel"));
   JobRegistry* registry = job->registry_;
   if (!registry->begin(env, job)) {
     job->finish(env, Status::Error(Code::Cancelled, "cancelled: this JavaScript environment is shutting down"));
@@ -238,6 +246,54 @@ class FunctionJob : public AsyncJob {
 Napi::Promise run_async(Napi::Env env, int threads, std::function<Status(const std::atomic<bool>&)> work,
                         std::function<Napi::Value(Napi::Env)> result) {
   return AsyncJob::Start(env, new FunctionJob(env, threads, std::move(work), std::move(result)));
+}
+
+namespace {
+class ControlledJob : public AsyncJob {
+ public:
+  ControlledJob(Napi::Env env, int threads, std::function<Status(const JobControl&)> work,
+                std::function<Napi::Value(Napi::Env)> result, Napi::Function on_progress)
+      : AsyncJob(env, threads), work_(std::move(work)), result_(std::move(result)) {
+    if (!on_progress.IsEmpty()) progress_ = Napi::Persistent(on_progress);
+  }
+
+ protected:
+  Status Work() override {
+    using clock = std::chrono::steady_clock;
+    JobControl control;
+    control.cancelled = [this] { return cancelled(); };
+    clock::time_point last{};
+    bool first = true;
+    if (!progress_.IsEmpty())
+      control.progress = [&](int64_t init, int64_t iteration, double value) {
+        const auto now = clock::now();
+        if (!first && now - last < std::chrono::milliseconds(50)) return;
+        first = false;
+        last = now;
+        to_js([this, init, iteration, value](Napi::Env env) {
+          if (cancelled()) return;
+          try {
+            progress_.Call({Napi::Number::New(env, static_cast<double>(init)),
+                            Napi::Number::New(env, static_cast<double>(iteration)), Napi::Number::New(env, value)});
+          } catch (const Napi::Error& e) {  // a throwing callback stops the fit; the promise rejects with its error
+            fail_with(e);
+          }
+        });
+      };
+    return work_(control);
+  }
+  Napi::Value Result(Napi::Env env) override { return result_(env); }
+
+ private:
+  std::function<Status(const JobControl&)> work_;
+  std::function<Napi::Value(Napi::Env)> result_;
+  Napi::FunctionReference progress_;
+};
+}  // namespace
+
+Napi::Promise run_async(Napi::Env env, int threads, std::function<Status(const JobControl&)> work,
+                        std::function<Napi::Value(Napi::Env)> result, Napi::Function on_progress) {
+  return AsyncJob::Start(env, new ControlledJob(env, threads, std::move(work), std::move(result), on_progress));
 }
 
 }  // namespace lk

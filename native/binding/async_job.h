@@ -15,7 +15,10 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <vector>
+
+#include "../core/progress.h"
 
 #include "../core/status.h"
 
@@ -29,13 +32,14 @@ class AsyncJob {
   virtual ~AsyncJob();
   // Takes ownership of `job` and posts it; the promise settles on the JS thread. In an environment that is
   // shutting down the promise rejects at once with LATENTKIT_CANCELLED.
+  // The promise carries a `cancel()` method (safe to call at any time, also after it settled).
   static Napi::Promise Start(Napi::Env env, AsyncJob* job);
-  void request_cancel() { cancel_ = true; }
+  void request_cancel() { *cancel_ = true; }
 
  protected:
   AsyncJob(Napi::Env env, int threads);
-  bool cancelled() const { return cancel_.load(); }
-  const std::atomic<bool>* cancel_flag() const { return &cancel_; }
+  bool cancelled() const { return cancel_->load(); }
+  const std::atomic<bool>* cancel_flag() const { return cancel_.get(); }
   // Keeps a JS object (a model, a callback) alive until the job settles.
   void keep(const Napi::Value& v);
   // From the compute thread: runs fn on the JS thread soon (dropped when the environment is closing).
@@ -52,7 +56,7 @@ class AsyncJob {
 
   JobRegistry* registry_;
   int threads_;
-  std::atomic<bool> cancel_{false};
+  std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);  // shared with cancel()
   Napi::Promise::Deferred deferred_;
   std::vector<Napi::Reference<Napi::Value>> kept_;
   Napi::Reference<Napi::Value> js_error_;
@@ -61,6 +65,11 @@ class AsyncJob {
 // A stateless async job: work(cancel flag) on the compute thread, result(env) on the JS thread.
 Napi::Promise run_async(Napi::Env env, int threads, std::function<Status(const std::atomic<bool>&)> work,
                         std::function<Napi::Value(Napi::Env)> result);
+// The same for an iterative fit: work gets a JobControl whose progress reaches `on_progress` (init, iteration,
+// value) on the JS thread, at most every 50 ms and always for the first iteration; on_progress may be empty.
+// A throwing callback cancels the job, which rejects with its error.
+Napi::Promise run_async(Napi::Env env, int threads, std::function<Status(const JobControl&)> work,
+                        std::function<Napi::Value(Napi::Env)> result, Napi::Function on_progress);
 
 // Module load: the environment's state (env_state.h) with its registry, thread-safe queue and cleanup hook.
 void init_jobs(Napi::Env env);

@@ -72,7 +72,15 @@ int threads_option(const Args& a, const Napi::Object& o) {
 }
 
 CovarianceType covariance_option(const Args& a, const Napi::Object& o) {
-  return static_cast<CovarianceType>(option_integer(a, o, "covarianceType", 0, 0, 3));
+  return static_cast<CovarianceType>(option_enum(a, o, "covarianceType", 0, {"full", "tied", "diag", "spherical"}));
+}
+
+// The optional onProgress(init, iteration, value) function of a fit's options (empty when absent).
+Napi::Function progress_option(const Args& a, const Napi::Object& o) {
+  Napi::Value v = o.Has("onProgress") ? o.Get("onProgress") : a.env().Undefined();
+  if (v.IsUndefined() || v.IsNull()) return Napi::Function();
+  if (!v.IsFunction()) a.type_error("onProgress", "a function", v);
+  return v.As<Napi::Function>();
 }
 
 Napi::Value GmmFit(const Napi::CallbackInfo& info) {
@@ -92,7 +100,7 @@ Napi::Value GmmFit(const Napi::CallbackInfo& info) {
   opt.tol = option_number(a, o, "tol", 1e-3);
   opt.max_iter = option_integer(a, o, "maxIter", 100, 1, 1 << 24);
   opt.n_init = option_integer(a, o, "nInit", 1, 1, 1 << 16);
-  opt.init = static_cast<GmmInit>(option_integer(a, o, "init", 0, 0, 3));
+  opt.init = static_cast<GmmInit>(option_enum(a, o, "init", 0, {"kmeans", "k-means++", "random", "random_from_data"}));
   opt.reg_covar = option_number(a, o, "regCovar", 1e-6);
   opt.seed = static_cast<uint64_t>(option_integer(a, o, "seed", 0, 0, (int64_t(1) << 53) - 1));
   const int64_t K = opt.components, d = data.cols;
@@ -103,9 +111,8 @@ Napi::Value GmmFit(const Napi::CallbackInfo& info) {
   opt.precisions_init = owned_option_f64(a, o, "precisionsInit", cov, &fit->precisions_init);
   return run_async(
       info.Env(), threads_option(a, o),
-      [data, fit](const std::atomic<bool>& cancel) {
-        return gmm_fit(data.data(), data.rows, data.cols, fit->opt, &fit->params, &fit->report,
-                       [&cancel] { return cancel.load(); });
+      [data, fit](const JobControl& control) {
+        return gmm_fit(data.data(), data.rows, data.cols, fit->opt, &fit->params, &fit->report, control);
       },
       [fit](Napi::Env env) -> Napi::Value {
         const GmmParams& params = fit->params;
@@ -120,7 +127,8 @@ Napi::Value GmmFit(const Napi::CallbackInfo& info) {
         r.Set("nIter", Napi::Number::New(env, static_cast<double>(report.n_iter)));
         r.Set("converged", Napi::Boolean::New(env, report.converged));
         return r;
-      });
+      },
+      progress_option(a, o));
 }
 
 // gmmLogProb(x, rows, cols, { nComponents, covarianceType, weights, means, precisionsCholesky }, resp|null, logNorm)
@@ -204,11 +212,10 @@ Napi::Value LinearGaussianEm(const Napi::CallbackInfo& info) {
   auto report = std::make_shared<LinearGaussianEmReport>();
   return run_async(
       info.Env(), threads_option(a, o),
-      [data, opt, model, report](const std::atomic<bool>& cancel) {
-        return linear_gaussian_em(data.data(), data.rows, data.cols, *opt, model.get(), report.get(),
-                                  [&cancel] { return cancel.load(); });
+      [data, opt, model, report](const JobControl& control) {
+        return linear_gaussian_em(data.data(), data.rows, data.cols, *opt, model.get(), report.get(), control);
       },
-      linear_fit_result(model, report));
+      linear_fit_result(model, report), progress_option(a, o));
 }
 
 // factorAnalysisSvd(x, rows, cols, { nComponents, tol, maxIter, threads }) → the same result as linearGaussianEm.
@@ -225,11 +232,10 @@ Napi::Value FactorAnalysisSvd(const Napi::CallbackInfo& info) {
   auto report = std::make_shared<LinearGaussianEmReport>();
   return run_async(
       info.Env(), threads_option(a, o),
-      [data, opt, model, report](const std::atomic<bool>& cancel) {
-        return factor_analysis_svd(data.data(), data.rows, data.cols, *opt, model.get(), report.get(),
-                                   [&cancel] { return cancel.load(); });
+      [data, opt, model, report](const JobControl& control) {
+        return factor_analysis_svd(data.data(), data.rows, data.cols, *opt, model.get(), report.get(), control);
       },
-      linear_fit_result(model, report));
+      linear_fit_result(model, report), progress_option(a, o));
 }
 
 // (x, rows, cols, { nComponents, mean, W, psi }, out) of the two linear-Gaussian scoring calls.

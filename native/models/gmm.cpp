@@ -589,7 +589,7 @@ Status kmeans(const float* x, int64_t n, int64_t d, int64_t k, uint64_t seed, in
 }
 
 Status gmm_fit(const float* x, int64_t n, int64_t d, const GmmFitOptions& o, GmmParams* best, GmmFitReport* report,
-               const std::function<bool()>& cancelled) {
+               const JobControl& control) {
   const int64_t K = o.components;
   if (K < 1 || K > n)
     return Status::Error(Code::InvalidArgument, "nComponents must be in [1, rows] (" + std::to_string(n) + " rows)");
@@ -636,7 +636,7 @@ Status gmm_fit(const float* x, int64_t n, int64_t d, const GmmFitOptions& o, Gmm
     GmmFitReport r;
     double bound = -std::numeric_limits<double>::infinity();
     for (int64_t it = 1; it <= o.max_iter; ++it) {
-      if (cancelled && cancelled()) return Status::Error(Code::Cancelled, "GaussianMixture.fit was cancelled");
+      if (control.stop()) return Status::Error(Code::Cancelled, "GaussianMixture.fit was cancelled");
       const double prev = bound;
       LK_RETURN_IF_ERROR(gmm_log_prob(p, x, n, resp.data(), log_norm.data()));
       double s = 0;
@@ -649,6 +649,7 @@ Status gmm_fit(const float* x, int64_t n, int64_t d, const GmmFitOptions& o, Gmm
                                                       std::to_string(init + 1) + "; " + kIllDefined);
       r.lower_bounds.push_back(bound);
       r.n_iter = it;
+      control.report(init, it, bound);
       LK_RETURN_IF_ERROR(m_step(x, n, mean, resp.data(), o.reg_covar, p));
       if (std::abs(bound - prev) < o.tol) {
         r.converged = true;

@@ -9,6 +9,7 @@
 #include <functional>
 #include <vector>
 
+#include "../core/progress.h"
 #include "../core/status.h"
 
 namespace lk {
@@ -54,9 +55,9 @@ struct GmmFitReport {
 Status gmm_log_prob(const GmmParams& p, const float* x, int64_t n, double* resp, double* log_norm);
 
 // EM from the initialisation `o.init` (or the given initial parameters), best of o.n_init by final lower bound.
-// `cancelled` (optional) is polled between iterations.
+// `control` (optional) is polled for cancellation and told each iteration's lower bound.
 Status gmm_fit(const float* x, int64_t n, int64_t d, const GmmFitOptions& o, GmmParams* best, GmmFitReport* report,
-               const std::function<bool()>& cancelled = nullptr);
+               const JobControl& control = {});
 
 // k-means (k-means++ seeding, then Lloyd's iterations until no label changes or max_iter): labels (n), centers (k, d).
 Status kmeans(const float* x, int64_t n, int64_t d, int64_t k, uint64_t seed, int64_t max_iter, int32_t* labels,

@@ -201,7 +201,7 @@ Status linear_gaussian_posterior_mean(const LinearGaussian& m, const float* x, i
 }
 
 Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaussianEmOptions& o, LinearGaussian* out,
-                          LinearGaussianEmReport* report, const std::function<bool()>& cancelled) {
+                          LinearGaussianEmReport* report, const JobControl& control) {
   const int64_t q = o.q;
   if (n <= o.ddof + 1) return Status::Error(Code::InvalidArgument, "EM needs at least " + std::to_string(o.ddof + 2) + " rows");
   if (q < 1 || q > d) return Status::Error(Code::InvalidArgument, "nComponents must be in [1, columns]");
@@ -241,7 +241,7 @@ Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaus
   report->loglike.clear();
   report->converged = false;
   for (int64_t it = 1; it <= o.max_iter; ++it) {
-    if (cancelled && cancelled()) return Status::Error(Code::Cancelled, "the fit was cancelled");
+    if (control.stop()) return Status::Error(Code::Cancelled, "the fit was cancelled");
     Posterior p;
     Status ps = posterior(m, o.min_psi, &p);
     if (!ps.ok()) return Status::Error(Code::NonFiniteLoss, "EM broke down at iteration " + std::to_string(it) + ": " + ps.message);
@@ -258,6 +258,7 @@ Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaus
       return Status::Error(Code::NonFiniteLoss, "the log-likelihood became non-finite at EM iteration " + std::to_string(it));
     report->loglike.push_back(ll);
     report->n_iter = it;
+    control.report(0, it, ll);
     // Sufficient statistics S_xz (d, q) and S_zz (q, q).
     if (!o.sample_estep) {
       LK_RETURN_IF_ERROR(gemm(true, false, d, q, n, 1.f, xc.data(), u.data(), 0.f, xtu.data()));
@@ -327,7 +328,7 @@ Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaus
 }
 
 Status factor_analysis_svd(const float* x, int64_t n, int64_t d, const FactorAnalysisSvdOptions& o, LinearGaussian* out,
-                           LinearGaussianEmReport* report, const std::function<bool()>& cancelled) {
+                           LinearGaussianEmReport* report, const JobControl& control) {
   const int64_t q = o.q;
   if (n < 2) return Status::Error(Code::InvalidArgument, "FactorAnalysis needs at least 2 rows");
   if (q < 1 || q > d) return Status::Error(Code::InvalidArgument, "nComponents must be in [1, columns]");
@@ -348,7 +349,7 @@ Status factor_analysis_svd(const float* x, int64_t n, int64_t d, const FactorAna
   report->loglike.clear();
   report->converged = false;
   for (int64_t it = 1; it <= o.max_iter; ++it) {
-    if (cancelled && cancelled()) return Status::Error(Code::Cancelled, "the fit was cancelled");
+    if (control.stop()) return Status::Error(Code::Cancelled, "the fit was cancelled");
     for (int64_t j = 0; j < d; ++j) sqrt_psi[j] = std::sqrt(m.psi[j]) + kSmall;
     double trace = 0;
     for (int64_t i = 0; i < d; ++i) {
@@ -370,6 +371,7 @@ Status factor_analysis_svd(const float* x, int64_t n, int64_t d, const FactorAna
       return Status::Error(Code::NonFiniteLoss, "the log-likelihood became non-finite at iteration " + std::to_string(it));
     report->loglike.push_back(ll / static_cast<double>(n));
     report->n_iter = it;
+    control.report(0, it, ll / static_cast<double>(n));
     if (ll - old_ll < o.tol) {
       report->converged = true;
       break;

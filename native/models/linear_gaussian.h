@@ -7,6 +7,7 @@
 #include <functional>
 #include <vector>
 
+#include "../core/progress.h"
 #include "../core/status.h"
 
 namespace lk {
@@ -53,7 +54,7 @@ struct LinearGaussianEmReport {
 // EM from a random W (N(0, 1) scaled by each feature's standard deviation / √q) and ψ = the feature variances.
 // The sampling E-step runs all max_iter iterations (its likelihood moves by Monte-Carlo noise, so tol does not apply).
 Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaussianEmOptions& o, LinearGaussian* out,
-                          LinearGaussianEmReport* report, const std::function<bool()>& cancelled = nullptr);
+                          LinearGaussianEmReport* report, const JobControl& control = {});
 
 // Factor analysis by scikit-learn's SVD-based fixed point (Barber 2012, algorithm 21.1; sklearn's FactorAnalysis):
 // each iteration takes the top q eigenpairs (s_k, v_k) of Ψ^-½ S Ψ^-½ (S: the sample covariance, denominator n),
@@ -65,6 +66,6 @@ struct FactorAnalysisSvdOptions {
   int64_t max_iter = 1000;
 };
 Status factor_analysis_svd(const float* x, int64_t n, int64_t d, const FactorAnalysisSvdOptions& o, LinearGaussian* out,
-                           LinearGaussianEmReport* report, const std::function<bool()>& cancelled = nullptr);
+                           LinearGaussianEmReport* report, const JobControl& control = {});
 
 }  // namespace lk

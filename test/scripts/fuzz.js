@@ -45,7 +45,8 @@ function object() {
   const keys = ['nComponents', 'covarianceType', 'tol', 'maxIter', 'nInit', 'init', 'regCovar', 'seed', 'threads', 'weights', 'means',
     'precisionsCholesky', 'mean', 'W', 'psi', 'isotropic', 'ddof', 'sampleEstep', 'samples', 'objective', 'klWeight', 'freeBits', 'batchSize',
     'lr', 'weightDecay', 'binarize', 'inputDim', 'latentDim', 'hidden', 'activation', 'likelihood', 'sigmaMode', 'sigma', 'priorComponents',
-    'conditionDim', 'reconstruction', 'kl', 'logLikelihood', 'lr', 'beta1', 'beta2', 'eps'];
+    'conditionDim', 'reconstruction', 'kl', 'logLikelihood', 'lr', 'beta1', 'beta2', 'eps', 'encoder', 'decoder', 'inputShape', 'kind',
+    'units', 'kernel', 'stride', 'padding', 'outputPadding', 'onProgress', 'inC', 'inH', 'inW', 'outC', 'transposed'];
   for (let i = int(6); i > 0; i--) o[pick(keys)] = value(1);
   return o;
 }
@@ -56,7 +57,7 @@ function value(depth = 0) {
   if (r < 0.8) return null;
   if (r < 0.85) return undefined;
   if (r < 0.92 && depth === 0) return object();
-  if (r < 0.95) return pick(['', 'x', '784', 'full']);
+  if (r < 0.95) return pick(['', 'x', '784', 'full', 'diag', 'iwae', 'relu', 'dense', 'conv', 'kmeans', () => {}, () => { throw new Error('callback'); }]);
   if (r < 0.98) return pick([true, false]);
   return depth === 0 ? [number(), number()] : {};
 }
