@@ -27,15 +27,6 @@ int64_t product_of(const std::vector<int64_t>& shape) {
   return n;
 }
 
-LK_TARGET_CLONES void sigmoid_span(float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] = fast_sigmoid(x[i]);
-}
-
-void sigmoid_in_place(float* x, int64_t n) {
-  const int64_t chunk = 1 << 16;
-#pragma omp parallel for schedule(static) if (n > (int64_t(1) << 20))
-  for (int64_t c = 0; c < (n + chunk - 1) / chunk; ++c) sigmoid_span(x + c * chunk, std::min(chunk, n - c * chunk));
-}
 }  // namespace
 
 VaeModel::VaeModel(const VaeConfig& config) : config_(config) {}
@@ -44,15 +35,6 @@ VaeModel::~VaeModel() = default;
 Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out, bool allocate) {
   if (c.input_dim < 1) return Status::Error(Code::InvalidArgument, "inputDim must be >= 1");
   if (c.latent_dim < 1) return Status::Error(Code::InvalidArgument, "latentDim must be >= 1");
-  const bool loc_scale = c.likelihood == VaeLikelihood::Gaussian || c.likelihood == VaeLikelihood::Laplace;
-  if (loc_scale && !(c.sigma > 0.f && std::isfinite(c.sigma)))
-    return Status::Error(Code::InvalidArgument, "sigma must be a finite number > 0");
-  if (loc_scale && c.sigma_mode == SigmaMode::Decoder && !(c.min_sigma > 0.f && std::isfinite(c.min_sigma)))
-    return Status::Error(Code::InvalidArgument, "minSigma must be a finite number > 0");
-  if (c.prior_components < 0 || c.prior_components > 4096)
-    return Status::Error(Code::InvalidArgument, "prior mixture components must be in [1, 4096]");
-  if (!loc_scale && c.sigma_mode != SigmaMode::Fixed)
-    return Status::Error(Code::InvalidArgument, "sigma applies to the gaussian and laplace likelihoods only");
   if (c.condition_dim < 0 || c.condition_dim > (1 << 20))
     return Status::Error(Code::InvalidArgument, "conditionDim must be in [0, 1048576]");
   if (c.input_shape.numel() != c.input_dim)
@@ -60,6 +42,8 @@ Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out, bool
                                                     std::to_string(c.input_dim) + " values");
   if (c.decoder.empty()) return Status::Error(Code::InvalidArgument, "decoder: needs at least its output layer");
   std::unique_ptr<VaeModel> m(new VaeModel(c));
+  LK_RETURN_IF_ERROR(Likelihood::Make(c, &m->likelihood_));
+  LK_RETURN_IF_ERROR(Prior::Make(c.prior_components, c.latent_dim, &m->prior_));
   std::vector<LayerSpec> encoder = c.encoder;
   LayerSpec head;
   head.name = "encoder.mean";
@@ -68,11 +52,8 @@ Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out, bool
   encoder.push_back(head);
   LK_RETURN_IF_ERROR(Sequential::Build(encoder, c.input_shape, c.condition_dim, "encoder.log_var", &m->encoder_));
   const LayerSpec& head_spec = c.decoder.back();
-  std::string aux;
-  if (loc_scale && c.sigma_mode == SigmaMode::Decoder) aux = "decoder.scale";
-  if (c.likelihood == VaeLikelihood::ZeroInflatedNB) aux = "decoder.dropout";
-  m->has_aux_head_ = !aux.empty();
-  LK_RETURN_IF_ERROR(Sequential::Build(c.decoder, FeatureShape::vector(c.latent_dim), c.condition_dim, aux, &m->decoder_));
+  LK_RETURN_IF_ERROR(Sequential::Build(c.decoder, FeatureShape::vector(c.latent_dim), c.condition_dim,
+                                       m->likelihood_->twin_head(), &m->decoder_));
   const FeatureShape& produced = m->decoder_->output();
   if (head_spec.kind == LayerKind::Reshape || head_spec.activation != Activation::Identity || produced.numel() != c.input_dim ||
       (produced.image && c.input_shape.image &&
@@ -86,25 +67,11 @@ Status VaeModel::Create(const VaeConfig& c, std::unique_ptr<VaeModel>* out, bool
   m->encoder_->declare(plan);
   plan.open_group("decoder");
   m->decoder_->declare(plan);
-  const bool gaussian = c.likelihood == VaeLikelihood::Gaussian;
   plan.open_group("likelihood");
-  if (loc_scale && (c.sigma_mode == SigmaMode::Shared || c.sigma_mode == SigmaMode::Feature)) {
-    m->scale_count_ = c.sigma_mode == SigmaMode::Feature ? c.input_dim : 1;
-    m->scale_offset_ = plan.add(gaussian ? "decoder.log_var" : "decoder.log_scale", {m->scale_count_});
-  } else if (c.likelihood == VaeLikelihood::NegativeBinomial || c.likelihood == VaeLikelihood::ZeroInflatedNB) {
-    m->scale_count_ = c.input_dim;
-    m->scale_offset_ = plan.add("decoder.log_theta", {c.input_dim});
-  }
-  plan.open_group("prior");
-  if (c.prior_components > 0) {  // generative-model parameters: after the decoder's, in its Adam part
-    m->prior_logits_ = plan.add("prior.logits", {c.prior_components});
-    m->prior_means_ = plan.add("prior.mean", {c.prior_components, c.latent_dim});
-    m->prior_log_vars_ = plan.add("prior.log_var", {c.prior_components, c.latent_dim});
-  }
+  m->likelihood_->declare(plan);
+  plan.open_group("prior");  // generative-model parameters: after the decoder's, in its Adam group
+  m->prior_->declare(plan);
   const int64_t total = plan.total();
-  // Gaussian scales are carried as log σ², Laplace ones as log b.
-  m->fixed_log_scale_ = (gaussian ? 2.0f : 1.0f) * std::log(c.sigma);
-  m->scale_floor_ = (gaussian ? 2.0f : 1.0f) * std::log(c.min_sigma);
   if (total < 0 || total > kMaxParams)
     return Status::Error(Code::InvalidArgument,
                          "the model would have " + (total < 0 ? std::string("more than 2^63") : std::to_string(total)) +
@@ -138,55 +105,19 @@ void VaeModel::init_params(uint64_t seed) {
     for (int64_t i = 0; i < nw; ++i) w[i] = (2.0f * w[i] - 1.0f) * bound;
     for (int64_t i = 0; i < nb; ++i) b[i] = (2.0f * b[i] - 1.0f) * bound;
   }
-  // A learned scale starts at the configured σ (or b); NB's inverse dispersion at θ = 1.
-  if (scale_offset_ >= 0)
-    std::fill_n(params_.begin() + scale_offset_, scale_count_, location_scale() ? fixed_log_scale_ : 0.f);
-  // A mixture prior starts with equal weights, unit variances and means ~ U(−1, 1) (distinct, so they can separate).
-  if (mixture_prior()) {
-    const int64_t C = config_.prior_components, CL = C * config_.latent_dim;
-    std::fill_n(params_.begin() + prior_logits_, C, 0.f);
-    std::fill_n(params_.begin() + prior_log_vars_, CL, 0.f);
-    float* mu = params_.data() + prior_means_;
-    rng_uniform_fill(mu, CL, seed, rng_stream(RngPurpose::Init, 2 * all.size()), 0);
-    for (int64_t i = 0; i < CL; ++i) mu[i] = 2.0f * mu[i] - 1.0f;
-  }
+  likelihood_->init(params_.data());
+  prior_->init(params_.data(), seed, rng_stream(RngPurpose::Init, 2 * all.size()));
 }
 
 Status VaeModel::log_ratio_forward(VaeWorkspace& ws, int64_t B, int64_t K) const {
-  const int64_t L = config_.latent_dim;
-  if (!mixture_prior()) return std_normal_log_ratio_forward(ws.ratio, ws.z, ws.eps, ws.log_var, B, L, K);
-  const float* p = params_.data();
-  return mixture_log_ratio_forward(ws.ratio, ws.resp, ws.z, ws.eps, ws.log_var, p + prior_logits_, p + prior_means_,
-                                   p + prior_log_vars_, B, L, K, config_.prior_components);
+  return prior_->log_ratio_forward(ws.ratio, ws.resp, ws.z, ws.eps, ws.log_var, params_.data(), B, K);
 }
 
 Status VaeModel::log_ratio_backward(VaeWorkspace& ws, int64_t B, int64_t K, float* g) const {
-  const int64_t L = config_.latent_dim;
-  if (!mixture_prior()) return std_normal_log_ratio_backward(ws.d_z, ws.d_log_var, ws.d_log_w, ws.z, B, L, K);
-  const float* p = params_.data();
-  return mixture_log_ratio_backward(ws.d_z, ws.d_log_var, g + prior_logits_, g + prior_means_, g + prior_log_vars_,
-                                    ws.d_log_w, ws.resp, ws.z, p + prior_logits_, p + prior_means_,
-                                    p + prior_log_vars_, B, L, K, config_.prior_components);
+  return prior_->log_ratio_backward(ws.d_z, ws.d_log_var, g, ws.d_log_w, ws.resp, ws.z, params_.data(), B, K);
 }
 
-bool VaeModel::location_scale() const {
-  return config_.likelihood == VaeLikelihood::Gaussian || config_.likelihood == VaeLikelihood::Laplace;
-}
-
-bool VaeModel::counts() const {
-  return config_.likelihood == VaeLikelihood::Poisson || config_.likelihood == VaeLikelihood::NegativeBinomial ||
-         config_.likelihood == VaeLikelihood::ZeroInflatedNB;
-}
-
-const float* VaeModel::decoder_log_scale(int64_t* count) const {
-  if (scale_offset_ >= 0) {
-    *count = scale_count_;
-    return params_.data() + scale_offset_;
-  }
-  const bool fixed = location_scale() && config_.sigma_mode == SigmaMode::Fixed;
-  *count = fixed ? 1 : 0;
-  return fixed ? &fixed_log_scale_ : nullptr;
-}
+const float* VaeModel::decoder_log_scale(int64_t* count) const { return likelihood_->log_scale(params_.data(), count); }
 
 Status VaeModel::check_condition(const float* cond, int64_t rows) const {
   if (config_.condition_dim > 0 && rows > 0 && cond == nullptr)
@@ -203,80 +134,19 @@ Status VaeModel::decode_batch(VaeWorkspace& ws, const float* z, const float* con
   return decoder_->forward(ws.dec, z, cond, B * K, K, params_.data());
 }
 
-namespace {
-// lib[r] = log max(1, Σ_d x[r, d]): the observed library size of each row (at least 1, so empty rows stay finite).
-void log_library(float* lib, const float* x, int64_t R, int64_t D) {
-  for (int64_t r = 0; r < R; ++r) {
-    double s = 0;
-    for (int64_t d = 0; d < D; ++d) s += x[r * D + d];
-    lib[r] = static_cast<float>(std::log(std::max(1.0, s)));
-  }
+LikelihoodIo VaeModel::likelihood_io(VaeWorkspace& ws) const {
+  LikelihoodIo io;
+  io.out = ws.out(), io.twin = ws.aux, io.d_out = ws.d_out, io.d_twin = ws.d_aux, io.nll = ws.nll, io.d_nll = ws.rows;
+  io.probs = ws.probs, io.scale = ws.scale, io.d_scale = ws.d_scale, io.lib = ws.lib;
+  return io;
 }
-}  // namespace
 
 Status VaeModel::likelihood_forward(VaeWorkspace& ws, const float* x, int64_t B, bool for_backward) const {
-  const int64_t D = config_.input_dim;
-  int64_t n_scale = 0;
-  const float* log_scale = decoder_log_scale(&n_scale);
-  switch (config_.likelihood) {
-    case VaeLikelihood::Bernoulli:
-      return bernoulli_logits_nll_forward(ws.nll, for_backward ? ws.probs : nullptr, ws.out(), x, B, D);
-    case VaeLikelihood::Gaussian:
-    case VaeLikelihood::Laplace: {
-      LogVarShape shape = n_scale == D ? LogVarShape::Feature : LogVarShape::Scalar;
-      if (config_.sigma_mode == SigmaMode::Decoder) {
-        LK_RETURN_IF_ERROR(floored_log_forward(ws.scale, ws.aux, scale_floor_, B * D));
-        log_scale = ws.scale;
-        shape = LogVarShape::Element;
-      }
-      return config_.likelihood == VaeLikelihood::Gaussian
-                 ? gaussian_nll_forward(ws.nll, ws.out(), log_scale, shape, x, B, D)
-                 : laplace_nll_forward(ws.nll, ws.out(), log_scale, shape, x, B, D);
-    }
-    default: {
-      const float* offset = nullptr;
-      if (config_.observed_library) {
-        log_library(ws.lib, x, B, D);
-        offset = ws.lib;
-      }
-      if (config_.likelihood == VaeLikelihood::Poisson) return poisson_nll_forward(ws.nll, ws.out(), offset, x, B, D);
-      const float* dropout = config_.likelihood == VaeLikelihood::ZeroInflatedNB ? ws.aux : nullptr;
-      return nb_nll_forward(ws.nll, ws.out(), log_scale, dropout, offset, x, B, D);
-    }
-  }
+  return likelihood_->forward(likelihood_io(ws), x, B, params_.data(), for_backward);
 }
 
 Status VaeModel::likelihood_backward(VaeWorkspace& ws, const float* x, int64_t B, float* g) const {
-  const int64_t D = config_.input_dim;
-  int64_t n_scale = 0;
-  const float* log_scale = decoder_log_scale(&n_scale);
-  float* d_scale = scale_offset_ >= 0 ? g + scale_offset_ : nullptr;
-  const float* offset = config_.observed_library ? ws.lib : nullptr;  // as likelihood_forward left it
-  switch (config_.likelihood) {
-    case VaeLikelihood::Bernoulli:
-      return bernoulli_logits_nll_backward(ws.d_out, ws.rows, ws.probs, x, B, D);
-    case VaeLikelihood::Gaussian:
-    case VaeLikelihood::Laplace: {
-      LogVarShape shape = n_scale == D ? LogVarShape::Feature : LogVarShape::Scalar;
-      const bool element = config_.sigma_mode == SigmaMode::Decoder;
-      if (element) {
-        log_scale = ws.scale;
-        d_scale = ws.d_scale;
-        shape = LogVarShape::Element;
-      }
-      LK_RETURN_IF_ERROR(config_.likelihood == VaeLikelihood::Gaussian
-                             ? gaussian_nll_backward(ws.d_out, d_scale, ws.rows, ws.out(), log_scale, shape, x, B, D)
-                             : laplace_nll_backward(ws.d_out, d_scale, ws.rows, ws.out(), log_scale, shape, x, B, D));
-      return element ? floored_log_backward(ws.d_aux, ws.d_scale, ws.aux, scale_floor_, B * D) : Status::Ok();
-    }
-    case VaeLikelihood::Poisson:
-      return poisson_nll_backward(ws.d_out, ws.rows, ws.out(), offset, x, B, D);
-    default: {
-      const bool zi = config_.likelihood == VaeLikelihood::ZeroInflatedNB;
-      return nb_nll_backward(ws.d_out, d_scale, zi ? ws.d_aux : nullptr, ws.rows, ws.out(), log_scale,
-                             zi ? ws.aux : nullptr, offset, x, B, D);
-    }
-  }
+  return likelihood_->backward(likelihood_io(ws), x, B, params_.data(), g);
 }
 
 Status VaeModel::encode(float* mean, float* log_var, const float* x, const float* cond, int64_t rows) const {
@@ -296,26 +166,11 @@ Status VaeModel::decode(float* mean, float* aux, const float* z, const float* co
   LK_RETURN_IF_ERROR(check_condition(cond, rows));
   const int64_t L = config_.latent_dim, D = config_.input_dim, Q = config_.condition_dim;
   VaeWorkspace ws(*this, std::min(rows, kInferenceChunk), 1, false);
-  int64_t n_scale = 0;
-  const float* log_scale = decoder_log_scale(&n_scale);
   for (int64_t r0 = 0; r0 < rows; r0 += kInferenceChunk) {
-    const int64_t B = std::min(kInferenceChunk, rows - r0), n = B * D;
+    const int64_t B = std::min(kInferenceChunk, rows - r0);
     LK_RETURN_IF_ERROR(decode_batch(ws, z + r0 * L, Q > 0 ? cond + r0 * Q : nullptr, B, 1));
-    float* m = mean + r0 * D;
-    std::memcpy(m, ws.out(), sizeof(float) * n);
-    if (config_.likelihood == VaeLikelihood::Bernoulli) sigmoid_in_place(m, n);
-    if (counts())
-      for (int64_t i = 0; i < n; ++i)  // E[x | z] = (1 − π) · exp(log-mean), π = 0 without zero inflation
-        m[i] = std::exp(m[i]) * (has_aux_head_ ? fast_sigmoid(-ws.aux[i]) : 1.0f);
-    if (!aux) continue;
-    float* a = aux + r0 * D;
-    if (config_.sigma_mode == SigmaMode::Decoder) {
-      LK_RETURN_IF_ERROR(floored_log_forward(a, ws.aux, scale_floor_, n));
-    } else if (has_aux_head_) {
-      std::memcpy(a, ws.aux, sizeof(float) * n);
-    } else if (location_scale()) {
-      for (int64_t i = 0; i < n; ++i) a[i] = log_scale[n_scale == 1 ? 0 : i % D];
-    }
+    LK_RETURN_IF_ERROR(likelihood_->decoded_mean(mean + r0 * D, aux ? aux + r0 * D : nullptr, ws.out(), ws.aux, B,
+                                                 params_.data()));
   }
   return Status::Ok();
 }
@@ -335,7 +190,7 @@ Status VaeModel::evaluate(const EvalTerms& out, const float* x, const float* con
                           bool analytic_kl, uint64_t seed, bool binarize, const std::atomic<bool>* cancel) const {
   if (samples < 1) return Status::Error(Code::InvalidArgument, "samples must be >= 1");
   LK_RETURN_IF_ERROR(check_condition(cond, rows));
-  if (analytic_kl && out.kl && mixture_prior())
+  if (analytic_kl && out.kl && !prior_->closed_form_kl())
     return Status::Error(Code::InvalidArgument, "kl: a mixture prior has no closed-form KL; use the Monte-Carlo estimate");
   if (rows == 0) return Status::Ok();
   const int64_t L = config_.latent_dim, D = config_.input_dim, Q = config_.condition_dim;
@@ -426,7 +281,7 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, const float
   }
   LK_RETURN_IF_ERROR(likelihood_forward(ws, xr, R, true));
   // The prior's terms: a closed-form KL (normal), and log ratios where the objective or a mixture's KL needs them.
-  const bool mc_kl = mixture_prior(), iwae = o.objective == Objective::Iwae;
+  const bool mc_kl = !prior_->closed_form_kl(), iwae = o.objective == Objective::Iwae;
   if (iwae || mc_kl) LK_RETURN_IF_ERROR(log_ratio_forward(ws, B, K));
   if (!mc_kl) LK_RETURN_IF_ERROR(gaussian_kl_std_normal_forward(ws.kl, ws.mean, ws.log_var, B, L));
   if (o.free_bits > 0.f) LK_RETURN_IF_ERROR(gaussian_kl_std_normal_dims_forward(ws.kl_dims, ws.mean, ws.log_var, B, L));
@@ -458,7 +313,7 @@ Status VaeModel::loss_and_gradient(float* grad, double* loss, const float* x, co
   LK_RETURN_IF_ERROR(check_condition(cond, rows));
   if (rows < 1) return Status::Error(Code::InvalidArgument, "rows must be >= 1");
   LK_RETURN_IF_ERROR(check_step(step));
-  if (mixture_prior() && step.free_bits > 0.f)
+  if (!prior_->closed_form_kl() && step.free_bits > 0.f)
     return Status::Error(Code::InvalidArgument, "freeBits needs prior 'normal' (a closed-form KL per dimension)");
   VaeWorkspace ws(*this, rows, step.samples, true);
   std::memset(grad, 0, sizeof(float) * params_.size());

@@ -19,7 +19,9 @@
 #include "../core/optim.h"
 #include "../core/status.h"
 #include "../nn/plan.h"
+#include "likelihoods.h"
 #include "objective.h"
+#include "priors.h"
 #include "../nn/sequential.h"
 
 namespace lk {
@@ -105,17 +107,15 @@ class VaeModel {
   explicit VaeModel(const VaeConfig& config);
   friend class VaeWorkspace;
 
-  bool location_scale() const;  // Gaussian or Laplace
-  bool mixture_prior() const { return config_.prior_components > 0; }
   // ws.ratio[r] = log p(z_r) − log q(z_r | x) for the B·K draws in ws, under the model's prior.
   Status log_ratio_forward(VaeWorkspace& ws, int64_t B, int64_t K) const;
   // Given ws.d_log_w = ∂loss/∂ratio: into ws.d_z and ws.d_log_var, and the mixture prior's gradient into g.
   Status log_ratio_backward(VaeWorkspace& ws, int64_t B, int64_t K, float* g) const;
-  bool counts() const;          // Poisson, NB or ZINB
   // Forward pieces on a workspace of at least B examples (× K draws): the encoder on x, or on [x | c] built in ws;
   // the decoder on the B·K rows of z, or on [z | c] with example b's condition repeated for its K draws.
   Status encode_batch(VaeWorkspace& ws, const float* x, const float* cond, int64_t B) const;
   Status decode_batch(VaeWorkspace& ws, const float* z, const float* cond, int64_t B, int64_t K) const;
+  LikelihoodIo likelihood_io(VaeWorkspace& ws) const;
   // NLL per row of x under the decoder output in ws (with for_backward, what the backward needs is saved in ws).
   Status likelihood_forward(VaeWorkspace& ws, const float* x, int64_t B, bool for_backward) const;
   // Given ws.rows = ∂loss/∂nll per row: the gradients of the output heads (ws.d_out, ws.d_aux) and of a learned
@@ -125,13 +125,9 @@ class VaeModel {
   std::vector<float> params_;
   int64_t num_params_ = 0;
   ParamPlan plan_;
-  std::unique_ptr<Sequential> encoder_, decoder_;  // the decoder's twin head: σ(z) or dropout logits, when has_aux_head_
-  bool has_aux_head_ = false;
-  int64_t scale_offset_ = -1;  // learned log σ², log b or log θ in params_ (1 or input_dim values), or −1
-  int64_t scale_count_ = 0;
-  float fixed_log_scale_ = 0.f;  // log σ² (Gaussian) or log b (Laplace) when fixed
-  float scale_floor_ = 0.f;      // SigmaMode::Decoder: the floor of the log-scale
-  int64_t prior_logits_ = -1, prior_means_ = -1, prior_log_vars_ = -1;  // mixture prior: (C), (C, L), (C, L)
+  std::unique_ptr<Sequential> encoder_, decoder_;  // the decoder's twin head: σ(z) or dropout logits, if any
+  std::unique_ptr<Likelihood> likelihood_;
+  std::unique_ptr<Prior> prior_;
 };
 
 }  // namespace lk

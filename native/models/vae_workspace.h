@@ -19,8 +19,8 @@ class VaeWorkspace {
   VaeWorkspace(const VaeModel& m, int64_t enc_rows, int64_t samples, bool with_grads)
       : capacity(enc_rows), samples(samples) {
     const int64_t latent = m.config_.latent_dim, input = m.config_.input_dim;
-    const bool element_scale = m.config_.sigma_mode == SigmaMode::Decoder;
-    const int64_t C = m.config_.prior_components, Q = m.config_.condition_dim;
+    const bool element_scale = m.likelihood_->element_scale();
+    const int64_t C = m.prior_->components(), Q = m.config_.condition_dim;
     const int64_t E = enc_rows, R = checked_mul(enc_rows, samples);
     ArenaPlan a;
     m.encoder_->reserve(a, E, with_grads, &enc);
