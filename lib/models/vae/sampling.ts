@@ -1,0 +1,140 @@
+// models/vae/sampling.ts — draws from a VAE: z from the prior (or its learned mixture), or from the aggregated
+// posterior (q(z | x) of data rows, or a GaussianMixture fitted to the posterior means), decoded to the mean or
+// sampled x ~ p(x | z) (ancestral) for each likelihood.
+import { Matrix, MatrixLike, takeRows } from '../../matrix';
+import { native } from '../../native';
+import { priorSample, RngPurpose, rngStream } from '../../rng';
+import { negativeBinomial, poisson, UniformStream } from '../../sampling';
+import { fail, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../../validate';
+import { CovarianceType, GaussianMixture, GaussianMixtureOptions } from '../mixture';
+import { conditionOf, decodeWithAux, inputOf, Vae } from './model';
+import { COUNT_LIKELIHOODS, SAMPLE_MODES, SampleMode } from './options';
+
+/**
+ * n draws from the model. mode 'mean' decodes z ~ N(0, I) to the decoder's mean (smooth images); 'ancestral' also
+ * samples x ~ p(x | z) (binary pixels for Bernoulli, mean + scale·noise for Gaussian and Laplace, integer counts
+ * for Poisson / NB / ZINB at library size `library`, default 1); 'aggregate' draws z from the
+ * aggregated posterior instead of the prior — from q(z | x_n) of random rows of `data`, or from `latentMixture`
+ * (a GaussianMixture fitted to the posterior means, see fitLatentMixture) — and decodes the mean.
+ */
+export function sampleVae(vae: Vae, n: number, options: { mode?: SampleMode; seed?: number; data?: MatrixLike; dataCondition?: MatrixLike; latentMixture?: GaussianMixture; library?: number; condition?: MatrixLike } = {}): Matrix {
+  integer('n', n, 0, 1 << 24);
+  const o = plainObject('sampleOptions', options);
+  knownKeys('sampleOptions', o, ['mode', 'seed', 'data', 'dataCondition', 'latentMixture', 'library', 'condition']);
+  const mode = oneOf('mode', o.mode ?? 'mean', SAMPLE_MODES);
+  const seed = integer('seed', o.seed ?? 0, 0);
+  if (mode !== 'aggregate' && (o.data !== undefined || o.latentMixture !== undefined))
+    fail(o.data !== undefined ? 'data' : 'latentMixture', "nothing unless mode is 'aggregate'", o.data ?? o.latentMixture, 'type');
+  const counts = COUNT_LIKELIHOODS.includes(vae.options.likelihood);
+  if (o.library !== undefined && !counts) fail('library', 'no library (it applies to the count likelihoods)', o.library, 'type');
+  const library = finiteNumber('library', o.library ?? 1, { min: 0, exclusiveMin: true });
+  const condition = conditionOf(vae, o.condition, n);
+  if (mode === 'aggregate') return vae.decode(aggregateLatents(vae, n, seed, o.data, o.dataCondition, o.latentMixture), condition);
+  const z = vae.priorSample(n, seed);
+  if (mode === 'mean') return counts ? scaled(vae.decode(z, condition), library) : vae.decode(z, condition);
+  return ancestral(vae, z, condition, seed, library);
+}
+
+/** x ~ p(x | z) for each row of z (count means scaled by `library`). */
+export function ancestral(vae: Vae, z: Matrix, condition: Matrix | undefined, seed: number, library: number): Matrix {
+  const { mean: x, aux } = decodeWithAux(vae, z, condition);
+  const noiseStream = rngStream(RngPurpose.Sample, 1);
+  const k = native().kernels;
+  const noise = new Float32Array(x.data.length);
+  switch (vae.options.likelihood) {
+    case 'bernoulli':
+      k.rng_uniform_fill(noise, noise.length, seed, noiseStream, 0);
+      for (let i = 0; i < noise.length; i++) x.data[i] = noise[i] < x.data[i] ? 1 : 0;
+      return x;
+    case 'gaussian':
+      k.rng_normal_fill(noise, noise.length, seed, noiseStream, 0);
+      for (let i = 0; i < noise.length; i++) x.data[i] += Math.exp(0.5 * aux.data[i]) * noise[i];
+      return x;
+    case 'laplace': // inverse CDF: b · sign(u − ½) · log(1 / (1 − 2|u − ½|))
+      k.rng_uniform_fill(noise, noise.length, seed, noiseStream, 0);
+      for (let i = 0; i < noise.length; i++) {
+        const u = noise[i] - 0.5;
+        x.data[i] -= Math.exp(aux.data[i]) * Math.sign(u) * Math.log(Math.max(1e-12, 1 - 2 * Math.abs(u)));
+      }
+      return x;
+    default: {
+      const u = new UniformStream(seed, noiseStream);
+      const theta = vae.dispersion();
+      const D = vae.inputDim;
+      for (let i = 0; i < x.data.length; i++) {
+        if (vae.options.likelihood === 'zinb') {
+          const pi = 1 / (1 + Math.exp(-aux.data[i]));
+          const mu = (library * x.data[i]) / (1 - pi); // decode's mean is (1 − π)·μ
+          x.data[i] = u.next() < pi ? 0 : negativeBinomial(mu, theta![i % D], u);
+        } else if (theta) x.data[i] = negativeBinomial(library * x.data[i], theta[i % D], u);
+        else x.data[i] = poisson(library * x.data[i], u);
+      }
+      return x;
+    }
+  }
+}
+
+/** A GaussianMixture fitted to the posterior means of x: a model of the aggregated posterior for sample(). */
+export async function fitLatentMixture(vae: Vae, x: MatrixLike, options: { nComponents?: number; covarianceType?: CovarianceType; seed?: number; condition?: MatrixLike } = {}): Promise<GaussianMixture> {
+  const o = plainObject('mixtureOptions', options);
+  knownKeys('mixtureOptions', o, ['nComponents', 'covarianceType', 'seed', 'condition']);
+  const gmm = new GaussianMixture({ nComponents: o.nComponents ?? 10, covarianceType: o.covarianceType ?? 'full', seed: o.seed ?? 0 } as GaussianMixtureOptions);
+  return gmm.fit(vae.encode(inputOf(vae, 'x', x), o.condition as MatrixLike | undefined).mean);
+}
+
+export function aggregateLatents(vae: Vae, n: number, seed: number, data: unknown, dataCondition: unknown, mixture: unknown): Matrix {
+  if ((data === undefined) === (mixture === undefined))
+    fail('sampleOptions', "exactly one of data or latentMixture with mode 'aggregate'", { data, latentMixture: mixture }, 'type');
+  if (mixture !== undefined) {
+    if (!(mixture instanceof GaussianMixture)) fail('latentMixture', 'a fitted GaussianMixture', mixture, 'type');
+    const z = mixture.sample(Math.max(n, 1), { seed }).x;
+    if (z.cols !== vae.latentDim) fail('latentMixture', `a mixture over ${vae.latentDim} latent dimensions`, `one over ${z.cols}`, 'range');
+    return { data: z.data.subarray(0, n * z.cols), rows: n, cols: z.cols };
+  }
+  const m = inputOf(vae, 'data', data);
+  const k = native().kernels;
+  const u = new Float32Array(n);
+  k.rng_uniform_fill(u, n, seed, rngStream(RngPurpose.Sample, 2), 0);
+  const picked = Array.from(u, (v) => Math.min(m.rows - 1, Math.floor(v * m.rows)));
+  const dc = conditionOf(vae, dataCondition, m.rows, 'dataCondition');
+  const { mean, logVar } = vae.encode(takeRows(m, picked), dc && takeRows(dc, picked));
+  const eps = new Float32Array(mean.data.length);
+  k.rng_normal_fill(eps, eps.length, seed, rngStream(RngPurpose.Sample, 3), 0);
+  for (let i = 0; i < eps.length; i++) mean.data[i] += Math.exp(0.5 * logVar.data[i]) * eps[i];
+  return mean;
+}
+
+/**
+ * The learned mixture prior (prior: { mixture: C }): weights (C), means and variances (C × latentDim, row-major);
+ * undefined for the normal prior.
+ */
+export function priorMixture(vae: Vae): { weights: Float64Array; means: Float32Array; variances: Float32Array } | undefined {
+  if (vae.options.prior === 'normal') return undefined;
+  const t = new Map(vae.parameters().tensors.map((x) => [x.name, x.data]));
+  const logits = t.get('prior.logits')!;
+  const top = Math.max(...logits);
+  const e = Float64Array.from(logits, (v) => Math.exp(v - top));
+  const total = e.reduce((a, v) => a + v, 0);
+  return { weights: e.map((v) => v / total), means: Float32Array.from(t.get('prior.mean')!), variances: Float32Array.from(t.get('prior.log_var')!, Math.exp) };
+}
+
+/** n draws z ~ p(z) from `seed`: N(0, I), or the mixture prior (component by its weight, then its Gaussian). */
+export function priorSampleOf(vae: Vae, n: number, seed = 0): Matrix {
+  const z = priorSample(n, vae.latentDim, seed);
+  const mix = vae.priorMixture();
+  if (!mix) return z;
+  const L = vae.latentDim;
+  const u = new Float32Array(n);
+  native().kernels.rng_uniform_fill(u, n, seed, rngStream(RngPurpose.Sample, 6), 0);
+  for (let i = 0; i < n; i++) {
+    let c = 0;
+    for (let acc = mix.weights[0]; acc < u[i] && c < mix.weights.length - 1; acc += mix.weights[++c]);
+    for (let d = 0; d < L; d++) z.data[i * L + d] = mix.means[c * L + d] + Math.sqrt(mix.variances[c * L + d]) * z.data[i * L + d];
+  }
+  return z;
+}
+
+function scaled(m: Matrix, factor: number): Matrix {
+  for (let i = 0; i < m.data.length; i++) m.data[i] *= factor;
+  return m;
+}
