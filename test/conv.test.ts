@@ -3,6 +3,7 @@
 // Shapes: odd sizes, several kernel / stride / padding / output-padding combinations, and channel counts that make
 // oneDNN choose blocked layouts (16 → 32), so the cached reorders are exercised.
 import { native } from '../lib/native';
+import { finiteDiff } from './helpers';
 
 interface Geometry { inC: number; inH: number; inW: number; outC: number; kernel: number; stride: number; padding: number; outputPadding?: number; transposed?: boolean }
 
@@ -92,16 +93,8 @@ describe.each(cases)('%s', (_name, g) => {
     const h = 0.5;
     const check = (arr: Float32Array, grad: Float32Array, offset: number, which: (a: Float32Array) => number) => {
       const picks = Array.from({ length: Math.min(arr.length, 24) }, (_, t) => Math.floor((t * arr.length) / Math.min(arr.length, 24)));
-      for (const i of picks) {
-        const keep = arr[i];
-        arr[i] = keep + h;
-        const up = which(arr);
-        arr[i] = keep - h;
-        const down = which(arr);
-        arr[i] = keep;
-        const fd = (up - down) / (2 * h);
-        expect(Math.abs(grad[i] - offset - fd)).toBeLessThan(2e-4 * Math.max(1, Math.abs(fd)));
-      }
+      const fd = finiteDiff((v) => which(Float32Array.from(v)), Float64Array.from(arr), h, picks);
+      for (const i of picks) expect(Math.abs(grad[i] - offset - fd[i])).toBeLessThan(2e-4 * Math.max(1, Math.abs(fd[i])));
     };
     check(x, dX, 0, (xv) => loss(xv, w, b));
     check(w, dW, 0.25, (wv) => loss(x, wv, b)); // dW and dB accumulate onto what they held

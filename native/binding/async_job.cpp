@@ -172,6 +172,19 @@ void AsyncJob::fail_with(const Napi::Error& e) {
   request_cancel();
 }
 
+void AsyncJob::notify(Napi::FunctionReference* fn, std::vector<double> args) {
+  to_js([this, fn, args](Napi::Env env) {
+    if (cancelled()) return;
+    std::vector<napi_value> values;
+    for (double a : args) values.push_back(Napi::Number::New(env, a));
+    try {
+      fn->Call(values);
+    } catch (const Napi::Error& e) {  // a throwing callback stops the job; the promise rejects with its error
+      fail_with(e);
+    }
+  });
+}
+
 Napi::Promise AsyncJob::Start(Napi::Env env, AsyncJob* job) {
   Napi::Promise promise = job->deferred_.Promise();
   std::shared_ptr<std::atomic<bool>> flag = job->cancel_;  // outlives the job: cancel() after settling is a no-op
@@ -270,15 +283,7 @@ class ControlledJob : public AsyncJob {
         if (!first && now - last < std::chrono::milliseconds(50)) return;
         first = false;
         last = now;
-        to_js([this, init, iteration, value](Napi::Env env) {
-          if (cancelled()) return;
-          try {
-            progress_.Call({Napi::Number::New(env, static_cast<double>(init)),
-                            Napi::Number::New(env, static_cast<double>(iteration)), Napi::Number::New(env, value)});
-          } catch (const Napi::Error& e) {  // a throwing callback stops the fit; the promise rejects with its error
-            fail_with(e);
-          }
-        });
+        notify(&progress_, {static_cast<double>(init), static_cast<double>(iteration), value});
       };
     return work_(control);
   }

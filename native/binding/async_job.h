@@ -46,6 +46,9 @@ class AsyncJob {
   void to_js(JsTask fn);
   // On the JS thread, from a to_js task: a JS callback of this job threw; the job is cancelled and rejects with it.
   void fail_with(const Napi::Error& e);
+  // From the compute thread: calls the job's JS callback `fn` (kept by the job) with these numbers on the JS thread,
+  // unless the job was cancelled; a throw cancels the job, which rejects with that error.
+  void notify(Napi::FunctionReference* fn, std::vector<double> args);
 
   virtual Status Work() = 0;                                             // compute thread
   virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }  // JS thread, after success

@@ -481,15 +481,7 @@ class TrainEpochJob : public ModelJob {
       auto now = clock::now();
       if (!report_ || now - last < std::chrono::milliseconds(100)) return;
       last = now;
-      to_js([this, steps, examples, loss](Napi::Env env) {
-        if (cancelled()) return;
-        try {
-          progress_fn_.Call({Napi::Number::New(env, static_cast<double>(steps)),
-                             Napi::Number::New(env, static_cast<double>(examples)), Napi::Number::New(env, loss)});
-        } catch (const Napi::Error& e) {  // a throwing callback stops the epoch; the promise rejects with its error
-          fail_with(e);
-        }
-      });
+      notify(&progress_fn_, {static_cast<double>(steps), static_cast<double>(examples), loss});
     };
     return owner_->trainer().train_epoch(epoch_, kl_weights_.empty() ? nullptr : kl_weights_.data(), aggressive_,
                                        &result_, cancel_flag(), fn);

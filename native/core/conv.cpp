@@ -100,6 +100,34 @@ struct ConvKernel::Plan {
   std::vector<float> dx_sum;  // d_x before it is added, when backward accumulates into d_x
 };
 
+namespace {
+// The layouts the three primitives chose, and the largest of their scratchpads.
+struct Layouts {
+  memory::desc f_src, f_w, f_dst, d_dy, d_w, d_dx, w_src, w_dy, w_dw, scratch;
+};
+
+// Forward, backward-data and backward-weights primitives of a convolution (F, BD, BW = convolution_* or
+// deconvolution_*: the two families share this API), created with `any` layouts into p.
+template <typename F, typename BD, typename BW, typename P>
+Layouts make_primitives(dnnl::algorithm alg, const memory::desc& src, const memory::desc& w, const memory::desc& b,
+                        const memory::desc& dst, const memory::dims& strides, const memory::dims& pad,
+                        const dnnl::primitive_attr& attr, P* p) {
+  const auto& eng = cpu_engine();
+  typename F::primitive_desc fpd(typename F::desc(dnnl::prop_kind::forward_training, alg, src, w, b, dst, strides, pad, pad),
+                                 attr, eng);
+  typename BD::primitive_desc dpd(typename BD::desc(alg, src, w, dst, strides, pad, pad), attr, eng, fpd);
+  typename BW::primitive_desc wpd(typename BW::desc(alg, src, w, b, dst, strides, pad, pad), attr, eng, fpd);
+  p->fwd = F(fpd);
+  p->bwd_data = BD(dpd);
+  p->bwd_weights = BW(wpd);
+  Layouts l{fpd.src_desc(), fpd.weights_desc(), fpd.dst_desc(), dpd.diff_dst_desc(), dpd.weights_desc(),
+            dpd.diff_src_desc(), wpd.src_desc(), wpd.diff_dst_desc(), wpd.diff_weights_desc(), fpd.scratchpad_desc()};
+  for (const memory::desc& d : {dpd.scratchpad_desc(), wpd.scratchpad_desc()})
+    if (d.get_size() > l.scratch.get_size()) l.scratch = d;
+  return l;
+}
+}  // namespace
+
 ConvKernel::ConvKernel(const ConvGeometry& g) : g_(g) {}
 ConvKernel::~ConvKernel() = default;
 
@@ -125,10 +153,6 @@ Status ConvKernel::plan_for(int64_t rows, Plan** out) {
     const memory::dims strides = {g_.stride, g_.stride}, pad = {g_.padding, g_.padding};
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    memory::desc scratch_md;
-    auto bigger = [&](const memory::desc& d) {
-      if (d.get_size() > scratch_md.get_size()) scratch_md = d;
-    };
     const void* none = DNNL_MEMORY_NONE;
     p->x_user = memory(src_plain, eng, const_cast<void*>(none));
     p->dx_user = memory(src_plain, eng, const_cast<void*>(none));
@@ -138,42 +162,18 @@ Status ConvKernel::plan_for(int64_t rows, Plan** out) {
     p->db = memory(b_md, eng);
     p->dw_plain = memory(w_plain, eng);
     memory b_user(b_md, eng, const_cast<void*>(none));
-    memory::desc f_src_md, f_w_md, f_dst_md, d_dy_md, d_w_md, d_dx_md, w_src_md, w_dy_md, w_dw_md;
-    if (!g_.transposed) {
-      using F = dnnl::convolution_forward;
-      using BD = dnnl::convolution_backward_data;
-      using BW = dnnl::convolution_backward_weights;
-      const auto alg = dnnl::algorithm::convolution_direct;
-      F::primitive_desc fpd(F::desc(dnnl::prop_kind::forward_training, alg, src_any, w_any, b_md, dst_any, strides,
-                                    pad, pad),
-                            attr, eng);
-      BD::primitive_desc dpd(BD::desc(alg, src_any, w_any, dst_any, strides, pad, pad), attr, eng, fpd);
-      BW::primitive_desc wpd(BW::desc(alg, src_any, w_any, b_md, dst_any, strides, pad, pad), attr, eng, fpd);
-      p->fwd = F(fpd);
-      p->bwd_data = BD(dpd);
-      p->bwd_weights = BW(wpd);
-      f_src_md = fpd.src_desc(), f_w_md = fpd.weights_desc(), f_dst_md = fpd.dst_desc();
-      d_dy_md = dpd.diff_dst_desc(), d_w_md = dpd.weights_desc(), d_dx_md = dpd.diff_src_desc();
-      w_src_md = wpd.src_desc(), w_dy_md = wpd.diff_dst_desc(), w_dw_md = wpd.diff_weights_desc();
-      bigger(fpd.scratchpad_desc()), bigger(dpd.scratchpad_desc()), bigger(wpd.scratchpad_desc());
-    } else {
-      using F = dnnl::deconvolution_forward;
-      using BD = dnnl::deconvolution_backward_data;
-      using BW = dnnl::deconvolution_backward_weights;
-      const auto alg = dnnl::algorithm::deconvolution_direct;
-      F::primitive_desc fpd(F::desc(dnnl::prop_kind::forward_training, alg, src_any, w_any, b_md, dst_any, strides,
-                                    pad, pad),
-                            attr, eng);
-      BD::primitive_desc dpd(BD::desc(alg, src_any, w_any, dst_any, strides, pad, pad), attr, eng, fpd);
-      BW::primitive_desc wpd(BW::desc(alg, src_any, w_any, b_md, dst_any, strides, pad, pad), attr, eng, fpd);
-      p->fwd = F(fpd);
-      p->bwd_data = BD(dpd);
-      p->bwd_weights = BW(wpd);
-      f_src_md = fpd.src_desc(), f_w_md = fpd.weights_desc(), f_dst_md = fpd.dst_desc();
-      d_dy_md = dpd.diff_dst_desc(), d_w_md = dpd.weights_desc(), d_dx_md = dpd.diff_src_desc();
-      w_src_md = wpd.src_desc(), w_dy_md = wpd.diff_dst_desc(), w_dw_md = wpd.diff_weights_desc();
-      bigger(fpd.scratchpad_desc()), bigger(dpd.scratchpad_desc()), bigger(wpd.scratchpad_desc());
-    }
+    Layouts l;
+    if (!g_.transposed)
+      l = make_primitives<dnnl::convolution_forward, dnnl::convolution_backward_data,
+                          dnnl::convolution_backward_weights>(dnnl::algorithm::convolution_direct, src_any, w_any, b_md,
+                                                              dst_any, strides, pad, attr, p.get());
+    else
+      l = make_primitives<dnnl::deconvolution_forward, dnnl::deconvolution_backward_data,
+                          dnnl::deconvolution_backward_weights>(dnnl::algorithm::deconvolution_direct, src_any, w_any,
+                                                                b_md, dst_any, strides, pad, attr, p.get());
+    const memory::desc &f_src_md = l.f_src, &f_w_md = l.f_w, &f_dst_md = l.f_dst, &d_dy_md = l.d_dy, &d_w_md = l.d_w;
+    const memory::desc &d_dx_md = l.d_dx, &w_src_md = l.w_src, &w_dy_md = l.w_dy, &w_dw_md = l.w_dw;
+    const memory::desc& scratch_md = l.scratch;
     p->scratch = memory(scratch_md, eng);
     p->f_src.bind(f_src_md, p->x_user, true, false);
     p->f_w.bind(f_w_md, p->w_user, true, false);
