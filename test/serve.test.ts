@@ -208,3 +208,27 @@ test('POST /encode refuses values the likelihood cannot score', async () => {
   expect(r.json).toMatchObject({ error: 'BAD_VALUES', message: expect.stringMatching(/values in \[0, 1\].*row 0, column 1/) });
   expect((await post('/encode', JSON.stringify({ x: raw.map((row) => row.map((v) => v / 255)) }))).status).toBe(200);
 });
+
+test('a conv decoder is served: /decode and /encode match the native conv model, /sample draws PNGs', async () => {
+  const conv = new Vae({ inputShape: [1, 8, 8], latentDim: 2, architecture: 'conv', seed: 4, threads: 1 });
+  await conv.fit({ data: uniform(200 * 64, 6), rows: 200, cols: 64 }, { epochs: 1, batchSize: 50 });
+  const dir = path.join(tmp, 'conv-exported');
+  await conv.exportOnnx(dir);
+  const s = await serve(dir, { port: 0, threads: 1, maxRows: 64 });
+  try {
+    const z = [[0.5, -1], [2, 0.25]];
+    const r = await fetch(s.url + '/decode', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ z }) });
+    expect(r.status).toBe(200);
+    const body = await r.json() as { x: number[][] };
+    expect(maxAbsDiff(body.x, conv.decode(z))).toBeLessThan(1e-5);
+    const x = toArrays(conv.decode(z));
+    const e = await fetch(s.url + '/encode', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ x }) });
+    expect(e.status).toBe(200);
+    expect(maxAbsDiff(((await e.json()) as { mean: number[][] }).mean, conv.encode(x).mean)).toBeLessThan(1e-5);
+    const png = await fetch(s.url + '/sample?n=4&seed=1&format=png');
+    expect(png.status).toBe(200);
+    expect(Buffer.from(await png.arrayBuffer()).subarray(1, 4).toString()).toBe('PNG');
+  } finally {
+    await s.close();
+  }
+});
