@@ -13,6 +13,7 @@ import { onnx } from 'onnx-proto';
 import { LatentkitError } from '../errors';
 import type { NamedTensor } from '../io/safetensors';
 import type { Layer, Network } from '../models/architecture';
+import { DecoderGraph, LIKELIHOOD } from '../models/vae/likelihoods';
 import type { ResolvedVaeOptions } from '../models/vae';
 import { VERSION } from '../version';
 
@@ -138,47 +139,26 @@ export function decoderOnnx(options: ResolvedVaeOptions, network: Network, tenso
   const head = network.decoder[network.decoder.length - 1];
   const h = g.trunk(input.first, network.decoder, input.join);
   // The twin heads read what the output head reads; a join still pending happens at the head (an MLP without hidden layers).
-  const twin = (name: string, out: string) => g.layer(h, { ...head, name }, { ...input.join }, out).name;
   const outputs: onnx.IValueInfoProto[] = [];
   const D = options.inputDim;
-  const scalar = (v: number) => {
-    const name = g.fresh('const');
-    g.initializers.push({ name, dims: [], dataType: onnx.TensorProto.DataType.FLOAT, floatData: [v] });
-    return name;
+  const graph: DecoderGraph = {
+    head: (out) => void g.layer(h, head, input.join, out),
+    twin: (name, out) => void g.layer(h, { ...head, name }, { ...input.join }, out),
+    node: (op, ins, out) => g.node(op, ins, out),
+    fresh: (prefix) => g.fresh(prefix),
+    scalar: (v) => {
+      const name = g.fresh('const');
+      g.initializers.push({ name, dims: [], dataType: onnx.TensorProto.DataType.FLOAT, floatData: [v] });
+      return name;
+    },
+    learned: (tensor, out) => {
+      const t = tensors.find((x) => x.name === tensor)!;
+      g.node('Identity', [g.initializer(tensor)], out);
+      outputs.push(valueInfo(out, [t.shape[0]]));
+    },
+    output: (name) => void outputs.push(valueInfo(name, ['batch', D])),
   };
-  const learned = (tensor: string, output: string) => {
-    const t = tensors.find((x) => x.name === tensor)!;
-    g.node('Identity', [g.initializer(tensor)], output);
-    outputs.push(valueInfo(output, [t.shape[0]]));
-  };
-  if (options.likelihood === 'bernoulli') {
-    g.layer(h, head, input.join, 'logits');
-    g.node('Sigmoid', ['logits'], 'probs');
-    outputs.push(valueInfo('probs', ['batch', D]), valueInfo('logits', ['batch', D]));
-  } else if (options.likelihood === 'gaussian' || options.likelihood === 'laplace') {
-    const raw = options.sigma === 'decoder' ? twin('decoder.scale', g.fresh('raw_scale')) : '';
-    g.layer(h, head, input.join, 'mean');
-    outputs.push(valueInfo('mean', ['batch', D]));
-    const scaleName = options.likelihood === 'gaussian' ? 'logVar' : 'logScale';
-    if (options.sigma === 'decoder') {
-      // floored log-scale: log(exp(raw) + exp(floor)) = softplus(raw − floor) + floor (native/core/likelihood.h)
-      const floor = (options.likelihood === 'gaussian' ? 2 : 1) * Math.log(options.minSigma as number);
-      const shifted = g.node('Sub', [raw, scalar(floor)], g.fresh('shifted'));
-      g.node('Add', [g.node('Softplus', [shifted], g.fresh('softplus')), scalar(floor)], scaleName);
-      outputs.push(valueInfo(scaleName, ['batch', D]));
-    } else if (typeof options.sigma !== 'number') learned(options.likelihood === 'gaussian' ? 'decoder.log_var' : 'decoder.log_scale', scaleName);
-  } else {
-    if (options.likelihood === 'zinb') twin('decoder.dropout', 'dropoutLogits');
-    g.layer(h, head, input.join, 'logMean');
-    const rate = g.node('Exp', ['logMean'], g.fresh('rate'));
-    if (options.likelihood === 'zinb') {
-      const keep = g.node('Sigmoid', [g.node('Neg', ['dropoutLogits'], g.fresh('neg'))], g.fresh('keep'));
-      g.node('Mul', [rate, keep], 'mean');
-    } else g.node('Identity', [rate], 'mean');
-    outputs.push(valueInfo('mean', ['batch', D]), valueInfo('logMean', ['batch', D]));
-    if (options.likelihood === 'zinb') outputs.push(valueInfo('dropoutLogits', ['batch', D]));
-    if (options.likelihood !== 'poisson') learned('decoder.log_theta', 'logTheta');
-  }
+  LIKELIHOOD[options.likelihood].onnx(graph, options);
   return model({ name: 'latentkit_decoder', node: g.nodes, initializer: g.initializers,
     input: input.info, output: outputs }, options, 'decoder');
 }

@@ -18,7 +18,8 @@ import { boolean, fail, failReceived, integer, knownKeys, oneOf, plainObject } f
 import { VERSION } from '../../version';
 import { CovarianceType, GaussianMixture } from '../mixture';
 import { impute, interpolate, traverse } from './latent';
-import { architectureOf, checkLikelihoodSupport, LOCATION_SCALE, nativeVaeConfig, ResolvedVaeOptions, resolveVaeOptions, SampleMode, VaeOptions } from './options';
+import { LIKELIHOOD } from './likelihoods';
+import { architectureOf, checkLikelihoodSupport, nativeVaeConfig, ResolvedVaeOptions, resolveVaeOptions, SampleMode, VaeOptions } from './options';
 import { fitLatentMixture, priorMixture, priorSampleOf, sampleVae } from './sampling';
 
 export class Vae {
@@ -55,7 +56,7 @@ export class Vae {
 
   /** The decoder's scale (σ or b) for each input feature (inputDim values); undefined as for `sigma`. */
   sigmas(): Float32Array | undefined {
-    if (!LOCATION_SCALE.includes(this.options.likelihood) || this.options.sigma === 'decoder') return undefined;
+    if (LIKELIHOOD[this.options.likelihood].family !== 'location-scale' || this.options.sigma === 'decoder') return undefined;
     const ls = nativeOf(this).decoderLogScale() as Float32Array;
     const half = this.options.likelihood === 'gaussian' ? 0.5 : 1; // log σ² or log b
     return Float32Array.from({ length: this.inputDim }, (_, d) => Math.exp(half * ls[ls.length === 1 ? 0 : d]));
@@ -74,7 +75,7 @@ export class Vae {
   decodeScale(z: MatrixLike, condition?: MatrixLike): { scale?: Matrix; dropout?: Matrix } {
     const m = toMatrix('z', z, { cols: this.latentDim, allowEmpty: true });
     const { aux } = decodeWithAux(this, m, conditionOf(this, condition, m.rows));
-    if (LOCATION_SCALE.includes(this.options.likelihood)) {
+    if (LIKELIHOOD[this.options.likelihood].family === 'location-scale') {
       const half = this.options.likelihood === 'gaussian' ? 0.5 : 1;
       return { scale: { data: aux.data.map((v) => Math.exp(half * v)), rows: m.rows, cols: this.inputDim } };
     }

@@ -2,20 +2,19 @@
 // each check naming the option), the resolved network (models/architecture.ts), the native constructor's view of
 // the options, and the data support of each likelihood.
 import { Matrix } from '../../matrix';
+import { LIKELIHOOD, Likelihood, LIKELIHOODS } from './likelihoods';
 import { NativeVaeConfig } from '../../native';
 import { fail, failReceived, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../../validate';
 import { Activation, ACTIVATIONS, convSpecs, LayerSpec, mlpSpecs, nativeLayers, Network, numel, resolveNetwork, shapeOption } from '../architecture';
 
 export { ACTIVATIONS } from '../architecture';
+export { LIKELIHOODS } from './likelihoods';
+export type { Likelihood } from './likelihoods';
 export type { Activation, LayerSpec } from '../architecture';
-export const LIKELIHOODS = ['bernoulli', 'gaussian', 'laplace', 'poisson', 'nb', 'zinb'] as const;
-export const LOCATION_SCALE: readonly Likelihood[] = ['gaussian', 'laplace'];
-export const COUNT_LIKELIHOODS: readonly Likelihood[] = ['poisson', 'nb', 'zinb'];
 export type Sigma = number | 'shared' | 'feature' | 'decoder';
 export type Prior = 'normal' | { mixture: number };
 export const SAMPLE_MODES = ['mean', 'ancestral', 'aggregate'] as const;
 export type SampleMode = (typeof SAMPLE_MODES)[number];
-export type Likelihood = (typeof LIKELIHOODS)[number];
 
 export interface VaeOptions {
   /** Values per row (optional when inputShape is given: its product). */
@@ -125,7 +124,7 @@ export function resolveVaeOptions(options: unknown): ResolvedVaeOptions {
   const conditionDim = integer('conditionDim', o.conditionDim ?? 0, 0, 1 << 20);
   const resolved: ResolvedVaeOptions = { inputDim, ...net, latentDim, likelihood, prior, conditionDim, seed, threads };
   architectureOf(resolved); // the shapes must chain: checked here, with errors naming the layer
-  if (LOCATION_SCALE.includes(likelihood)) {
+  if (LIKELIHOOD[likelihood].family === 'location-scale') {
     const learned = ['shared', 'feature', 'decoder'];
     resolved.sigma = o.sigma === undefined || learned.includes(o.sigma as string) ? ((o.sigma as Sigma) ?? 1) : finiteNumber('sigma', o.sigma, { min: 0, exclusiveMin: true });
     if (resolved.sigma === 'decoder') resolved.minSigma = finiteNumber('minSigma', o.minSigma ?? 1e-3, { min: 0, exclusiveMin: true });
@@ -134,7 +133,7 @@ export function resolveVaeOptions(options: unknown): ResolvedVaeOptions {
     if (o.sigma !== undefined) fail('sigma', "no sigma (it applies to likelihood 'gaussian' or 'laplace')", o.sigma, 'type');
     if (o.minSigma !== undefined) fail('minSigma', "no minSigma (it applies to likelihood 'gaussian' or 'laplace' with sigma: 'decoder')", o.minSigma, 'type');
   }
-  if (COUNT_LIKELIHOODS.includes(likelihood)) resolved.library = oneOf('library', o.library ?? 'observed', ['observed', 'none'] as const);
+  if (LIKELIHOOD[likelihood].family === 'counts') resolved.library = oneOf('library', o.library ?? 'observed', ['observed', 'none'] as const);
   else if (o.library !== undefined) fail('library', "no library (it applies to the count likelihoods 'poisson', 'nb', 'zinb')", o.library, 'type');
   return resolved;
 }
@@ -170,8 +169,9 @@ export function nativeVaeConfig(o: ResolvedVaeOptions): NativeVaeConfig {
  * nonsense), the count likelihoods values >= 0. A RangeError names the first value outside, with its row and column.
  */
 export function checkLikelihoodSupport(name: string, m: Matrix, likelihood: Likelihood): void {
-  const bernoulli = likelihood === 'bernoulli', counts = COUNT_LIKELIHOODS.includes(likelihood);
-  if (!bernoulli && !counts) return;
+  const support = LIKELIHOOD[likelihood].support;
+  if (support === 'real') return;
+  const bernoulli = support === 'unit';
   const d = m.data;
   for (let i = 0; i < d.length; i++)
     if (d[i] < 0 || (bernoulli && d[i] > 1)) {

@@ -4,11 +4,11 @@
 import { Matrix, MatrixLike, takeRows } from '../../matrix';
 import { native } from '../../native';
 import { priorSample, RngPurpose, rngStream } from '../../rng';
-import { negativeBinomial, poisson, UniformStream } from '../../sampling';
 import { fail, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../../validate';
 import { CovarianceType, GaussianMixture, GaussianMixtureOptions } from '../mixture';
 import { conditionOf, decodeWithAux, inputOf, Vae } from './model';
-import { COUNT_LIKELIHOODS, SAMPLE_MODES, SampleMode } from './options';
+import { LIKELIHOOD } from './likelihoods';
+import { SAMPLE_MODES, SampleMode } from './options';
 
 /**
  * n draws from the model. mode 'mean' decodes z ~ N(0, I) to the decoder's mean (smooth images); 'ancestral' also
@@ -25,7 +25,7 @@ export function sampleVae(vae: Vae, n: number, options: { mode?: SampleMode; see
   const seed = integer('seed', o.seed ?? 0, 0);
   if (mode !== 'aggregate' && (o.data !== undefined || o.latentMixture !== undefined))
     fail(o.data !== undefined ? 'data' : 'latentMixture', "nothing unless mode is 'aggregate'", o.data ?? o.latentMixture, 'type');
-  const counts = COUNT_LIKELIHOODS.includes(vae.options.likelihood);
+  const counts = LIKELIHOOD[vae.options.likelihood].family === 'counts';
   if (o.library !== undefined && !counts) fail('library', 'no library (it applies to the count likelihoods)', o.library, 'type');
   const library = finiteNumber('library', o.library ?? 1, { min: 0, exclusiveMin: true });
   const condition = conditionOf(vae, o.condition, n);
@@ -38,40 +38,8 @@ export function sampleVae(vae: Vae, n: number, options: { mode?: SampleMode; see
 /** x ~ p(x | z) for each row of z (count means scaled by `library`). */
 export function ancestral(vae: Vae, z: Matrix, condition: Matrix | undefined, seed: number, library: number): Matrix {
   const { mean: x, aux } = decodeWithAux(vae, z, condition);
-  const noiseStream = rngStream(RngPurpose.Sample, 1);
-  const k = native().kernels;
-  const noise = new Float32Array(x.data.length);
-  switch (vae.options.likelihood) {
-    case 'bernoulli':
-      k.rng_uniform_fill(noise, noise.length, seed, noiseStream, 0);
-      for (let i = 0; i < noise.length; i++) x.data[i] = noise[i] < x.data[i] ? 1 : 0;
-      return x;
-    case 'gaussian':
-      k.rng_normal_fill(noise, noise.length, seed, noiseStream, 0);
-      for (let i = 0; i < noise.length; i++) x.data[i] += Math.exp(0.5 * aux.data[i]) * noise[i];
-      return x;
-    case 'laplace': // inverse CDF: b · sign(u − ½) · log(1 / (1 − 2|u − ½|))
-      k.rng_uniform_fill(noise, noise.length, seed, noiseStream, 0);
-      for (let i = 0; i < noise.length; i++) {
-        const u = noise[i] - 0.5;
-        x.data[i] -= Math.exp(aux.data[i]) * Math.sign(u) * Math.log(Math.max(1e-12, 1 - 2 * Math.abs(u)));
-      }
-      return x;
-    default: {
-      const u = new UniformStream(seed, noiseStream);
-      const theta = vae.dispersion();
-      const D = vae.inputDim;
-      for (let i = 0; i < x.data.length; i++) {
-        if (vae.options.likelihood === 'zinb') {
-          const pi = 1 / (1 + Math.exp(-aux.data[i]));
-          const mu = (library * x.data[i]) / (1 - pi); // decode's mean is (1 − π)·μ
-          x.data[i] = u.next() < pi ? 0 : negativeBinomial(mu, theta![i % D], u);
-        } else if (theta) x.data[i] = negativeBinomial(library * x.data[i], theta[i % D], u);
-        else x.data[i] = poisson(library * x.data[i], u);
-      }
-      return x;
-    }
-  }
+  LIKELIHOOD[vae.options.likelihood].ancestral(x.data, aux.data, { seed, stream: rngStream(RngPurpose.Sample, 1), library, dispersion: vae.dispersion(), D: vae.inputDim });
+  return x;
 }
 
 /** A GaussianMixture fitted to the posterior means of x: a model of the aggregated posterior for sample(). */
