@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { LatentkitError } from './errors';
+import type { Activation } from './models/architecture';
 
 /** Kernel functions, one per native/core kernel: same names, same argument order (outputs, saved, inputs, sizes). */
 export interface NativeKernels {
@@ -17,26 +18,26 @@ export interface NativeKernels {
   gaussian_diag_log_density_backward(dX: Float32Array | null, dMean: Float32Array | null, dLogVar: Float32Array | null, dLogProb: Float32Array, x: Float32Array, mean: Float32Array, logVar: Float32Array, B: number, D: number): void;
   bernoulli_logits_nll_forward(nll: Float32Array, probs: Float32Array | null, logits: Float32Array, x: Float32Array, B: number, D: number): void;
   bernoulli_logits_nll_backward(dLogits: Float32Array, dNll: Float32Array, probs: Float32Array, x: Float32Array, B: number, D: number): void;
-  gaussian_nll_forward(nll: Float32Array, mean: Float32Array, logVar: Float32Array, logVarShape: 0 | 1 | 2, x: Float32Array, B: number, D: number): void;
-  gaussian_nll_backward(dMean: Float32Array, dLogVar: Float32Array | null, dNll: Float32Array, mean: Float32Array, logVar: Float32Array, logVarShape: 0 | 1 | 2, x: Float32Array, B: number, D: number): void;
+  gaussian_nll_forward(nll: Float32Array, mean: Float32Array, logVar: Float32Array, logVarShape: 'scalar' | 'feature' | 'element', x: Float32Array, B: number, D: number): void;
+  gaussian_nll_backward(dMean: Float32Array, dLogVar: Float32Array | null, dNll: Float32Array, mean: Float32Array, logVar: Float32Array, logVarShape: 'scalar' | 'feature' | 'element', x: Float32Array, B: number, D: number): void;
   mixture_log_ratio_forward(ratio: Float32Array, resp: Float32Array, z: Float32Array, eps: Float32Array, logVar: Float32Array, logits: Float32Array, means: Float32Array, logVars: Float32Array, B: number, D: number, K: number, C: number): void;
   mixture_log_ratio_backward(dZ: Float32Array, dLogVar: Float32Array, dLogits: Float32Array, dMeans: Float32Array, dLogVars: Float32Array, dRatio: Float32Array, resp: Float32Array, z: Float32Array, logits: Float32Array, means: Float32Array, logVars: Float32Array, B: number, D: number, K: number, C: number): void;
-  laplace_nll_forward(nll: Float32Array, mean: Float32Array, logScale: Float32Array, logScaleShape: 0 | 1 | 2, x: Float32Array, B: number, D: number): void;
-  laplace_nll_backward(dMean: Float32Array, dLogScale: Float32Array | null, dNll: Float32Array, mean: Float32Array, logScale: Float32Array, logScaleShape: 0 | 1 | 2, x: Float32Array, B: number, D: number): void;
+  laplace_nll_forward(nll: Float32Array, mean: Float32Array, logScale: Float32Array, logScaleShape: 'scalar' | 'feature' | 'element', x: Float32Array, B: number, D: number): void;
+  laplace_nll_backward(dMean: Float32Array, dLogScale: Float32Array | null, dNll: Float32Array, mean: Float32Array, logScale: Float32Array, logScaleShape: 'scalar' | 'feature' | 'element', x: Float32Array, B: number, D: number): void;
   floored_log_forward(out: Float32Array, raw: Float32Array, floor: number, n: number): void;
   floored_log_backward(dRaw: Float32Array, dOut: Float32Array, raw: Float32Array, floor: number, n: number): void;
   poisson_nll_forward(nll: Float32Array, logRate: Float32Array, offset: Float32Array | null, x: Float32Array, B: number, D: number): void;
   poisson_nll_backward(dLogRate: Float32Array, dNll: Float32Array, logRate: Float32Array, offset: Float32Array | null, x: Float32Array, B: number, D: number): void;
   nb_nll_forward(nll: Float32Array, logMean: Float32Array, logTheta: Float32Array, dropoutLogits: Float32Array | null, offset: Float32Array | null, x: Float32Array, B: number, D: number): void;
   nb_nll_backward(dLogMean: Float32Array, dLogTheta: Float32Array | null, dDropoutLogits: Float32Array | null, dNll: Float32Array, logMean: Float32Array, logTheta: Float32Array, dropoutLogits: Float32Array | null, offset: Float32Array | null, x: Float32Array, B: number, D: number): void;
-  dense_forward(y: Float32Array, x: Float32Array, W: Float32Array, b: Float32Array, B: number, I: number, O: number, activation: number): void;
+  dense_forward(y: Float32Array, x: Float32Array, W: Float32Array, b: Float32Array, B: number, I: number, O: number, activation: Activation): void;
   /** y (rows, outC, outH, outW) = conv(x) + b; w: (outC, inC, k, k), transposed (inC, outC, k, k) — core/conv.h. */
   conv2d_forward(y: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array, geometry: ConvGeometry, rows: number): void;
   /** dW += ∂, dB += ∂, dX = (or += with accumulateDx) ∂ of Σ dY ⊙ conv(x). */
   conv2d_backward(dX: Float32Array | null, dW: Float32Array, dB: Float32Array, dY: Float32Array, x: Float32Array, w: Float32Array, geometry: ConvGeometry, rows: number, accumulateDx: boolean): void;
   /** Seconds per pass over the listed convolutions' primitives alone (forward, backward weights, backward data unless inputGrad is false). */
   conv_benchmark(layers: Array<ConvGeometry & { inputGrad?: boolean }>, rows: number, repeats: number, warmup: number): number[];
-  dense_backward(dX: Float32Array | null, dW: Float32Array, dB: Float32Array, dY: Float32Array, x: Float32Array, W: Float32Array, y: Float32Array, B: number, I: number, O: number, activation: number, accumulateDx: boolean): void;
+  dense_backward(dX: Float32Array | null, dW: Float32Array, dB: Float32Array, dY: Float32Array, x: Float32Array, W: Float32Array, y: Float32Array, B: number, I: number, O: number, activation: Activation, accumulateDx: boolean): void;
   adam_step(params: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, n: number, hyper: { lr?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }, step: number, zeroGrad: boolean): void;
   rng_normal_fill(out: Float32Array, n: number, seed: number, stream: number, offset: number): void;
   rng_uniform_fill(out: Float32Array, n: number, seed: number, stream: number, offset: number): void;
@@ -76,11 +77,11 @@ export interface NativeVaeConfig {
   decoder: Array<Record<string, unknown>>;
   likelihood: string; // 'bernoulli' | 'gaussian' | 'laplace' | 'poisson' | 'nb' | 'zinb'
   sigmaMode: string; // 'fixed' | 'shared' | 'feature' | 'decoder'
-  sigma: number;
-  minSigma?: number;
-  observedLibrary?: boolean; // count means scale with each row's Σx
-  priorComponents?: number; // 0: N(0, I); C: a learned mixture of C Gaussians
-  conditionDim?: number; // > 0: a conditional VAE
+  sigma?: number; // Gaussian / Laplace: the fixed scale, or where a learned one starts
+  minSigma?: number; // sigmaMode 'decoder': σ(z)'s floor
+  observedLibrary: boolean; // count means scale with each row's Σx
+  priorComponents: number; // 0: N(0, I); C: a learned mixture of C Gaussians
+  conditionDim: number; // > 0: a conditional VAE
 }
 
 export interface NativeTrainOptions {

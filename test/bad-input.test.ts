@@ -63,7 +63,7 @@ describe('architecture specs: each error names the layer (side, index, kind) or 
   test('the binding re-checks a spec that TypeScript would refuse, naming the layer', () => {
     const N = native().VaeNative;
     const layer = { name: 'encoder.0', kind: 'conv', units: 2, kernel: 9, stride: 1, padding: 0, activation: 'relu' };
-    const config = { inputDim: 16, latentDim: 2, inputShape: [1, 4, 4], encoder: [layer], decoder: [{ name: 'decoder.out', kind: 'dense', units: 16 }], likelihood: 'bernoulli', sigmaMode: 'fixed', sigma: 1 };
+    const config = { inputDim: 16, latentDim: 2, inputShape: [1, 4, 4], encoder: [layer], decoder: [{ name: 'decoder.out', kind: 'dense', units: 16 }], likelihood: 'bernoulli', sigmaMode: 'fixed', observedLibrary: false, priorComponents: 0, conditionDim: 0 };
     expect(() => new N(config)).toThrow(/encoder\[0\] \(conv, encoder\.0\): the kernel \(9\) is larger than the padded input/);
     expect(() => new N({ ...config, encoder: [{ ...layer, kind: 'pool' }] })).toThrow(/one of 'dense', 'conv', 'convTranspose', 'reshape'/);
     expect(() => new N({ ...config, encoder: [{ ...layer, kernel: 3, activation: 'gelu' }] })).toThrow(/one of 'identity', 'relu'/);
@@ -134,9 +134,9 @@ describe('direct binding calls with wrong arguments', () => {
     ['a plain array for a Float32Array', () => k.gaussian_kl_std_normal_forward([1] as never, new Float32Array(1), new Float32Array(1), 1, 1), TypeError],
     ['a Float64Array', () => k.gaussian_kl_std_normal_forward(new Float64Array(1) as never, new Float32Array(1), new Float32Array(1), 1, 1), TypeError],
     ['a too-short array', () => k.gaussian_kl_std_normal_forward(new Float32Array(2), new Float32Array(5), new Float32Array(6), 2, 3), RangeError],
-    ['a negative size', () => k.dense_forward(new Float32Array(1), new Float32Array(1), new Float32Array(1), new Float32Array(1), -1, 1, 1, 0), RangeError],
+    ['a negative size', () => k.dense_forward(new Float32Array(1), new Float32Array(1), new Float32Array(1), new Float32Array(1), -1, 1, 1, 'identity'), RangeError],
     ['sizes whose product overflows', () => k.gemm(false, false, 2 ** 30, 2 ** 30, 2 ** 30, 1, new Float32Array(1), new Float32Array(1), 0, new Float32Array(1)), RangeError],
-    ['an unknown activation', () => k.dense_forward(new Float32Array(1), new Float32Array(1), new Float32Array(1), new Float32Array(1), 1, 1, 1, 9), RangeError],
+    ['an unknown activation', () => k.dense_forward(new Float32Array(1), new Float32Array(1), new Float32Array(1), new Float32Array(1), 1, 1, 1, 'gelu' as never), RangeError],
     ['a string size', () => k.rng_normal_fill(new Float32Array(1), '1' as never, 0, 0, 0), TypeError],
     ['a fractional seed', () => k.rng_normal_fill(new Float32Array(1), 1, 0.5, 0, 0), RangeError],
     ['NaN alpha', () => k.gemm(false, false, 1, 1, 1, NaN, new Float32Array(1), new Float32Array(1), 0, new Float32Array(1)), RangeError],
@@ -150,10 +150,11 @@ describe('direct binding calls with wrong arguments', () => {
 
   test('VaeNative: a bad config, wrong array lengths, training before beginTraining', async () => {
     const N = native().VaeNative;
+    const step = { objective: 'elbo' as const, samples: 1, klWeight: 1, freeBits: 0 };
     expect(() => new N(undefined as never)).toThrow(expect.objectContaining({ name: 'TypeError' }));
     expect(() => new N({ inputDim: 4, latentDim: 2, encoder: 'x' } as never)).toThrow(/for encoder/);
     expect(() => new N({ inputDim: 0, latentDim: 2, encoder: [] } as never)).toThrow(/for inputDim/);
-    const v = new N({ inputDim: 4, latentDim: 2, encoder: [{ name: 'encoder.0', kind: 'dense', units: 3, activation: 'relu' }], decoder: [{ name: 'decoder.0', kind: 'dense', units: 3, activation: 'relu' }, { name: 'decoder.out', kind: 'dense', units: 4 }], likelihood: 'bernoulli', sigmaMode: 'fixed', sigma: 1 });
+    const v = new N({ inputDim: 4, latentDim: 2, encoder: [{ name: 'encoder.0', kind: 'dense', units: 3, activation: 'relu' }], decoder: [{ name: 'decoder.0', kind: 'dense', units: 3, activation: 'relu' }, { name: 'decoder.out', kind: 'dense', units: 4 }], likelihood: 'bernoulli', sigmaMode: 'fixed', observedLibrary: false, priorComponents: 0, conditionDim: 0 });
     expect(() => v.setParams(new Float32Array(3))).toThrow(expect.objectContaining({ name: 'RangeError' }));
     expect(() => v.encode(new Float32Array(8), 3, new Float32Array(6), new Float32Array(6))).toThrow(/for x/);
     expect(() => v.decode(new Float32Array(2), 1, new Float32Array(3))).toThrow(/for mean/);
@@ -161,9 +162,10 @@ describe('direct binding calls with wrong arguments', () => {
     expect(() => v.beginTraining(new Float32Array(4), 1, { batchSize: 0 } as never)).toThrow(/for batchSize/);
     expect(() => v.evaluate(new Float32Array(4), 1, 0, 0, false, true, { reconstruction: true, kl: true })).toThrow(/for samples/);
     expect(() => v.trainEpoch('0' as never, null, false)).toThrow(expect.objectContaining({ name: 'TypeError' }));
-    v.beginTraining(new Float32Array(4), 1, { batchSize: 1, lr: 1e-3, weightDecay: 0, binarize: false, seed: 0 });
+    v.beginTraining(new Float32Array(4), 1, { batchSize: 1, lr: 1e-3, eps: 1e-8, weightDecay: 0, binarize: false, seed: 0, ...step });
     expect(() => v.trainEpoch(0, new Float32Array(3), false)).toThrow(/for klWeights/);
-    expect(() => v.lossAndGradient(new Float32Array(4), 1, 0, new Float32Array(v.numParams()), { samples: 0 })).toThrow(/for samples/);
+    expect(() => v.lossAndGradient(new Float32Array(4), 1, 0, new Float32Array(v.numParams()), { ...step, samples: 0 })).toThrow(/for samples/);
+    expect(() => v.lossAndGradient(new Float32Array(4), 1, 0, new Float32Array(v.numParams()), { samples: 1 })).toThrow(/for objective/);
     v.endTraining();
   });
 });
@@ -198,7 +200,7 @@ describe('huge sizes', () => {
   });
 
   test('evaluation draws are bounded', () => {
-    const v = new (native().VaeNative)({ inputDim: 4, latentDim: 2, encoder: [{ name: 'encoder.0', kind: 'dense', units: 3, activation: 'relu' }], decoder: [{ name: 'decoder.0', kind: 'dense', units: 3, activation: 'relu' }, { name: 'decoder.out', kind: 'dense', units: 4 }], likelihood: 'bernoulli', sigmaMode: 'fixed', sigma: 1 });
+    const v = new (native().VaeNative)({ inputDim: 4, latentDim: 2, encoder: [{ name: 'encoder.0', kind: 'dense', units: 3, activation: 'relu' }], decoder: [{ name: 'decoder.0', kind: 'dense', units: 3, activation: 'relu' }, { name: 'decoder.out', kind: 'dense', units: 4 }], likelihood: 'bernoulli', sigmaMode: 'fixed', observedLibrary: false, priorComponents: 0, conditionDim: 0 });
     expect(() => v.evaluate(new Float32Array(4), 1, 2 ** 30, 0, false, true, { logLikelihood: true })).toThrow(/for samples/);
   });
 });

@@ -1,6 +1,7 @@
 // Every CPU kernel against a float64 TypeScript reference on random inputs; every backward against central finite
 // differences of that (float64) reference, with upstream gradients drawn at random; backward kernels must
 // accumulate (+=) into what their outputs already hold.
+import type { Activation } from '../lib/models/architecture';
 import { native } from '../lib/native';
 import { f32, f64, finiteDiff, maxRelErr, randn, uniform } from './helpers';
 
@@ -305,20 +306,20 @@ describe('likelihood kernels', () => {
     expect(maxRelErr(dl.map((v, i) => v - before[i]), g)).toBeLessThan(1e-5);
   });
 
-  const gaussRef = (m: ArrayLike<number>, lv: ArrayLike<number>, shape: number, x: ArrayLike<number>, b: number) => {
+  const gaussRef = (m: ArrayLike<number>, lv: ArrayLike<number>, shape: string, x: ArrayLike<number>, b: number) => {
     let s = 0;
     for (let d = 0; d < D; d++) {
       const i = b * D + d;
-      const v = shape === 0 ? lv[0] : shape === 1 ? lv[d] : lv[i];
+      const v = shape === 'scalar' ? lv[0] : shape === 'feature' ? lv[d] : lv[i];
       s += (x[i] - m[i]) ** 2 / Math.exp(v) + v + LOG2PI;
     }
     return 0.5 * s;
   };
 
   test.each([
-    ['scalar', 0 as const, 1],
-    ['per-feature', 1 as const, D],
-    ['per-element', 2 as const, B * D],
+    ['scalar', 'scalar' as const, 1],
+    ['per-feature', 'feature' as const, D],
+    ['per-element', 'element' as const, B * D],
   ])('Gaussian NLL with a %s log-variance: forward and backward', (_name, shape, nlv) => {
     const mean = randn(B * D, 30);
     const x = randn(B * D, 31);
@@ -340,15 +341,15 @@ describe('likelihood kernels', () => {
 
 describe('Laplace, floored scale and count likelihoods', () => {
   const shapes = [
-    ['scalar', 0 as const, 1],
-    ['per-feature', 1 as const, D],
-    ['per-element', 2 as const, B * D],
+    ['scalar', 'scalar' as const, 1],
+    ['per-feature', 'feature' as const, D],
+    ['per-element', 'element' as const, B * D],
   ] as const;
-  const laplaceRef = (m: ArrayLike<number>, s: ArrayLike<number>, shape: number, x: ArrayLike<number>, b: number) => {
+  const laplaceRef = (m: ArrayLike<number>, s: ArrayLike<number>, shape: string, x: ArrayLike<number>, b: number) => {
     let t = 0;
     for (let d = 0; d < D; d++) {
       const i = b * D + d;
-      const v = shape === 0 ? s[0] : shape === 1 ? s[d] : s[i];
+      const v = shape === 'scalar' ? s[0] : shape === 'feature' ? s[d] : s[i];
       t += Math.abs(x[i] - m[i]) / Math.exp(v) + v + Math.LN2;
     }
     return t;
@@ -463,12 +464,12 @@ describe('Laplace, floored scale and count likelihoods', () => {
 describe('dense layer', () => {
   const I = 11;
   const O = 9;
-  const acts: Array<[string, number, (a: number) => number]> = [
-    ['identity', 0, (a) => a],
-    ['relu', 1, (a) => Math.max(a, 0)],
-    ['tanh', 2, Math.tanh],
-    ['leaky_relu', 3, (a) => (a > 0 ? a : 0.01 * a)],
-    ['softplus', 4, softplus],
+  const acts: Array<[string, Activation, (a: number) => number]> = [
+    ['identity', 'identity', (a) => a],
+    ['relu', 'relu', (a) => Math.max(a, 0)],
+    ['tanh', 'tanh', Math.tanh],
+    ['leaky_relu', 'leaky_relu', (a) => (a > 0 ? a : 0.01 * a)],
+    ['softplus', 'softplus', softplus],
   ];
   const x = randn(B * I, 40);
   const W = randn(I * O, 41, 0.4);

@@ -6,6 +6,7 @@ import * as path from 'path';
 import { headRows, datasets } from '../lib/data';
 import { Matrix } from '../lib/matrix';
 import { nativeVaeConfig, resolveVaeOptions, Vae, VaeOptions } from '../lib/models/vae';
+import { nativeStep, resolveObjective } from '../lib/models/objective';
 import { native, NativeStepOptions, NativeVae } from '../lib/native';
 import { maxRelErr, randn, uniform } from './helpers';
 
@@ -32,6 +33,10 @@ describe('gradient of the fused native step', () => {
     encoder: [{ conv: { channels: 2, kernel: 3, stride: 2, padding: 1 } }, { activation: 'tanh' }, 'flatten', { dense: 4 }, { activation: 'tanh' }],
     decoder: [{ dense: 18 }, { activation: 'tanh' }, { reshape: [2, 3, 3] }, { convTranspose: { channels: 1, kernel: 4, stride: 2, padding: 1 } }],
   };
+  /** A case's step as the binding takes it: every field resolved by objective.ts (its defaults, defined there once). */
+  const nativeStepOf = (s: NativeStepOptions) => nativeStep(resolveObjective({ objective: s.objective ?? 'elbo',
+    ...(s.objective === 'iwae' ? { k: s.samples } : s.samples !== undefined ? { samples: s.samples } : {}),
+    ...(s.klWeight !== undefined ? { beta: s.klWeight } : {}), ...(s.freeBits !== undefined ? { freeBits: s.freeBits } : {}) }));
   const cases: Array<[string, VaeOptions, NativeStepOptions]> = [
     ['bernoulli, relu, two hidden layers', { inputDim: 6, latentDim: 3, hidden: [5, 4], activation: 'relu', likelihood: 'bernoulli' }, {}],
     ['gaussian shared σ, tanh', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'gaussian', sigma: 'shared' }, {}],
@@ -72,7 +77,8 @@ describe('gradient of the fused native step', () => {
     const params = new Float32Array(np);
     handle.getParams(params);
     const grad = new Float32Array(np);
-    const loss0 = handle.lossAndGradient(x, rows, 11, grad, step, cond);
+    const full = nativeStepOf(step);
+    const loss0 = handle.lossAndGradient(x, rows, 11, grad, full, cond);
     if (step.freeBits) {
       // The case must exercise both sides of the floor: some dimensions' batch-mean KL under λ, some over.
       const L = options.latentDim;
@@ -93,7 +99,7 @@ describe('gradient of the fused native step', () => {
       const p = Float32Array.from(params);
       p[i] = value;
       handle.setParams(p);
-      return handle.lossAndGradient(x, rows, 11, scratch, step, cond);
+      return handle.lossAndGradient(x, rows, 11, scratch, full, cond);
     };
     const central = new Float64Array(np);
     let worst = 0;

@@ -228,3 +228,49 @@ int option_enum(const Args& a, const Napi::Object& o, const char* key, int fallb
 }
 
 }  // namespace lk
+
+namespace lk {
+
+namespace {
+std::string names_list(std::initializer_list<const char*> names) {
+  std::string what = "one of";
+  int i = 0;
+  for (const char* n : names) what += std::string(i++ ? ", '" : " '") + n + "'";
+  return what;
+}
+void require(const Args& a, const Napi::Object& o, const char* key) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) a.type_error(key, "a value (the caller resolves every option)", o.Env().Undefined());
+}
+}  // namespace
+
+int Args::enumeration(size_t i, const char* name, std::initializer_list<const char*> names) const {
+  Napi::Value v = at(i);
+  const std::string what = names_list(names);
+  if (!v.IsString()) type_error(name, what, v);
+  const std::string s = v.As<Napi::String>().Utf8Value();
+  int k = 0;
+  for (const char* n : names) {
+    if (s == n) return k;
+    ++k;
+  }
+  range_error(name, what, v);
+}
+
+int64_t required_integer(const Args& a, const Napi::Object& o, const char* key, int64_t min, int64_t max) {
+  require(a, o, key);
+  return option_integer(a, o, key, 0, min, max);
+}
+double required_number(const Args& a, const Napi::Object& o, const char* key) {
+  require(a, o, key);
+  return option_number(a, o, key, 0);
+}
+bool required_bool(const Args& a, const Napi::Object& o, const char* key) {
+  require(a, o, key);
+  return option_bool(a, o, key, false);
+}
+int required_enum(const Args& a, const Napi::Object& o, const char* key, std::initializer_list<const char*> names) {
+  require(a, o, key);
+  return option_enum(a, o, key, 0, names);
+}
+
+}  // namespace lk

@@ -43,6 +43,8 @@ class Args {
   bool boolean(size_t i, const char* name) const;
   Napi::Object object(size_t i, const char* name) const;
   Napi::Function function(size_t i, const char* name, bool optional) const;
+  // An enum given as a string: its index in `names` (an error lists the valid names).
+  int enumeration(size_t i, const char* name, std::initializer_list<const char*> names) const;
   // Product of sizes, refused if it passes kMaxElements (with sizes of 0 counted as 1, so that B rows of width 0
   // cannot ask for 2^80 loop iterations).
   int64_t product(std::initializer_list<int64_t> sizes, const char* what) const;
@@ -63,6 +65,12 @@ double option_number(const Args& a, const Napi::Object& o, const char* key, doub
 int64_t option_integer(const Args& a, const Napi::Object& o, const char* key, int64_t fallback, int64_t min,
                        int64_t max);
 bool option_bool(const Args& a, const Napi::Object& o, const char* key, bool fallback);
+// Required options: TypeScript resolves every default (each defined once, there) and passes the value; a missing one
+// is a TypeError naming it.
+int64_t required_integer(const Args& a, const Napi::Object& o, const char* key, int64_t min, int64_t max);
+double required_number(const Args& a, const Napi::Object& o, const char* key);
+bool required_bool(const Args& a, const Napi::Object& o, const char* key);
+int required_enum(const Args& a, const Napi::Object& o, const char* key, std::initializer_list<const char*> names);
 // An enum crossing as a string: the index of the property's value in `names` (fallback when absent); any other
 // value is an error that lists the valid names.
 int option_enum(const Args& a, const Napi::Object& o, const char* key, int fallback,

@@ -39,7 +39,7 @@ Status gemm_dense(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
 }
 
 Activation activation_arg(const Args& a, size_t i) {
-  return static_cast<Activation>(a.integer(i, "activation", 0, 4));
+  return static_cast<Activation>(a.enumeration(i, "activation", {"identity", "relu", "tanh", "leaky_relu", "softplus"}));
 }
 
 // (B, D) sizes at positions i, i + 1 and their product.
@@ -212,7 +212,7 @@ template <LocationScaleForward Kernel, const char* Name>
 Napi::Value LocationScaleNllForward(const Napi::CallbackInfo& info) {
   Args a(info, Name);
   Dims d = dims(a, 5);
-  auto shape = static_cast<LogVarShape>(a.integer(3, "logScaleShape", 0, 2));
+  auto shape = static_cast<LogVarShape>(a.enumeration(3, "logScaleShape", {"scalar", "feature", "element"}));
   run(a, Kernel, a.f32(0, "nll", d.B), a.f32(1, "mean", d.n), a.f32(2, "logScale", log_var_length(shape, d)), shape,
       a.f32(4, "x", d.n), d.B, d.D);
   return a.env().Undefined();
@@ -222,7 +222,7 @@ template <LocationScaleBackward Kernel, const char* Name>
 Napi::Value LocationScaleNllBackward(const Napi::CallbackInfo& info) {
   Args a(info, Name);
   Dims d = dims(a, 7);
-  auto shape = static_cast<LogVarShape>(a.integer(5, "logScaleShape", 0, 2));
+  auto shape = static_cast<LogVarShape>(a.enumeration(5, "logScaleShape", {"scalar", "feature", "element"}));
   const int64_t nlv = log_var_length(shape, d);
   run(a, Kernel, a.f32(0, "dMean", d.n), a.f32(1, "dLogScale", nlv, true), a.f32(2, "dNll", d.B),
       a.f32(3, "mean", d.n), a.f32(4, "logScale", nlv), shape, a.f32(6, "x", d.n), d.B, d.D);

@@ -21,13 +21,14 @@ namespace lk {
 
 namespace {
 
-// { objective: 'elbo' | 'iwae', samples, klWeight, freeBits } (each optional) → StepOptions.
+// { objective: 'elbo' | 'iwae', samples, klWeight, freeBits } (each required: TypeScript's objective.ts resolves
+// them) → StepOptions.
 StepOptions step_options(const Args& a, const Napi::Object& o) {
   StepOptions st;
-  st.objective = static_cast<Objective>(option_enum(a, o, "objective", 0, {"elbo", "iwae"}));
-  st.samples = option_integer(a, o, "samples", 1, 1, 1 << 16);
-  st.kl_weight = static_cast<float>(option_number(a, o, "klWeight", 1.0));
-  st.free_bits = static_cast<float>(option_number(a, o, "freeBits", 0.0));
+  st.objective = static_cast<Objective>(required_enum(a, o, "objective", {"elbo", "iwae"}));
+  st.samples = required_integer(a, o, "samples", 1, 1 << 16);
+  st.kl_weight = static_cast<float>(required_number(a, o, "klWeight"));
+  st.free_bits = static_cast<float>(required_number(a, o, "freeBits"));
   return st;
 }
 
@@ -97,13 +98,14 @@ VaeConfig vae_config(const Args& a, const Napi::Object& o) {
   c.encoder = layer_specs(a, o, "encoder");
   c.decoder = layer_specs(a, o, "decoder");
   c.likelihood = static_cast<VaeLikelihood>(
-      option_enum(a, o, "likelihood", 0, {"bernoulli", "gaussian", "laplace", "poisson", "nb", "zinb"}));
-  c.sigma_mode = static_cast<SigmaMode>(option_enum(a, o, "sigmaMode", 0, {"fixed", "shared", "feature", "decoder"}));
-  c.sigma = static_cast<float>(option_number(a, o, "sigma", 1.0));
-  c.min_sigma = static_cast<float>(option_number(a, o, "minSigma", 1e-3));
-  c.observed_library = option_bool(a, o, "observedLibrary", false);
-  c.prior_components = option_integer(a, o, "priorComponents", 0, 0, 4096);
-  c.condition_dim = option_integer(a, o, "conditionDim", 0, 0, 1 << 20);
+      required_enum(a, o, "likelihood", {"bernoulli", "gaussian", "laplace", "poisson", "nb", "zinb"}));
+  c.sigma_mode = static_cast<SigmaMode>(required_enum(a, o, "sigmaMode", {"fixed", "shared", "feature", "decoder"}));
+  const bool loc_scale = c.likelihood == VaeLikelihood::Gaussian || c.likelihood == VaeLikelihood::Laplace;
+  if (loc_scale) c.sigma = static_cast<float>(required_number(a, o, "sigma"));
+  if (c.sigma_mode == SigmaMode::Decoder) c.min_sigma = static_cast<float>(required_number(a, o, "minSigma"));
+  c.observed_library = required_bool(a, o, "observedLibrary");
+  c.prior_components = required_integer(a, o, "priorComponents", 0, 4096);
+  c.condition_dim = required_integer(a, o, "conditionDim", 0, 1 << 20);
   return c;
 }
 
@@ -447,14 +449,14 @@ Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
   const float* data = a.f32(0, "data", a.product({rows, model_->config().input_dim}, "data"));
   Napi::Object o = a.object(2, "options");
   TrainOptions t;
-  t.batch_size = option_integer(a, o, "batchSize", 128, 1, 1 << 24);
-  t.adam.lr = static_cast<float>(option_number(a, o, "lr", 1e-3));
-  t.adam.beta1 = static_cast<float>(option_number(a, o, "beta1", 0.9));
-  t.adam.beta2 = static_cast<float>(option_number(a, o, "beta2", 0.999));
-  t.adam.eps = static_cast<float>(option_number(a, o, "eps", 1e-8));
-  t.adam.weight_decay = static_cast<float>(option_number(a, o, "weightDecay", 0));
-  t.binarize = option_bool(a, o, "binarize", false);
-  t.seed = static_cast<uint64_t>(option_integer(a, o, "seed", 0, 0, (int64_t(1) << 53) - 1));
+  t.batch_size = required_integer(a, o, "batchSize", 1, 1 << 24);
+  t.adam.lr = static_cast<float>(required_number(a, o, "lr"));
+  t.adam.beta1 = static_cast<float>(option_number(a, o, "beta1", t.adam.beta1));  // AdamHyper's (optim.h) unless given
+  t.adam.beta2 = static_cast<float>(option_number(a, o, "beta2", t.adam.beta2));
+  t.adam.eps = static_cast<float>(required_number(a, o, "eps"));
+  t.adam.weight_decay = static_cast<float>(required_number(a, o, "weightDecay"));
+  t.binarize = required_bool(a, o, "binarize");
+  t.seed = static_cast<uint64_t>(required_integer(a, o, "seed", 0, (int64_t(1) << 53) - 1));
   t.step = step_options(a, o);
   // Allocation and one copy, no parallel work: done here so a fit never waits behind another model's job.
   trainer_.reset();

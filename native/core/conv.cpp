@@ -230,7 +230,7 @@ Status ConvKernel::forward(float* y, const float* x, const float* w, const float
 Status ConvKernel::backward(float* d_x, float* d_w, float* d_b, const float* d_y, const float* x, const float* w,
                             int64_t rows, bool accumulate_dx) {
   if (rows < 1) return Status::Ok();
-  if (gemm_path()) return gemm_backward(d_x, d_w, d_b, d_y, w, rows, accumulate_dx);
+  if (gemm_path()) return gemm_backward(d_x, d_w, d_b, d_y, x, w, rows, accumulate_dx);
   Plan* p = nullptr;
   LK_RETURN_IF_ERROR(plan_for(rows, &p));
   try {
@@ -274,7 +274,8 @@ Status ConvKernel::time_primitives(int64_t rows, bool input_grad, int64_t warmup
     for (int64_t r = 0; r < warmup + passes; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
       LK_RETURN_IF_ERROR(gemm_forward(y.data(), x.data(), w.data(), b.data(), rows));
-      LK_RETURN_IF_ERROR(gemm_backward(input_grad ? dx.data() : nullptr, dw.data(), b.data(), y.data(), w.data(), rows, false));
+      LK_RETURN_IF_ERROR(gemm_backward(input_grad ? dx.data() : nullptr, dw.data(), b.data(), y.data(), x.data(), w.data(),
+                                       rows, false));
       if (r >= warmup) seconds[r - warmup] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
     return Status::Ok();
@@ -316,74 +317,66 @@ Status ConvKernel::time_primitives(int64_t rows, bool input_grad, int64_t warmup
 namespace lk {
 
 // Input pixel (i, j) of a transposed convolution adds W[c, o, u, v]·x[c, i, j] at output (i·s − p + u, j·s − p + v).
+// Per image n, with x_n as (I, P) (NCHW already) and W as (I, O·k·k): columns (O·k·k, P) = Wᵀ·x_n, then each row
+// (o, u, v) of the columns is added into y_n along the strided output positions (col2im).
 Status ConvKernel::gemm_forward(float* y, const float* x, const float* w, const float* b, int64_t rows) {
   const int64_t I = g_.in_c, O = g_.out_c, k = g_.kernel, s = g_.stride, pad = g_.padding;
   const int64_t H = g_.in_h, W = g_.in_w, P = H * W, OH = g_.out_h(), OW = g_.out_w(), KK = O * k * k;
-  x_rows_.resize(static_cast<size_t>(rows * P * I));
-  columns_.resize(static_cast<size_t>(rows * P * KK));
-  for (int64_t n = 0; n < rows; ++n)  // (I, P) → (P, I) per image
-    for (int64_t c = 0; c < I; ++c)
-      for (int64_t q = 0; q < P; ++q) x_rows_[(n * P + q) * I + c] = x[(n * I + c) * P + q];
-  LK_RETURN_IF_ERROR(gemm(false, false, rows * P, KK, I, 1.0f, x_rows_.data(), w, 0.0f, columns_.data()));
+  columns_.resize(static_cast<size_t>(KK * P));
+  float* col = columns_.data();
   for (int64_t n = 0; n < rows; ++n) {
+    LK_RETURN_IF_ERROR(gemm(true, false, KK, P, I, 1.0f, w, x + n * I * P, 0.0f, col));
     float* yn = y + n * O * OH * OW;
     for (int64_t o = 0; o < O; ++o) std::fill_n(yn + o * OH * OW, OH * OW, b[o]);
-    for (int64_t i = 0; i < H; ++i)
-      for (int64_t j = 0; j < W; ++j) {
-        const float* col = columns_.data() + (n * P + i * W + j) * KK;
-        for (int64_t o = 0; o < O; ++o)
-          for (int64_t u = 0; u < k; ++u) {
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t u = 0; u < k; ++u)
+        for (int64_t v = 0; v < k; ++v) {
+          const float* c = col + ((o * k + u) * k + v) * P;
+          for (int64_t i = 0; i < H; ++i) {
             const int64_t oy = i * s - pad + u;
             if (oy < 0 || oy >= OH) continue;
             float* row = yn + (o * OH + oy) * OW;
-            const float* c = col + (o * k + u) * k;
-            for (int64_t v = 0; v < k; ++v) {
+            for (int64_t j = 0; j < W; ++j) {
               const int64_t ox = j * s - pad + v;
-              if (ox >= 0 && ox < OW) row[ox] += c[v];
+              if (ox >= 0 && ox < OW) row[ox] += c[i * W + j];
             }
           }
-      }
+        }
   }
   return Status::Ok();
 }
 
-Status ConvKernel::gemm_backward(float* d_x, float* d_w, float* d_b, const float* d_y, const float* w, int64_t rows,
-                                 bool accumulate_dx) {
+// Per image: columns (O·k·k, P) = d_y_n at each input pixel's output positions (im2col); d_W (I, O·k·k) +=
+// x_n·columnsᵀ; d_x_n (I, P) = W·columns (written, or added with accumulate_dx).
+Status ConvKernel::gemm_backward(float* d_x, float* d_w, float* d_b, const float* d_y, const float* x, const float* w,
+                                 int64_t rows, bool accumulate_dx) {
   const int64_t I = g_.in_c, O = g_.out_c, k = g_.kernel, s = g_.stride, pad = g_.padding;
   const int64_t H = g_.in_h, W = g_.in_w, P = H * W, OH = g_.out_h(), OW = g_.out_w(), KK = O * k * k;
-  // im2col of d_y at the positions each input pixel wrote to (x_rows_ still holds the forward's input).
+  columns_.resize(static_cast<size_t>(KK * P));
+  float* col = columns_.data();
   for (int64_t n = 0; n < rows; ++n) {
     const float* dyn = d_y + n * O * OH * OW;
-    for (int64_t i = 0; i < H; ++i)
-      for (int64_t j = 0; j < W; ++j) {
-        float* col = columns_.data() + (n * P + i * W + j) * KK;
-        for (int64_t o = 0; o < O; ++o)
-          for (int64_t u = 0; u < k; ++u) {
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t u = 0; u < k; ++u)
+        for (int64_t v = 0; v < k; ++v) {
+          float* c = col + ((o * k + u) * k + v) * P;
+          for (int64_t i = 0; i < H; ++i) {
             const int64_t oy = i * s - pad + u;
-            float* c = col + (o * k + u) * k;
-            for (int64_t v = 0; v < k; ++v) {
+            const float* row = dyn + (o * OH + oy) * OW;
+            for (int64_t j = 0; j < W; ++j) {
               const int64_t ox = j * s - pad + v;
-              c[v] = oy >= 0 && oy < OH && ox >= 0 && ox < OW ? dyn[(o * OH + oy) * OW + ox] : 0.f;
+              c[i * W + j] = oy >= 0 && oy < OH && ox >= 0 && ox < OW ? row[ox] : 0.f;
             }
           }
-      }
+        }
     for (int64_t o = 0; o < O; ++o) {
       double acc = 0;
       for (int64_t q = 0; q < OH * OW; ++q) acc += dyn[o * OH * OW + q];
       d_b[o] += static_cast<float>(acc);
     }
+    LK_RETURN_IF_ERROR(gemm(false, true, I, KK, P, 1.0f, x + n * I * P, col, 1.0f, d_w));
+    if (d_x) LK_RETURN_IF_ERROR(gemm(false, false, I, P, KK, 1.0f, w, col, accumulate_dx ? 1.0f : 0.0f, d_x + n * I * P));
   }
-  LK_RETURN_IF_ERROR(gemm(true, false, I, KK, rows * P, 1.0f, x_rows_.data(), columns_.data(), 1.0f, d_w));
-  if (!d_x) return Status::Ok();
-  dx_rows_.resize(static_cast<size_t>(rows * P * I));
-  LK_RETURN_IF_ERROR(gemm(false, true, rows * P, I, KK, 1.0f, columns_.data(), w, 0.0f, dx_rows_.data()));
-  for (int64_t n = 0; n < rows; ++n)  // (P, I) → (I, P) per image
-    for (int64_t c = 0; c < I; ++c)
-      for (int64_t q = 0; q < P; ++q) {
-        const float v = dx_rows_[(n * P + q) * I + c];
-        float& dst = d_x[(n * I + c) * P + q];
-        dst = accumulate_dx ? dst + v : v;
-      }
   return Status::Ok();
 }
 

@@ -51,15 +51,15 @@ class ConvKernel {
  private:
   struct Plan;
   Status plan_for(int64_t rows, Plan** out);
-  // The GEMM path of thin transposed convolutions: x as (rows·H·W, in_c) → columns (rows·H·W, out_c·k·k) = x·W →
-  // col2im into y; backward: im2col of d_y, d_W += xᵀ·columns, d_x = columns·Wᵀ.
+  // The GEMM path of thin transposed convolutions, image by image: columns (out_c·k·k, H·W) = Wᵀ·x_n → col2im into
+  // y_n; backward: im2col of d_y_n, d_W += x_n·columnsᵀ, d_x_n = W·columns.
   bool gemm_path() const { return g_.transposed && g_.out_c < 16; }
   Status gemm_forward(float* y, const float* x, const float* w, const float* b, int64_t rows);
-  Status gemm_backward(float* d_x, float* d_w, float* d_b, const float* d_y, const float* w, int64_t rows,
-                       bool accumulate_dx);
+  Status gemm_backward(float* d_x, float* d_w, float* d_b, const float* d_y, const float* x, const float* w,
+                       int64_t rows, bool accumulate_dx);
   ConvGeometry g_;
   std::map<int64_t, std::unique_ptr<Plan>> plans_;
-  std::vector<float> x_rows_, columns_, dx_rows_;  // the GEMM path's buffers, grown to the largest rows seen
+  std::vector<float> columns_;  // the GEMM path's (out_c·k·k, H·W) columns of one image
 };
 
 }  // namespace lk

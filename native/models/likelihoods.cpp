@@ -45,7 +45,8 @@ class LocationScale final : public Likelihood {
  public:
   LocationScale(const VaeConfig& c)
       : Likelihood(c.input_dim), gaussian_(c.likelihood == VaeLikelihood::Gaussian), mode_(c.sigma_mode),
-        fixed_((gaussian_ ? 2.0f : 1.0f) * std::log(c.sigma)), floor_((gaussian_ ? 2.0f : 1.0f) * std::log(c.min_sigma)) {}
+        fixed_((gaussian_ ? 2.0f : 1.0f) * std::log(c.sigma)),
+        floor_(c.sigma_mode == SigmaMode::Decoder ? (gaussian_ ? 2.0f : 1.0f) * std::log(c.min_sigma) : 0.f) {}
   std::string twin_head() const override { return mode_ == SigmaMode::Decoder ? "decoder.scale" : ""; }
   bool element_scale() const override { return mode_ == SigmaMode::Decoder; }
   void declare(ParamPlan& plan) override {

@@ -40,8 +40,9 @@ struct VaeConfig {
   std::vector<LayerSpec> encoder, decoder;
   VaeLikelihood likelihood = VaeLikelihood::Bernoulli;
   SigmaMode sigma_mode = SigmaMode::Fixed;
-  float sigma = 1.0f;       // the fixed scale, or the initial scale when learned
-  float min_sigma = 1e-3f;  // SigmaMode::Decoder: the scale's floor
+  // Defaults live in TypeScript (models/vae/options.ts); the binding requires what applies.
+  float sigma = 0.f;      // Gaussian / Laplace: the fixed scale, or the initial scale when learned
+  float min_sigma = 0.f;  // SigmaMode::Decoder: the scale's floor
   bool observed_library = false;  // count likelihoods: the mean is exp(head) · Σ_d x_d (the row's library size)
   int64_t prior_components = 0;   // 0: p(z) = N(0, I); C > 0: a learned mixture of C diagonal Gaussians
   int64_t condition_dim = 0;      // > 0: a conditional VAE

@@ -75,7 +75,7 @@ function vaeConfig() {
   const decoder = [...hidden.map((h, i) => dense(`decoder.${i}`, h)), { name: 'decoder.out', kind: 'dense', units: rand() < 0.9 ? D : 3 }];
   return { inputDim: D, ...(image ? { inputShape: [1, 2, 2] } : {}), latentDim: pick([1, 2, 3]), encoder, decoder,
     likelihood: pick(['bernoulli', 'gaussian', 'laplace', 'poisson', 'nb', 'zinb', 'other']), sigmaMode: rand() < 0.7 ? 'fixed' : pick(['shared', 'feature', 'decoder', 3]),
-    sigma: 1, priorComponents: rand() < 0.8 ? 0 : 2, conditionDim: rand() < 0.8 ? 0 : 2 };
+    sigma: 1, minSigma: 1e-3, observedLibrary: rand() < 0.5, priorComponents: rand() < 0.8 ? 0 : 2, conditionDim: rand() < 0.8 ? 0 : 2 };
 }
 
 const findings = [];
@@ -107,7 +107,7 @@ async function fuzzBinding(n) {
   const b = lk.native();
   const fns = [...Object.entries(b.kernels).map(([k, f]) => [`kernels.${k}`, f]), ...Object.entries(b.classical).map(([k, f]) => [`classical.${k}`, f])];
   const methods = Object.getOwnPropertyNames(b.VaeNative.prototype).filter((m) => m !== 'constructor');
-  let model = new b.VaeNative({ inputDim: 8, latentDim: 2, encoder: [{ name: 'encoder.0', kind: 'dense', units: 3, activation: 'relu' }], decoder: [{ name: 'decoder.0', kind: 'dense', units: 3, activation: 'relu' }, { name: 'decoder.out', kind: 'dense', units: 8 }], likelihood: 'bernoulli', sigmaMode: 'fixed', sigma: 1 });
+  let model = new b.VaeNative({ inputDim: 8, latentDim: 2, encoder: [{ name: 'encoder.0', kind: 'dense', units: 3, activation: 'relu' }], decoder: [{ name: 'decoder.0', kind: 'dense', units: 3, activation: 'relu' }, { name: 'decoder.out', kind: 'dense', units: 8 }], likelihood: 'bernoulli', sigmaMode: 'fixed', observedLibrary: false, priorComponents: 0, conditionDim: 0 });
   for (let i = 0; i < n; i++) {
     const r = rand();
     if (r < 0.55) {

@@ -84,6 +84,10 @@ export interface VaeOptions {
 export type ResolvedVaeOptions = Omit<Required<VaeOptions>, 'sigma' | 'minSigma' | 'library' | 'inputShape' | 'hidden' | 'activation' | 'architecture' | 'encoder' | 'decoder'>
   & Pick<VaeOptions, 'sigma' | 'minSigma' | 'library' | 'inputShape' | 'hidden' | 'activation' | 'encoder' | 'decoder'> & { inputDim: number };
 
+/** A Gaussian σ / Laplace b when none is given, and where a learned one starts; σ(z)'s floor when none is given. */
+const DEFAULT_SIGMA = 1;
+const DEFAULT_MIN_SIGMA = 1e-3;
+
 const VAE_KEYS = ['inputDim', 'inputShape', 'latentDim', 'hidden', 'activation', 'architecture', 'encoder', 'decoder', 'likelihood', 'sigma', 'minSigma', 'library', 'prior', 'conditionDim', 'seed', 'threads'] as const;
 
 export function resolveVaeOptions(options: unknown): ResolvedVaeOptions {
@@ -126,8 +130,8 @@ export function resolveVaeOptions(options: unknown): ResolvedVaeOptions {
   architectureOf(resolved); // the shapes must chain: checked here, with errors naming the layer
   if (LIKELIHOOD[likelihood].family === 'location-scale') {
     const learned = ['shared', 'feature', 'decoder'];
-    resolved.sigma = o.sigma === undefined || learned.includes(o.sigma as string) ? ((o.sigma as Sigma) ?? 1) : finiteNumber('sigma', o.sigma, { min: 0, exclusiveMin: true });
-    if (resolved.sigma === 'decoder') resolved.minSigma = finiteNumber('minSigma', o.minSigma ?? 1e-3, { min: 0, exclusiveMin: true });
+    resolved.sigma = o.sigma === undefined || learned.includes(o.sigma as string) ? ((o.sigma as Sigma) ?? DEFAULT_SIGMA) : finiteNumber('sigma', o.sigma, { min: 0, exclusiveMin: true });
+    if (resolved.sigma === 'decoder') resolved.minSigma = finiteNumber('minSigma', o.minSigma ?? DEFAULT_MIN_SIGMA, { min: 0, exclusiveMin: true });
     else if (o.minSigma !== undefined) fail('minSigma', "no minSigma (it applies to sigma: 'decoder')", o.minSigma, 'type');
   } else {
     if (o.sigma !== undefined) fail('sigma', "no sigma (it applies to likelihood 'gaussian' or 'laplace')", o.sigma, 'type');
@@ -156,8 +160,8 @@ export function nativeVaeConfig(o: ResolvedVaeOptions): NativeVaeConfig {
     decoder: nativeLayers(network.decoder),
     likelihood: o.likelihood,
     sigmaMode: typeof o.sigma === 'string' ? o.sigma : 'fixed',
-    sigma: typeof o.sigma === 'number' ? o.sigma : 1,
-    minSigma: o.minSigma ?? 1e-3,
+    ...(o.sigma === undefined ? {} : { sigma: typeof o.sigma === 'number' ? o.sigma : DEFAULT_SIGMA }), // a learned σ starts at the default
+    ...(o.minSigma === undefined ? {} : { minSigma: o.minSigma }),
     observedLibrary: o.library === 'observed',
     priorComponents: o.prior === 'normal' ? 0 : o.prior.mixture,
     conditionDim: o.conditionDim,
