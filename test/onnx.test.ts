@@ -42,6 +42,10 @@ const cases: Array<[string, Partial<VaeOptions>]> = [
     encoder: [{ conv: { channels: 8, kernel: 5, stride: 3, padding: 2 } }, { activation: 'leaky_relu' }, { conv: { channels: 4, kernel: 3 } }, { activation: 'tanh' }],
     decoder: [{ dense: 4 * 8 * 8 }, { activation: 'relu' }, { reshape: [4, 8, 8] }, { convTranspose: { channels: 8, kernel: 3, stride: 1 } }, { activation: 'softplus' },
       { convTranspose: { channels: 1, kernel: 5, stride: 3, padding: 3, outputPadding: 2 } }] }],
+  ['conv spec whose 16- and 32-channel neighbours exchange the blocked layout natively', { inputShape: [1, 28, 28],
+    encoder: [{ conv: { channels: 16, kernel: 3, stride: 2, padding: 1 } }, { activation: 'relu' }, { conv: { channels: 32, kernel: 3, stride: 2, padding: 1 } }, { activation: 'relu' }],
+    decoder: [{ dense: 32 * 7 * 7 }, { activation: 'relu' }, { reshape: [32, 7, 7] }, { convTranspose: { channels: 16, kernel: 4, stride: 2, padding: 1 } }, { activation: 'relu' },
+      { convTranspose: { channels: 16, kernel: 3, padding: 1 } }, { activation: 'relu' }, { convTranspose: { channels: 1, kernel: 4, stride: 2, padding: 1 } }] }],
 ];
 const isCounts = (o: Partial<VaeOptions>) => ['poisson', 'nb', 'zinb'].includes(o.likelihood ?? '');
 

@@ -37,6 +37,13 @@ describe('gradient of the fused native step', () => {
   const nativeStepOf = (s: NativeStepOptions) => nativeStep(resolveObjective({ objective: s.objective ?? 'elbo',
     ...(s.objective === 'iwae' ? { k: s.samples } : s.samples !== undefined ? { samples: s.samples } : {}),
     ...(s.klWeight !== undefined ? { beta: s.klWeight } : {}), ...(s.freeBits !== undefined ? { freeBits: s.freeBits } : {}) }));
+  // Consecutive convolutions of 16 channels exchange oneDNN's blocked nChw16c layout instead of NCHW.
+  const blockedConv: VaeOptions = {
+    inputShape: [1, 6, 6], latentDim: 2,
+    encoder: [{ conv: { channels: 16, kernel: 3, stride: 2, padding: 1 } }, { activation: 'tanh' }, { conv: { channels: 16, kernel: 3, padding: 1 } }, { activation: 'tanh' }, 'flatten', { dense: 3 }],
+    decoder: [{ dense: 16 * 3 * 3 }, { activation: 'tanh' }, { reshape: [16, 3, 3] }, { convTranspose: { channels: 16, kernel: 3, padding: 1 } }, { activation: 'tanh' },
+      { convTranspose: { channels: 16, kernel: 3, padding: 1 } }, { activation: 'tanh' }, { convTranspose: { channels: 1, kernel: 4, stride: 2, padding: 1 } }],
+  };
   const cases: Array<[string, VaeOptions, NativeStepOptions]> = [
     ['bernoulli, relu, two hidden layers', { inputDim: 6, latentDim: 3, hidden: [5, 4], activation: 'relu', likelihood: 'bernoulli' }, {}],
     ['gaussian shared σ, tanh', { inputDim: 5, latentDim: 2, hidden: [4], activation: 'tanh', likelihood: 'gaussian', sigma: 'shared' }, {}],
@@ -60,6 +67,7 @@ describe('gradient of the fused native step', () => {
     ['conv VAE (conv → dense; dense → reshape → transposed conv), bernoulli', { inputDim: 36, ...tinyConv }, {}],
     ['conv VAE, gaussian σ(z) from a twin transposed-conv head, IWAE k = 3', { inputDim: 36, ...tinyConv, likelihood: 'gaussian', sigma: 'decoder' }, { objective: 'iwae', samples: 3 }],
     ['conv VAE, conditional (2 columns), bernoulli, IWAE k = 2', { inputDim: 36, ...tinyConv, conditionDim: 2 }, { objective: 'iwae', samples: 2 }],
+    ['conv VAE with 16-channel neighbours (blocked layout between them, both sides), IWAE k = 2', { inputDim: 36, ...blockedConv }, { objective: 'iwae', samples: 2 }],
     ['conv VAE, conditional, gaussian shared σ, ELBO with 2 draws', { inputDim: 36, ...tinyConv, likelihood: 'gaussian', sigma: 'shared', conditionDim: 2 }, { samples: 2 }],
     ['zero-inflated NB with the observed library size', { inputDim: 6, latentDim: 3, hidden: [5], activation: 'tanh', likelihood: 'zinb' }, { samples: 2 }],
   ];

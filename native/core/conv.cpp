@@ -78,6 +78,9 @@ Status ConvGeometry::check() const {
   if (kernel < 1 || kernel > 64) return bad("kernel must be in [1, 64]");
   if (stride < 1 || stride > 64) return bad("stride must be in [1, 64]");
   if (padding < 0 || padding >= kernel) return bad("padding must be in [0, kernel − 1]");
+  if ((src_blocked && in_c % 16) || (dst_blocked && out_c % 16) ||
+      ((src_blocked || dst_blocked) && !ConvKernel::on_primitives(*this)))
+    return bad("a blocked layout needs channels that are a multiple of 16 and oneDNN's primitives");
   if (output_padding < 0 || (output_padding > 0 && !transposed) || (transposed && output_padding >= stride))
     return bad("outputPadding must be in [0, stride − 1] (transposed convolutions only)");
   if (!transposed && (in_h + 2 * padding < kernel || in_w + 2 * padding < kernel))
@@ -145,7 +148,8 @@ Status ConvKernel::plan_for(int64_t rows, Plan** out) {
     const memory::dims dst_dims = {rows, g_.out_c, g_.out_h(), g_.out_w()};
     // oneDNN's deconvolution weights are {out_c, in_c, k, k} logically; ours are stored (in_c, out_c, k, k): iohw.
     const memory::dims w_dims = {g_.out_c, g_.in_c, g_.kernel, g_.kernel};
-    const memory::desc src_plain(src_dims, dt::f32, tag::nchw), dst_plain(dst_dims, dt::f32, tag::nchw);
+    const memory::desc src_plain(src_dims, dt::f32, g_.src_blocked ? tag::aBcd16b : tag::nchw);
+    const memory::desc dst_plain(dst_dims, dt::f32, g_.dst_blocked ? tag::aBcd16b : tag::nchw);
     const memory::desc w_plain(w_dims, dt::f32, g_.transposed ? tag::iohw : tag::oihw);
     const memory::desc b_md({g_.out_c}, dt::f32, tag::x);
     const memory::desc src_any(src_dims, dt::f32, tag::any), dst_any(dst_dims, dt::f32, tag::any);

@@ -22,6 +22,10 @@ namespace lk {
 struct ConvGeometry {
   int64_t in_c = 0, in_h = 0, in_w = 0, out_c = 0, kernel = 1, stride = 1, padding = 0, output_padding = 0;
   bool transposed = false;
+  // The layout of x (src) and y (dst) at this interface: NCHW, or oneDNN's channel-blocked nChw16c (the layout its
+  // jit kernels compute in; same size when channels are a multiple of 16) — between two convolutions the blocked
+  // layout saves a reorder on each side of every pass.
+  bool src_blocked = false, dst_blocked = false;
   // Output size: convolution ⌊(in + 2p − k) / s⌋ + 1; transposed (in − 1)·s − 2p + k + output_padding.
   int64_t out_h() const;
   int64_t out_w() const;
@@ -37,6 +41,8 @@ class ConvKernel {
   explicit ConvKernel(const ConvGeometry& g);
   ~ConvKernel();
   ConvKernel(const ConvKernel&) = delete;
+  // Whether this geometry runs on oneDNN's primitives (and so can exchange blocked layouts), not the GEMM path.
+  static bool on_primitives(const ConvGeometry& g) { return !(g.transposed && g.out_c < 16); }
   ConvKernel& operator=(const ConvKernel&) = delete;
 
   // y = conv(x, w) + b.  y: (rows, out_c, out_h, out_w); x: (rows, in_c, in_h, in_w)
@@ -53,7 +59,7 @@ class ConvKernel {
   Status plan_for(int64_t rows, Plan** out);
   // The GEMM path of thin transposed convolutions, image by image: columns (out_c·k·k, H·W) = Wᵀ·x_n → col2im into
   // y_n; backward: im2col of d_y_n, d_W += x_n·columnsᵀ, d_x_n = W·columns.
-  bool gemm_path() const { return g_.transposed && g_.out_c < 16; }
+  bool gemm_path() const { return !on_primitives(g_); }
   Status gemm_forward(float* y, const float* x, const float* w, const float* b, int64_t rows);
   Status gemm_backward(float* d_x, float* d_w, float* d_b, const float* d_y, const float* x, const float* w,
                        int64_t rows, bool accumulate_dx);

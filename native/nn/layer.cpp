@@ -61,6 +61,12 @@ class ConvLayer final : public Layer {
   // As PyTorch's default initialisation, which takes fan_in from the weight's second dimension.
   int64_t fan_in() const override { return (g_.transposed ? g_.out_c : g_.in_c) * g_.kernel * g_.kernel; }
   std::unique_ptr<LayerState> new_state() const override { return std::unique_ptr<LayerState>(new ConvState(g_)); }
+  bool can_block_input() const override { return ConvKernel::on_primitives(g_) && g_.in_c % 16 == 0; }
+  bool can_block_output() const override { return ConvKernel::on_primitives(g_) && g_.out_c % 16 == 0; }
+  void use_blocked(bool input, bool output) override {
+    g_.src_blocked = g_.src_blocked || input;
+    g_.dst_blocked = g_.dst_blocked || output;
+  }
   Status forward(LayerState* st, float* y, const float* x, const float* p, int64_t rows) const override {
     LK_RETURN_IF_ERROR(static_cast<ConvState*>(st)->kernel.forward(y, x, p + w_off_, p + b_off_, rows));
     return activation_forward(y, rows * out_.numel(), spec_.activation);

@@ -63,6 +63,11 @@ class Layer {
   // Reshape: the output is the input itself (no buffer, no work forward).
   virtual bool aliases_input() const { return false; }
   virtual std::unique_ptr<LayerState> new_state() const { return nullptr; }
+  // Channel-blocked exchange between neighbouring convolutions (core/conv.h): whether this layer can read / write
+  // oneDNN's nChw16c layout, and the request to do so (before any state is made). Others only take NCHW rows.
+  virtual bool can_block_input() const { return false; }
+  virtual bool can_block_output() const { return false; }
+  virtual void use_blocked(bool input, bool output) {}
   // The planner's offsets of weight and bias in the flat parameter buffer.
   void set_offsets(int64_t weight, int64_t bias) { w_off_ = weight, b_off_ = bias; }
   int64_t weight_offset() const { return w_off_; }

@@ -32,6 +32,17 @@ Status Sequential::Build(const std::vector<LayerSpec>& specs, const FeatureShape
     t.name = twin;
     LK_RETURN_IF_ERROR(Layer::Make(t, s->layers_.back()->in_shape(), &s->twin_));
   }
+  // Neighbouring convolutions exchange oneDNN's blocked layout (the network's own input and output stay NCHW); the
+  // twin head reads what the last layer reads, so it joins when that input is blocked.
+  for (size_t i = 0; i + 1 < s->layers_.size(); ++i) {
+    Layer& a = *s->layers_[i];
+    Layer& b = *s->layers_[i + 1];
+    const bool last = i + 2 == s->layers_.size();
+    if (!a.can_block_output() || !b.can_block_input() || (last && s->twin_ && !s->twin_->can_block_input())) continue;
+    a.use_blocked(false, true);
+    b.use_blocked(true, false);
+    if (last && s->twin_) s->twin_->use_blocked(true, false);
+  }
   *out = std::move(s);
   return Status::Ok();
 }
