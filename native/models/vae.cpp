@@ -8,11 +8,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "../core/fast_math.h"
 #include "../core/gaussian.h"
-#include "../core/gemm.h"
 #include "../core/memory.h"
-#include "../core/reduce.h"
 #include "../core/rng.h"
 #include "../core/threads.h"
 

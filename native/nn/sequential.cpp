@@ -23,6 +23,8 @@ Status Sequential::Build(const std::vector<LayerSpec>& specs, const FeatureShape
     shape = layer->out_shape();
     s->layers_.push_back(std::move(layer));
   }
+  if (s->layers_.back()->aliases_input())
+    return Status::Error(Code::InvalidArgument, specs.back().where + ": a network cannot end with a reshape");
   if (condition_dim > 0 && s->concat_at_ < 0)
     return Status::Error(Code::InvalidArgument, specs.front().where.substr(0, specs.front().where.find('[')) +
                                                     ": a conditional model needs a dense layer on each side (the "
@@ -104,7 +106,6 @@ Status Sequential::forward(Run& run, const float* x, const float* cond, int64_t 
     LK_RETURN_IF_ERROR(l.forward(run.states[i].get(), run.y[i], in, params, rows));
     in = run.y[i];
   }
-  if (layers_.back()->aliases_input()) run.y.back() = const_cast<float*>(in);
   return Status::Ok();
 }
 
