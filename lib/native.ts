@@ -204,7 +204,7 @@ export interface NativeBinding {
     layout(config: NativeVaeConfig): { numParams: number; tensors: NativeTensorInfo[] };
     /** The training objective on given per-row terms (models/objective.h), for its own tests. */
     objective(dNll: Float32Array, dRatio: Float32Array | null, dimScale: Float32Array | null, nll: Float32Array, ratio: Float32Array | null,
-      kl: Float32Array | null, klDims: Float32Array | null, B: number, K: number, L: number, step: NativeStepOptions): { loss: number; reconstruction: number; kl: number; dKl: number };
+      kl: Float32Array | null, klDims: Float32Array | null, B: number, L: number, step: NativeStepOptions): { loss: number; reconstruction: number; kl: number; dKl: number };
   };
   classical: NativeClassical;
   info(): { cores: number; isa: string; cuda: { compiled: boolean; devices: number; reason: string } };

@@ -43,7 +43,7 @@ test.each(cases)('%s: value and gradient', (_name, c) => {
   const needRatio = c.objective === 'iwae' || c.mc;
   const run = (n: Float32Array, r: Float32Array, k: Float32Array, kd: Float32Array) => {
     const dNll = new Float32Array(R), dRatio = needRatio ? new Float32Array(R) : null, dimScale = c.freeBits ? new Float32Array(L) : null;
-    const out = native().VaeNative.objective(dNll, dRatio, dimScale, n, needRatio ? r : null, c.mc ? null : k, c.freeBits ? kd : null, B, c.K, L,
+    const out = native().VaeNative.objective(dNll, dRatio, dimScale, n, needRatio ? r : null, c.mc ? null : k, c.freeBits ? kd : null, B, L,
       { objective: c.objective, samples: c.K, klWeight: c.klWeight, freeBits: c.freeBits ?? 0 });
     return { ...out, dNll, dRatio, dimScale };
   };
@@ -74,8 +74,8 @@ test('bad terms are refused by name; a non-finite loss has its code', () => {
   const V = native().VaeNative;
   const f = (n: number) => new Float32Array(n);
   const step = (K: number) => ({ objective: 'elbo' as const, samples: K, klWeight: 1, freeBits: 0 });
-  expect(() => V.objective(f(4), null, null, f(3), null, f(2), null, 2, 2, 1, step(2))).toThrow(/for nll/);
-  expect(() => V.objective(f(4), f(4), null, f(4), null, f(2), null, 2, 2, 1, step(2))).toThrow(/for dRatio/);
-  expect(() => V.objective(f(4), null, null, f(4), null, null, null, 2, 2, 1, step(2))).toThrow(/needs log ratios/);
-  expect(() => V.objective(f(2), null, null, Float32Array.of(NaN, 1), null, f(2), null, 2, 1, 1, step(1))).toThrow(expect.objectContaining({ code: 'LATENTKIT_NON_FINITE_LOSS' }));
+  expect(() => V.objective(f(4), null, null, f(3), null, f(2), null, 2, 1, step(2))).toThrow(/for nll/);
+  expect(() => V.objective(f(4), f(4), null, f(4), null, f(2), null, 2, 1, step(2))).toThrow(/for dRatio/);
+  expect(() => V.objective(f(4), null, null, f(4), null, null, null, 2, 1, step(2))).toThrow(/needs log ratios/);
+  expect(() => V.objective(f(2), null, null, Float32Array.of(NaN, 1), null, f(2), null, 2, 1, step(1))).toThrow(expect.objectContaining({ code: 'LATENTKIT_NON_FINITE_LOSS' }));
 });

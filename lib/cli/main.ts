@@ -10,7 +10,7 @@ import { project2d } from '../eval/projection';
 import { writeFileAtomic } from '../io/atomic';
 import { Matrix, matrix, takeRows } from '../matrix';
 import { ObjectiveOptions } from '../models/objective';
-import { ACTIVATIONS, EpochRecord, LIKELIHOODS, Vae, VaeOptions } from '../models/vae';
+import { EpochRecord, Vae, VaeOptions } from '../models/vae';
 import { OnnxDecoder } from '../onnx/runtime';
 import { LOG_LEVELS, LogLevel, serve } from '../serve/server';
 import { imageGridPng, squareSide } from '../viz/images';

@@ -68,11 +68,11 @@ const double* owned_option_f64(const Args& a, const Napi::Object& o, const char*
 }
 
 int threads_option(const Args& a, const Napi::Object& o) {
-  return static_cast<int>(option_integer(a, o, "threads", 0, 0, 1024));
+  return static_cast<int>(required_integer(a, o, "threads", 0, 1024));
 }
 
 CovarianceType covariance_option(const Args& a, const Napi::Object& o) {
-  return static_cast<CovarianceType>(option_enum(a, o, "covarianceType", 0, {"full", "tied", "diag", "spherical"}));
+  return static_cast<CovarianceType>(required_enum(a, o, "covarianceType", {"full", "tied", "diag", "spherical"}));
 }
 
 // The optional onProgress(init, iteration, value) function of a fit's options (empty when absent).
@@ -95,14 +95,14 @@ Napi::Value GmmFit(const Napi::CallbackInfo& info) {
   };
   auto fit = std::make_shared<Fit>();
   GmmFitOptions& opt = fit->opt;
-  opt.components = option_integer(a, o, "nComponents", 1, 1, data.rows);
+  opt.components = required_integer(a, o, "nComponents", 1, data.rows);
   opt.type = covariance_option(a, o);
-  opt.tol = option_number(a, o, "tol", 1e-3);
-  opt.max_iter = option_integer(a, o, "maxIter", 100, 1, 1 << 24);
-  opt.n_init = option_integer(a, o, "nInit", 1, 1, 1 << 16);
-  opt.init = static_cast<GmmInit>(option_enum(a, o, "init", 0, {"kmeans", "k-means++", "random", "random_from_data"}));
-  opt.reg_covar = option_number(a, o, "regCovar", 1e-6);
-  opt.seed = static_cast<uint64_t>(option_integer(a, o, "seed", 0, 0, (int64_t(1) << 53) - 1));
+  opt.tol = required_number(a, o, "tol");
+  opt.max_iter = required_integer(a, o, "maxIter", 1, 1 << 24);
+  opt.n_init = required_integer(a, o, "nInit", 1, 1 << 16);
+  opt.init = static_cast<GmmInit>(required_enum(a, o, "init", {"kmeans", "k-means++", "random", "random_from_data"}));
+  opt.reg_covar = required_number(a, o, "regCovar");
+  opt.seed = static_cast<uint64_t>(required_integer(a, o, "seed", 0, (int64_t(1) << 53) - 1));
   const int64_t K = opt.components, d = data.cols;
   const int64_t cov = covariance_size(opt.type, K, d);
   if (cov < 0 || cov > kMaxElements) a.range_error("nComponents", "a mixture whose covariances have at most 2^40 elements", o.Get("nComponents"));
@@ -137,7 +137,7 @@ Napi::Value GmmLogProb(const Napi::CallbackInfo& info) {
   const Data data = data_args(a, 0);
   Napi::Object o = a.object(3, "params");
   GmmParams p;
-  const int64_t components = option_integer(a, o, "nComponents", 1, 1, 1 << 20);
+  const int64_t components = required_integer(a, o, "nComponents", 1, 1 << 20);
   const CovarianceType type = covariance_option(a, o);
   const int64_t cov = covariance_size(type, components, data.cols);
   if (cov < 0 || cov > kMaxElements) a.range_error("nComponents", "a mixture whose covariances have at most 2^40 elements", o.Get("nComponents"));
@@ -180,19 +180,26 @@ Napi::Value PcaFit(const Napi::CallbackInfo& info) {
       });
 }
 
-// The promise result of a linear-Gaussian fit: { mean, W, psi, loglike, nIter, converged }.
-std::function<Napi::Value(Napi::Env)> linear_fit_result(std::shared_ptr<LinearGaussian> model,
-                                                         std::shared_ptr<LinearGaussianEmReport> report) {
-  return [model, report](Napi::Env env) -> Napi::Value {
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("mean", to_js(env, model->mean));
-    r.Set("W", to_js(env, model->W));
-    r.Set("psi", to_js(env, model->psi));
-    r.Set("loglike", to_js(env, report->loglike));
-    r.Set("nIter", Napi::Number::New(env, static_cast<double>(report->n_iter)));
-    r.Set("converged", Napi::Boolean::New(env, report->converged));
-    return r;
-  };
+// A linear-Gaussian fit as an async job (threads and onProgress from its options) whose promise gives
+// { mean, W, psi, loglike, nIter, converged }.
+Napi::Value linear_fit_job(const Args& a, const Napi::Object& o,
+                           std::function<Status(const JobControl&, LinearGaussian*, LinearGaussianEmReport*)> fit) {
+  auto model = std::make_shared<LinearGaussian>();
+  auto report = std::make_shared<LinearGaussianEmReport>();
+  return run_async(
+      a.env(), threads_option(a, o),
+      [fit, model, report](const JobControl& control) { return fit(control, model.get(), report.get()); },
+      [model, report](Napi::Env env) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("mean", to_js(env, model->mean));
+        r.Set("W", to_js(env, model->W));
+        r.Set("psi", to_js(env, model->psi));
+        r.Set("loglike", to_js(env, report->loglike));
+        r.Set("nIter", Napi::Number::New(env, static_cast<double>(report->n_iter)));
+        r.Set("converged", Napi::Boolean::New(env, report->converged));
+        return r;
+      },
+      progress_option(a, o));
 }
 
 Napi::Value LinearGaussianEm(const Napi::CallbackInfo& info) {
@@ -200,22 +207,17 @@ Napi::Value LinearGaussianEm(const Napi::CallbackInfo& info) {
   const OwnedData data = owned_data_args(a, 2);
   Napi::Object o = a.object(3, "options");
   auto opt = std::make_shared<LinearGaussianEmOptions>();
-  opt->q = option_integer(a, o, "nComponents", 1, 1, data.cols);
-  opt->isotropic = option_bool(a, o, "isotropic", false);
-  opt->ddof = option_integer(a, o, "ddof", 0, 0, 1);
-  opt->tol = option_number(a, o, "tol", 1e-2);
-  opt->max_iter = option_integer(a, o, "maxIter", 1000, 1, 1 << 24);
-  opt->seed = static_cast<uint64_t>(option_integer(a, o, "seed", 0, 0, (int64_t(1) << 53) - 1));
-  opt->sample_estep = option_bool(a, o, "sampleEstep", false);
-  opt->samples = option_integer(a, o, "samples", 1, 1, 1 << 16);
-  auto model = std::make_shared<LinearGaussian>();
-  auto report = std::make_shared<LinearGaussianEmReport>();
-  return run_async(
-      info.Env(), threads_option(a, o),
-      [data, opt, model, report](const JobControl& control) {
-        return linear_gaussian_em(data.data(), data.rows, data.cols, *opt, model.get(), report.get(), control);
-      },
-      linear_fit_result(model, report), progress_option(a, o));
+  opt->q = required_integer(a, o, "nComponents", 1, data.cols);
+  opt->isotropic = required_bool(a, o, "isotropic");
+  opt->ddof = required_integer(a, o, "ddof", 0, 1);
+  opt->tol = required_number(a, o, "tol");
+  opt->max_iter = required_integer(a, o, "maxIter", 1, 1 << 24);
+  opt->seed = static_cast<uint64_t>(required_integer(a, o, "seed", 0, (int64_t(1) << 53) - 1));
+  opt->sample_estep = required_bool(a, o, "sampleEstep");
+  opt->samples = required_integer(a, o, "samples", 1, 1 << 16);
+  return linear_fit_job(a, o, [data, opt](const JobControl& control, LinearGaussian* model, LinearGaussianEmReport* report) {
+    return linear_gaussian_em(data.data(), data.rows, data.cols, *opt, model, report, control);
+  });
 }
 
 // factorAnalysisSvd(x, rows, cols, { nComponents, tol, maxIter, threads }) → the same result as linearGaussianEm.
@@ -225,17 +227,12 @@ Napi::Value FactorAnalysisSvd(const Napi::CallbackInfo& info) {
   Napi::Object o = a.object(3, "options");
   if (data.cols > (1 << 14)) a.range_error("cols", "at most 16384 columns (the method eigendecomposes a cols × cols matrix)", info[2]);
   auto opt = std::make_shared<FactorAnalysisSvdOptions>();
-  opt->q = option_integer(a, o, "nComponents", 1, 1, data.cols);
-  opt->tol = option_number(a, o, "tol", 1e-2);
-  opt->max_iter = option_integer(a, o, "maxIter", 1000, 1, 1 << 24);
-  auto model = std::make_shared<LinearGaussian>();
-  auto report = std::make_shared<LinearGaussianEmReport>();
-  return run_async(
-      info.Env(), threads_option(a, o),
-      [data, opt, model, report](const JobControl& control) {
-        return factor_analysis_svd(data.data(), data.rows, data.cols, *opt, model.get(), report.get(), control);
-      },
-      linear_fit_result(model, report), progress_option(a, o));
+  opt->q = required_integer(a, o, "nComponents", 1, data.cols);
+  opt->tol = required_number(a, o, "tol");
+  opt->max_iter = required_integer(a, o, "maxIter", 1, 1 << 24);
+  return linear_fit_job(a, o, [data, opt](const JobControl& control, LinearGaussian* model, LinearGaussianEmReport* report) {
+    return factor_analysis_svd(data.data(), data.rows, data.cols, *opt, model, report, control);
+  });
 }
 
 // (x, rows, cols, { nComponents, mean, W, psi }, out) of the two linear-Gaussian scoring calls.

@@ -180,15 +180,14 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     return r;
   }
 
-  // VaeNative.objective(dNll, dRatio | null, dimScale | null, nll, ratio | null, kl | null, klDims | null, B, K, L,
-  //                    { objective, klWeight, freeBits }) → { loss, reconstruction, kl, dKl }: the pure objective
+  // VaeNative.objective(dNll, dRatio | null, dimScale | null, nll, ratio | null, kl | null, klDims | null, B, L,
+  //                    { objective, samples (K), klWeight, freeBits }) → { loss, reconstruction, kl, dKl }: the pure objective
   // of models/objective.h on given terms, for its own tests.
   static Napi::Value ObjectiveCall(const Napi::CallbackInfo& info) {
     Args a(info, "VaeNative.objective");
-    const int64_t B = a.integer(7, "B", 1, 1 << 20), K = a.integer(8, "K", 1, 1 << 16), L = a.integer(9, "L", 1, 1 << 20);
-    const int64_t R = a.product({B, K}, "nll");
-    StepOptions st = step_options(a, a.object(10, "step"));
-    st.samples = K;
+    const int64_t B = a.integer(7, "B", 1, 1 << 20), L = a.integer(8, "L", 1, 1 << 20);
+    const StepOptions st = step_options(a, a.object(9, "step"));
+    const int64_t K = st.samples, R = a.product({B, K}, "nll");
     ObjectiveTerms t;
     t.nll = a.f32(3, "nll", R);
     t.ratio = a.f32(4, "ratio", R, true);

@@ -28,14 +28,15 @@ struct GmmParams {
   void resize(int64_t K_, int64_t d_, CovarianceType t);  // throws AllocationError past physical memory
 };
 
+// Every field is set by the caller (TypeScript resolves the defaults, models/mixture.ts).
 struct GmmFitOptions {
-  int64_t components = 1;
+  int64_t components = 0;
   CovarianceType type = CovarianceType::Full;
-  double tol = 1e-3;
-  int64_t max_iter = 100;
-  int64_t n_init = 1;
+  double tol = 0;
+  int64_t max_iter = 0;
+  int64_t n_init = 0;
   GmmInit init = GmmInit::KMeans;
-  double reg_covar = 1e-6;
+  double reg_covar = 0;
   uint64_t seed = 0;
   // Optional user initial parameters (scikit-learn's weights_init / means_init / precisions_init); nullptr = none.
   const double* weights_init = nullptr;

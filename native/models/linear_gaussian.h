@@ -33,12 +33,13 @@ Status linear_gaussian_log_density(const LinearGaussian& m, const float* x, int6
 // Posterior mean E[z | x_i] = G⁻¹ Wᵀ Ψ⁻¹ (x_i − μ). out (n, q).
 Status linear_gaussian_posterior_mean(const LinearGaussian& m, const float* x, int64_t n, double* out);
 
+// The user-facing fields are set by the caller (TypeScript resolves the defaults, models/linear.ts).
 struct LinearGaussianEmOptions {
-  int64_t q = 1;
+  int64_t q = 0;
   bool isotropic = false;     // PPCA: one σ² for every feature
   int64_t ddof = 0;           // the sample covariance's denominator is n − ddof (PPCA 1, as PCA; FA 0)
-  double tol = 1e-2;          // stop when the total log-likelihood (n × mean) changes by less
-  int64_t max_iter = 1000;
+  double tol = 0;             // stop when the total log-likelihood (n × mean) changes by less
+  int64_t max_iter = 0;
   uint64_t seed = 0;          // initial W (and the draws of the sampling E-step)
   bool sample_estep = false;  // Monte-Carlo EM: complete the data with z ~ p(z | x) instead of its moments
   int64_t samples = 1;        // draws of z per row per iteration (sampling E-step)
@@ -60,10 +61,10 @@ Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaus
 // each iteration takes the top q eigenpairs (s_k, v_k) of Ψ^-½ S Ψ^-½ (S: the sample covariance, denominator n),
 // sets W = Ψ^½ V diag(√max(s_k − 1, 0)) and ψ_j = max(S_jj − Σ_k W_jk², 1e-12), and stops when the total log-likelihood
 // rises by less than tol. Unlike plain EM it does not crawl along flat directions. loglike in the report is per row.
-struct FactorAnalysisSvdOptions {
-  int64_t q = 1;
-  double tol = 1e-2;  // on the total log-likelihood, as scikit-learn
-  int64_t max_iter = 1000;
+struct FactorAnalysisSvdOptions {  // set by the caller, as LinearGaussianEmOptions
+  int64_t q = 0;
+  double tol = 0;  // on the total log-likelihood, as scikit-learn
+  int64_t max_iter = 0;
 };
 Status factor_analysis_svd(const float* x, int64_t n, int64_t d, const FactorAnalysisSvdOptions& o, LinearGaussian* out,
                            LinearGaussianEmReport* report, const JobControl& control = {});
