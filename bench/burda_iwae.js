@@ -36,7 +36,7 @@ const macs = (layers) => layers.reduce((s, [i, o]) => s + i * o, 0);
 function gemmSeconds(shapes) {
   const k = native().kernels;
   const times = [];
-  for (let r = 0; r < 9; r++) times.push(median(k.gemm_benchmark(shapes, 10, r === 0 ? 10 : 2)));
+  for (let r = 0; r < 9; r++) times.push(median(k.gemm_benchmark(shapes, 10, r === 0 ? 10 : 2, 'fp32')));
   return median(times);
 }
 const fwd = (rows, layers) => layers.map(([i, o]) => [false, false, rows, o, i]);

@@ -59,8 +59,8 @@ function primitiveSeconds(threads) {
   }
   const gemm = [], conv = [];
   for (let r = 0; r < 15; r++) {
-    gemm.push(median(k.gemm_benchmark(shapes, 20, r === 0 ? 20 : 2)));
-    if (convs.length) conv.push(median(k.conv_benchmark(convs, B, 10, r === 0 ? 5 : 1)));
+    gemm.push(median(k.gemm_benchmark(shapes, 20, r === 0 ? 20 : 2, 'fp32')));
+    if (convs.length) conv.push(median(k.conv_benchmark(convs, B, 10, r === 0 ? 5 : 1, 'fp32')));
   }
   k.set_threads(0);
   return { gemm: median(gemm), conv: convs.length ? median(conv) : 0 };

@@ -36,7 +36,7 @@ export interface NativeKernels {
   /** dW += ∂, dB += ∂, dX = (or += with accumulateDx) ∂ of Σ dY ⊙ conv(x). */
   conv2d_backward(dX: Float32Array | null, dW: Float32Array, dB: Float32Array, dY: Float32Array, x: Float32Array, w: Float32Array, geometry: ConvGeometry, rows: number, accumulateDx: boolean): void;
   /** Seconds per pass over the listed convolutions' primitives alone (forward, backward weights, backward data unless inputGrad is false). */
-  conv_benchmark(layers: Array<ConvGeometry & { inputGrad?: boolean }>, rows: number, repeats: number, warmup: number): number[];
+  conv_benchmark(layers: Array<ConvGeometry & { inputGrad?: boolean }>, rows: number, repeats: number, warmup: number, precision: NativePrecision): number[];
   dense_backward(dX: Float32Array | null, dW: Float32Array, dB: Float32Array, dY: Float32Array, x: Float32Array, W: Float32Array, y: Float32Array, B: number, I: number, O: number, activation: Activation, accumulateDx: boolean): void;
   adam_step(params: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, n: number, hyper: { lr?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }, step: number, zeroGrad: boolean): void;
   rng_normal_fill(out: Float32Array, n: number, seed: number, stream: number, offset: number): void;
@@ -46,7 +46,10 @@ export interface NativeKernels {
   logsumexp_rows_backward(dX: Float32Array, dOut: Float32Array, x: Float32Array, out: Float32Array, B: number, D: number): void;
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, B: Float32Array, beta: number, C: Float32Array): void;
   /** Seconds per pass over the listed GEMMs (row-major, [transA, transB, M, N, K]), timed on the compute thread. */
-  gemm_benchmark(shapes: Array<[boolean, boolean, number, number, number]>, repeats: number, warmup: number): number[];
+  /** A and B rounded to bf16, then C = op(A)·op(B) + beta·C with fp32 accumulation (beta 0 or 1). */
+  gemm_bf16(transA: boolean, transB: boolean, M: number, N: number, K: number, A: Float32Array, B: Float32Array, beta: number, C: Float32Array): void;
+  round_bf16(out: Float32Array, x: Float32Array, n: number): void;
+  gemm_benchmark(shapes: Array<[boolean, boolean, number, number, number]>, repeats: number, warmup: number, precision: NativePrecision): number[];
   set_threads(threads: number): void;
 }
 
@@ -97,7 +100,11 @@ export interface NativeTrainOptions {
   samples?: number;
   klWeight?: number;
   freeBits?: number;
+  precision: NativePrecision;
 }
+
+/** The arithmetic of a native pass ('auto' is resolved in TypeScript: precision.ts). */
+export type NativePrecision = 'fp32' | 'bf16';
 
 /** One step's objective. */
 export interface NativeStepOptions {
@@ -120,15 +127,16 @@ export interface NativeVae {
   getParams(out: Float32Array): void;
   setParams(params: Float32Array): void;
   setThreads(threads: number): void;
-  encode(x: Float32Array, rows: number, mean: Float32Array, logVar: Float32Array, condition?: Float32Array | null): void;
-  decode(z: Float32Array, rows: number, mean: Float32Array, aux?: Float32Array | null, condition?: Float32Array | null): void;
+  encode(x: Float32Array, rows: number, mean: Float32Array, logVar: Float32Array, condition: Float32Array | null, precision: NativePrecision): void;
+  decode(z: Float32Array, rows: number, mean: Float32Array, aux: Float32Array | null, condition: Float32Array | null, precision: NativePrecision): void;
   decoderLogScale(): Float32Array | null;
   /** Per-example terms over `samples` draws; each wanted output comes back as a new Float32Array (else null). */
   evaluate(x: Float32Array, rows: number, samples: number, seed: number, binarize: boolean, analyticKl: boolean,
-    want: { reconstruction?: boolean; kl?: boolean; logLikelihood?: boolean }, condition?: Float32Array | null): Promise<{
+    want: { reconstruction?: boolean; kl?: boolean; logLikelihood?: boolean }, condition: Float32Array | null, precision: NativePrecision): Promise<{
     reconstruction: Float32Array | null; kl: Float32Array | null; logLikelihood: Float32Array | null;
   }>;
-  lossAndGradient(x: Float32Array, rows: number, seed: number, grad: Float32Array, step?: NativeStepOptions, condition?: Float32Array | null): number;
+  /** fp32 unless a precision is given. */
+  lossAndGradient(x: Float32Array, rows: number, seed: number, grad: Float32Array, step?: NativeStepOptions, condition?: Float32Array | null, precision?: NativePrecision): number;
   beginTraining(data: Float32Array, rows: number, options: NativeTrainOptions, condition?: Float32Array | null): void;
   stepsPerEpoch(): number;
   trainEpoch(epoch: number, klWeights: Float32Array | null, aggressive: boolean, onProgress?: (steps: number, examples: number, lossSum: number) => void): Promise<{
@@ -207,7 +215,8 @@ export interface NativeBinding {
       kl: Float32Array | null, klDims: Float32Array | null, B: number, L: number, step: NativeStepOptions): { loss: number; reconstruction: number; kl: number; dKl: number };
   };
   classical: NativeClassical;
-  info(): { cores: number; isa: string; cuda: { compiled: boolean; devices: number; reason: string } };
+  /** isa: oneDNN's effective ISA; bf16Native: whether it computes bf16 natively; autoPrecision: what precision 'auto' runs. */
+  info(): { cores: number; isa: string; bf16Native: boolean; autoPrecision: 'fp32' | 'bf16'; cuda: { compiled: boolean; devices: number; reason: string } };
   /** Cancels this environment's native jobs and waits until none is computing (called on process 'exit'). */
   shutdown(): void;
   /** Native LATENTKIT_* errors are made with this class (LatentkitError) from now on. */

@@ -156,13 +156,16 @@ describe('direct binding calls with wrong arguments', () => {
     expect(() => new N({ inputDim: 0, latentDim: 2, encoder: [] } as never)).toThrow(/for inputDim/);
     const v = new N({ inputDim: 4, latentDim: 2, encoder: [{ name: 'encoder.0', kind: 'dense', units: 3, activation: 'relu' }], decoder: [{ name: 'decoder.0', kind: 'dense', units: 3, activation: 'relu' }, { name: 'decoder.out', kind: 'dense', units: 4 }], likelihood: 'bernoulli', sigmaMode: 'fixed', observedLibrary: false, priorComponents: 0, conditionDim: 0 });
     expect(() => v.setParams(new Float32Array(3))).toThrow(expect.objectContaining({ name: 'RangeError' }));
-    expect(() => v.encode(new Float32Array(8), 3, new Float32Array(6), new Float32Array(6))).toThrow(/for x/);
-    expect(() => v.decode(new Float32Array(2), 1, new Float32Array(3))).toThrow(/for mean/);
+    expect(() => v.encode(new Float32Array(8), 3, new Float32Array(6), new Float32Array(6), null, 'fp32')).toThrow(/for x/);
+    expect(() => v.decode(new Float32Array(2), 1, new Float32Array(3), null, null, 'fp32')).toThrow(/for mean/);
+    expect(() => v.encode(new Float32Array(4), 1, new Float32Array(2), new Float32Array(2), null, 'fp16' as never)).toThrow(/Expected one of "fp32", "bf16" for precision but received 'fp16'/);
+    expect(() => v.encode(new Float32Array(4), 1, new Float32Array(2), new Float32Array(2), null, undefined as never)).toThrow(/for precision/);
     expect(() => v.trainEpoch(0, null, false)).toThrow(/before beginTraining/);
     expect(() => v.beginTraining(new Float32Array(4), 1, { batchSize: 0 } as never)).toThrow(/for batchSize/);
-    expect(() => v.evaluate(new Float32Array(4), 1, 0, 0, false, true, { reconstruction: true, kl: true })).toThrow(/for samples/);
+    expect(() => v.evaluate(new Float32Array(4), 1, 0, 0, false, true, { reconstruction: true, kl: true }, null, 'fp32')).toThrow(/for samples/);
     expect(() => v.trainEpoch('0' as never, null, false)).toThrow(expect.objectContaining({ name: 'TypeError' }));
-    v.beginTraining(new Float32Array(4), 1, { batchSize: 1, lr: 1e-3, eps: 1e-8, weightDecay: 0, binarize: false, seed: 0, ...step });
+    expect(() => v.beginTraining(new Float32Array(4), 1, { batchSize: 1, lr: 1e-3, eps: 1e-8, weightDecay: 0, binarize: false, seed: 0, ...step } as never)).toThrow(/for precision/);
+    v.beginTraining(new Float32Array(4), 1, { batchSize: 1, lr: 1e-3, eps: 1e-8, weightDecay: 0, binarize: false, seed: 0, precision: 'fp32', ...step });
     expect(() => v.trainEpoch(0, new Float32Array(3), false)).toThrow(/for klWeights/);
     expect(() => v.lossAndGradient(new Float32Array(4), 1, 0, new Float32Array(v.numParams()), { ...step, samples: 0 })).toThrow(/for samples/);
     expect(() => v.lossAndGradient(new Float32Array(4), 1, 0, new Float32Array(v.numParams()), { samples: 1 })).toThrow(/for objective/);
@@ -193,7 +196,7 @@ describe('huge sizes', () => {
 
   test('a synchronous call cannot ask for hours of work', () => {
     const k = native().kernels;
-    expect(() => k.gemm_benchmark([[false, false, 65536, 65536, 65536]], 1, 0)).toThrow(/at most 2e12 floating-point operations/);
+    expect(() => k.gemm_benchmark([[false, false, 65536, 65536, 65536]], 1, 0, 'fp32')).toThrow(/at most 2e12 floating-point operations/);
     const empty = new Float32Array(0);
     expect(() => k.gaussian_reparameterize_forward(empty, empty, empty, empty, 2 ** 39, 0, 2 ** 20)).toThrow(/more than 2\^40 elements/);
     expect(() => k.gaussian_kl_std_normal_forward(new Float32Array(2 ** 20), empty, empty, 2 ** 20, 2 ** 21)).toThrow(expect.objectContaining({ name: 'RangeError' }));
@@ -201,6 +204,6 @@ describe('huge sizes', () => {
 
   test('evaluation draws are bounded', () => {
     const v = new (native().VaeNative)({ inputDim: 4, latentDim: 2, encoder: [{ name: 'encoder.0', kind: 'dense', units: 3, activation: 'relu' }], decoder: [{ name: 'decoder.0', kind: 'dense', units: 3, activation: 'relu' }, { name: 'decoder.out', kind: 'dense', units: 4 }], likelihood: 'bernoulli', sigmaMode: 'fixed', observedLibrary: false, priorComponents: 0, conditionDim: 0 });
-    expect(() => v.evaluate(new Float32Array(4), 1, 2 ** 30, 0, false, true, { logLikelihood: true })).toThrow(/for samples/);
+    expect(() => v.evaluate(new Float32Array(4), 1, 2 ** 30, 0, false, true, { logLikelihood: true }, null, 'fp32')).toThrow(/for samples/);
   });
 });

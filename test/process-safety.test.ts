@@ -73,7 +73,7 @@ describe('async jobs own what they read', () => {
     const nat = new (native().VaeNative)({ inputDim: d, latentDim: 2, encoder: [{ name: 'encoder.0', kind: 'dense', units: 16, activation: 'relu' }], decoder: [{ name: 'decoder.0', kind: 'dense', units: 16, activation: 'relu' }, { name: 'decoder.out', kind: 'dense', units: d }], likelihood: 'gaussian', sigmaMode: 'fixed', sigma: 1, observedLibrary: false, priorComponents: 0, conditionDim: 0 });
     const train = async (transfer: boolean) => {
       nat.initParams(3);
-      nat.beginTraining(randn(rows * d, 4), rows, { batchSize: 16, lr: 1e-3, eps: 1e-8, weightDecay: 0, binarize: false, seed: 5, objective: 'elbo', samples: 1, klWeight: 1, freeBits: 0 });
+      nat.beginTraining(randn(rows * d, 4), rows, { batchSize: 16, lr: 1e-3, eps: 1e-8, weightDecay: 0, binarize: false, seed: 5, objective: 'elbo', samples: 1, klWeight: 1, freeBits: 0, precision: 'fp32' });
       const weights = new Float32Array(nat.stepsPerEpoch()).fill(0.25);
       const p = nat.trainEpoch(0, weights, false);
       if (transfer) {

@@ -91,7 +91,7 @@ describe('gradient of the fused native step', () => {
       // The case must exercise both sides of the floor: some dimensions' batch-mean KL under λ, some over.
       const L = options.latentDim;
       const m = new Float32Array(rows * L), lv = new Float32Array(rows * L), dims = new Float32Array(L);
-      handle.encode(x, rows, m, lv);
+      handle.encode(x, rows, m, lv, null, 'fp32');
       native().kernels.gaussian_kl_std_normal_dims_forward(dims, m, lv, rows, L);
       const under = Array.from(dims).filter((v) => v / rows < (step.freeBits as number)).length;
       expect(under).toBeGreaterThan(0);

@@ -4,6 +4,7 @@
 import { LatentkitError } from '../errors';
 import { MatrixLike, matrix, takeRows } from '../matrix';
 import { native } from '../native';
+import { Precision, resolvePrecision } from '../precision';
 import { RngPurpose, rngStream } from '../rng';
 import { binarizeOption, conditionOf, evaluateTerms, inputOf, subsetIndices, Vae } from '../models/vae/model';
 import { fail, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../validate';
@@ -21,9 +22,10 @@ export interface ElboResult {
  * Per-example ELBO terms with `samples` draws of z. kl 'analytic' (default) uses the closed-form KL; 'mc' the
  * Monte-Carlo estimate log q(z | x) − log p(z) at the same draws (then the k = 1 logLikelihood equals the ELBO).
  */
-export async function elbo(vae: Vae, x: MatrixLike, options: { samples?: number; seed?: number; binarize?: boolean; kl?: 'analytic' | 'mc'; condition?: MatrixLike } = {}): Promise<ElboResult> {
+export async function elbo(vae: Vae, x: MatrixLike, options: { samples?: number; seed?: number; binarize?: boolean; kl?: 'analytic' | 'mc'; condition?: MatrixLike; precision?: Precision } = {}): Promise<ElboResult> {
   const o = plainObject('elboOptions', options);
-  knownKeys('elboOptions', o, ['samples', 'seed', 'binarize', 'kl', 'condition']);
+  knownKeys('elboOptions', o, ['samples', 'seed', 'binarize', 'kl', 'condition', 'precision']);
+  const precision = resolvePrecision(o.precision);
   const samples = integer('samples', o.samples ?? 1, 1, 1 << 20);
   const seed = integer('seed', o.seed ?? EVAL_SEED, 0);
   const binarize = binarizeOption(vae, o.binarize);
@@ -31,7 +33,7 @@ export async function elbo(vae: Vae, x: MatrixLike, options: { samples?: number;
   const analytic = oneOf('kl', o.kl ?? (normal ? 'analytic' : 'mc'), ['analytic', 'mc'] as const) === 'analytic';
   if (analytic && !normal) fail('kl', "'mc' (a mixture prior has no closed-form KL)", o.kl);
   const m = inputOf(vae, 'x', x);
-  const t = await evaluateTerms(vae, m, conditionOf(vae, o.condition, m.rows), samples, seed, binarize, { analyticKl: analytic, terms: true });
+  const t = await evaluateTerms(vae, m, conditionOf(vae, o.condition, m.rows), samples, seed, binarize, { analyticKl: analytic, terms: true }, precision);
   const elbo = new Float32Array(m.rows);
   for (let i = 0; i < m.rows; i++) elbo[i] = -(t.reconstruction[i] + t.kl[i]);
   return { elbo, reconstruction: t.reconstruction, kl: t.kl };
@@ -42,22 +44,23 @@ export async function elbo(vae: Vae, x: MatrixLike, options: { samples?: number;
  * z_j ~ q(z | x) (Burda et al. 2016): a lower bound on log p(x) in expectation that tightens as k grows.
  * Runs natively in chunks of about 2048 decoder rows, so memory stays bounded for any k.
  */
-export async function logLikelihood(vae: Vae, x: MatrixLike, options: { k?: number; seed?: number; binarize?: boolean; condition?: MatrixLike } = {}): Promise<Float32Array> {
+export async function logLikelihood(vae: Vae, x: MatrixLike, options: { k?: number; seed?: number; binarize?: boolean; condition?: MatrixLike; precision?: Precision } = {}): Promise<Float32Array> {
   const o = plainObject('logLikelihoodOptions', options);
-  knownKeys('logLikelihoodOptions', o, ['k', 'seed', 'binarize', 'condition']);
+  knownKeys('logLikelihoodOptions', o, ['k', 'seed', 'binarize', 'condition', 'precision']);
+  const precision = resolvePrecision(o.precision);
   const k = integer('k', o.k ?? 1000, 1, 1 << 30);
   const seed = integer('seed', o.seed ?? EVAL_SEED, 0);
   const binarize = binarizeOption(vae, o.binarize);
   const m = inputOf(vae, 'x', x);
-  return (await evaluateTerms(vae, m, conditionOf(vae, o.condition, m.rows), k, seed, binarize, { analyticKl: true, logLikelihood: true })).logLikelihood;
+  return (await evaluateTerms(vae, m, conditionOf(vae, o.condition, m.rows), k, seed, binarize, { analyticKl: true, logLikelihood: true }, precision)).logLikelihood;
 }
 
 /** Per-row anomaly score: the negative ELBO (method 'elbo', `samples` draws) or negative IS log-likelihood ('iw', k). */
-export async function anomalyScore(vae: Vae, x: MatrixLike, options: { method?: 'elbo' | 'iw'; k?: number; samples?: number; seed?: number; binarize?: boolean; condition?: MatrixLike } = {}): Promise<Float32Array> {
+export async function anomalyScore(vae: Vae, x: MatrixLike, options: { method?: 'elbo' | 'iw'; k?: number; samples?: number; seed?: number; binarize?: boolean; condition?: MatrixLike; precision?: Precision } = {}): Promise<Float32Array> {
   const o = plainObject('anomalyOptions', options);
-  knownKeys('anomalyOptions', o, ['method', 'k', 'samples', 'seed', 'binarize', 'condition']);
+  knownKeys('anomalyOptions', o, ['method', 'k', 'samples', 'seed', 'binarize', 'condition', 'precision']);
   const method = oneOf('method', o.method ?? 'elbo', ['elbo', 'iw'] as const);
-  const common = { seed: o.seed as number, binarize: o.binarize as boolean, condition: o.condition as MatrixLike | undefined };
+  const common = { seed: o.seed as number, binarize: o.binarize as boolean, condition: o.condition as MatrixLike | undefined, precision: o.precision as Precision };
   const score = method === 'elbo'
     ? (await vae.elbo(x, { samples: o.samples as number, ...common })).elbo
     : await vae.logLikelihood(x, { k: o.k as number, ...common });

@@ -6,6 +6,7 @@ import { EVAL_SEED, meanNegElbo } from '../eval/vae';
 import { MatrixLike, takeRows } from '../matrix';
 import { conditionOf, evaluateTerms, inputOf, nativeOf, requireIdle, stateOf, subsetIndices, Vae } from '../models/vae/model';
 import { epochKlWeights, nativeStep, OBJECTIVE_KEYS, ObjectiveOptions, resolveObjective } from '../models/objective';
+import { Precision, resolvePrecision } from '../precision';
 import { boolean, fail, finiteNumber, integer, knownKeys, plainObject } from '../validate';
 
 export interface EpochRecord {
@@ -53,15 +54,23 @@ export interface FitOptions extends ObjectiveOptions {
   binarize?: boolean;
   seed?: number;
   signal?: AbortSignal;
+  /**
+   * 'fp32' (default), 'bf16' mixed precision (fp32 master weights and Adam state; bf16 products with fp32
+   * accumulation; likelihood, KL and reductions in fp32), or 'auto': bf16 where the CPU computes it natively.
+   * Validation runs in the same precision; checkpoints stay fp32.
+   */
+  precision?: Precision;
   onEpoch?: (record: EpochRecord) => void | Promise<void>;
   progress?: (p: StepProgress) => void;
 }
 
 export interface History {
   epochs: EpochRecord[];
+  /** The precision that ran ('auto' resolved). */
+  precision: 'fp32' | 'bf16';
 }
 
-const FIT_KEYS = ['condition', 'validationCondition', 'epochs', 'batchSize', 'learningRate', 'aggressive', 'adamEps', 'weightDecay', 'threads', 'validation', 'binarize', 'seed', 'signal', 'onEpoch', 'progress', ...OBJECTIVE_KEYS] as const;
+const FIT_KEYS = ['condition', 'validationCondition', 'epochs', 'batchSize', 'learningRate', 'aggressive', 'adamEps', 'weightDecay', 'threads', 'validation', 'binarize', 'seed', 'signal', 'precision', 'onEpoch', 'progress', ...OBJECTIVE_KEYS] as const;
 
 export async function fitVae(vae: Vae, x: MatrixLike, options: FitOptions = {}): Promise<History> {
   const o = plainObject('fitOptions', options);
@@ -78,6 +87,7 @@ export async function fitVae(vae: Vae, x: MatrixLike, options: FitOptions = {}):
   const weightDecay = finiteNumber('weightDecay', o.weightDecay ?? 0, { min: 0 });
   const threads = integer('threads', o.threads ?? vae.options.threads, 0, 1024);
   const binarize = boolean('binarize', o.binarize ?? false);
+  const precision = resolvePrecision(o.precision);
   const seed = integer('seed', o.seed ?? vae.options.seed, 0);
   const validation = o.validation === undefined ? undefined : inputOf(vae, 'validation', o.validation);
   const condition = conditionOf(vae, o.condition, data.rows);
@@ -101,9 +111,9 @@ export async function fitVae(vae: Vae, x: MatrixLike, options: FitOptions = {}):
   signal?.addEventListener('abort', onAbort);
   try {
     nat.setThreads(threads);
-    nat.beginTraining(data.data, data.rows, { batchSize, lr: learningRate, eps: adamEps, weightDecay, binarize, seed, ...nativeStep(objective) }, condition?.data ?? null);
+    nat.beginTraining(data.data, data.rows, { batchSize, lr: learningRate, eps: adamEps, weightDecay, binarize, seed, precision, ...nativeStep(objective) }, condition?.data ?? null);
     const stepsPerEpoch = nat.stepsPerEpoch();
-    const history: History = { epochs: [] };
+    const history: History = { epochs: [], precision };
     // Aggressive training watches I_q on held-out rows: the validation set, else a seeded 2,000-row training subset.
     const miPick = !validation && data.rows > 2000 ? subsetIndices(data.rows, 2000, seed) : undefined;
     const miRows = aggressiveOption ? (validation ?? (miPick ? takeRows(data, miPick) : data)) : undefined;
@@ -139,7 +149,7 @@ export async function fitVae(vae: Vae, x: MatrixLike, options: FitOptions = {}):
         lastMi = mi;
       }
       if (validation) {
-        const terms = await evaluateTerms(vae, validation, validationCondition, 1, EVAL_SEED, binarize, { analyticKl: vae.options.prior === 'normal', terms: true });
+        const terms = await evaluateTerms(vae, validation, validationCondition, 1, EVAL_SEED, binarize, { analyticKl: vae.options.prior === 'normal', terms: true }, precision);
         record.testLoss = meanNegElbo(terms);
       }
       history.epochs.push(record);

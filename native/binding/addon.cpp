@@ -23,6 +23,9 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("cores", Napi::Number::New(env, lk::max_compute_threads()));
   o.Set("isa", Napi::String::New(env, lk::gemm_effective_isa()));
+  o.Set("bf16Native", Napi::Boolean::New(env, lk::bf16_native()));
+  // What precision 'auto' runs here (lib/precision.ts): bf16 where it is native, else fp32.
+  o.Set("autoPrecision", Napi::String::New(env, lk::bf16_native() ? "bf16" : "fp32"));
   Napi::Object cuda = Napi::Object::New(env);
   lk::CudaInfo ci = lk::cuda_info();
   cuda.Set("compiled", Napi::Boolean::New(env, ci.compiled));

@@ -256,6 +256,23 @@ int Args::enumeration(size_t i, const char* name, std::initializer_list<const ch
   range_error(name, what, v);
 }
 
+namespace {
+Precision checked_precision(const Args& a, int index, const Napi::Value& v) {
+  if (index == 1 && !bf16_native())
+    a.range_error("precision",
+                  std::string("'fp32' (this CPU has no native bf16: oneDNN's ISA is ") + gemm_effective_isa() +
+                      "; bf16 needs AVX512-BF16 or AMX)",
+                  v);
+  return index == 1 ? Precision::Bf16 : Precision::Fp32;
+}
+}  // namespace
+
+Precision Args::precision(size_t i) const { return checked_precision(*this, enumeration(i, "precision", {"fp32", "bf16"}), at(i)); }
+
+Precision required_precision(const Args& a, const Napi::Object& o) {
+  return checked_precision(a, required_enum(a, o, "precision", {"fp32", "bf16"}), o.Get("precision"));
+}
+
 int64_t required_integer(const Args& a, const Napi::Object& o, const char* key, int64_t min, int64_t max) {
   require(a, o, key);
   return option_integer(a, o, key, 0, min, max);

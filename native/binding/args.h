@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "../core/gemm.h"
 #include "../core/status.h"
 
 namespace lk {
@@ -45,6 +46,9 @@ class Args {
   Napi::Function function(size_t i, const char* name, bool optional) const;
   // An enum given as a string: its index in `names` (an error lists the valid names).
   int enumeration(size_t i, const char* name, std::initializer_list<const char*> names) const;
+  // 'fp32' | 'bf16' (TypeScript resolves 'auto'); 'bf16' is refused, naming oneDNN's ISA, where the CPU has no
+  // native bf16 (oneDNN would emulate it at several times the cost of fp32).
+  Precision precision(size_t i) const;
   // Product of sizes, refused if it passes kMaxElements (with sizes of 0 counted as 1, so that B rows of width 0
   // cannot ask for 2^80 loop iterations).
   int64_t product(std::initializer_list<int64_t> sizes, const char* what) const;
@@ -71,6 +75,7 @@ int64_t required_integer(const Args& a, const Napi::Object& o, const char* key, 
 double required_number(const Args& a, const Napi::Object& o, const char* key);
 bool required_bool(const Args& a, const Napi::Object& o, const char* key);
 int required_enum(const Args& a, const Napi::Object& o, const char* key, std::initializer_list<const char*> names);
+Precision required_precision(const Args& a, const Napi::Object& o);  // the property `precision`, as Args::precision
 // An enum crossing as a string: the index of the property's value in `names` (fallback when absent); any other
 // value is an error that lists the valid names.
 int option_enum(const Args& a, const Napi::Object& o, const char* key, int fallback,

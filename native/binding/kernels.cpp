@@ -355,7 +355,7 @@ Napi::Value Conv2dBackward(const Napi::CallbackInfo& info) {
   return a.env().Undefined();
 }
 
-// conv_benchmark([{ ...geometry, inputGrad }], rows, repeats, warmup) → seconds per pass over the listed
+// conv_benchmark([{ ...geometry, inputGrad }], rows, repeats, warmup, precision) → seconds per pass over the listed
 // convolutions' primitives (forward, backward weights, backward data when inputGrad), run on the compute thread.
 Napi::Value ConvBenchmark(const Napi::CallbackInfo& info) {
   Args a(info, "conv_benchmark");
@@ -366,6 +366,7 @@ Napi::Value ConvBenchmark(const Napi::CallbackInfo& info) {
   const int64_t rows = a.integer(1, "rows", 1, 4096);
   const int64_t repeats = a.integer(2, "repeats", 1, 1000);
   const int64_t warmup = a.integer(3, "warmup", 0, 1000);
+  const bool bf16 = a.precision(4) == Precision::Bf16;
   std::vector<ConvGeometry> geoms;
   std::vector<bool> input_grad;
   for (uint32_t i = 0; i < arr.Length(); ++i) {
@@ -378,7 +379,7 @@ Napi::Value ConvBenchmark(const Napi::CallbackInfo& info) {
   run(a, [&]() -> Status {
     std::vector<double> each(static_cast<size_t>(repeats));
     for (size_t i = 0; i < geoms.size(); ++i) {
-      ConvKernel kernel(geoms[i]);
+      ConvKernel kernel(geoms[i], bf16);
       LK_RETURN_IF_ERROR(kernel.time_primitives(rows, input_grad[i], warmup, repeats, each.data()));
       for (int64_t r = 0; r < repeats; ++r) seconds[r] += each[r];
     }
@@ -400,7 +401,7 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   h.eps = static_cast<float>(option_number(a, o, "eps", h.eps));
   h.weight_decay = static_cast<float>(option_number(a, o, "weightDecay", h.weight_decay));
   run(a, adam_step, a.f32(0, "params", n), a.f32(1, "m", n), a.f32(2, "v", n), a.f32(3, "grad", n), n, h,
-                           a.integer(6, "step", 1), a.boolean(7, "zeroGrad"));
+                           a.integer(6, "step", 1), a.boolean(7, "zeroGrad"), static_cast<uint16_t*>(nullptr));
   return a.env().Undefined();
 }
 
@@ -451,9 +452,39 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   return a.env().Undefined();
 }
 
-// gemm_benchmark(shapes: [transA, transB, M, N, K][], repeats, warmup) → seconds per pass over all shapes, one
-// entry per repeat. Buffers are allocated once; every pass runs on the compute thread with no JS in between, so
-// it times what a fused training step's GEMMs cost.
+// gemm_bf16(transA, transB, M, N, K, A, B, beta, C): A and B (fp32 arrays) rounded to bf16, then C = op(A)·op(B) +
+// beta·C (beta 0 or 1) through Bf16Gemm with fp32 accumulation — for the kernel's own tests.
+Napi::Value GemmBf16(const Napi::CallbackInfo& info) {
+  Args a(info, "gemm_bf16");
+  const bool ta = a.boolean(0, "transA"), tb = a.boolean(1, "transB");
+  const int64_t M = a.integer(2, "M", 0, 4096), N = a.integer(3, "N", 0, 4096), K = a.integer(4, "K", 0, 4096);
+  const float* A = a.f32(5, "A", a.product({M, K}, "A"));
+  const float* B = a.f32(6, "B", a.product({K, N}, "B"));
+  const float beta = static_cast<float>(a.number(7, "beta"));
+  float* C = a.f32(8, "C", a.product({M, N}, "C"));
+  std::vector<bf16_t> A16(static_cast<size_t>(M * K)), B16(static_cast<size_t>(K * N));
+  to_bf16(A16.data(), A, M * K);
+  to_bf16(B16.data(), B, K * N);
+  Bf16Gemm g;
+  run(a, [&] { return g.run(ta, tb, M, N, K, A16.data(), B16.data(), beta, C); });
+  return a.env().Undefined();
+}
+
+// round_bf16(out, x, n): out[i] = x[i] rounded to bf16 (to_bf16), as a float.
+Napi::Value RoundBf16(const Napi::CallbackInfo& info) {
+  Args a(info, "round_bf16");
+  const int64_t n = a.integer(2, "n", 0, int64_t(1) << 28);
+  float* out = a.f32(0, "out", n);
+  const float* x = a.f32(1, "x", n);
+  std::vector<bf16_t> h(static_cast<size_t>(n));
+  to_bf16(h.data(), x, n);
+  for (int64_t i = 0; i < n; ++i) out[i] = from_bf16(h[static_cast<size_t>(i)]);
+  return a.env().Undefined();
+}
+
+// gemm_benchmark(shapes: [transA, transB, M, N, K][], repeats, warmup, precision) → seconds per pass over all
+// shapes, one entry per repeat (bf16: bf16 operands, fp32 results, through Bf16Gemm). Buffers are allocated once;
+// every pass runs on the compute thread with no JS in between, so it times what a fused training step's GEMMs cost.
 Napi::Value GemmBenchmark(const Napi::CallbackInfo& info) {
   Args a(info, "gemm_benchmark");
   Napi::Value v = info.Length() > 0 ? info[0] : info.Env().Undefined();
@@ -475,6 +506,7 @@ Napi::Value GemmBenchmark(const Napi::CallbackInfo& info) {
   }
   const int64_t repeats = a.integer(1, "repeats", 1, 100000);
   const int64_t warmup = a.integer(2, "warmup", 0, 100000);
+  const bool bf16 = a.precision(3) == Precision::Bf16;
   // A synchronous call: bound its work (about 10 s of sgemm on one core) rather than block the JS thread for hours.
   double flops = 0;
   for (const Shape& sh : shapes) flops += 2.0 * sh.M * sh.N * sh.K;
@@ -484,16 +516,26 @@ Napi::Value GemmBenchmark(const Napi::CallbackInfo& info) {
   std::vector<double> seconds(static_cast<size_t>(repeats));
   Status st = run_on_compute_thread(g_kernel_threads, HUGE_VAL, [&]() -> Status {
     std::vector<std::vector<float>> bufs;
+    std::vector<std::vector<bf16_t>> halves;  // bf16: A and B of each shape
     for (const Shape& sh : shapes) {
       bufs.emplace_back(static_cast<size_t>(sh.M * sh.K), 0.01f);
       bufs.emplace_back(static_cast<size_t>(sh.K * sh.N), 0.01f);
       bufs.emplace_back(static_cast<size_t>(sh.M * sh.N), 0.0f);
+      for (int j = 3; bf16 && j >= 2; --j) {
+        halves.emplace_back(bufs[bufs.size() - j].size());
+        to_bf16(halves.back().data(), bufs[bufs.size() - j].data(), static_cast<int64_t>(halves.back().size()));
+      }
     }
+    Bf16Gemm bf16_gemm;
     auto pass = [&]() -> Status {
       for (size_t j = 0; j < shapes.size(); ++j) {
         const Shape& sh = shapes[j];
-        LK_RETURN_IF_ERROR(gemm(sh.ta, sh.tb, sh.M, sh.N, sh.K, 1.0f, bufs[3 * j].data(), bufs[3 * j + 1].data(), 0.0f,
-                                bufs[3 * j + 2].data()));
+        if (bf16)
+          LK_RETURN_IF_ERROR(bf16_gemm.run(sh.ta, sh.tb, sh.M, sh.N, sh.K, halves[2 * j].data(), halves[2 * j + 1].data(),
+                                           0.0f, bufs[3 * j + 2].data()));
+        else
+          LK_RETURN_IF_ERROR(gemm(sh.ta, sh.tb, sh.M, sh.N, sh.K, 1.0f, bufs[3 * j].data(), bufs[3 * j + 1].data(),
+                                  0.0f, bufs[3 * j + 2].data()));
       }
       return Status::Ok();
     };
@@ -560,6 +602,8 @@ Napi::Object init_kernels(Napi::Env env) {
   add("logsumexp_rows_backward", LogsumexpBackward);
   add("gemm", Gemm);
   add("gemm_benchmark", GemmBenchmark);
+  add("gemm_bf16", GemmBf16);
+  add("round_bf16", RoundBf16);
   add("set_threads", SetThreads);
   return k;
 }

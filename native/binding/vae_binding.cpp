@@ -277,13 +277,14 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     float* mean = a.f32(2, "mean", a.product({rows, L}, "mean"));
     float* log_var = a.f32(3, "logVar", rows * L);
     const float* cond = condition_arg(a, 4, rows, model_->config().condition_dim);
-    Status s =
-        run_on_compute_thread(threads_, flops(rows), [&] { return model_->encode(mean, log_var, x, cond, rows); });
+    const Precision precision = a.precision(5);
+    Status s = run_on_compute_thread(threads_, flops(rows),
+                                     [&] { return model_->encode(mean, log_var, x, cond, rows, precision); });
     if (!s.ok()) throw_status(info.Env(), s);
     return info.Env().Undefined();
   }
 
-  // decode(z, rows, mean, aux | null, condition?): E[x | z] and, when asked, the per-element log-scale or dropout
+  // decode(z, rows, mean, aux | null, condition | null, precision): E[x | z] and, when asked, the per-element log-scale or dropout
   // logits.
   Napi::Value Decode(const Napi::CallbackInfo& info) {
     Args a(info, "decode");
@@ -294,7 +295,9 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     float* mean = a.f32(2, "mean", n);
     float* aux = a.at(3).IsUndefined() ? nullptr : a.f32(3, "aux", n, true);
     const float* cond = condition_arg(a, 4, rows, model_->config().condition_dim);
-    Status s = run_on_compute_thread(threads_, flops(rows), [&] { return model_->decode(mean, aux, z, cond, rows); });
+    const Precision precision = a.precision(5);
+    Status s = run_on_compute_thread(threads_, flops(rows),
+                                     [&] { return model_->decode(mean, aux, z, cond, rows, precision); });
     if (!s.ok()) throw_status(info.Env(), s);
     return info.Env().Undefined();
   }
@@ -312,8 +315,8 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
 
   Napi::Value Evaluate(const Napi::CallbackInfo& info);
 
-  // lossAndGradient(x, rows, seed, grad, { objective, samples, klWeight, freeBits }?, condition?) → loss
-  // (synchronous; for gradient checks on small batches)
+  // lossAndGradient(x, rows, seed, grad, { objective, samples, klWeight, freeBits }?, condition?, precision?) → loss
+  // (synchronous; for gradient checks on small batches; fp32 unless a precision is given)
   Napi::Value LossAndGradient(const Napi::CallbackInfo& info) {
     Args a(info, "lossAndGradient");
     require_idle(info.Env(), "compute a gradient");
@@ -323,9 +326,11 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     float* grad = a.f32(3, "grad", model_->num_params());
     const StepOptions step = a.at(4).IsUndefined() ? StepOptions{} : step_options(a, a.object(4, "step"));
     const float* cond = condition_arg(a, 5, rows, model_->config().condition_dim);
+    const Precision precision = a.at(6).IsUndefined() ? Precision::Fp32 : a.precision(6);
     double loss = 0;
-    Status s = run_on_compute_thread(
-        threads_, HUGE_VAL, [&] { return model_->loss_and_gradient(grad, &loss, x, cond, rows, seed, step); });
+    Status s = run_on_compute_thread(threads_, HUGE_VAL, [&] {
+      return model_->loss_and_gradient(grad, &loss, x, cond, rows, seed, step, precision);
+    });
     if (!s.ok()) throw_status(info.Env(), s);
     return Napi::Number::New(info.Env(), loss);
   }
@@ -372,10 +377,10 @@ class ModelJob : public AsyncJob {
 class EvaluateJob : public ModelJob {
  public:
   EvaluateJob(Napi::Env env, VaeNative* owner, int threads, std::vector<float> x, std::vector<float> cond,
-              int64_t rows, int64_t samples, bool analytic_kl, uint64_t seed, bool binarize, bool want_reconstruction,
-              bool want_kl, bool want_log_likelihood)
+              int64_t rows, int64_t samples, bool analytic_kl, uint64_t seed, bool binarize, Precision precision,
+              bool want_reconstruction, bool want_kl, bool want_log_likelihood)
       : ModelJob(env, owner, threads), x_(std::move(x)), cond_(std::move(cond)), rows_(rows), samples_(samples),
-        analytic_kl_(analytic_kl), seed_(seed), binarize_(binarize) {
+        analytic_kl_(analytic_kl), seed_(seed), binarize_(binarize), precision_(precision) {
     const size_t n = static_cast<size_t>(rows);
     if (want_reconstruction) reconstruction_.resize(n);
     if (want_kl) kl_.resize(n);
@@ -389,7 +394,7 @@ class EvaluateJob : public ModelJob {
     out.kl = kl_.empty() ? nullptr : kl_.data();
     out.log_likelihood = log_likelihood_.empty() ? nullptr : log_likelihood_.data();
     return owner_->model().evaluate(out, x_.data(), cond_.empty() ? nullptr : cond_.data(), rows_, samples_,
-                                    analytic_kl_, seed_, binarize_, cancel_flag());
+                                    analytic_kl_, seed_, binarize_, precision_, cancel_flag());
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -412,10 +417,12 @@ class EvaluateJob : public ModelJob {
   bool analytic_kl_;
   uint64_t seed_;
   bool binarize_;
+  Precision precision_;
   std::vector<float> reconstruction_, kl_, log_likelihood_;
 };
 
-// evaluate(x, rows, samples, seed, binarize, analyticKl, { reconstruction, kl, logLikelihood }, condition?)
+// evaluate(x, rows, samples, seed, binarize, analyticKl, { reconstruction, kl, logLikelihood }, condition | null,
+// precision)
 // → Promise<{ reconstruction, kl, logLikelihood }> (each a new Float32Array of rows when asked for, else null)
 Napi::Value VaeNative::Evaluate(const Napi::CallbackInfo& info) {
   Args a(info, "evaluate");
@@ -428,18 +435,19 @@ Napi::Value VaeNative::Evaluate(const Napi::CallbackInfo& info) {
   const bool analytic_kl = a.boolean(5, "analyticKl");
   Napi::Object want = a.object(6, "want");
   const float* cond = condition_arg(a, 7, rows, model_->config().condition_dim);
+  const Precision precision = a.precision(8);
   const int64_t Q = model_->config().condition_dim;
   std::vector<float> x_copy(x, x + rows * model_->config().input_dim);
   std::vector<float> cond_copy = cond ? std::vector<float>(cond, cond + rows * Q) : std::vector<float>();
   return AsyncJob::Start(info.Env(), new EvaluateJob(info.Env(), this, threads_, std::move(x_copy), std::move(cond_copy),
-                                                     rows, samples, analytic_kl, seed, binarize,
+                                                     rows, samples, analytic_kl, seed, binarize, precision,
                                                      option_bool(a, want, "reconstruction", false),
                                                      option_bool(a, want, "kl", false),
                                                      option_bool(a, want, "logLikelihood", false)));
 }
 
 // beginTraining(data, rows, { batchSize, lr, beta1, beta2, eps, weightDecay, binarize, seed, objective, samples,
-// klWeight, freeBits }, condition?): copies the data (and conditions) into native memory once and allocates every
+// klWeight, freeBits, precision }, condition?): copies the data (and conditions) into native memory once and allocates every
 // training buffer.
 Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
   Args a(info, "beginTraining");
@@ -457,6 +465,7 @@ Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
   t.binarize = required_bool(a, o, "binarize");
   t.seed = static_cast<uint64_t>(required_integer(a, o, "seed", 0, (int64_t(1) << 53) - 1));
   t.step = step_options(a, o);
+  t.precision = required_precision(a, o);
   // Allocation and one copy, no parallel work: done here so a fit never waits behind another model's job.
   trainer_.reset();
   Status s = VaeTrainer::Create(model_.get(), data, condition_arg(a, 3, rows, model_->config().condition_dim), rows, t,

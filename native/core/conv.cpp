@@ -109,29 +109,35 @@ struct Layouts {
   memory::desc f_src, f_w, f_dst, d_dy, d_w, d_dx, w_src, w_dy, w_dw, scratch;
 };
 
+// The memory descriptors the three primitives are created with (format_tag::any but for the bias): the forward's
+// src, weights, bias, dst; backward data's diff_src, weights, diff_dst; backward weights' src, diff_weights, diff_dst.
+struct Descs {
+  memory::desc src, w, b, dst, d_src, d_w, d_dst;
+};
+
 // Forward, backward-data and backward-weights primitives of a convolution (F, BD, BW = convolution_* or
-// deconvolution_*: the two families share this API), created with `any` layouts into p.
+// deconvolution_*: the two families share this API), created into p.
 template <typename F, typename BD, typename BW, typename P>
-Layouts make_primitives(dnnl::algorithm alg, const memory::desc& src, const memory::desc& w, const memory::desc& b,
-                        const memory::desc& dst, const memory::dims& strides, const memory::dims& pad,
+Layouts make_primitives(dnnl::algorithm alg, const Descs& d, const memory::dims& strides, const memory::dims& pad,
                         const dnnl::primitive_attr& attr, P* p) {
   const auto& eng = cpu_engine();
-  typename F::primitive_desc fpd(typename F::desc(dnnl::prop_kind::forward_training, alg, src, w, b, dst, strides, pad, pad),
-                                 attr, eng);
-  typename BD::primitive_desc dpd(typename BD::desc(alg, src, w, dst, strides, pad, pad), attr, eng, fpd);
-  typename BW::primitive_desc wpd(typename BW::desc(alg, src, w, b, dst, strides, pad, pad), attr, eng, fpd);
+  typename F::primitive_desc fpd(
+      typename F::desc(dnnl::prop_kind::forward_training, alg, d.src, d.w, d.b, d.dst, strides, pad, pad), attr, eng);
+  typename BD::primitive_desc dpd(typename BD::desc(alg, d.d_src, d.w, d.d_dst, strides, pad, pad), attr, eng, fpd);
+  typename BW::primitive_desc wpd(typename BW::desc(alg, d.src, d.d_w, d.b, d.d_dst, strides, pad, pad), attr, eng,
+                                  fpd);
   p->fwd = F(fpd);
   p->bwd_data = BD(dpd);
   p->bwd_weights = BW(wpd);
   Layouts l{fpd.src_desc(), fpd.weights_desc(), fpd.dst_desc(), dpd.diff_dst_desc(), dpd.weights_desc(),
             dpd.diff_src_desc(), wpd.src_desc(), wpd.diff_dst_desc(), wpd.diff_weights_desc(), fpd.scratchpad_desc()};
-  for (const memory::desc& d : {dpd.scratchpad_desc(), wpd.scratchpad_desc()})
-    if (d.get_size() > l.scratch.get_size()) l.scratch = d;
+  for (const memory::desc& s : {dpd.scratchpad_desc(), wpd.scratchpad_desc()})
+    if (s.get_size() > l.scratch.get_size()) l.scratch = s;
   return l;
 }
 }  // namespace
 
-ConvKernel::ConvKernel(const ConvGeometry& g) : g_(g) {}
+ConvKernel::ConvKernel(const ConvGeometry& g, bool bf16) : g_(g), bf16_(bf16) {}
 ConvKernel::~ConvKernel() = default;
 
 Status ConvKernel::plan_for(int64_t rows, Plan** out) {
@@ -152,8 +158,11 @@ Status ConvKernel::plan_for(int64_t rows, Plan** out) {
     const memory::desc dst_plain(dst_dims, dt::f32, g_.dst_blocked ? tag::aBcd16b : tag::nchw);
     const memory::desc w_plain(w_dims, dt::f32, g_.transposed ? tag::iohw : tag::oihw);
     const memory::desc b_md({g_.out_c}, dt::f32, tag::x);
-    const memory::desc src_any(src_dims, dt::f32, tag::any), dst_any(dst_dims, dt::f32, tag::any);
-    const memory::desc w_any(w_dims, dt::f32, tag::any);
+    // What the products read is bf16 in bf16 precision; what they write stays fp32.
+    const dt in = bf16_ ? dt::bf16 : dt::f32;
+    Descs d{memory::desc(src_dims, in, tag::any), memory::desc(w_dims, in, tag::any), b_md,
+            memory::desc(dst_dims, dt::f32, tag::any), memory::desc(src_dims, dt::f32, tag::any),
+            memory::desc(w_dims, dt::f32, tag::any), memory::desc(dst_dims, in, tag::any)};
     const memory::dims strides = {g_.stride, g_.stride}, pad = {g_.padding, g_.padding};
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -169,12 +178,12 @@ Status ConvKernel::plan_for(int64_t rows, Plan** out) {
     Layouts l;
     if (!g_.transposed)
       l = make_primitives<dnnl::convolution_forward, dnnl::convolution_backward_data,
-                          dnnl::convolution_backward_weights>(dnnl::algorithm::convolution_direct, src_any, w_any, b_md,
-                                                              dst_any, strides, pad, attr, p.get());
+                          dnnl::convolution_backward_weights>(dnnl::algorithm::convolution_direct, d, strides, pad,
+                                                              attr, p.get());
     else
       l = make_primitives<dnnl::deconvolution_forward, dnnl::deconvolution_backward_data,
-                          dnnl::deconvolution_backward_weights>(dnnl::algorithm::deconvolution_direct, src_any, w_any,
-                                                                b_md, dst_any, strides, pad, attr, p.get());
+                          dnnl::deconvolution_backward_weights>(dnnl::algorithm::deconvolution_direct, d, strides, pad,
+                                                                attr, p.get());
     const memory::desc &f_src_md = l.f_src, &f_w_md = l.f_w, &f_dst_md = l.f_dst, &d_dy_md = l.d_dy, &d_w_md = l.d_w;
     const memory::desc &d_dx_md = l.d_dx, &w_src_md = l.w_src, &w_dy_md = l.w_dy, &w_dw_md = l.w_dw;
     const memory::desc& scratch_md = l.scratch;
@@ -290,13 +299,20 @@ Status ConvKernel::time_primitives(int64_t rows, bool input_grad, int64_t warmup
     // Inputs and weights live in the primitives' own layouts: give every internal memory small values once.
     std::vector<std::vector<float>> owned;
     auto fill = [&](memory& m) {
-      const size_t n = m.get_desc().get_size() / sizeof(float);
+      const size_t bytes = m.get_desc().get_size();
       if (!m.get_data_handle()) {
-        owned.emplace_back(n);
+        owned.emplace_back((bytes + sizeof(float) - 1) / sizeof(float));
         m.set_data_handle(owned.back().data());
       }
-      float* d = static_cast<float*>(m.get_data_handle());
-      for (size_t i = 0; i < n; ++i) d[i] = 0.01f * static_cast<float>(i % 97);
+      const bool half = m.get_desc().data_type() == dt::bf16;
+      for (size_t i = 0; i < bytes / (half ? 2 : 4); ++i) {
+        const float v = 0.01f * static_cast<float>(i % 97);
+        if (half) {
+          to_bf16(static_cast<bf16_t*>(m.get_data_handle()) + i, &v, 1);
+        } else {
+          static_cast<float*>(m.get_data_handle())[i] = v;
+        }
+      }
     };
     for (memory* m : {&p->x_user, &p->w_user, &p->y_user, &p->dx_user, &p->dy_user}) fill(*m);
     for (Bound* b : {&p->f_src, &p->f_w, &p->f_dst, &p->d_dy, &p->d_w, &p->d_dx, &p->w_src, &p->w_dy})

@@ -8,6 +8,9 @@
 // fewer than 16 channels (an image decoder's last layer) runs 10–15× slower in oneDNN 2.6's deconvolution kernels
 // (they vectorise over output channels: 5.5 ms for 32 → 1 channels, 14 → 28, batch 128, one thread) than as
 // GEMMs through gemm.h with an im2col / col2im pass (0.3 ms of GEMM), so that case takes the GEMM path.
+// bf16: the primitives take bf16 inputs, weights and output gradients (converted by the same cached reorders that
+// change layout, one pass each) and give fp32 outputs, input gradients, weight and bias gradients; the GEMM path
+// stays fp32.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -38,7 +41,7 @@ struct ConvGeometry {
 // a scratchpad for each row count it has been run with. Not shared between threads; creating it allocates nothing.
 class ConvKernel {
  public:
-  explicit ConvKernel(const ConvGeometry& g);
+  explicit ConvKernel(const ConvGeometry& g, bool bf16 = false);
   ~ConvKernel();
   ConvKernel(const ConvKernel&) = delete;
   // Whether this geometry runs on oneDNN's primitives (and so can exchange blocked layouts), not the GEMM path.
@@ -64,6 +67,7 @@ class ConvKernel {
   Status gemm_backward(float* d_x, float* d_w, float* d_b, const float* d_y, const float* x, const float* w,
                        int64_t rows, bool accumulate_dx);
   ConvGeometry g_;
+  bool bf16_;
   std::map<int64_t, std::unique_ptr<Plan>> plans_;
   std::vector<float> columns_;  // the GEMM path's (out_c·k·k, H·W) columns of one image
 };

@@ -2,6 +2,8 @@
 // activation then runs in one pass over y.
 #include "dense.h"
 
+#include <vector>
+
 #include "fast_math.h"
 #include "gemm.h"
 
@@ -49,6 +51,19 @@ LK_TARGET_CLONES void act_backward_span(float* dy, const float* y, int64_t n, Ac
   }
 }
 
+// d16 = bf16(d_y ⊙ act'(from y)) and d_b += its column sums, row by row.
+LK_TARGET_CLONES void act_backward_bf16_rows(bf16_t* d16, float* d_b, const float* dy, const float* y, int64_t B,
+                                             int64_t O, Activation act, float* scratch) {
+  for (int64_t r = 0; r < B; ++r) {
+    const float* dyr = dy + r * O;
+    const float* yr = y + r * O;
+    for (int64_t o = 0; o < O; ++o) scratch[o] = dyr[o];
+    act_backward_span(scratch, yr, O, act);
+    for (int64_t o = 0; o < O; ++o) d_b[o] += scratch[o];
+    to_bf16(d16 + r * O, scratch, O);
+  }
+}
+
 LK_TARGET_CLONES void add_rows(float* acc, const float* rows, int64_t B, int64_t O) {
   for (int64_t r = 0; r < B; ++r)
     for (int64_t o = 0; o < O; ++o) acc[o] += rows[r * O + o];
@@ -92,6 +107,31 @@ Status dense_backward(float* d_x, float* d_W, float* d_b, float* d_y, const floa
   LK_RETURN_IF_ERROR(gemm(true, false, I, O, B, 1.0f, x, d_y, 1.0f, d_W));
   add_rows(d_b, d_y, B, O);
   if (d_x) LK_RETURN_IF_ERROR(gemm(false, true, B, I, O, 1.0f, d_y, W, accumulate_dx ? 1.0f : 0.0f, d_x));
+  return Status::Ok();
+}
+
+Status dense_forward_bf16(float* y, bf16_t* x16, const float* x, const bf16_t* W16, const float* b, int64_t B,
+                          int64_t I, int64_t O, Activation act, Bf16Gemm& gemm) {
+  to_bf16(x16, x, B * I);
+  GemmEpilogue e;
+  e.bias = b;
+  switch (act) {
+    case Activation::Identity: break;
+    case Activation::Relu: e.fn = GemmEpilogue::Fn::Relu; break;
+    case Activation::LeakyRelu: e.fn = GemmEpilogue::Fn::Relu, e.alpha = kLeakyReluSlope; break;
+    case Activation::Tanh: e.fn = GemmEpilogue::Fn::Tanh; break;
+    case Activation::Softplus: e.fn = GemmEpilogue::Fn::Softplus; break;
+  }
+  return gemm.run(false, false, B, O, I, x16, W16, 0.0f, y, e);
+}
+
+Status dense_backward_bf16(float* d_x, float* d_W, float* d_b, bf16_t* d16, const float* d_y, const bf16_t* x16,
+                           const bf16_t* W16, const float* y, int64_t B, int64_t I, int64_t O, Activation act,
+                           bool accumulate_dx, Bf16Gemm& gemm) {
+  std::vector<float> scratch(static_cast<size_t>(O));
+  act_backward_bf16_rows(d16, d_b, d_y, y, B, O, act, scratch.data());
+  LK_RETURN_IF_ERROR(gemm.run(true, false, I, O, B, x16, d16, 1.0f, d_W));
+  if (d_x) LK_RETURN_IF_ERROR(gemm.run(false, true, B, I, O, d16, W16, accumulate_dx ? 1.0f : 0.0f, d_x));
   return Status::Ok();
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "gemm.h"
 #include "status.h"
 
 namespace lk {
@@ -20,6 +21,16 @@ Status dense_forward(float* y, const float* x, const float* W, const float* b, i
 //   (d_x may be null when the input needs no gradient).
 Status dense_backward(float* d_x, float* d_W, float* d_b, float* d_y, const float* x, const float* W, const float* y,
                       int64_t B, int64_t I, int64_t O, Activation act, bool accumulate_dx);
+
+// bf16 products (gemm.h's Bf16Gemm, fp32 accumulation): x is converted into x16 (B, I), which backward reuses,
+// and y = act(x16·W16 + b) comes out of one GEMM pass (bias and activation as its epilogue).  W16: (I, O) bf16
+Status dense_forward_bf16(float* y, bf16_t* x16, const float* x, const bf16_t* W16, const float* b, int64_t B,
+                          int64_t I, int64_t O, Activation act, Bf16Gemm& gemm);
+// One pass over d_y and y gives the pre-activation gradient d_a in bf16 (d16: (B, O)) and d_b += Σ_rows d_a; then
+// d_W (I, O) += x16ᵀ·d16 and d_x (B, I) = d16·W16ᵀ (+= when accumulate_dx; d_x nullable). d_y is left as it was.
+Status dense_backward_bf16(float* d_x, float* d_W, float* d_b, bf16_t* d16, const float* d_y, const bf16_t* x16,
+                           const bf16_t* W16, const float* y, int64_t B, int64_t I, int64_t O, Activation act,
+                           bool accumulate_dx, Bf16Gemm& gemm);
 
 // In place y = act(y), and d_y *= act'(from y), exposed for the kernels' own tests and for fused plans.
 Status activation_forward(float* y, int64_t n, Activation act);

@@ -1,9 +1,15 @@
-// gemm.cpp — row-major sgemm through oneDNN (the one file that calls a BLAS).
+// gemm.cpp — row-major sgemm through oneDNN, bf16 products through its matmul primitive, the bf16 conversion
+// (the one file that calls a BLAS).
 #include "gemm.h"
 
 #include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl.hpp>
 
+#include <cstring>
 #include <string>
+#include <unordered_map>
+
+#include "fast_math.h"
 
 namespace lk {
 
@@ -21,6 +27,100 @@ Status gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float a
                                             " (M=" + std::to_string(M) + ", N=" + std::to_string(N) +
                                             ", K=" + std::to_string(K) + ")");
   return Status::Ok();
+}
+
+namespace {
+// Round to nearest even on the bit pattern; a NaN keeps its sign and becomes a quiet NaN.
+LK_TARGET_CLONES void to_bf16_span(bf16_t* dst, const float* src, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, src + i, sizeof u);
+    const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    dst[i] = static_cast<bf16_t>(nan ? ((u >> 16) | 0x40u) : rounded);
+  }
+}
+}  // namespace
+
+void to_bf16(bf16_t* dst, const float* src, int64_t n) { to_bf16_span(dst, src, n); }
+
+struct Bf16Gemm::Product {
+  dnnl::stream stream;
+  dnnl::matmul matmul;
+  dnnl::memory a, b, c, bias;
+  std::unordered_map<int, dnnl::memory> args;
+};
+
+Bf16Gemm::Bf16Gemm() = default;
+Bf16Gemm::~Bf16Gemm() = default;
+
+Status Bf16Gemm::run(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const bf16_t* A, int64_t lda,
+                     const bf16_t* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& e) {
+  if (M == 0 || N == 0) return Status::Ok();
+  if (beta != 0.f && beta != 1.f) return Status::Error(Code::InvalidArgument, "bf16 gemm: beta must be 0 or 1");
+  const bool epilogue = e.bias || e.fn != GemmEpilogue::Fn::Identity;
+  if (epilogue && beta != 0.f) return Status::Error(Code::InvalidArgument, "bf16 gemm: an epilogue needs beta = 0");
+  if (K == 0) {
+    for (int64_t i = 0; i < M && !epilogue; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : C[i * ldc + j];
+    if (epilogue) return Status::Error(Code::InvalidArgument, "bf16 gemm: an epilogue needs K >= 1");
+    return Status::Ok();
+  }
+  const Key key{trans_a, trans_b, M, N, K, lda, ldb, ldc, beta != 0.f, e.bias != nullptr, static_cast<int>(e.fn), e.alpha};
+  try {
+    auto it = products_.find(key);
+    if (it == products_.end()) {
+      using dnnl::memory;
+      using dt = memory::data_type;
+      static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+      // Row-major operands as strided 2-D memories: a transposed operand is the same memory with swapped strides.
+      const memory::desc a_md({M, K}, dt::bf16, trans_a ? memory::dims{1, lda} : memory::dims{lda, 1});
+      const memory::desc b_md({K, N}, dt::bf16, trans_b ? memory::dims{1, ldb} : memory::dims{ldb, 1});
+      const memory::desc c_md({M, N}, dt::f32, memory::dims{ldc, 1});
+      const memory::desc bias_md({1, N}, dt::f32, memory::dims{N, 1});
+      dnnl::primitive_attr attr;
+      dnnl::post_ops po;
+      if (beta != 0.f) po.append_sum(1.f);
+      switch (e.fn) {
+        case GemmEpilogue::Fn::Identity: break;
+        case GemmEpilogue::Fn::Relu: po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, e.alpha, 0.f); break;
+        case GemmEpilogue::Fn::Tanh: po.append_eltwise(1.f, dnnl::algorithm::eltwise_tanh, 0.f, 0.f); break;
+        case GemmEpilogue::Fn::Softplus: po.append_eltwise(1.f, dnnl::algorithm::eltwise_soft_relu, 0.f, 0.f); break;
+      }
+      attr.set_post_ops(po);
+      std::unique_ptr<Product> p(new Product);
+      p->stream = dnnl::stream(engine);
+      const dnnl::matmul::desc d = e.bias ? dnnl::matmul::desc(a_md, b_md, bias_md, c_md) : dnnl::matmul::desc(a_md, b_md, c_md);
+      p->matmul = dnnl::matmul(dnnl::matmul::primitive_desc(d, attr, engine));
+      const void* none = DNNL_MEMORY_NONE;
+      p->a = memory(a_md, engine, const_cast<void*>(none));
+      p->b = memory(b_md, engine, const_cast<void*>(none));
+      p->c = memory(c_md, engine, const_cast<void*>(none));
+      p->args = {{DNNL_ARG_SRC, p->a}, {DNNL_ARG_WEIGHTS, p->b}, {DNNL_ARG_DST, p->c}};
+      if (e.bias) {
+        p->bias = memory(bias_md, engine, const_cast<void*>(none));
+        p->args[DNNL_ARG_BIAS] = p->bias;
+      }
+      it = products_.emplace(key, std::move(p)).first;
+    }
+    Product& p = *it->second;
+    p.a.set_data_handle(const_cast<bf16_t*>(A));
+    p.b.set_data_handle(const_cast<bf16_t*>(B));
+    p.c.set_data_handle(C);
+    if (e.bias) p.bias.set_data_handle(const_cast<float*>(e.bias));
+    p.matmul.execute(p.stream, p.args);
+    p.stream.wait();
+  } catch (const dnnl::error& e) {
+    return Status::Error(Code::Backend, std::string("oneDNN bf16 matmul failed: ") + e.what() + " (M=" +
+                                            std::to_string(M) + ", N=" + std::to_string(N) + ", K=" + std::to_string(K) +
+                                            ")");
+  }
+  return Status::Ok();
+}
+
+bool bf16_native() {
+  const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+  return isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx;
 }
 
 const char* gemm_effective_isa() {

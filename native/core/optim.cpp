@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "fast_math.h"
+#include "gemm.h"
 
 namespace lk {
 
@@ -23,7 +24,7 @@ LK_TARGET_CLONES void adam_span(float* p, float* m, float* v, float* g, int64_t 
 }  // namespace
 
 Status adam_step(float* params, float* m, float* v, float* grad, int64_t n, const AdamHyper& h, int64_t step,
-                 bool zero_grad) {
+                 bool zero_grad, uint16_t* params16) {
   if (step < 1) return Status::Error(Code::InvalidArgument, "adam step must be >= 1");
   // PyTorch's formulation: p −= lr/bc1 · m / (sqrt(v)/sqrt(bc2) + eps) == (lr·sqrt(bc2)/bc1) · m / (sqrt(v) + eps·sqrt(bc2)).
   const double bc1 = 1.0 - std::pow(static_cast<double>(h.beta1), static_cast<double>(step));
@@ -38,6 +39,7 @@ Status adam_step(float* params, float* m, float* v, float* grad, int64_t n, cons
     const int64_t lo = c * chunk;
     const int64_t len = (n - lo) < chunk ? (n - lo) : chunk;
     adam_span(params + lo, m + lo, v + lo, grad + lo, len, lr_t, h.beta1, h.beta2, eps_t, decay, zero_grad);
+    if (params16) to_bf16(params16 + lo, params + lo, len);  // the chunk is still in cache
   }
   return Status::Ok();
 }

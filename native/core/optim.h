@@ -12,8 +12,9 @@ struct AdamHyper {
 };
 
 // One Adam step number `step` (1-based, for bias correction). Reads grad and, if zero_grad, clears it in the same
-// pass (the one zero-fill per training step).  params, m, v, grad: (n)
+// pass (the one zero-fill per training step); params16 (nullable) receives the updated parameters in bf16 in that
+// pass too (the bf16 shadow of mixed-precision training).  params, m, v, grad, params16: (n)
 Status adam_step(float* params, float* m, float* v, float* grad, int64_t n, const AdamHyper& h, int64_t step,
-                 bool zero_grad);
+                 bool zero_grad, uint16_t* params16);
 
 }  // namespace lk

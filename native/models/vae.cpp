@@ -124,11 +124,11 @@ Status VaeModel::check_condition(const float* cond, int64_t rows) const {
 }
 
 Status VaeModel::encode_batch(VaeWorkspace& ws, const float* x, const float* cond, int64_t B) const {
-  return encoder_->forward(ws.enc, x, cond, B, 1, params_.data());
+  return encoder_->forward(ws.enc, x, cond, B, 1, ws.view(params_.data()));
 }
 
 Status VaeModel::decode_batch(VaeWorkspace& ws, const float* z, const float* cond, int64_t B, int64_t K) const {
-  return decoder_->forward(ws.dec, z, cond, B * K, K, params_.data());
+  return decoder_->forward(ws.dec, z, cond, B * K, K, ws.view(params_.data()));
 }
 
 LikelihoodIo VaeModel::likelihood_io(VaeWorkspace& ws) const {
@@ -146,10 +146,21 @@ Status VaeModel::likelihood_backward(VaeWorkspace& ws, const float* x, int64_t B
   return likelihood_->backward(likelihood_io(ws), x, B, params_.data(), g);
 }
 
-Status VaeModel::encode(float* mean, float* log_var, const float* x, const float* cond, int64_t rows) const {
+std::vector<bf16_t> VaeModel::params_bf16(Precision precision) const {
+  std::vector<bf16_t> copy;
+  if (precision == Precision::Fp32) return copy;
+  copy.resize(params_.size());
+  to_bf16(copy.data(), params_.data(), num_params_);
+  return copy;
+}
+
+Status VaeModel::encode(float* mean, float* log_var, const float* x, const float* cond, int64_t rows,
+                        Precision precision) const {
   LK_RETURN_IF_ERROR(check_condition(cond, rows));
   const int64_t L = config_.latent_dim, D = config_.input_dim, Q = config_.condition_dim;
-  VaeWorkspace ws(*this, std::min(rows, kInferenceChunk), 1, false);
+  const std::vector<bf16_t> p16 = params_bf16(precision);
+  VaeWorkspace ws(*this, std::min(rows, kInferenceChunk), 1, false, precision);
+  ws.params16 = p16.data();
   for (int64_t r0 = 0; r0 < rows; r0 += kInferenceChunk) {
     const int64_t B = std::min(kInferenceChunk, rows - r0);
     LK_RETURN_IF_ERROR(encode_batch(ws, x + r0 * D, Q > 0 ? cond + r0 * Q : nullptr, B));
@@ -159,10 +170,13 @@ Status VaeModel::encode(float* mean, float* log_var, const float* x, const float
   return Status::Ok();
 }
 
-Status VaeModel::decode(float* mean, float* aux, const float* z, const float* cond, int64_t rows) const {
+Status VaeModel::decode(float* mean, float* aux, const float* z, const float* cond, int64_t rows,
+                        Precision precision) const {
   LK_RETURN_IF_ERROR(check_condition(cond, rows));
   const int64_t L = config_.latent_dim, D = config_.input_dim, Q = config_.condition_dim;
-  VaeWorkspace ws(*this, std::min(rows, kInferenceChunk), 1, false);
+  const std::vector<bf16_t> p16 = params_bf16(precision);
+  VaeWorkspace ws(*this, std::min(rows, kInferenceChunk), 1, false, precision);
+  ws.params16 = p16.data();
   for (int64_t r0 = 0; r0 < rows; r0 += kInferenceChunk) {
     const int64_t B = std::min(kInferenceChunk, rows - r0);
     LK_RETURN_IF_ERROR(decode_batch(ws, z + r0 * L, Q > 0 ? cond + r0 * Q : nullptr, B, 1));
@@ -184,7 +198,8 @@ constexpr int64_t kEvalRows = 2048;
 }  // namespace
 
 Status VaeModel::evaluate(const EvalTerms& out, const float* x, const float* cond, int64_t rows, int64_t samples,
-                          bool analytic_kl, uint64_t seed, bool binarize, const std::atomic<bool>* cancel) const {
+                          bool analytic_kl, uint64_t seed, bool binarize, Precision precision,
+                          const std::atomic<bool>* cancel) const {
   if (samples < 1) return Status::Error(Code::InvalidArgument, "samples must be >= 1");
   LK_RETURN_IF_ERROR(check_condition(cond, rows));
   if (analytic_kl && out.kl && !prior_->closed_form_kl())
@@ -206,12 +221,16 @@ Status VaeModel::evaluate(const EvalTerms& out, const float* x, const float* con
   };
   std::vector<Partial> partial(static_cast<size_t>(rows * blocks));
   std::vector<std::unique_ptr<VaeWorkspace>> workspaces(static_cast<size_t>(T));
+  const std::vector<bf16_t> p16 = params_bf16(precision);  // one copy, read by every thread's workspace
   const uint64_t stream = rng_stream(RngPurpose::Eval, 0);
   LK_RETURN_IF_ERROR(parallel_items(chunks * blocks, [&](int64_t item, int t) -> Status {
     if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "evaluation was cancelled");
     const int64_t r0 = (item / blocks) * Bc, j = item % blocks, s0 = j * Kb;
     const int64_t B = std::min(Bc, rows - r0), K = std::min(Kb, samples - s0), R = B * K;
-    if (!workspaces[t]) workspaces[t].reset(new VaeWorkspace(*this, Bc, Kb, false));
+    if (!workspaces[t]) {
+      workspaces[t].reset(new VaeWorkspace(*this, Bc, Kb, false, precision));
+      workspaces[t]->params16 = p16.data();
+    }
     VaeWorkspace& ws = *workspaces[t];
     std::memcpy(ws.x, x + r0 * D, sizeof(float) * B * D);
     if (binarize)  // a fixed binarisation of the evaluation data (probs is free until the likelihood runs)
@@ -264,7 +283,7 @@ Status VaeModel::evaluate(const EvalTerms& out, const float* x, const float* con
 Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, const float* cb, int64_t B, uint64_t seed,
                                   uint64_t eps_stream, const StepOptions& o, float* g, ObjectiveResult* sums) const {
   const int64_t L = config_.latent_dim, D = config_.input_dim, K = o.samples, R = B * K;
-  const float* p = params_.data();
+  const ParamView p = ws.view(params_.data());
 
   // Forward: B examples through the encoder, K draws each through the decoder.
   LK_RETURN_IF_ERROR(encode_batch(ws, xb, cb, B));
@@ -306,13 +325,15 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, const float
 }
 
 Status VaeModel::loss_and_gradient(float* grad, double* loss, const float* x, const float* cond, int64_t rows,
-                                   uint64_t seed, const StepOptions& step) const {
+                                   uint64_t seed, const StepOptions& step, Precision precision) const {
   LK_RETURN_IF_ERROR(check_condition(cond, rows));
   if (rows < 1) return Status::Error(Code::InvalidArgument, "rows must be >= 1");
   LK_RETURN_IF_ERROR(check_step(step));
   if (!prior_->closed_form_kl() && step.free_bits > 0.f)
     return Status::Error(Code::InvalidArgument, "freeBits needs prior 'normal' (a closed-form KL per dimension)");
-  VaeWorkspace ws(*this, rows, step.samples, true);
+  const std::vector<bf16_t> p16 = params_bf16(precision);
+  VaeWorkspace ws(*this, rows, step.samples, true, precision);
+  ws.params16 = p16.data();
   std::memset(grad, 0, sizeof(float) * params_.size());
   ObjectiveResult sums;
   LK_RETURN_IF_ERROR(forward_backward(ws, x, config_.condition_dim > 0 ? cond : nullptr, rows, seed,

@@ -77,24 +77,29 @@ class VaeModel {
   // PyTorch's default nn.Linear initialisation: W, b ~ U(−1/√fan_in, 1/√fan_in); log σ² = log(sigma²).
   void init_params(uint64_t seed);
 
-  // Inference on any number of rows, in chunks (one workspace per call).
-  Status encode(float* mean, float* log_var, const float* x, const float* cond, int64_t rows) const;
+  // The parameters in bf16 for a pass in bf16 precision (empty in fp32).
+  std::vector<bf16_t> params_bf16(Precision precision) const;
+
+  // Inference on any number of rows, in chunks (one workspace per call), in `precision` (nn/layer.h).
+  Status encode(float* mean, float* log_var, const float* x, const float* cond, int64_t rows,
+                Precision precision) const;
   // The decoder's mean E[x | z]: probabilities for Bernoulli, the mean for Gaussian and Laplace, the mean at library
   // size 1 for count likelihoods. aux (nullable): the per-element log-scale (log σ², log b) of a location-scale
   // likelihood, or ZINB's dropout logits.  mean, aux: (rows, input_dim)
-  Status decode(float* mean, float* aux, const float* z, const float* cond, int64_t rows) const;
+  Status decode(float* mean, float* aux, const float* z, const float* cond, int64_t rows, Precision precision) const;
   // The learned or fixed log-scale (log σ², log b) or log θ (NB, ZINB): 1 value or input_dim (0 when none).
   const float* decoder_log_scale(int64_t* count) const;
   // Per-example terms over `samples` draws of z per row, in chunks of bounded memory. Draw s of row i uses the
   // normal numbers at offset (i·samples + s)·latent_dim of stream (Eval, 0), so results do not depend on chunking
   // and the k = 1 log-likelihood equals the ELBO with a Monte-Carlo KL.  x: (rows, input_dim)
   Status evaluate(const EvalTerms& out, const float* x, const float* cond, int64_t rows, int64_t samples,
-                  bool analytic_kl, uint64_t seed, bool binarize, const std::atomic<bool>* cancel) const;
+                  bool analytic_kl, uint64_t seed, bool binarize, Precision precision,
+                  const std::atomic<bool>* cancel) const;
 
   // The batch-mean objective over x (rows, input_dim) with ε drawn from (seed, step 0), and its gradient with
   // respect to every parameter (grad: num_params()). For gradient checks; training uses the same code path.
   Status loss_and_gradient(float* grad, double* loss, const float* x, const float* cond, int64_t rows, uint64_t seed,
-                           const StepOptions& step) const;
+                           const StepOptions& step, Precision precision) const;
 
   // Training's use of the model (train/trainer.h): the parameter groups, and one forward and backward of the
   // batch-mean objective on a workspace of at least B examples (x: (B, input_dim), cond: (B, condition_dim) or

@@ -13,18 +13,19 @@ namespace lk {
 
 // Every activation buffer of one forward (and, for training, backward) pass, carved out of one allocation: the
 // encoder side holds `enc_rows` examples, the decoder side `dec_rows` = enc_rows × K draws (row b·K + s). The
-// networks' buffers come from their Sequential::Run; the VAE's own ones are below.
+// networks' buffers come from their Sequential::Run; the VAE's own ones are below. In bf16 precision the networks'
+// products read `params16`, the bf16 copy of the parameters that the workspace's owner keeps current.
 class VaeWorkspace {
  public:
-  VaeWorkspace(const VaeModel& m, int64_t enc_rows, int64_t samples, bool with_grads)
-      : capacity(enc_rows), samples(samples) {
+  VaeWorkspace(const VaeModel& m, int64_t enc_rows, int64_t samples, bool with_grads, Precision precision)
+      : capacity(enc_rows), samples(samples), precision(precision) {
     const int64_t latent = m.config_.latent_dim, input = m.config_.input_dim;
     const bool element_scale = m.likelihood_->element_scale();
     const int64_t C = m.prior_->components(), Q = m.config_.condition_dim;
     const int64_t E = enc_rows, R = checked_mul(enc_rows, samples);
     ArenaPlan a;
-    m.encoder_->reserve(a, E, with_grads, &enc);
-    m.decoder_->reserve(a, R, with_grads, &dec);
+    m.encoder_->reserve(a, E, with_grads, precision, &enc);
+    m.decoder_->reserve(a, R, with_grads, precision, &dec);
     a.add(&eps, checked_mul(R, latent));
     a.add(&z, checked_mul(R, latent));
     a.add(&probs, checked_mul(R, input));
@@ -55,6 +56,7 @@ class VaeWorkspace {
     }
   }
   const float* out() const { return dec.out(); }
+  ParamView view(const float* params) const { return {params, precision == Precision::Bf16 ? params16 : nullptr}; }
   // Clears the gradients that kernels accumulate into, for B examples (B · samples draws).
   void zero_grads(int64_t B, int64_t latent, int64_t input) {
     const int64_t R = B * samples;
@@ -67,6 +69,8 @@ class VaeWorkspace {
   }
 
   int64_t capacity, samples;  // examples, and draws per example
+  Precision precision;
+  const bf16_t* params16 = nullptr;  // bf16 precision: the parameters in bf16 (num_params values)
   Sequential::Run enc, dec;   // the encoder on `capacity` rows, the decoder on capacity × samples
   std::unique_ptr<float[]> arena;
   // Per example (capacity): mean, log_var (the encoder's heads), x (rows of input_dim), kl, bound, d_row; per draw

@@ -1,5 +1,6 @@
-// layer.cpp — the layer kinds of layer.h: Dense (core/dense: GEMM + bias + activation), Conv2d and ConvTranspose2d
-// (core/conv: oneDNN primitives, then the activation in one pass over the output), Reshape (a view).
+// layer.cpp — the layer kinds of layer.h: Dense (core/dense: GEMM + bias + activation; in bf16 the input and the
+// output gradient are converted once per pass into the state's bf16 buffers, which the GEMMs share), Conv2d and
+// ConvTranspose2d (core/conv: oneDNN primitives, then the activation in one pass over the output), Reshape (a view).
 #include "layer.h"
 
 #include <cstring>
@@ -25,6 +26,14 @@ const char* layer_kind_name(LayerKind k) {
 
 namespace {
 
+// bf16 products of a dense layer: x and d_a (the pre-activation gradient) in bf16, and the GEMMs' primitives.
+struct DenseBf16State final : LayerState {
+  Bf16Gemm gemm;
+  float *x16 = nullptr, *d16 = nullptr;  // arena floats holding (rows, in) and (rows, out) bf16 values
+  bf16_t* x() { return reinterpret_cast<bf16_t*>(x16); }
+  bf16_t* d() { return reinterpret_cast<bf16_t*>(d16); }
+};
+
 class DenseLayer final : public Layer {
  public:
   DenseLayer(const LayerSpec& s, const FeatureShape& in) : Layer(s, in, FeatureShape::vector(s.units)) {}
@@ -32,18 +41,33 @@ class DenseLayer final : public Layer {
     return {{spec_.name + ".weight", {in_.numel(), out_.c}}, {spec_.name + ".bias", {out_.c}}};
   }
   int64_t fan_in() const override { return in_.numel(); }
-  Status forward(LayerState*, float* y, const float* x, const float* p, int64_t rows) const override {
-    return dense_forward(y, x, p + w_off_, p + b_off_, rows, in_.numel(), out_.c, spec_.activation);
+  std::unique_ptr<LayerState> new_state(Precision precision, ArenaPlan& arena, int64_t rows, bool grads) const override {
+    if (precision == Precision::Fp32) return nullptr;
+    std::unique_ptr<DenseBf16State> st(new DenseBf16State);
+    arena.add(&st->x16, (checked_mul(rows, in_.numel()) + 1) / 2);
+    if (grads) arena.add(&st->d16, (checked_mul(rows, out_.c) + 1) / 2);
+    return std::unique_ptr<LayerState>(st.release());
   }
-  Status backward(LayerState*, float* d_x, float* g, float* d_y, const float* x, const float* y, const float* p,
-                  int64_t rows, bool accumulate_dx) const override {
-    return dense_backward(d_x, g + w_off_, g + b_off_, d_y, x, p + w_off_, y, rows, in_.numel(), out_.c,
-                          spec_.activation, accumulate_dx);
+  Status forward(LayerState* state, float* y, const float* x, const ParamView& p, int64_t rows) const override {
+    const int64_t I = in_.numel(), O = out_.c;
+    if (!p.bf16) return dense_forward(y, x, p.f32 + w_off_, p.f32 + b_off_, rows, I, O, spec_.activation);
+    DenseBf16State& st = *static_cast<DenseBf16State*>(state);
+    return dense_forward_bf16(y, st.x(), x, p.bf16 + w_off_, p.f32 + b_off_, rows, I, O, spec_.activation, st.gemm);
+  }
+  Status backward(LayerState* state, float* d_x, float* g, float* d_y, const float* x, const float* y,
+                  const ParamView& p, int64_t rows, bool accumulate_dx) const override {
+    const int64_t I = in_.numel(), O = out_.c;
+    if (!p.bf16)
+      return dense_backward(d_x, g + w_off_, g + b_off_, d_y, x, p.f32 + w_off_, y, rows, I, O, spec_.activation,
+                            accumulate_dx);
+    DenseBf16State& st = *static_cast<DenseBf16State*>(state);
+    return dense_backward_bf16(d_x, g + w_off_, g + b_off_, st.d(), d_y, st.x(), p.bf16 + w_off_, y, rows, I, O,
+                               spec_.activation, accumulate_dx, st.gemm);
   }
 };
 
 struct ConvState final : LayerState {
-  explicit ConvState(const ConvGeometry& g) : kernel(g) {}
+  ConvState(const ConvGeometry& g, bool bf16) : kernel(g, bf16) {}
   ConvKernel kernel;
 };
 
@@ -60,21 +84,23 @@ class ConvLayer final : public Layer {
   }
   // As PyTorch's default initialisation, which takes fan_in from the weight's second dimension.
   int64_t fan_in() const override { return (g_.transposed ? g_.out_c : g_.in_c) * g_.kernel * g_.kernel; }
-  std::unique_ptr<LayerState> new_state() const override { return std::unique_ptr<LayerState>(new ConvState(g_)); }
+  std::unique_ptr<LayerState> new_state(Precision precision, ArenaPlan&, int64_t, bool) const override {
+    return std::unique_ptr<LayerState>(new ConvState(g_, precision == Precision::Bf16));
+  }
   bool can_block_input() const override { return ConvKernel::on_primitives(g_) && g_.in_c % 16 == 0; }
   bool can_block_output() const override { return ConvKernel::on_primitives(g_) && g_.out_c % 16 == 0; }
   void use_blocked(bool input, bool output) override {
     g_.src_blocked = g_.src_blocked || input;
     g_.dst_blocked = g_.dst_blocked || output;
   }
-  Status forward(LayerState* st, float* y, const float* x, const float* p, int64_t rows) const override {
-    LK_RETURN_IF_ERROR(static_cast<ConvState*>(st)->kernel.forward(y, x, p + w_off_, p + b_off_, rows));
+  Status forward(LayerState* st, float* y, const float* x, const ParamView& p, int64_t rows) const override {
+    LK_RETURN_IF_ERROR(static_cast<ConvState*>(st)->kernel.forward(y, x, p.f32 + w_off_, p.f32 + b_off_, rows));
     return activation_forward(y, rows * out_.numel(), spec_.activation);
   }
-  Status backward(LayerState* st, float* d_x, float* g, float* d_y, const float* x, const float* y, const float* p,
-                  int64_t rows, bool accumulate_dx) const override {
+  Status backward(LayerState* st, float* d_x, float* g, float* d_y, const float* x, const float* y,
+                  const ParamView& p, int64_t rows, bool accumulate_dx) const override {
     LK_RETURN_IF_ERROR(activation_backward(d_y, y, rows * out_.numel(), spec_.activation));
-    return static_cast<ConvState*>(st)->kernel.backward(d_x, g + w_off_, g + b_off_, d_y, x, p + w_off_, rows,
+    return static_cast<ConvState*>(st)->kernel.backward(d_x, g + w_off_, g + b_off_, d_y, x, p.f32 + w_off_, rows,
                                                         accumulate_dx);
   }
 
@@ -86,8 +112,8 @@ class ReshapeLayer final : public Layer {
  public:
   ReshapeLayer(const LayerSpec& s, const FeatureShape& in) : Layer(s, in, s.shape) {}
   bool aliases_input() const override { return true; }
-  Status forward(LayerState*, float*, const float*, const float*, int64_t) const override { return Status::Ok(); }
-  Status backward(LayerState*, float* d_x, float*, float* d_y, const float*, const float*, const float*,
+  Status forward(LayerState*, float*, const float*, const ParamView&, int64_t) const override { return Status::Ok(); }
+  Status backward(LayerState*, float* d_x, float*, float* d_y, const float*, const float*, const ParamView&,
                   int64_t rows, bool accumulate_dx) const override {
     if (!d_x) return Status::Ok();
     const int64_t n = rows * in_.numel();

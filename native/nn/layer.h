@@ -3,6 +3,8 @@
 // so a vector and an image of the same size are the same memory and Reshape costs nothing. A layer declares the
 // parameters it owns (weight then bias; the planner gives them offsets in the model's flat buffer), runs forward
 // into its own output buffer, and backward from the gradient of its output (which it may overwrite).
+// Precision: in bf16, dense and convolution layers multiply bf16 inputs and bf16 weights with fp32 accumulation and
+// fp32 outputs (core/gemm.h, core/conv.h); biases, activations and every gradient stay fp32.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -10,7 +12,9 @@
 #include <vector>
 
 #include "../core/dense.h"
+#include "../core/gemm.h"
 #include "../core/status.h"
+#include "plan.h"
 
 namespace lk {
 
@@ -34,6 +38,13 @@ struct LayerSpec {
   FeatureShape shape;  // reshape: the target shape
   Activation activation = Activation::Identity;
   std::string where;  // how errors name it, e.g. "encoder[2] (conv)"
+};
+
+// The parameters a pass reads: the fp32 master buffer, and in bf16 precision its bf16 copy (the same layout,
+// refreshed after every optimiser step), which the dense layers' GEMMs read.
+struct ParamView {
+  const float* f32 = nullptr;
+  const bf16_t* bf16 = nullptr;
 };
 
 struct ParamDecl {
@@ -62,7 +73,11 @@ class Layer {
   virtual int64_t fan_in() const { return 1; }
   // Reshape: the output is the input itself (no buffer, no work forward).
   virtual bool aliases_input() const { return false; }
-  virtual std::unique_ptr<LayerState> new_state() const { return nullptr; }
+  // The state of one workspace of up to `rows` rows, its buffers requested from the arena (gradients' too when
+  // `grads`); they exist once the arena is allocated.
+  virtual std::unique_ptr<LayerState> new_state(Precision, ArenaPlan&, int64_t rows, bool grads) const {
+    return nullptr;
+  }
   // Channel-blocked exchange between neighbouring convolutions (core/conv.h): whether this layer can read / write
   // oneDNN's nChw16c layout, and the request to do so (before any state is made). Others only take NCHW rows.
   virtual bool can_block_input() const { return false; }
@@ -74,11 +89,11 @@ class Layer {
   int64_t bias_offset() const { return b_off_; }
 
   // y (rows, out) = layer(x (rows, in)) with the parameters in `params` (the flat buffer).
-  virtual Status forward(LayerState* state, float* y, const float* x, const float* params, int64_t rows) const = 0;
+  virtual Status forward(LayerState* state, float* y, const float* x, const ParamView& params, int64_t rows) const = 0;
   // Given d_y (rows, out), overwritten with the pre-activation gradient: grads (flat, like params) += ∂/∂θ;
   // d_x (nullable) = ∂/∂x, or += when accumulate_dx. x and y are what forward read and wrote.
   virtual Status backward(LayerState* state, float* d_x, float* grads, float* d_y, const float* x, const float* y,
-                          const float* params, int64_t rows, bool accumulate_dx) const = 0;
+                          const ParamView& params, int64_t rows, bool accumulate_dx) const = 0;
 
  protected:
   Layer(const LayerSpec& spec, const FeatureShape& in, const FeatureShape& out) : spec_(spec), in_(in), out_(out) {}

@@ -61,7 +61,7 @@ void Sequential::declare(ParamPlan& plan) {
   if (twin_) one(*twin_);
 }
 
-void Sequential::reserve(ArenaPlan& arena, int64_t rows, bool grads, Run* run) const {
+void Sequential::reserve(ArenaPlan& arena, int64_t rows, bool grads, Precision precision, Run* run) const {
   const size_t n = layers_.size();
   run->y.assign(n, nullptr);
   run->dy.assign(n, nullptr);
@@ -70,7 +70,7 @@ void Sequential::reserve(ArenaPlan& arena, int64_t rows, bool grads, Run* run) c
   for (size_t i = 0; i < n; ++i) {
     const int64_t width = layers_[i]->out_shape().numel();
     if (!layers_[i]->aliases_input()) arena.add(&run->y[i], checked_mul(rows, width));
-    run->states.push_back(layers_[i]->new_state());
+    run->states.push_back(layers_[i]->new_state(precision, arena, rows, grads));
   }
   if (concat_at_ >= 0) {
     const int64_t w = layers_[static_cast<size_t>(concat_at_)]->in_shape().numel();
@@ -80,14 +80,14 @@ void Sequential::reserve(ArenaPlan& arena, int64_t rows, bool grads, Run* run) c
   if (twin_) {
     arena.add(&run->twin_y, checked_mul(rows, twin_->out_shape().numel()));
     if (grads) arena.add(&run->twin_dy, checked_mul(rows, twin_->out_shape().numel()));
-    run->twin_state = twin_->new_state();
+    run->twin_state = twin_->new_state(precision, arena, rows, grads);
   }
   if (grads)
     for (size_t i = 0; i < n; ++i) arena.add(&run->dy[i], checked_mul(rows, layers_[i]->out_shape().numel()));
 }
 
 Status Sequential::forward(Run& run, const float* x, const float* cond, int64_t rows, int64_t repeat,
-                           const float* params) const {
+                           const ParamView& params) const {
   const float* in = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
     if (static_cast<int64_t>(i) == concat_at_) {  // [h | c], example r / repeat's condition for row r
@@ -109,7 +109,7 @@ Status Sequential::forward(Run& run, const float* x, const float* cond, int64_t 
   return Status::Ok();
 }
 
-Status Sequential::backward(Run& run, float* d_x, float* grads, const float* params, int64_t rows) const {
+Status Sequential::backward(Run& run, float* d_x, float* grads, const ParamView& params, int64_t rows) const {
   for (size_t i = layers_.size(); i-- > 0;) {
     const Layer& l = *layers_[i];
     const bool joins = static_cast<int64_t>(i) == concat_at_;

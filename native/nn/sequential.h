@@ -39,12 +39,14 @@ class Sequential {
     const float* out() const { return y.back(); }
     float* d_out() const { return dy.back(); }  // the head's gradient: the caller zeroes and accumulates into it
   };
-  // Requests the run's buffers from the arena (gradients too when `grads`); they exist once it is allocated.
-  void reserve(ArenaPlan& arena, int64_t rows, bool grads, Run* run) const;
+  // Requests the run's buffers from the arena (gradients too when `grads`); they exist once it is allocated. The
+  // layers compute in `precision` (layer.h).
+  void reserve(ArenaPlan& arena, int64_t rows, bool grads, Precision precision, Run* run) const;
 
-  Status forward(Run& run, const float* x, const float* cond, int64_t rows, int64_t repeat, const float* params) const;
+  Status forward(Run& run, const float* x, const float* cond, int64_t rows, int64_t repeat,
+                 const ParamView& params) const;
   // From run.d_out() (and run.twin_dy): grads += ∂/∂θ; d_x (nullable) = ∂/∂x.
-  Status backward(Run& run, float* d_x, float* grads, const float* params, int64_t rows) const;
+  Status backward(Run& run, float* d_x, float* grads, const ParamView& params, int64_t rows) const;
 
  private:
   FeatureShape input_;

@@ -32,7 +32,10 @@ Status VaeTrainer::Create(VaeModel* model, const float* data, const float* cond,
   std::unique_ptr<VaeTrainer> t(new VaeTrainer(model, options, rows));
   t->data_.assign(data, data + rows * c.input_dim);
   if (Q > 0) t->cond_.assign(cond, cond + rows * Q);
-  t->workspace_.reset(new VaeWorkspace(*model, std::min(options.batch_size, rows), options.step.samples, true));
+  t->workspace_.reset(
+      new VaeWorkspace(*model, std::min(options.batch_size, rows), options.step.samples, true, options.precision));
+  if (options.precision == Precision::Bf16) t->params16_.resize(static_cast<size_t>(N));
+  t->workspace_->params16 = t->params16_.data();
   t->grad_.assign(static_cast<size_t>(N), 0.f);
   t->adam_m_.assign(static_cast<size_t>(N), 0.f);
   t->adam_v_.assign(static_cast<size_t>(N), 0.f);
@@ -85,7 +88,8 @@ Status VaeTrainer::apply_gradient(Part part) {
     if (!update)
       std::memset(g + b, 0, sizeof(float) * n);
     else
-      LK_RETURN_IF_ERROR(adam_step(p + b, m + b, v + b, g + b, n, options_.adam, ++grp->adam_steps, true));
+      LK_RETURN_IF_ERROR(adam_step(p + b, m + b, v + b, g + b, n, options_.adam, ++grp->adam_steps, true,
+                                   params16_.empty() ? nullptr : params16_.data() + b));
   }
   return Status::Ok();
 }
@@ -96,6 +100,8 @@ Status VaeTrainer::train_epoch(int64_t epoch, const float* kl_weights, bool aggr
   const int64_t steps = steps_per_epoch();
   LK_RETURN_IF_ERROR(rng_permutation(perm_.data(), N, options_.seed, rng_stream(RngPurpose::Permutation, epoch)));
   *result = EpochResult{};
+  // The shadow starts each epoch from the master weights (they may have been set between epochs); Adam keeps it.
+  if (!params16_.empty()) to_bf16(params16_.data(), model_->params(), model_->num_params());
   // Draws for inner (encoder-only) steps come from streams numbered past any outer step.
   constexpr uint64_t kInnerStreams = uint64_t(1) << 40;
   auto annotate = [&](Status st, int64_t s) {

@@ -22,6 +22,9 @@ struct TrainOptions {
   bool binarize = false;
   uint64_t seed = 0;
   StepOptions step;  // kl_weight is the default when an epoch is given no per-step weights
+  // bf16: mixed precision — fp32 master weights and Adam state, bf16 products (nn/layer.h) reading a bf16 shadow of
+  // the parameters that each Adam step rewrites in its own pass.
+  Precision precision = Precision::Fp32;
 };
 
 // Sums over the examples of one epoch (nats).
@@ -70,6 +73,7 @@ class VaeTrainer {
   std::vector<float> data_, cond_;
   std::unique_ptr<VaeWorkspace> workspace_;
   std::vector<float> grad_, adam_m_, adam_v_;
+  std::vector<bf16_t> params16_;  // bf16 precision: the parameters' bf16 shadow that the workspace reads
   Group encoder_, generative_;
   std::vector<int64_t> perm_;
   // Aggressive training's inner batches: a second shuffled pass over the data, reshuffled when used up.

@@ -10,7 +10,8 @@ import { activeUnits, anomalyScore, ElboResult, elbo, klPerDimension, logLikelih
 import { writeFileAtomic } from '../../io/atomic';
 import { loadSafetensors, NamedTensor, saveSafetensors } from '../../io/safetensors';
 import { Matrix, MatrixLike, matrix, takeRows, toMatrix } from '../../matrix';
-import { native, NativeTensorInfo, NativeVae } from '../../native';
+import { native, NativePrecision, NativeTensorInfo, NativeVae } from '../../native';
+import { inferencePrecision, InferenceOptions, Precision } from '../../precision';
 import { decoderOnnx, encoderOnnx } from '../../onnx/export';
 import { RngPurpose, rngStream } from '../../rng';
 import { fitVae, FitOptions, History } from '../../train/fit';
@@ -72,9 +73,9 @@ export class Vae {
    * The decoder's per-element noise parameters at z: `scale` (σ or b, for Gaussian and Laplace) or `dropout`
    * (ZINB's zero-inflation probability π). Empty for the other likelihoods.
    */
-  decodeScale(z: MatrixLike, condition?: MatrixLike): { scale?: Matrix; dropout?: Matrix } {
+  decodeScale(z: MatrixLike, condition?: MatrixLike | null, options?: InferenceOptions): { scale?: Matrix; dropout?: Matrix } {
     const m = toMatrix('z', z, { cols: this.latentDim, allowEmpty: true });
-    const { aux } = decodeWithAux(this, m, conditionOf(this, condition, m.rows));
+    const { aux } = decodeWithAux(this, m, conditionOf(this, condition, m.rows), inferencePrecision(options));
     if (LIKELIHOOD[this.options.likelihood].family === 'location-scale') {
       const half = this.options.likelihood === 'gaussian' ? 0.5 : 1;
       return { scale: { data: aux.data.map((v) => Math.exp(half * v)), rows: m.rows, cols: this.inputDim } };
@@ -106,13 +107,14 @@ export class Vae {
     return fitVae(this, x, options);
   }
 
-  /** Posterior parameters q(z | x[, c]) = N(mean, diag exp(logVar)). */
-  encode(x: MatrixLike, condition?: MatrixLike): { mean: Matrix; logVar: Matrix } {
+  /** Posterior parameters q(z | x[, c]) = N(mean, diag exp(logVar)); options.precision 'fp32' (default) | 'bf16' | 'auto'. */
+  encode(x: MatrixLike, condition?: MatrixLike | null, options?: InferenceOptions): { mean: Matrix; logVar: Matrix } {
     const m = inputOf(this, 'x', x, true);
     const c = conditionOf(this, condition, m.rows);
+    const precision = inferencePrecision(options);
     const mean = matrix(m.rows, this.latentDim);
     const logVar = matrix(m.rows, this.latentDim);
-    nativeOf(this).encode(m.data, m.rows, mean.data, logVar.data, c?.data ?? null);
+    nativeOf(this).encode(m.data, m.rows, mean.data, logVar.data, c?.data ?? null, precision);
     return { mean, logVar };
   }
 
@@ -121,11 +123,12 @@ export class Vae {
    * count likelihoods the mean at library size 1 ((1 − π) · exp(head) for ZINB), so with library: 'observed' the
    * mean for a row of library size l is l times it (reconstruct does this).
    */
-  decode(z: MatrixLike, condition?: MatrixLike): Matrix {
+  decode(z: MatrixLike, condition?: MatrixLike | null, options?: InferenceOptions): Matrix {
     const m = toMatrix('z', z, { cols: this.latentDim, allowEmpty: true });
     const c = conditionOf(this, condition, m.rows);
+    const precision = inferencePrecision(options);
     const out = matrix(m.rows, this.inputDim);
-    nativeOf(this).decode(m.data, m.rows, out.data, null, c?.data ?? null);
+    nativeOf(this).decode(m.data, m.rows, out.data, null, c?.data ?? null, precision);
     return out;
   }
 
@@ -151,7 +154,7 @@ export class Vae {
    * aggregated posterior instead of the prior — from q(z | x_n) of random rows of `data`, or from `latentMixture`
    * (a GaussianMixture fitted to the posterior means, see fitLatentMixture) — and decodes the mean.
    */
-  sample(n: number, options: { mode?: SampleMode; seed?: number; data?: MatrixLike; dataCondition?: MatrixLike; latentMixture?: GaussianMixture; library?: number; condition?: MatrixLike } = {}): Matrix {
+  sample(n: number, options: { mode?: SampleMode; seed?: number; data?: MatrixLike; dataCondition?: MatrixLike; latentMixture?: GaussianMixture; library?: number; condition?: MatrixLike; precision?: Precision } = {}): Matrix {
     return sampleVae(this, n, options);
   }
 
@@ -164,7 +167,7 @@ export class Vae {
    * Per-example ELBO terms with `samples` draws of z. kl 'analytic' (default) uses the closed-form KL; 'mc' the
    * Monte-Carlo estimate log q(z | x) − log p(z) at the same draws (then the k = 1 logLikelihood equals the ELBO).
    */
-  elbo(x: MatrixLike, options: { samples?: number; seed?: number; binarize?: boolean; kl?: 'analytic' | 'mc'; condition?: MatrixLike } = {}): Promise<ElboResult> {
+  elbo(x: MatrixLike, options: { samples?: number; seed?: number; binarize?: boolean; kl?: 'analytic' | 'mc'; condition?: MatrixLike; precision?: Precision } = {}): Promise<ElboResult> {
     return elbo(this, x, options);
   }
 
@@ -173,7 +176,7 @@ export class Vae {
    * z_j ~ q(z | x) (Burda et al. 2016): a lower bound on log p(x) in expectation that tightens as k grows.
    * Runs natively in chunks of about 2048 decoder rows, so memory stays bounded for any k.
    */
-  logLikelihood(x: MatrixLike, options: { k?: number; seed?: number; binarize?: boolean; condition?: MatrixLike } = {}): Promise<Float32Array> {
+  logLikelihood(x: MatrixLike, options: { k?: number; seed?: number; binarize?: boolean; condition?: MatrixLike; precision?: Precision } = {}): Promise<Float32Array> {
     return logLikelihood(this, x, options);
   }
 
@@ -333,9 +336,9 @@ export function nativeOf(vae: Vae): NativeVae {
   return internals.get(vae)!.native;
 }
 
-export function decodeWithAux(vae: Vae, z: Matrix, condition: Matrix | undefined): { mean: Matrix; aux: Matrix } {
+export function decodeWithAux(vae: Vae, z: Matrix, condition: Matrix | undefined, precision: NativePrecision): { mean: Matrix; aux: Matrix } {
   const mean = matrix(z.rows, vae.inputDim), aux = matrix(z.rows, vae.inputDim);
-  nativeOf(vae).decode(z.data, z.rows, mean.data, aux.data, condition?.data ?? null);
+  nativeOf(vae).decode(z.data, z.rows, mean.data, aux.data, condition?.data ?? null, precision);
   return { mean, aux };
 }
 
@@ -379,9 +382,9 @@ export function inputOf(vae: Vae, name: string, x: unknown, allowEmpty = false):
   return m;
 }
 
-export async function evaluateTerms(vae: Vae, m: Matrix, condition: Matrix | undefined, samples: number, seed: number, binarize: boolean, want: { analyticKl: boolean; terms?: boolean; logLikelihood?: boolean }): Promise<{ reconstruction: Float32Array; kl: Float32Array; logLikelihood: Float32Array }> {
+export async function evaluateTerms(vae: Vae, m: Matrix, condition: Matrix | undefined, samples: number, seed: number, binarize: boolean, want: { analyticKl: boolean; terms?: boolean; logLikelihood?: boolean }, precision: NativePrecision): Promise<{ reconstruction: Float32Array; kl: Float32Array; logLikelihood: Float32Array }> {
   const r = await withCallerStack(() => nativeOf(vae).evaluate(m.data, m.rows, samples, seed, binarize, want.analyticKl,
-    { reconstruction: Boolean(want.terms), kl: Boolean(want.terms), logLikelihood: Boolean(want.logLikelihood) }, condition?.data ?? null));
+    { reconstruction: Boolean(want.terms), kl: Boolean(want.terms), logLikelihood: Boolean(want.logLikelihood) }, condition?.data ?? null, precision));
   const empty = new Float32Array(0);
   return { reconstruction: r.reconstruction ?? empty, kl: r.kl ?? empty, logLikelihood: r.logLikelihood ?? empty };
 }
