@@ -7,7 +7,10 @@
 #   conv: latentkit's 'conv' preset — Conv2d(1, 32, 4, 2, 1) ReLU, Conv2d(32, 64, 4, 2, 1) ReLU, Linear(3136, 256)
 #         ReLU → mean / log-variance Linear(256, 20); Linear(20, 256) ReLU, Linear(256, 3136) ReLU, [64, 7, 7],
 #         ConvTranspose2d(64, 32, 4, 2, 1) ReLU, ConvTranspose2d(32, 1, 4, 2, 1) → logits.
-# Usage: /usr/bin/python3 bench/pytorch_vae.py <images.f32 raw file> <rows> <epochs> <threads> [mlp|conv]
+# bf16: the forward pass (and so its backward) under torch.autocast('cpu', dtype=torch.bfloat16), the losses in fp32
+# (PyTorch's recipe for mixed precision on CPU; Adam and the master weights stay fp32).
+# Usage: /usr/bin/python3 bench/pytorch_vae.py <images.f32 raw file> <rows> <epochs> <threads> [mlp|conv] [batch]
+#        [fp32|bf16]
 # Prints one JSON line: {"examplesPerSec": [...per epoch...], "trainLoss": [...], "threads": n, "torch": version}.
 import ctypes
 import json
@@ -62,6 +65,8 @@ class ConvVAE(nn.Module):
 def main():
     path, rows, epochs, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     arch = sys.argv[5] if len(sys.argv) > 5 else 'mlp'
+    batch = int(sys.argv[6]) if len(sys.argv) > 6 else 128
+    bf16 = (sys.argv[7] if len(sys.argv) > 7 else 'fp32') == 'bf16'
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)  # denormals slow it by ~20% over a few epochs
     torch.manual_seed(0)
@@ -73,9 +78,11 @@ def main():
         perm = torch.randperm(rows)
         t0 = time.perf_counter()
         total = 0.0
-        for i in range(0, rows, 128):
-            xb = x[perm[i:i + 128]]
-            logits, mu, logvar = model(xb)
+        for i in range(0, rows, batch):
+            xb = x[perm[i:i + batch]]
+            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+                logits, mu, logvar = model(xb)
+            logits, mu, logvar = logits.float(), mu.float(), logvar.float()
             rec = F.binary_cross_entropy_with_logits(logits, xb, reduction='sum')
             kl = 0.5 * torch.sum(logvar.exp() + mu.pow(2) - 1 - logvar)
             loss = (rec + kl) / xb.shape[0]
@@ -85,7 +92,8 @@ def main():
             total += loss.item() * xb.shape[0]
         rates.append(rows / (time.perf_counter() - t0))
         losses.append(total / rows)
-    print(json.dumps({"examplesPerSec": rates, "trainLoss": losses, "threads": threads, "torch": torch.__version__, "arch": arch}))
+    print(json.dumps({"examplesPerSec": rates, "trainLoss": losses, "threads": threads, "torch": torch.__version__, "arch": arch,
+                      "batch": batch, "precision": "bf16" if bf16 else "fp32"}))
 
 
 if __name__ == '__main__':

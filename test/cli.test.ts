@@ -184,3 +184,24 @@ test('fit gmm | pca | ppca | fa write a model, metrics and a picture; score read
   const badCov = await runCli(['fit', 'gmm', '--data', points, '--covariance', 'banded']);
   expect(badCov.err).toMatch(/--covariance expects one of full, tied, diag, spherical but received "banded"/);
 });
+
+test('--precision for train, eval and sample: metrics.json and eval.json record the precision and the ISA', async () => {
+  const { native } = await import('../lib/native');
+  const info = native().info();
+  const data = path.join(tmp, 'precision.npy');
+  fs.writeFileSync(data, encodeNpy({ data: uniform(200 * 64, 4), rows: 200, cols: 64 }));
+  const out = path.join(tmp, 'precision-run');
+  const r = await runCli(['train', '--data', data, '--epochs', '1', '--latent', '2', '--hidden', '16', '--out', out, '--precision', 'auto']);
+  expect(r.code).toBe(0);
+  expect(r.err).toMatch(new RegExp(`${info.autoPrecision} \\(${info.isa}\\)`));
+  const m = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+  expect(m.config).toMatchObject({ precision: info.autoPrecision, isa: info.isa });
+  const e = await runCli(['eval', '--model', path.join(out, 'model.safetensors'), '--precision', 'auto', '--iw', '10']);
+  expect(e.code).toBe(0);
+  expect(JSON.parse(fs.readFileSync(path.join(out, 'eval.json'), 'utf8'))).toMatchObject({ precision: info.autoPrecision, isa: info.isa });
+  expect((await runCli(['sample', '--model', path.join(out, 'model.safetensors'), '--precision', 'auto', '--n', '4', '--out', path.join(out, 's.npy')])).code).toBe(0);
+  const bad = await runCli(['train', '--data', data, '--epochs', '1', '--precision', 'fp16', '--out', path.join(tmp, 'fp16')]);
+  expect(bad.code).toBe(2);
+  expect(bad.err).toMatch(/--precision: Expected one of "fp32", "bf16", "auto", not "fp16"/);
+  expect((await runCli(['eval', '--model', path.join(out, 'model.safetensors'), '--precision', 'half'])).code).toBe(2);
+});

@@ -6,6 +6,7 @@ import * as path from 'path';
 import { loadData, mnist, trainTestSplit, LabelledData } from '../data';
 import { parseArgs, ParseArgsConfig } from 'util';
 import { LatentkitError } from '../errors';
+import { resolvePrecision } from '../precision';
 
 export type Flags = Record<string, string | boolean | undefined>;
 
@@ -55,6 +56,15 @@ export function parseCommand<const T extends CommandOptions>(command: string, ar
       return usage(`unknown option ${unknown} for latentkit ${command}${hint}`, command);
     }
     return usage(`${err.message.split('.')[0]} (latentkit ${command})`, command);
+  }
+}
+
+/** --precision fp32|bf16|auto, resolved for this CPU (precision.ts); a bad or unavailable one is a usage error. */
+export function precisionFlag(flags: Flags, command: string): 'fp32' | 'bf16' {
+  try {
+    return resolvePrecision(flags.precision);
+  } catch (e) {
+    return usage(`--precision: ${(e as Error).message.replace(/ for precision but received (.*)$/, ', not $1')}`, command);
   }
 }
 

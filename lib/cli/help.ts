@@ -7,6 +7,7 @@ export const HELP = `latentkit ${VERSION} — latent-variable models at native s
 Usage:
   latentkit train [options]          train a VAE and write a run folder
   latentkit eval --model <file> [--data <src> [--labels <file>]] [--samples S] [--iw K] [--out <file>] [--threads N]
+                 [--precision fp32|bf16|auto]
                                      test loss (negative ELBO per example, nats), KL per dimension, active units,
                                      mutual information and, with --iw K, the importance-sampled log-likelihood, on
                                      every row of --data (mnist: its test split) or, without --data, on the test rows
@@ -15,6 +16,7 @@ Usage:
                                      write decoder.onnx and encoder.onnx (IR 8, opset 17)
   latentkit sample --model <decoder.onnx | model.safetensors | dir> [--n 64] [--seed 0] --out <file>
                    [--format png|npy] [--mode mean|ancestral] [--label L (conditional models)]
+                   [--precision fp32|bf16|auto (a checkpoint)]
                                      decode n draws from the prior: an image grid (png) or the values (npy)
   latentkit serve --model <dir> [--port 8080] [--host 127.0.0.1] [--threads N] [--max-rows 1024]
                   [--max-concurrent 16] [--token-file <file>] [--tls-cert <pem> --tls-key <pem>]
@@ -62,6 +64,8 @@ train options (defaults train the reference MNIST VAE, 784-400-20):
   --weight-decay <x>    AdamW decoupled weight decay (0)
   --seed <n>            seed for weights, shuffling and noise (0)
   --threads <n>         compute threads, 0 = all cores (0)
+  --precision <p>       fp32 (default) | bf16 (mixed precision: bf16 products, fp32 weights, Adam and losses; on
+                        CPUs with AVX512-BF16 or AMX) | auto (bf16 where native, else fp32); also for eval, sample
   --binarize            dynamic binarisation: x ~ Bernoulli(pixel) at every step
   --objective <name>    elbo | iwae (elbo)
   --k <n>               IWAE importance samples per example (5)

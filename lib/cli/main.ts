@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { encodeNpy } from '../data';
-import { dataSource, evaluationRows, Flags, HelpRequested, loadSplit, num, parseCommand, usage } from './args';
+import { dataSource, evaluationRows, Flags, HelpRequested, loadSplit, num, parseCommand, precisionFlag, usage } from './args';
 import { fitCommand, scoreCommand } from './classical';
 import { LatentkitError } from '../errors';
 import { project2d } from '../eval/projection';
@@ -16,6 +16,7 @@ import { LOG_LEVELS, LogLevel, serve } from '../serve/server';
 import { imageGridPng, squareSide } from '../viz/images';
 import { lineChartSvg, scatterPng } from '../viz/plot';
 import { VERSION } from '../version';
+import { native } from '../native';
 import { commandHelp, HELP } from './help';
 import { EpochProgress } from './progress';
 
@@ -32,8 +33,10 @@ async function train(argv: string[]): Promise<void> {
       warmup: { type: 'string' }, 'free-bits': { type: 'string' }, 'adam-eps': { type: 'string' },
       aggressive: { type: 'boolean', default: false }, conditional: { type: 'boolean', default: false }, labels: { type: 'string' },
       'test-data': { type: 'string' }, 'test-labels': { type: 'string' }, arch: { type: 'string' }, 'input-shape': { type: 'string' },
+      precision: { type: 'string' },
   }, commandHelp('train'));
   const flags = values as Flags;
+  const precision = precisionFlag(flags, 'train');
   const seed = num(flags, 'seed', 0);
   const threads = num(flags, 'threads', 0);
   const hidden = flags.hidden === undefined ? [400] : String(flags.hidden).split(',').map((w) => {
@@ -65,7 +68,8 @@ async function train(argv: string[]): Promise<void> {
   if (flags.warmup !== undefined) objective.klWarmup = { epochs: num(flags, 'warmup', 1) };
   const config = { data: data.name, source, ...vae.options, epochs, batchSize: num(flags, 'batch-size', 128),
     learningRate: num(flags, 'lr', 1e-3, false), adamEps: num(flags, 'adam-eps', 1e-8, false), weightDecay: num(flags, 'weight-decay', 0, false),
-    binarize: Boolean(flags.binarize), aggressive: Boolean(flags.aggressive), ...objective, trainRows: data.train.x.rows, testRows: data.test.x.rows, version: VERSION };
+    binarize: Boolean(flags.binarize), aggressive: Boolean(flags.aggressive), ...objective, precision, isa: native().info().isa,
+    trainRows: data.train.x.rows, testRows: data.test.x.rows, version: VERSION };
   const out = String(flags.out);
   const modelFile = path.join(out, 'model.safetensors'), metricsFile = path.join(out, 'metrics.json');
   const controller = new AbortController();
@@ -74,7 +78,7 @@ async function train(argv: string[]): Promise<void> {
   const progress = new EpochProgress();
   const shape = network.hidden ? `${vae.inputDim}-${hidden.join('-')}-${vae.latentDim}` : `${network.architecture ?? 'custom'} ${(vae.options.inputShape ?? [vae.inputDim]).join('×')} → ${vae.latentDim}`;
   process.stderr.write(`training ${shape} VAE (${likelihood}) on ${data.name}: ` +
-    `${data.train.x.rows} train / ${data.test.x.rows} test rows, ${vae.numParams} parameters\n`);
+    `${data.train.x.rows} train / ${data.test.x.rows} test rows, ${vae.numParams} parameters, ${precision} (${config.isa})\n`);
   const t0 = performance.now();
   // After every epoch the model, then metrics.json naming the same epoch: whenever the run stops (Ctrl-C, a kill, a
   // full disk) the folder holds one consistent, loadable state.
@@ -89,7 +93,7 @@ async function train(argv: string[]): Promise<void> {
   try {
     await fs.promises.mkdir(out, { recursive: true });
     history = await vae.fit(data.train.x, { epochs, batchSize: config.batchSize, learningRate: config.learningRate, adamEps: config.adamEps, aggressive: config.aggressive,
-      weightDecay: config.weightDecay, binarize: config.binarize, ...objective, seed, threads, validation: data.test.x,
+      weightDecay: config.weightDecay, binarize: config.binarize, ...objective, seed, threads, precision, validation: data.test.x,
       condition: trainCondition, validationCondition: testCondition,
       signal: controller.signal, progress: (p) => progress.step(p), onEpoch: checkpoint });
   } catch (e) {
@@ -205,9 +209,10 @@ async function evaluate(argv: string[]): Promise<void> {
   const { values } = parseCommand('eval', argv, {
     model: { type: 'string' }, data: { type: 'string' }, samples: { type: 'string' }, iw: { type: 'string' },
     out: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, binarize: { type: 'boolean', default: false },
-    labels: { type: 'string' } }, commandHelp('eval'));
+    labels: { type: 'string' }, precision: { type: 'string' } }, commandHelp('eval'));
   const flags = values as Flags;
   if (!flags.model) usage('eval needs --model <model.safetensors>', 'eval');
+  const precision = precisionFlag(flags, 'eval');
   const seed = num(flags, 'seed', 0);
   const threads = flags.threads === undefined ? undefined : num(flags, 'threads', 0);
   const vae = await Vae.load(String(flags.model), { threads });
@@ -219,17 +224,18 @@ async function evaluate(argv: string[]): Promise<void> {
   if (condition && labelClasses(test.labels) > vae.options.conditionDim)
     usage(`the model has conditionDim ${vae.options.conditionDim} but ${test.name} has labels up to ${labelClasses(test.labels) - 1}`);
   const t0 = performance.now();
-  const r = await vae.elbo(test.x, { samples, binarize, condition });
+  const r = await vae.elbo(test.x, { samples, binarize, condition, precision });
   const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
   const result: Record<string, unknown> = { model: flags.model, data: test.name, testLoss: -mean(r.elbo), reconstruction: mean(r.reconstruction),
-    kl: mean(r.kl), rows: test.x.rows, samples, binarize, threads: vae.options.threads, ...latentDiagnostics(vae, test.x, seed, condition) };
+    kl: mean(r.kl), rows: test.x.rows, samples, binarize, threads: vae.options.threads, precision, isa: native().info().isa,
+    ...latentDiagnostics(vae, test.x, seed, condition) };
   process.stdout.write(`test loss ${(result.testLoss as number).toFixed(3)} nats (reconstruction ${(result.reconstruction as number).toFixed(3)}, ` +
     `KL ${(result.kl as number).toFixed(3)}) on ${test.x.rows} rows; active units ${result.activeUnits}/${vae.latentDim}, ` +
     `mutual information ${(result.mutualInformation as number).toFixed(3)} nats\n`);
   if (flags.iw !== undefined) {
     const k = num(flags, 'iw', 5000);
     const t1 = performance.now();
-    const ll = await vae.logLikelihood(test.x, { k, seed, binarize, condition });
+    const ll = await vae.logLikelihood(test.x, { k, seed, binarize, condition, precision });
     const s = (performance.now() - t1) / 1000;
     Object.assign(result, { iw: { k, nll: -mean(ll), seconds: s, examplesPerSec: test.x.rows / s } });
     process.stdout.write(`importance-sampled NLL (k = ${k}) ${(-mean(ll)).toFixed(3)} nats, ${s.toFixed(1)} s\n`);
@@ -269,8 +275,10 @@ function sampleSource(model: string): { kind: 'onnx' | 'safetensors'; file: stri
 async function sample(argv: string[]): Promise<void> {
   const { values } = parseCommand('sample', argv, {
     model: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
-    format: { type: 'string' }, mode: { type: 'string' }, threads: { type: 'string' }, label: { type: 'string' } }, commandHelp('sample'));
+    format: { type: 'string' }, mode: { type: 'string' }, threads: { type: 'string' }, label: { type: 'string' },
+    precision: { type: 'string' } }, commandHelp('sample'));
   const flags = values as Flags;
+  const precision = precisionFlag(flags, 'sample');
   if (!values.model) usage('sample needs --model <decoder.onnx | model.safetensors>');
   const label = values.label === undefined ? undefined : num(flags, 'label', 0);
   if (!values.out) usage('sample needs --out <file> (.png or .npy)');
@@ -287,11 +295,12 @@ async function sample(argv: string[]): Promise<void> {
   let x: Matrix;
   if (source.kind === 'onnx') {
     if (mode !== 'mean') usage('--mode ancestral needs a model.safetensors: an ONNX decoder holds no random operators, so it decodes means only');
+    if (flags.precision !== undefined && flags.precision !== 'fp32') usage('--precision applies to a model.safetensors: an ONNX decoder runs in onnxruntime (fp32)', 'sample');
     const decoder = await OnnxDecoder.load(source.file, { threads });
     x = await decoder.sample(n, { seed, condition: labelCondition(label, decoder.conditionDim) });
   } else {
     const vae = await Vae.load(source.file, { threads });
-    x = vae.sample(n, { seed, mode, condition: labelCondition(label, vae.options.conditionDim) });
+    x = vae.sample(n, { seed, mode, precision, condition: labelCondition(label, vae.options.conditionDim) });
   }
   let bytes: Buffer;
   if (format === 'npy') bytes = encodeNpy(x);
