@@ -2,17 +2,15 @@
 // activation then runs in one pass over y.
 #include "dense.h"
 
-#include <vector>
+#include <algorithm>
 
 #include "fast_math.h"
+#include "threads.h"
 #include "gemm.h"
 
 namespace lk {
 
 namespace {
-// Below this many elements a parallel region between GEMMs costs more than it saves: it parks and wakes the
-// OpenMP team that oneDNN uses (measured on the VAE step at 2 threads: 35k → 56k examples/s).
-constexpr int64_t kParallelMin = int64_t(1) << 20;
 
 LK_TARGET_CLONES void act_forward_span(float* y, int64_t n, Activation act) {
   switch (act) {
@@ -73,7 +71,7 @@ template <typename F>
 void parallel_spans(int64_t n, F&& f) {
   const int64_t chunk = 4096;
   const int64_t nchunks = (n + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
+#pragma omp parallel for schedule(static) if (n > kElementwiseParallelMin)
   for (int64_t c = 0; c < nchunks; ++c) {
     const int64_t lo = c * chunk;
     f(lo, (n - lo) < chunk ? (n - lo) : chunk);
@@ -112,7 +110,7 @@ Status dense_backward(float* d_x, float* d_W, float* d_b, float* d_y, const floa
 
 Status dense_forward_bf16(float* y, bf16_t* x16, const float* x, const bf16_t* W16, const float* b, int64_t B,
                           int64_t I, int64_t O, Activation act, Bf16Gemm& gemm) {
-  to_bf16(x16, x, B * I);
+  parallel_spans(B * I, [&](int64_t lo, int64_t len) { to_bf16(x16 + lo, x + lo, len); });
   GemmEpilogue e;
   e.bias = b;
   switch (act) {
@@ -125,11 +123,23 @@ Status dense_forward_bf16(float* y, bf16_t* x16, const float* x, const bf16_t* W
   return gemm.run(false, false, B, O, I, x16, W16, 0.0f, y, e);
 }
 
+int64_t dense_backward_bf16_scratch(int64_t O) { return checked_mul(2 * static_cast<int64_t>(max_compute_threads()), O); }
+
 Status dense_backward_bf16(float* d_x, float* d_W, float* d_b, bf16_t* d16, const float* d_y, const bf16_t* x16,
                            const bf16_t* W16, const float* y, int64_t B, int64_t I, int64_t O, Activation act,
-                           bool accumulate_dx, Bf16Gemm& gemm) {
-  std::vector<float> scratch(static_cast<size_t>(O));
-  act_backward_bf16_rows(d16, d_b, d_y, y, B, O, act, scratch.data());
+                           bool accumulate_dx, Bf16Gemm& gemm, float* scratch) {
+  // Row blocks over the team when the pass is large, each with its own row scratch and partial bias sums, added in
+  // thread order (the same bits for the same threads).
+  const int T = B * O > kElementwiseParallelMin ? std::min<int>(omp_get_max_threads(), max_compute_threads()) : 1;
+  float* partial = scratch + static_cast<int64_t>(T) * O;
+  std::fill_n(partial, static_cast<int64_t>(T) * O, 0.f);
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
+  for (int t = 0; t < T; ++t) {
+    const int64_t lo = B * t / T, hi = B * (t + 1) / T;
+    act_backward_bf16_rows(d16 + lo * O, partial + t * O, d_y + lo * O, y + lo * O, hi - lo, O, act, scratch + t * O);
+  }
+  for (int t = 0; t < T; ++t)
+    for (int64_t o = 0; o < O; ++o) d_b[o] += partial[t * O + o];
   LK_RETURN_IF_ERROR(gemm.run(true, false, I, O, B, x16, d16, 1.0f, d_W));
   if (d_x) LK_RETURN_IF_ERROR(gemm.run(false, true, B, I, O, d16, W16, accumulate_dx ? 1.0f : 0.0f, d_x));
   return Status::Ok();

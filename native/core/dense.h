@@ -28,9 +28,11 @@ Status dense_forward_bf16(float* y, bf16_t* x16, const float* x, const bf16_t* W
                           int64_t I, int64_t O, Activation act, Bf16Gemm& gemm);
 // One pass over d_y and y gives the pre-activation gradient d_a in bf16 (d16: (B, O)) and d_b += Σ_rows d_a; then
 // d_W (I, O) += x16ᵀ·d16 and d_x (B, I) = d16·W16ᵀ (+= when accumulate_dx; d_x nullable). d_y is left as it was.
+// scratch: dense_backward_bf16_scratch(O) floats (per-thread rows and partial bias sums).
 Status dense_backward_bf16(float* d_x, float* d_W, float* d_b, bf16_t* d16, const float* d_y, const bf16_t* x16,
                            const bf16_t* W16, const float* y, int64_t B, int64_t I, int64_t O, Activation act,
-                           bool accumulate_dx, Bf16Gemm& gemm);
+                           bool accumulate_dx, Bf16Gemm& gemm, float* scratch);
+int64_t dense_backward_bf16_scratch(int64_t O);
 
 // In place y = act(y), and d_y *= act'(from y), exposed for the kernels' own tests and for fused plans.
 Status activation_forward(float* y, int64_t n, Activation act);

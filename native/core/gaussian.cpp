@@ -6,18 +6,13 @@
 #include <vector>
 
 #include "fast_math.h"
+#include "threads.h"
 
 namespace lk {
 
-namespace {
-// Below this many elements a parallel region between GEMMs costs more than it saves: it parks and wakes the
-// OpenMP team that oneDNN uses (measured on the VAE step at 2 threads: 35k → 56k examples/s).
-constexpr int64_t kParallelMin = int64_t(1) << 20;
-}  // namespace
-
 Status gaussian_reparameterize_forward(float* z, const float* mean, const float* log_var, const float* eps, int64_t B,
                                        int64_t D, int64_t K) {
-#pragma omp parallel for schedule(static) if (B * K * D > kParallelMin)
+#pragma omp parallel for schedule(static) if (B * K * D > kElementwiseParallelMin)
   for (int64_t b = 0; b < B; ++b)
     for (int64_t s = 0; s < K; ++s) {
       const int64_t r = (b * K + s) * D;
@@ -28,7 +23,7 @@ Status gaussian_reparameterize_forward(float* z, const float* mean, const float*
 
 Status gaussian_reparameterize_backward(float* d_mean, float* d_log_var, const float* d_z, const float* log_var,
                                         const float* eps, int64_t B, int64_t D, int64_t K) {
-#pragma omp parallel for schedule(static) if (B * K * D > kParallelMin)
+#pragma omp parallel for schedule(static) if (B * K * D > kElementwiseParallelMin)
   for (int64_t b = 0; b < B; ++b)
     for (int64_t s = 0; s < K; ++s) {
       const int64_t r = (b * K + s) * D;
@@ -41,7 +36,7 @@ Status gaussian_reparameterize_backward(float* d_mean, float* d_log_var, const f
 }
 
 Status gaussian_kl_std_normal_forward(float* kl, const float* mean, const float* log_var, int64_t B, int64_t D) {
-#pragma omp parallel for schedule(static) if (B * D > kParallelMin)
+#pragma omp parallel for schedule(static) if (B * D > kElementwiseParallelMin)
   for (int64_t b = 0; b < B; ++b) {
     const float* m = mean + b * D;
     const float* lv = log_var + b * D;
@@ -54,7 +49,7 @@ Status gaussian_kl_std_normal_forward(float* kl, const float* mean, const float*
 
 Status gaussian_kl_std_normal_backward(float* d_mean, float* d_log_var, const float* d_kl, const float* mean,
                                        const float* log_var, int64_t B, int64_t D, const float* dim_scale) {
-#pragma omp parallel for schedule(static) if (B * D > kParallelMin)
+#pragma omp parallel for schedule(static) if (B * D > kElementwiseParallelMin)
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t d = 0; d < D; ++d) {
       const float g = dim_scale ? d_kl[b] * dim_scale[d] : d_kl[b];
@@ -81,7 +76,7 @@ Status gaussian_kl_std_normal_dims_forward(float* kl_dims, const float* mean, co
 
 Status std_normal_log_ratio_forward(float* ratio, const float* z, const float* eps, const float* log_var, int64_t B,
                                     int64_t D, int64_t K) {
-#pragma omp parallel for schedule(static) if (B * K * D > kParallelMin)
+#pragma omp parallel for schedule(static) if (B * K * D > kElementwiseParallelMin)
   for (int64_t b = 0; b < B; ++b) {
     float lv_sum = 0.f;
     for (int64_t d = 0; d < D; ++d) lv_sum += log_var[b * D + d];
@@ -97,7 +92,7 @@ Status std_normal_log_ratio_forward(float* ratio, const float* z, const float* e
 
 Status std_normal_log_ratio_backward(float* d_z, float* d_log_var, const float* d_ratio, const float* z, int64_t B,
                                      int64_t D, int64_t K) {
-#pragma omp parallel for schedule(static) if (B * K * D > kParallelMin)
+#pragma omp parallel for schedule(static) if (B * K * D > kElementwiseParallelMin)
   for (int64_t b = 0; b < B; ++b) {
     float g_sum = 0.f;
     for (int64_t s = 0; s < K; ++s) {
@@ -125,7 +120,7 @@ Status mixture_log_ratio_forward(float* ratio, float* resp, const float* z, cons
                                  int64_t K, int64_t C) {
   std::vector<double> log_pi(static_cast<size_t>(C));
   log_softmax(log_pi.data(), logits, C);
-#pragma omp parallel for schedule(static) if (B * K * D * C > kParallelMin)
+#pragma omp parallel for schedule(static) if (B * K * D * C > kElementwiseParallelMin)
   for (int64_t b = 0; b < B; ++b) {
     double neg_log_q_const = 0;  // ½ Σ_d (lv_b + log 2π); each draw adds ½ Σ eps²
     for (int64_t d = 0; d < D; ++d) neg_log_q_const += 0.5 * (log_var[b * D + d] + kLog2Pi);
@@ -195,7 +190,7 @@ Status mixture_log_ratio_backward(float* d_z, float* d_log_var, float* d_logits,
 
 Status gaussian_diag_log_density_forward(float* log_prob, const float* x, const float* mean, const float* log_var,
                                          int64_t B, int64_t D) {
-#pragma omp parallel for schedule(static) if (B * D > kParallelMin)
+#pragma omp parallel for schedule(static) if (B * D > kElementwiseParallelMin)
   for (int64_t b = 0; b < B; ++b) {
     float s = 0.f;
     for (int64_t d = 0; d < D; ++d) {
@@ -211,7 +206,7 @@ Status gaussian_diag_log_density_forward(float* log_prob, const float* x, const 
 Status gaussian_diag_log_density_backward(float* d_x, float* d_mean, float* d_log_var, const float* d_log_prob,
                                           const float* x, const float* mean, const float* log_var, int64_t B,
                                           int64_t D) {
-#pragma omp parallel for schedule(static) if (B * D > kParallelMin)
+#pragma omp parallel for schedule(static) if (B * D > kElementwiseParallelMin)
   for (int64_t b = 0; b < B; ++b) {
     const float g = d_log_prob[b];
     for (int64_t d = 0; d < D; ++d) {

@@ -6,14 +6,12 @@
 #include <cmath>
 
 #include "fast_math.h"
+#include "threads.h"
 #include "special.h"
 
 namespace lk {
 
 namespace {
-// Below this many elements a parallel region between GEMMs costs more than it saves: it parks and wakes the
-// OpenMP team that oneDNN uses (measured on the VAE step at 2 threads: 35k → 56k examples/s).
-constexpr int64_t kParallelMin = int64_t(1) << 20;
 // Count likelihoods cost ~50 ns per element (lgamma, digamma, exp in double): worth a parallel region much sooner.
 constexpr int64_t kCountParallelMin = int64_t(1) << 14;
 constexpr float kLog2 = 0.6931471805599453f;
@@ -86,7 +84,7 @@ template <Family F>
 Status location_scale_forward(float* nll, const float* mean, const float* log_scale, LogVarShape shape,
                               const float* x, int64_t B, int64_t D) {
   const int64_t stride = shape == LogVarShape::Scalar ? 0 : 1;
-#pragma omp parallel for schedule(static) if (B * D > kParallelMin)
+#pragma omp parallel for schedule(static) if (B * D > kElementwiseParallelMin)
   for (int64_t b = 0; b < B; ++b) {
     const float* lv = shape == LogVarShape::Element ? log_scale + b * D : log_scale;
     nll[b] = location_scale_row<F>(mean + b * D, lv, stride, x + b * D, D);
@@ -99,7 +97,7 @@ Status location_scale_backward(float* d_mean, float* d_log_scale, const float* d
                                const float* log_scale, LogVarShape shape, const float* x, int64_t B, int64_t D) {
   const int64_t stride = shape == LogVarShape::Scalar ? 0 : 1;
   if (shape == LogVarShape::Element || d_log_scale == nullptr) {
-#pragma omp parallel for schedule(static) if (B * D > kParallelMin)
+#pragma omp parallel for schedule(static) if (B * D > kElementwiseParallelMin)
     for (int64_t b = 0; b < B; ++b) {
       const int64_t lo = shape == LogVarShape::Element ? b * D : 0;
       location_scale_grad_row<F>(d_mean + b * D, d_log_scale ? d_log_scale + lo : nullptr, stride, d_nll[b],
@@ -169,14 +167,14 @@ constexpr int64_t kColumnBlock = 32;
 
 Status bernoulli_logits_nll_forward(float* nll, float* probs, const float* logits, const float* x, int64_t B,
                                     int64_t D) {
-#pragma omp parallel for schedule(static) if (B * D > kParallelMin)
+#pragma omp parallel for schedule(static) if (B * D > kElementwiseParallelMin)
   for (int64_t b = 0; b < B; ++b) nll[b] = bernoulli_row(probs ? probs + b * D : nullptr, logits + b * D, x + b * D, D);
   return Status::Ok();
 }
 
 Status bernoulli_logits_nll_backward(float* d_logits, const float* d_nll, const float* probs, const float* x,
                                      int64_t B, int64_t D) {
-#pragma omp parallel for schedule(static) if (B * D > kParallelMin)
+#pragma omp parallel for schedule(static) if (B * D > kElementwiseParallelMin)
   for (int64_t b = 0; b < B; ++b) bernoulli_grad_row(d_logits + b * D, d_nll[b], probs + b * D, x + b * D, D);
   return Status::Ok();
 }
@@ -214,7 +212,7 @@ LK_TARGET_CLONES void floored_log_grad_span(float* d_raw, const float* d_out, co
 }
 
 Status floored_log_forward(float* out, const float* raw, float floor, int64_t n) {
-  floored_log_span(out, raw, floor, n);  // serial: the elementwise-between-GEMMs rule of kParallelMin
+  floored_log_span(out, raw, floor, n);  // serial: the elementwise-between-GEMMs rule of kElementwiseParallelMin
   return Status::Ok();
 }
 

@@ -14,6 +14,12 @@
 
 namespace lk {
 
+// Below this many elements an elementwise pass between GEMMs (bias, activations, bf16 conversions, likelihood,
+// reparameterisation) stays serial: a parallel region there parks and wakes the OpenMP team that oneDNN uses, which
+// costs more than it saves on small arrays (at batch 128, 2 threads, keeping them serial took the VAE step from 35k
+// to 56k examples/s); on large ones the serial pass is what the other threads wait for.
+constexpr int64_t kElementwiseParallelMin = int64_t(1) << 20;
+
 // Runs body(item, thread) for items 0 … n − 1 spread over the OpenMP team (dynamic schedule): each thread owns
 // its own buffers (indexed by `thread`, < max_compute_threads()), and GEMMs and kernels inside run on their calling
 // thread alone (OpenMP and oneDNN do not nest), so no step of a pass is serial. Returns the first error.

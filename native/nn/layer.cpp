@@ -30,6 +30,7 @@ namespace {
 struct DenseBf16State final : LayerState {
   Bf16Gemm gemm;
   float *x16 = nullptr, *d16 = nullptr;  // arena floats holding (rows, in) and (rows, out) bf16 values
+  float* scratch = nullptr;              // backward's (core/dense.h)
   bf16_t* x() { return reinterpret_cast<bf16_t*>(x16); }
   bf16_t* d() { return reinterpret_cast<bf16_t*>(d16); }
 };
@@ -46,6 +47,7 @@ class DenseLayer final : public Layer {
     std::unique_ptr<DenseBf16State> st(new DenseBf16State);
     arena.add(&st->x16, (checked_mul(rows, in_.numel()) + 1) / 2);
     if (grads) arena.add(&st->d16, (checked_mul(rows, out_.c) + 1) / 2);
+    if (grads) arena.add(&st->scratch, dense_backward_bf16_scratch(out_.c));
     return std::unique_ptr<LayerState>(st.release());
   }
   Status forward(LayerState* state, float* y, const float* x, const ParamView& p, int64_t rows) const override {
@@ -62,7 +64,7 @@ class DenseLayer final : public Layer {
                             accumulate_dx);
     DenseBf16State& st = *static_cast<DenseBf16State*>(state);
     return dense_backward_bf16(d_x, g + w_off_, g + b_off_, st.d(), d_y, st.x(), p.bf16 + w_off_, y, rows, I, O,
-                               spec_.activation, accumulate_dx, st.gemm);
+                               spec_.activation, accumulate_dx, st.gemm, st.scratch);
   }
 };
 
