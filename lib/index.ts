@@ -8,6 +8,8 @@ export { LatentkitError } from './errors';
 export type { ErrorCode } from './errors';
 export { loadSafetensors, saveSafetensors } from './io/safetensors';
 export { native } from './native';
+export { PRECISIONS } from './precision';
+export type { Precision, InferenceOptions } from './precision';
 export { VERSION } from './version';
 export { OnnxDecoder, OnnxEncoder } from './onnx/runtime';
 export { decoderOnnx, encoderOnnx, ONNX_IR_VERSION, ONNX_OPSET } from './onnx/export';

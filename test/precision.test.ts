@@ -11,6 +11,7 @@ import { Matrix } from '../lib/matrix';
 import { nativeVaeConfig, resolveVaeOptions, Vae, VaeOptions } from '../lib/models/vae';
 import { nativeStep, resolveObjective } from '../lib/models/objective';
 import { native, NativeStepOptions } from '../lib/native';
+import { OnnxDecoder } from '../lib/onnx/runtime';
 import { randn } from './helpers';
 import { ensureDist, ROOT } from './scripts/dist';
 
@@ -158,6 +159,13 @@ describe('bf16 training and evaluation', () => {
     await a.v.save(file);
     const loaded = await Vae.load(file);
     expect(Buffer.compare(Buffer.from(loaded.encode(x).mean.data.buffer), Buffer.from(a.v.encode(x).mean.data.buffer))).toBe(0);
+    // … and exports to ONNX like an fp32 model: onnxruntime decodes what the native fp32 decoder does.
+    const dir = path.join(tmp, 'onnx');
+    await a.v.exportOnnx(dir);
+    const onnx = await OnnxDecoder.load(path.join(dir, 'decoder.onnx'));
+    const fromOnnx = await onnx.decode(z);
+    const native32 = a.v.decode(z).data;
+    expect(Math.max(...fromOnnx.data.map((v, i) => Math.abs(v - native32[i])))).toBeLessThan(1e-5);
   }, 120000);
 
   bf16Test('a bf16 conv VAE trains as its fp32 twin does', async () => {

@@ -330,7 +330,7 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   return a.env().Undefined();
 }
 
-// conv2d_backward(dX | null, dW, dB, dY, x, w, geometry, rows, accumulateDx): dW += ∂, dB += ∂, dX = (or +=) ∂ of
+// conv2d_backward(dX | null, dW, dB, dY, x, w, geometry, rows, accumulateDx): dW = ∂, dB = ∂, dX = (or +=) ∂ of
 // Σ dY ⊙ conv(x). Runs the forward first, as a training step does (the backward reuses its reordered inputs).
 Napi::Value Conv2dBackward(const Napi::CallbackInfo& info) {
   Args a(info, "conv2d_backward");

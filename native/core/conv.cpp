@@ -172,8 +172,9 @@ Status ConvKernel::plan_for(int64_t rows, Plan** out) {
     p->y_user = memory(dst_plain, eng, const_cast<void*>(none));
     p->dy_user = memory(dst_plain, eng, const_cast<void*>(none));
     p->w_user = memory(w_plain, eng, const_cast<void*>(none));
-    p->db = memory(b_md, eng);
-    p->dw_plain = memory(w_plain, eng);
+    // The weight and bias gradients land in the caller's d_w / d_b (handles set per call).
+    p->db = memory(b_md, eng, const_cast<void*>(none));
+    p->dw_plain = memory(w_plain, eng, const_cast<void*>(none));
     memory b_user(b_md, eng, const_cast<void*>(none));
     Layouts l;
     if (!g_.transposed)
@@ -250,6 +251,8 @@ Status ConvKernel::backward(float* d_x, float* d_w, float* d_b, const float* d_y
     p->x_user.set_data_handle(const_cast<float*>(x));
     p->w_user.set_data_handle(const_cast<float*>(w));
     p->dy_user.set_data_handle(const_cast<float*>(d_y));
+    p->dw_plain.set_data_handle(d_w);
+    p->db.set_data_handle(d_b);
     p->d_dy.load(p->stream);
     p->w_dy.load(p->stream);
     p->w_src.load(p->stream);
@@ -268,8 +271,6 @@ Status ConvKernel::backward(float* d_x, float* d_w, float* d_b, const float* d_y
     }
     p->stream.wait();
     if (d_x && accumulate_dx) add_into(d_x, p->dx_sum.data(), p->x_count);
-    add_into(d_w, static_cast<const float*>(p->dw_plain.get_data_handle()), g_.weight_count());
-    add_into(d_b, static_cast<const float*>(p->db.get_data_handle()), g_.out_c);
   } catch (const dnnl::error& e) {
     return Status::Error(Code::Backend, std::string("oneDNN convolution backward failed: ") + e.what());
   }
@@ -314,7 +315,7 @@ Status ConvKernel::time_primitives(int64_t rows, bool input_grad, int64_t warmup
         }
       }
     };
-    for (memory* m : {&p->x_user, &p->w_user, &p->y_user, &p->dx_user, &p->dy_user}) fill(*m);
+    for (memory* m : {&p->x_user, &p->w_user, &p->y_user, &p->dx_user, &p->dy_user, &p->dw_plain, &p->db}) fill(*m);
     for (Bound* b : {&p->f_src, &p->f_w, &p->f_dst, &p->d_dy, &p->d_w, &p->d_dx, &p->w_src, &p->w_dy})
       if (b->mem) fill(b->mem);
     p->fwd_args.at(DNNL_ARG_BIAS).set_data_handle(p->db.get_data_handle());
@@ -366,14 +367,16 @@ Status ConvKernel::gemm_forward(float* y, const float* x, const float* w, const 
   return Status::Ok();
 }
 
-// Per image: columns (O·k·k, P) = d_y_n at each input pixel's output positions (im2col); d_W (I, O·k·k) +=
-// x_n·columnsᵀ; d_x_n (I, P) = W·columns (written, or added with accumulate_dx).
+// Per image: columns (O·k·k, P) = d_y_n at each input pixel's output positions (im2col); d_W (I, O·k·k) =
+// Σ_n x_n·columnsᵀ and d_b = Σ_n Σ_pixels d_y_n (written); d_x_n (I, P) = W·columns (written, or added with
+// accumulate_dx).
 Status ConvKernel::gemm_backward(float* d_x, float* d_w, float* d_b, const float* d_y, const float* x, const float* w,
                                  int64_t rows, bool accumulate_dx) {
   const int64_t I = g_.in_c, O = g_.out_c, k = g_.kernel, s = g_.stride, pad = g_.padding;
   const int64_t H = g_.in_h, W = g_.in_w, P = H * W, OH = g_.out_h(), OW = g_.out_w(), KK = O * k * k;
   columns_.resize(static_cast<size_t>(KK * P));
   float* col = columns_.data();
+  std::fill_n(d_b, O, 0.f);
   for (int64_t n = 0; n < rows; ++n) {
     const float* dyn = d_y + n * O * OH * OW;
     for (int64_t o = 0; o < O; ++o)
@@ -394,7 +397,7 @@ Status ConvKernel::gemm_backward(float* d_x, float* d_w, float* d_b, const float
       for (int64_t q = 0; q < OH * OW; ++q) acc += dyn[o * OH * OW + q];
       d_b[o] += static_cast<float>(acc);
     }
-    LK_RETURN_IF_ERROR(gemm(false, true, I, KK, P, 1.0f, x + n * I * P, col, 1.0f, d_w));
+    LK_RETURN_IF_ERROR(gemm(false, true, I, KK, P, 1.0f, x + n * I * P, col, n == 0 ? 0.0f : 1.0f, d_w));
     if (d_x) LK_RETURN_IF_ERROR(gemm(false, false, I, P, KK, 1.0f, w, col, accumulate_dx ? 1.0f : 0.0f, d_x + n * I * P));
   }
   return Status::Ok();

@@ -50,7 +50,8 @@ class ConvKernel {
 
   // y = conv(x, w) + b.  y: (rows, out_c, out_h, out_w); x: (rows, in_c, in_h, in_w)
   Status forward(float* y, const float* x, const float* w, const float* b, int64_t rows);
-  // d_w += ∂/∂w, d_b += ∂/∂b of Σ d_y ⊙ y; d_x (nullable) = ∂/∂x, or += when accumulate_dx.
+  // d_w = ∂/∂w, d_b = ∂/∂b of Σ d_y ⊙ y (written, as dense.h's weight gradients); d_x (nullable) = ∂/∂x, or += when
+  // accumulate_dx.
   Status backward(float* d_x, float* d_w, float* d_b, const float* d_y, const float* x, const float* w, int64_t rows,
                   bool accumulate_dx);
   // For benchmarks: executes the primitives alone (forward, backward weights and, with input_grad, backward data)

@@ -102,7 +102,8 @@ Status dense_forward(float* y, const float* x, const float* W, const float* b, i
 Status dense_backward(float* d_x, float* d_W, float* d_b, float* d_y, const float* x, const float* W, const float* y,
                       int64_t B, int64_t I, int64_t O, Activation act, bool accumulate_dx) {
   LK_RETURN_IF_ERROR(activation_backward(d_y, y, B * O, act));
-  LK_RETURN_IF_ERROR(gemm(true, false, I, O, B, 1.0f, x, d_y, 1.0f, d_W));
+  LK_RETURN_IF_ERROR(gemm(true, false, I, O, B, 1.0f, x, d_y, 0.0f, d_W));
+  std::fill_n(d_b, O, 0.f);
   add_rows(d_b, d_y, B, O);
   if (d_x) LK_RETURN_IF_ERROR(gemm(false, true, B, I, O, 1.0f, d_y, W, accumulate_dx ? 1.0f : 0.0f, d_x));
   return Status::Ok();
@@ -138,9 +139,10 @@ Status dense_backward_bf16(float* d_x, float* d_W, float* d_b, bf16_t* d16, cons
     const int64_t lo = B * t / T, hi = B * (t + 1) / T;
     act_backward_bf16_rows(d16 + lo * O, partial + t * O, d_y + lo * O, y + lo * O, hi - lo, O, act, scratch + t * O);
   }
+  std::fill_n(d_b, O, 0.f);
   for (int t = 0; t < T; ++t)
     for (int64_t o = 0; o < O; ++o) d_b[o] += partial[t * O + o];
-  LK_RETURN_IF_ERROR(gemm.run(true, false, I, O, B, x16, d16, 1.0f, d_W));
+  LK_RETURN_IF_ERROR(gemm.run(true, false, I, O, B, x16, d16, 0.0f, d_W));
   if (d_x) LK_RETURN_IF_ERROR(gemm.run(false, true, B, I, O, d16, W16, accumulate_dx ? 1.0f : 0.0f, d_x));
   return Status::Ok();
 }

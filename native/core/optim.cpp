@@ -3,21 +3,31 @@
 
 #include <cmath>
 
+#include <cstring>
+
 #include "fast_math.h"
-#include "gemm.h"
 
 namespace lk {
 
 namespace {
-LK_TARGET_CLONES void adam_span(float* p, float* m, float* v, float* g, int64_t n, float lr_t, float b1, float b2,
-                                float eps_t, float decay, bool zero_grad) {
+// With p16, the updated parameter is also written rounded to bf16 (round to nearest even, as gemm.h's to_bf16; the
+// parameters are finite here, as check_step's NaN detection guarantees before any update).
+template <bool kShadow>
+LK_TARGET_CLONES void adam_span(float* p, float* m, float* v, float* g, uint16_t* p16, int64_t n, float lr_t, float b1,
+                                float b2, float eps_t, float decay, bool zero_grad) {
   for (int64_t i = 0; i < n; ++i) {
     const float gi = g[i];
     const float mi = b1 * m[i] + (1.0f - b1) * gi;
     const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
     m[i] = mi;
     v[i] = vi;
-    p[i] = p[i] * decay - lr_t * mi / (std::sqrt(vi) + eps_t);
+    const float pi = p[i] * decay - lr_t * mi / (std::sqrt(vi) + eps_t);
+    p[i] = pi;
+    if (kShadow) {
+      uint32_t u;
+      std::memcpy(&u, &pi, sizeof u);
+      p16[i] = static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    }
     if (zero_grad) g[i] = 0.f;
   }
 }
@@ -38,8 +48,12 @@ Status adam_step(float* params, float* m, float* v, float* grad, int64_t n, cons
   for (int64_t c = 0; c < nchunks; ++c) {
     const int64_t lo = c * chunk;
     const int64_t len = (n - lo) < chunk ? (n - lo) : chunk;
-    adam_span(params + lo, m + lo, v + lo, grad + lo, len, lr_t, h.beta1, h.beta2, eps_t, decay, zero_grad);
-    if (params16) to_bf16(params16 + lo, params + lo, len);  // the chunk is still in cache
+    if (params16)
+      adam_span<true>(params + lo, m + lo, v + lo, grad + lo, params16 + lo, len, lr_t, h.beta1, h.beta2, eps_t, decay,
+                      zero_grad);
+    else
+      adam_span<false>(params + lo, m + lo, v + lo, grad + lo, nullptr, len, lr_t, h.beta1, h.beta2, eps_t, decay,
+                       zero_grad);
   }
   return Status::Ok();
 }

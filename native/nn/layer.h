@@ -90,7 +90,8 @@ class Layer {
 
   // y (rows, out) = layer(x (rows, in)) with the parameters in `params` (the flat buffer).
   virtual Status forward(LayerState* state, float* y, const float* x, const ParamView& params, int64_t rows) const = 0;
-  // Given d_y (rows, out), overwritten with the pre-activation gradient: grads (flat, like params) += ∂/∂θ;
+  // Given d_y (rows, out), overwritten with the pre-activation gradient: the layer's slices of grads (flat, like
+  // params) = ∂/∂θ (written: a step's backward visits each layer once; core/dense.h says why);
   // d_x (nullable) = ∂/∂x, or += when accumulate_dx. x and y are what forward read and wrote.
   virtual Status backward(LayerState* state, float* d_x, float* grads, float* d_y, const float* x, const float* y,
                           const ParamView& params, int64_t rows, bool accumulate_dx) const = 0;

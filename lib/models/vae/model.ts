@@ -181,7 +181,7 @@ export class Vae {
   }
 
   /** Per-row anomaly score: the negative ELBO (method 'elbo', `samples` draws) or negative IS log-likelihood ('iw', k). */
-  anomalyScore(x: MatrixLike, options: { method?: 'elbo' | 'iw'; k?: number; samples?: number; seed?: number; binarize?: boolean; condition?: MatrixLike } = {}): Promise<Float32Array> {
+  anomalyScore(x: MatrixLike, options: { method?: 'elbo' | 'iw'; k?: number; samples?: number; seed?: number; binarize?: boolean; condition?: MatrixLike; precision?: Precision } = {}): Promise<Float32Array> {
     return anomalyScore(this, x, options);
   }
 
