@@ -62,8 +62,10 @@ describe('the bf16 kernels', () => {
     expect(out[specials.indexOf(3.4e38)]).toBe(Infinity); // beyond bf16's largest finite value, 3.3895e38
   });
 
-  test.each([[false, false], [true, false], [false, true], [true, true]])('bf16 GEMM (transA %s, transB %s) equals the float64 product of the bf16-rounded operands', (ta, tb) => {
-    const M = 37, N = 53, K = 300;
+  // 37 × 53: one matmul; 300 × 53 and 37 × 300: split into row or column blocks over the team (2+ threads).
+  const cases: Array<[boolean, boolean, number, number, number]> = [];
+  for (const ta of [false, true]) for (const tb of [false, true]) for (const [M, N, K] of [[37, 53, 300], [300, 53, 64], [37, 300, 64]]) cases.push([ta, tb, M, N, K]);
+  test.each(cases)('bf16 GEMM (transA %s, transB %s, %i × %i × %i) equals the float64 product of the bf16-rounded operands', (ta, tb, M, N, K) => {
     const A = randn(M * K, 1), B = randn(K * N, 2), C = randn(M * N, 3);
     const Ar = new Float32Array(A.length), Br = new Float32Array(B.length);
     k.round_bf16(Ar, A, A.length);

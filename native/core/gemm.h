@@ -65,7 +65,10 @@ class Bf16Gemm {
 
  private:
   struct Product;
-  using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, int, float>;
+  // trans_a, trans_b, M, N, K, lda, ldb, ldc, accumulate, bias, epilogue fn, its alpha, the block (−1: whole)
+  using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, int, float, int>;
+  static constexpr int kMaxParts = 256;
+  Product* product(const Key& key);  // the cached primitive of one shape (created on first use)
   std::map<Key, std::unique_ptr<Product>> products_;
 };
 
