@@ -204,4 +204,9 @@ test('--precision for train, eval and sample: metrics.json and eval.json record 
   expect(bad.code).toBe(2);
   expect(bad.err).toMatch(/--precision: Expected one of "fp32", "bf16", "auto", not "fp16"/);
   expect((await runCli(['eval', '--model', path.join(out, 'model.safetensors'), '--precision', 'half'])).code).toBe(2);
+  // An ONNX decoder runs in onnxruntime: --precision applies to checkpoints only.
+  expect((await runCli(['export', '--model', path.join(out, 'model.safetensors'), '--out', path.join(out, 'onnx')])).code).toBe(0);
+  const onnx = await runCli(['sample', '--model', path.join(out, 'onnx'), '--precision', 'bf16', '--n', '4', '--out', path.join(out, 'o.npy')]);
+  expect(onnx.code).toBe(2);
+  expect(onnx.err).toMatch(/--precision applies to a model.safetensors/);
 });
