@@ -151,7 +151,7 @@ Status Bf16Gemm::run(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
       if (q.bias) q.p->bias.set_data_handle(const_cast<float*>(q.bias));
       q.p->matmul.execute(q.p->stream, q.p->args);
       q.p->stream.wait();
-    } catch (const dnnl::error& err) {
+    } catch (const std::exception& err) {  // dnnl::error, or an allocation: nothing may leave an OpenMP region
       if (!failed.exchange(true)) message = err.what();
     }
   };
