@@ -1,3 +1,8 @@
+# bench/pytorch_bf16_gradient.py — how far PyTorch 1.13's own bf16 autocast moves a VAE's gradient from fp32: a
+# 784-128-8 MLP VAE (Bernoulli logits, closed-form KL, batch 64 of random binary pixels, one fixed draw of ε), its
+# loss and every weight and bias gradient in fp32 and under torch.autocast('cpu', dtype=torch.bfloat16), printing
+# the loss's relative change and each tensor's ‖g16 − g32‖ / ‖g32‖ — the scale that test/precision.test.ts's bf16
+# tolerances are set against. Usage: /usr/bin/python3 bench/pytorch_bf16_gradient.py
 import torch, numpy as np
 torch.manual_seed(0)
 x = torch.rand(64, 784).round()
