@@ -3,7 +3,7 @@ export { Vae, ACTIVATIONS, LIKELIHOODS } from './models/vae';
 export type { VaeOptions, FitOptions, History, EpochRecord, StepProgress, ElboResult, Activation, Likelihood } from './models/vae';
 export type { Matrix, MatrixLike } from './matrix';
 export { toMatrix, toArrays } from './matrix';
-export { datasets, loadData, trainTestSplit, binarize, minMaxScale, headRows, parseIdx, readIdx, parseNpy, readNpy, encodeNpy, parseCsv, readCsv } from './data';
+export { datasets, loadData, trainTestSplit, binarize, minMaxScale, headRows, parseIdx, readIdx, parseNpy, readNpy, encodeNpy, parseNpz, readNpz, parseCsv, readCsv } from './data';
 export { LatentkitError } from './errors';
 export type { ErrorCode } from './errors';
 export { loadSafetensors, saveSafetensors } from './io/safetensors';

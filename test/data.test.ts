@@ -1,10 +1,11 @@
-// Data loaders: IDX (plain and gzip, every element type), .npy (fixtures made by numpy, see fixtures/make_npy.py),
+// Data loaders: IDX (plain and gzip, every element type), .npy and .npz (fixtures made by numpy, see
+// fixtures/make_npy.py and make_npz.py),
 // CSV, MNIST, and the dataset helpers.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { binarize, datasets, encodeNpy, loadData, minMaxScale, parseCsv, parseIdx, parseNpy, readNpy, trainTestSplit } from '../lib/data';
+import { binarize, datasets, encodeNpy, loadData, minMaxScale, parseCsv, parseIdx, parseNpy, parseNpz, readNpy, readNpz, trainTestSplit } from '../lib/data';
 
 const fixtures = path.join(__dirname, 'fixtures');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'latentkit-data-'));
@@ -62,6 +63,33 @@ describe('.npy', () => {
     const m = { data: Float32Array.from([1, 2, 3, 4, 5, 6]), rows: 2, cols: 3 };
     expect(parseNpy(encodeNpy(m))).toEqual(m);
     expect(() => parseNpy(Buffer.from('not numpy at all'))).toThrow(/NUMPY magic/);
+  });
+});
+
+describe('.npz', () => {
+  const x = Array.from({ length: 12 }, (_, i) => i / 8);
+  test.each(['small.npz', 'small_compressed.npz'])('%s (numpy savez / savez_compressed): members by name; loadData takes x and y', async (file) => {
+    const members = await readNpz(path.join(fixtures, file));
+    expect(Object.keys(members).sort()).toEqual(['x', 'y']);
+    expect([members.x.rows, members.x.cols]).toEqual([4, 3]);
+    expect(Array.from(members.x.data)).toEqual(x);
+    const d = await loadData(path.join(fixtures, file));
+    expect(Array.from(d.x.data)).toEqual(x);
+    expect(Array.from(d.labels)).toEqual([0, 1, 2, 1]);
+  });
+  test('refused: several arrays without x, not a zip, a damaged member, an impossible declared size', async () => {
+    await expect(loadData(path.join(fixtures, 'pair.npz'))).rejects.toThrow(/needs one named 'x' \(it holds a, b\)/);
+    expect(() => parseNpz(Buffer.from('not a zip file at all, not at all'), 'f')).toThrow(/f is not a readable .npz file: missing the zip signature/);
+    const good = fs.readFileSync(path.join(fixtures, 'small.npz'));
+    const broken = Buffer.from(good);
+    broken.write('XUMPY', good.indexOf('NUMPY'), 'latin1'); // the first member's .npy magic (stored, not deflated)
+    expect(() => parseNpz(broken, 'f')).toThrow(/f member x\.npy is not a readable \.npy file: missing the \\x93NUMPY magic/);
+    // The central directory's uncompressed size of the first member raised to 4 GB: refused before inflating.
+    const huge = Buffer.from(good);
+    const central = huge.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    huge.writeUInt32LE(0xfffffff0, central + 24);
+    expect(() => parseNpz(huge, 'f')).toThrow(/f is not a readable \.npz file: member x\.npy declares 4294967280 bytes from \d+/);
+    expect(() => parseNpz(good.subarray(0, good.length - 30), 'f')).toThrow(/not a readable .npz file/);
   });
 });
 

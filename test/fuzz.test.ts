@@ -1,6 +1,6 @@
 // fuzz.test.ts — a bounded run of the seeded fuzzer (test/scripts/fuzz.js) in a child process: 3,000 calls of every
 // binding function and VaeNative method with edge-value arguments, and 2,000 mutated files for the safetensors,
-// .npy, IDX, CSV and ONNX loaders. Zero crashes (the child must exit 0), zero hangs (every synchronous call under
+// .npy, .npz, IDX, CSV and ONNX loaders. Zero crashes (the child must exit 0), zero hangs (every synchronous call under
 // 3 s, every job settled within 20 s). bench/fuzz.js runs the same fuzzer for longer.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';

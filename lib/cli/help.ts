@@ -37,7 +37,7 @@ Usage:
   latentkit --help | --version | -V
 
 train options (defaults train the reference MNIST VAE, 784-400-20):
-  --data <src>          mnist (default), or a .npy / .csv / IDX file (a seeded 10% is held out for testing, unless
+  --data <src>          mnist (default), or a .npy / .npz / .csv / IDX file (a seeded 10% is held out for testing, unless
                         --test-data is given); IDX images bring the labels file beside them
   --test-data <src>     the test set (every row); --data is then trained on whole
   --test-labels <file>  labels of the --test-data rows

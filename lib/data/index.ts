@@ -9,22 +9,28 @@ import { finiteNumber, integer } from '../validate';
 import { readCsv } from './csv';
 import { LabelledData, mnist, readIdxImages } from './mnist';
 import { readNpy } from './npy';
+import { readNpz } from './npz';
 
 export { parseIdx, readIdx } from './idx';
 export { parseNpy, readNpy, encodeNpy } from './npy';
+export { parseNpz, readNpz } from './npz';
 export { parseCsv, readCsv } from './csv';
 export { mnist, readIdxImages } from './mnist';
 export type { LabelledData } from './mnist';
 
 export const datasets = { mnist };
 
-/** Loads `source`: 'mnist' (the training split), or a .npy, .csv or IDX file (optionally .gz). */
+/**
+ * Loads `source`: 'mnist' (the training split), or a .npy, .npz, .csv or IDX file (optionally .gz). An .npz gives its
+ * member 'x' (or its only member) as the data and its member 'y' or 'labels', when present, as integer labels.
+ */
 export async function loadData(source: string): Promise<LabelledData & { name: string }> {
   if (source === 'mnist') return { ...(await mnist({ split: 'train' })), name: 'mnist' };
   const ext = path.extname(source.replace(/\.gz$/, '')).toLowerCase();
   const name = path.basename(source);
   let x: Matrix;
   if (ext === '.npy') x = await readNpy(source);
+  else if (ext === '.npz') return { ...npzData(await readNpz(source), source), name };
   else if (ext === '.csv' || ext === '.tsv' || ext === '.txt') x = await readCsv(source);
   else if (ext === '.idx' || /idx\d-ubyte$/.test(source.replace(/\.gz$/, '')) || ext === '') {
     const labelsFile = siblingIdxLabels(source);
@@ -33,8 +39,26 @@ export async function loadData(source: string): Promise<LabelledData & { name: s
       process.emitWarning(`${name}: no label file found beside it (${name.replace(/images-idx3/, 'labels-idx1')}); every row gets label 0`,
         { type: 'DataWarning', code: 'LATENTKIT_NO_LABELS' });
     return { ...d, name };
-  } else throw new LatentkitError('LATENTKIT_BAD_DATA', `${source}: unknown data format ${ext} (use mnist, .npy, .csv or an IDX file)`);
+  } else throw new LatentkitError('LATENTKIT_BAD_DATA', `${source}: unknown data format ${ext} (use mnist, .npy, .npz, .csv or an IDX file)`);
   return { x, labels: new Uint8Array(x.rows), name };
+}
+
+/** The data and labels of an .npz archive's members (see loadData). */
+function npzData(members: Record<string, Matrix>, source: string): LabelledData {
+  const names = Object.keys(members);
+  const dataName = 'x' in members ? 'x' : names.length === 1 ? names[0] : undefined;
+  if (!dataName)
+    throw new LatentkitError('LATENTKIT_BAD_DATA', `${source}: an .npz with several arrays needs one named 'x' (it holds ${names.join(', ')})`);
+  const x = members[dataName];
+  const labelName = ['y', 'labels'].find((n) => n in members);
+  if (!labelName) return { x, labels: new Uint8Array(x.rows) };
+  const l = members[labelName];
+  if (l.cols !== 1 || l.rows !== x.rows)
+    throw new LatentkitError('LATENTKIT_BAD_DATA', `${source}: its '${labelName}' holds ${l.rows} × ${l.cols} values; labels are one per row of '${dataName}' (${x.rows})`);
+  for (const v of l.data)
+    if (!Number.isInteger(v) || v < 0 || v > 255)
+      throw new LatentkitError('LATENTKIT_BAD_DATA', `${source}: its '${labelName}' holds ${v}; labels are integers in [0, 255]`);
+  return { x, labels: Uint8Array.from(l.data) };
 }
 
 /** The label file beside an IDX image file (MNIST's naming: …-images-idx3-ubyte[.gz] → …-labels-idx1-ubyte[.gz]). */

@@ -4,7 +4,7 @@
 // Binding cases call every function of native().kernels and native().classical, the VaeNative constructor and every
 // method, with arguments drawn from edge values: numbers (0, ±1, 2^31, 2^53, NaN, ±Infinity, 1e300, …), typed
 // arrays of the wrong type, length or a detached buffer, null / undefined / objects / strings. Loader cases feed
-// mutated valid files (bit flips, truncation, inserted bytes, rewritten headers) to the safetensors, .npy, IDX, CSV
+// mutated valid files (bit flips, truncation, inserted bytes, rewritten headers) to the safetensors, .npy, .npz, IDX, CSV
 // and ONNX readers. A thrown error is a pass; the child dying (signal) or one call running past its time bound is a
 // finding. Before each case the child writes the case's number and name to the progress file, so the parent can say
 // which one killed it. Prints a JSON summary on the last line.
@@ -145,12 +145,21 @@ async function seedFiles(dir) {
   return {
     safetensors: fs.readFileSync(ckpt),
     npy: lk.encodeNpy({ data: Float32Array.from([1, 2, 3, 4, 5, 6]), rows: 3, cols: 2 }),
+    // .npz: a zip of two .npy members, deflated and stored
+    npz: npzOf(6),
+    npzStored: npzOf(0),
     idx,
     idxGz: require('zlib').gzipSync(idx),
     csv: Buffer.from('a,b,c\n1,2,3\n4.5,-6,7e2\n"8",9,10\n'),
     onnx: fs.readFileSync(decoder),
     small: encodeSafetensors([{ name: 't', shape: [2, 2], data: Float32Array.from([1, 2, 3, 4]) }], { format: 'latentkit', kind: 'vae', options: '{}' }),
   };
+}
+
+function npzOf(level) {
+  const member = (m) => new Uint8Array(lk.encodeNpy(m));
+  return Buffer.from(require('fflate').zipSync({ 'x.npy': member({ data: Float32Array.from([1, 2, 3, 4, 5, 6]), rows: 3, cols: 2 }),
+    'y.npy': member({ data: Float32Array.from([0, 1, 1]), rows: 3, cols: 1 }) }, { level }));
 }
 
 function mutate(buf) {
@@ -186,6 +195,8 @@ async function fuzzLoaders(n, dir) {
     ['small', async (b) => { fs.writeFileSync(file, b); await lk.Vae.load(file); }],
     ['safetensors', async (b) => { fs.writeFileSync(file, b); await lk.GaussianMixture.load(file); }],
     ['npy', (b) => lk.parseNpy(b)],
+    ['npz', (b) => lk.parseNpz(b)],
+    ['npzStored', (b) => lk.parseNpz(b)],
     ['idx', (b) => lk.parseIdx(b)],
     ['idxGz', (b) => lk.parseIdx(b)],
     ['csv', (b) => lk.parseCsv(b.toString('utf8'))],
