@@ -6,6 +6,7 @@
 #include "conv.h"
 
 #include "gemm.h"
+#include "onednn.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -22,11 +23,6 @@ using dnnl::memory;
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 using Args = std::unordered_map<int, memory>;
-
-const dnnl::engine& cpu_engine() {
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
 
 // A memory in the layout a primitive chose: the plain user memory itself when the layouts agree, else an internal
 // buffer with a reorder from (to_internal) or to (from_internal) the user memory.

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "fast_math.h"
+#include "onednn.h"
 
 namespace lk {
 
@@ -63,7 +64,7 @@ Bf16Gemm::Product* Bf16Gemm::product(const Key& key) {
   if (it != products_.end()) return it->second.get();
   using dnnl::memory;
   using dt = memory::data_type;
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  const dnnl::engine& engine = cpu_engine();
   const bool trans_a = std::get<0>(key), trans_b = std::get<1>(key), sum = std::get<8>(key), bias = std::get<9>(key);
   const int64_t M = std::get<2>(key), N = std::get<3>(key), K = std::get<4>(key);
   const int64_t lda = std::get<5>(key), ldb = std::get<6>(key), ldc = std::get<7>(key);
