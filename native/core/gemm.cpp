@@ -35,15 +35,8 @@ Status gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float a
 }
 
 namespace {
-// Round to nearest even on the bit pattern; a NaN keeps its sign and becomes a quiet NaN.
 LK_TARGET_CLONES void to_bf16_span(bf16_t* __restrict dst, const float* __restrict src, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, src + i, sizeof u);
-    const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
-    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    dst[i] = static_cast<bf16_t>(nan ? ((u >> 16) | 0x40u) : rounded);
-  }
+  for (int64_t i = 0; i < n; ++i) dst[i] = to_bf16(src[i]);
 }
 }  // namespace
 

@@ -6,6 +6,7 @@
 // team of the calling thread (threads.h).
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -29,17 +30,22 @@ enum class Precision { Fp32, Bf16 };
 // bfloat16: the top 16 bits of an IEEE float (8 exponent bits, 7 mantissa bits), stored as its bit pattern.
 using bf16_t = uint16_t;
 
-// dst[i] = src[i] rounded to the nearest bf16 (ties to even; NaN stays NaN), on the calling thread (the sizes it
-// converts are a layer's activations: a parallel region would cost more than it saves).  dst, src: (n)
+// x rounded to the nearest bf16: ties to even on the bit pattern; a NaN keeps its sign and becomes a quiet NaN.
+inline bf16_t to_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  return static_cast<bf16_t>(nan ? ((u >> 16) | 0x40u) : rounded);
+}
+// dst[i] = to_bf16(src[i]), on the calling thread (the sizes it converts are a layer's activations: a parallel
+// region would cost more than it saves).  dst, src: (n)
 void to_bf16(bf16_t* dst, const float* src, int64_t n);
 inline float from_bf16(bf16_t v) {
   union { uint32_t u; float f; } b{static_cast<uint32_t>(v) << 16};
   return b.f;
 }
 
-// bf16 GEMMs of one caller (a layer's state, a benchmark): C = op(A)·op(B) + beta·C with beta 0 or 1, bf16 A and B,
-// fp32 C. The matmul primitive of each distinct shape is created on first use and kept (oneDNN picks its bf16
-// kernels: brg:avx512_core_bf16, or AMX). Not shared between threads.
 // What a bf16 GEMM may apply to its fp32 result before writing it, in the same pass (oneDNN post-ops):
 // C = f(op(A)·op(B) + bias) with bias (N) broadcast over rows, f = identity, relu (leaky with slope alpha), tanh or
 // softplus. Only with beta = 0.
@@ -50,6 +56,9 @@ struct GemmEpilogue {
   float alpha = 0.f;
 };
 
+// bf16 GEMMs of one caller (a layer's state, a benchmark): C = op(A)·op(B) + beta·C with beta 0 or 1, bf16 A and B,
+// fp32 C. The matmul primitive of each distinct shape is created on first use and kept (oneDNN picks its bf16
+// kernels: brg:avx512_core_bf16, or AMX). Not shared between threads.
 class Bf16Gemm {
  public:
   Bf16Gemm();

@@ -3,15 +3,13 @@
 
 #include <cmath>
 
-#include <cstring>
-
 #include "fast_math.h"
+#include "gemm.h"
 
 namespace lk {
 
 namespace {
-// With p16, the updated parameter is also written rounded to bf16 (round to nearest even, as gemm.h's to_bf16; the
-// parameters are finite here, as check_step's NaN detection guarantees before any update).
+// With p16, the updated parameter is also written rounded to bf16 (gemm.h's to_bf16), in the same pass.
 template <bool kShadow>
 LK_TARGET_CLONES void adam_span(float* p, float* m, float* v, float* g, uint16_t* p16, int64_t n, float lr_t, float b1,
                                 float b2, float eps_t, float decay, bool zero_grad) {
@@ -23,11 +21,7 @@ LK_TARGET_CLONES void adam_span(float* p, float* m, float* v, float* g, uint16_t
     v[i] = vi;
     const float pi = p[i] * decay - lr_t * mi / (std::sqrt(vi) + eps_t);
     p[i] = pi;
-    if (kShadow) {
-      uint32_t u;
-      std::memcpy(&u, &pi, sizeof u);
-      p16[i] = static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-    }
+    if (kShadow) p16[i] = to_bf16(pi);
     if (zero_grad) g[i] = 0.f;
   }
 }

@@ -159,8 +159,7 @@ Status VaeModel::encode(float* mean, float* log_var, const float* x, const float
   LK_RETURN_IF_ERROR(check_condition(cond, rows));
   const int64_t L = config_.latent_dim, D = config_.input_dim, Q = config_.condition_dim;
   const std::vector<bf16_t> p16 = params_bf16(precision);
-  VaeWorkspace ws(*this, std::min(rows, kInferenceChunk), 1, false, precision);
-  ws.params16 = p16.data();
+  VaeWorkspace ws(*this, std::min(rows, kInferenceChunk), 1, false, VaeWorkspace::shadow(p16));
   for (int64_t r0 = 0; r0 < rows; r0 += kInferenceChunk) {
     const int64_t B = std::min(kInferenceChunk, rows - r0);
     LK_RETURN_IF_ERROR(encode_batch(ws, x + r0 * D, Q > 0 ? cond + r0 * Q : nullptr, B));
@@ -175,8 +174,7 @@ Status VaeModel::decode(float* mean, float* aux, const float* z, const float* co
   LK_RETURN_IF_ERROR(check_condition(cond, rows));
   const int64_t L = config_.latent_dim, D = config_.input_dim, Q = config_.condition_dim;
   const std::vector<bf16_t> p16 = params_bf16(precision);
-  VaeWorkspace ws(*this, std::min(rows, kInferenceChunk), 1, false, precision);
-  ws.params16 = p16.data();
+  VaeWorkspace ws(*this, std::min(rows, kInferenceChunk), 1, false, VaeWorkspace::shadow(p16));
   for (int64_t r0 = 0; r0 < rows; r0 += kInferenceChunk) {
     const int64_t B = std::min(kInferenceChunk, rows - r0);
     LK_RETURN_IF_ERROR(decode_batch(ws, z + r0 * L, Q > 0 ? cond + r0 * Q : nullptr, B, 1));
@@ -227,10 +225,7 @@ Status VaeModel::evaluate(const EvalTerms& out, const float* x, const float* con
     if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "evaluation was cancelled");
     const int64_t r0 = (item / blocks) * Bc, j = item % blocks, s0 = j * Kb;
     const int64_t B = std::min(Bc, rows - r0), K = std::min(Kb, samples - s0), R = B * K;
-    if (!workspaces[t]) {
-      workspaces[t].reset(new VaeWorkspace(*this, Bc, Kb, false, precision));
-      workspaces[t]->params16 = p16.data();
-    }
+    if (!workspaces[t]) workspaces[t].reset(new VaeWorkspace(*this, Bc, Kb, false, VaeWorkspace::shadow(p16)));
     VaeWorkspace& ws = *workspaces[t];
     std::memcpy(ws.x, x + r0 * D, sizeof(float) * B * D);
     if (binarize)  // a fixed binarisation of the evaluation data (probs is free until the likelihood runs)
@@ -332,8 +327,7 @@ Status VaeModel::loss_and_gradient(float* grad, double* loss, const float* x, co
   if (!prior_->closed_form_kl() && step.free_bits > 0.f)
     return Status::Error(Code::InvalidArgument, "freeBits needs prior 'normal' (a closed-form KL per dimension)");
   const std::vector<bf16_t> p16 = params_bf16(precision);
-  VaeWorkspace ws(*this, rows, step.samples, true, precision);
-  ws.params16 = p16.data();
+  VaeWorkspace ws(*this, rows, step.samples, true, VaeWorkspace::shadow(p16));
   std::memset(grad, 0, sizeof(float) * params_.size());
   ObjectiveResult sums;
   LK_RETURN_IF_ERROR(forward_backward(ws, x, config_.condition_dim > 0 ? cond : nullptr, rows, seed,

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "vae.h"
 
@@ -13,12 +14,16 @@ namespace lk {
 
 // Every activation buffer of one forward (and, for training, backward) pass, carved out of one allocation: the
 // encoder side holds `enc_rows` examples, the decoder side `dec_rows` = enc_rows × K draws (row b·K + s). The
-// networks' buffers come from their Sequential::Run; the VAE's own ones are below. In bf16 precision the networks'
-// products read `params16`, the bf16 copy of the parameters that the workspace's owner keeps current.
+// networks' buffers come from their Sequential::Run; the VAE's own ones are below. Given `params16` (the bf16 copy
+// of the parameters, num_params values, which the workspace's owner keeps current) the networks compute in bf16
+// precision and their products read it; without, in fp32.
 class VaeWorkspace {
  public:
-  VaeWorkspace(const VaeModel& m, int64_t enc_rows, int64_t samples, bool with_grads, Precision precision)
-      : capacity(enc_rows), samples(samples), precision(precision) {
+  // A bf16 copy as the constructor takes it: null when empty (fp32 precision).
+  static const bf16_t* shadow(const std::vector<bf16_t>& params16) { return params16.empty() ? nullptr : params16.data(); }
+  VaeWorkspace(const VaeModel& m, int64_t enc_rows, int64_t samples, bool with_grads, const bf16_t* params16)
+      : capacity(enc_rows), samples(samples), params16(params16) {
+    const Precision precision = params16 ? Precision::Bf16 : Precision::Fp32;
     const int64_t latent = m.config_.latent_dim, input = m.config_.input_dim;
     const bool element_scale = m.likelihood_->element_scale();
     const int64_t C = m.prior_->components(), Q = m.config_.condition_dim;
@@ -56,7 +61,7 @@ class VaeWorkspace {
     }
   }
   const float* out() const { return dec.out(); }
-  ParamView view(const float* params) const { return {params, precision == Precision::Bf16 ? params16 : nullptr}; }
+  ParamView view(const float* params) const { return {params, params16}; }
   // Clears the gradients that kernels accumulate into, for B examples (B · samples draws).
   void zero_grads(int64_t B, int64_t latent, int64_t input) {
     const int64_t R = B * samples;
@@ -69,8 +74,7 @@ class VaeWorkspace {
   }
 
   int64_t capacity, samples;  // examples, and draws per example
-  Precision precision;
-  const bf16_t* params16 = nullptr;  // bf16 precision: the parameters in bf16 (num_params values)
+  const bf16_t* params16;  // null in fp32
   Sequential::Run enc, dec;   // the encoder on `capacity` rows, the decoder on capacity × samples
   std::unique_ptr<float[]> arena;
   // Per example (capacity): mean, log_var (the encoder's heads), x (rows of input_dim), kl, bound, d_row; per draw

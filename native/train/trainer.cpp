@@ -32,10 +32,9 @@ Status VaeTrainer::Create(VaeModel* model, const float* data, const float* cond,
   std::unique_ptr<VaeTrainer> t(new VaeTrainer(model, options, rows));
   t->data_.assign(data, data + rows * c.input_dim);
   if (Q > 0) t->cond_.assign(cond, cond + rows * Q);
-  t->workspace_.reset(
-      new VaeWorkspace(*model, std::min(options.batch_size, rows), options.step.samples, true, options.precision));
   if (options.precision == Precision::Bf16) t->params16_.resize(static_cast<size_t>(N));
-  t->workspace_->params16 = t->params16_.data();
+  t->workspace_.reset(new VaeWorkspace(*model, std::min(options.batch_size, rows), options.step.samples, true,
+                                       VaeWorkspace::shadow(t->params16_)));
   t->grad_.assign(static_cast<size_t>(N), 0.f);
   t->adam_m_.assign(static_cast<size_t>(N), 0.f);
   t->adam_v_.assign(static_cast<size_t>(N), 0.f);
