@@ -129,6 +129,10 @@ export interface NativeVae {
   setThreads(threads: number): void;
   encode(x: Float32Array, rows: number, mean: Float32Array, logVar: Float32Array, condition: Float32Array | null, precision: NativePrecision): void;
   decode(z: Float32Array, rows: number, mean: Float32Array, aux: Float32Array | null, condition: Float32Array | null, precision: NativePrecision): void;
+  /** encode as a job on the compute thread (it copies its inputs; outputs are new arrays). */
+  encodeAsync(x: Float32Array, rows: number, condition: Float32Array | null, precision: NativePrecision): Promise<{ mean: Float32Array; logVar: Float32Array }>;
+  /** decode as a job on the compute thread; aux (log-scale or dropout logits) only when withAux. */
+  decodeAsync(z: Float32Array, rows: number, condition: Float32Array | null, precision: NativePrecision, withAux: boolean): Promise<{ mean: Float32Array; aux: Float32Array | null }>;
   decoderLogScale(): Float32Array | null;
   /** Per-example terms over `samples` draws; each wanted output comes back as a new Float32Array (else null). */
   evaluate(x: Float32Array, rows: number, samples: number, seed: number, binarize: boolean, analyticKl: boolean,
@@ -143,7 +147,9 @@ export interface NativeVae {
     lossSum: number; reconstructionSum: number; klSum: number; examples: number; steps: number; encoderSteps: number;
   }>;
   endTraining(): void;
+  /** Cancels the running training epoch. */
   cancel(): void;
+  /** Whether a job of this model (a training epoch, or one that reads it) is running. */
   busy(): boolean;
 }
 
@@ -215,8 +221,11 @@ export interface NativeBinding {
       kl: Float32Array | null, klDims: Float32Array | null, B: number, L: number, step: NativeStepOptions): { loss: number; reconstruction: number; kl: number; dKl: number };
   };
   classical: NativeClassical;
-  /** isa: oneDNN's effective ISA; bf16Native: whether it computes bf16 natively; autoPrecision: what precision 'auto' runs. */
-  info(): { cores: number; isa: string; bf16Native: boolean; autoPrecision: 'fp32' | 'bf16'; cuda: { compiled: boolean; devices: number; reason: string } };
+  /**
+   * isa: oneDNN's effective ISA; bf16Native: whether it computes bf16 natively; autoPrecision: what precision 'auto'
+   * runs; inferenceRows: the rows of one encode / decode pass (inputs split at multiples of it give the same bits).
+   */
+  info(): { cores: number; isa: string; bf16Native: boolean; autoPrecision: 'fp32' | 'bf16'; inferenceRows: number; cuda: { compiled: boolean; devices: number; reason: string } };
   /** Cancels this environment's native jobs and waits until none is computing (called on process 'exit'). */
   shutdown(): void;
   /** Native LATENTKIT_* errors are made with this class (LatentkitError) from now on. */

@@ -5,6 +5,7 @@
 #include "../core/gemm.h"
 #include "../core/threads.h"
 #include "../cuda/device.h"
+#include "../models/vae.h"
 #include "async_job.h"
 #include "env_state.h"
 
@@ -17,7 +18,8 @@ Napi::Object init_classical(Napi::Env env);
 
 namespace {
 
-// info() → { cores, isa (oneDNN's effective CPU ISA), cuda: { compiled, devices, reason } }
+// info() → { cores, isa (oneDNN's effective CPU ISA), bf16Native, autoPrecision, inferenceRows (vae.h), cuda: {
+// compiled, devices, reason } }
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -26,6 +28,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("bf16Native", Napi::Boolean::New(env, lk::bf16_native()));
   // What precision 'auto' runs here (lib/precision.ts): bf16 where it is native, else fp32.
   o.Set("autoPrecision", Napi::String::New(env, lk::bf16_native() ? "bf16" : "fp32"));
+  o.Set("inferenceRows", Napi::Number::New(env, static_cast<double>(lk::kInferenceRows)));
   Napi::Object cuda = Napi::Object::New(env);
   lk::CudaInfo ci = lk::cuda_info();
   cuda.Set("compiled", Napi::Boolean::New(env, ci.compiled));

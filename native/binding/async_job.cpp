@@ -301,4 +301,13 @@ Napi::Promise run_async(Napi::Env env, int threads, std::function<Status(const J
   return AsyncJob::Start(env, new ControlledJob(env, threads, std::move(work), std::move(result), on_progress));
 }
 
+Napi::Float32Array adopt_array(Napi::Env env, std::vector<float>&& v) {
+  if (v.empty()) return Napi::Float32Array::New(env, 0);
+  auto* owned = new std::vector<float>(std::move(v));
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
+      env, owned->data(), owned->size() * sizeof(float),
+      [](Napi::Env, void*, std::vector<float>* hint) { delete hint; }, owned);
+  return Napi::Float32Array::New(env, owned->size(), buffer, 0);
+}
+
 }  // namespace lk

@@ -74,6 +74,11 @@ Napi::Promise run_async(Napi::Env env, int threads, std::function<Status(const s
 Napi::Promise run_async(Napi::Env env, int threads, std::function<Status(const JobControl&)> work,
                         std::function<Napi::Value(Napi::Env)> result, Napi::Function on_progress);
 
+// A job's output handed to JS without a copy (Result() runs on the JS thread, and copying and page-faulting a large
+// output there stalled the event loop ~400 ms per 125 MB here): the vector's memory becomes the Float32Array's and is
+// freed when the array is collected. `v` is left empty.
+Napi::Float32Array adopt_array(Napi::Env env, std::vector<float>&& v);
+
 // Module load: the environment's state (env_state.h) with its registry, thread-safe queue and cleanup hook.
 void init_jobs(Napi::Env env);
 // Cancels and waits for the jobs of the calling environment (the JS `process.on('exit')` hook calls it: the main

@@ -1,7 +1,11 @@
-// vae_binding.cpp — the JS class VaeNative over lk::VaeModel. Short calls (encode, decode) are synchronous;
-// evaluation and training epochs are AsyncJobs (async_job.h: they copy what they read, run on the compute thread of
-// executor.h and settle on the JS thread, holding no libuv pool thread). While a job runs the model is busy: other
-// calls throw LATENTKIT_BUSY, and the job holds a reference to the model's JS object.
+// vae_binding.cpp — the JS class VaeNative over lk::VaeModel. encode and decode are synchronous (run inline or on the
+// compute thread, executor.h) and also AsyncJobs (encodeAsync, decodeAsync); evaluation and training epochs are
+// AsyncJobs only (async_job.h: they copy what they read, run on the compute thread and settle on the JS thread,
+// holding no libuv pool thread, and each holds a reference to the model's JS object).
+// A training epoch has the model to itself: while it runs every other call throws LATENTKIT_BUSY. Jobs that only
+// read the parameters (evaluate, encodeAsync, decodeAsync) may be many at once and beside synchronous reads (each
+// call works in a workspace of its own); what changes the parameters or starts training waits for none of them but
+// is refused while any runs.
 #include <napi.h>
 
 #include <atomic>
@@ -138,6 +142,8 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
                         InstanceMethod("setThreads", &VaeNative::Guarded<&VaeNative::SetThreads>),
                         InstanceMethod("encode", &VaeNative::Guarded<&VaeNative::Encode>),
                         InstanceMethod("decode", &VaeNative::Guarded<&VaeNative::Decode>),
+                        InstanceMethod("encodeAsync", &VaeNative::Guarded<&VaeNative::EncodeAsync>),
+                        InstanceMethod("decodeAsync", &VaeNative::Guarded<&VaeNative::DecodeAsync>),
                         InstanceMethod("decoderLogScale", &VaeNative::Guarded<&VaeNative::DecoderLogScale>),
                         InstanceMethod("evaluate", &VaeNative::Guarded<&VaeNative::Evaluate>),
                         InstanceMethod("lossAndGradient", &VaeNative::Guarded<&VaeNative::LossAndGradient>),
@@ -219,14 +225,29 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
 
   VaeModel& model() { return *model_; }
   VaeTrainer& trainer() { return *trainer_; }
-  void job_started(AsyncJob* job) { job_ = job; }
-  void job_settled() { job_ = nullptr; }
+  // A job of the model: Exclusive (a training epoch: it changes the parameters) or Shared (it only reads them).
+  enum class Access { Shared, Exclusive };
+  void job_started(AsyncJob* job, Access access) {
+    if (access == Access::Exclusive) job_ = job;
+    else ++readers_;
+  }
+  void job_settled(Access access) {
+    if (access == Access::Exclusive) job_ = nullptr;
+    else --readers_;
+  }
 
  private:
+  // Before what changes the parameters or the training state: no job of either kind may be running.
   void require_idle(Napi::Env env, const char* what) {
-    if (job_)
+    if (job_ || readers_ > 0)
       throw_status(env, Status::Error(Code::Busy, std::string("cannot ") + what +
                                                       " while a training or evaluation job is running on this model"));
+  }
+  // Before what only reads the parameters: no training epoch may be running (Adam is updating them).
+  void require_not_training(Napi::Env env, const char* what) {
+    if (job_)
+      throw_status(env, Status::Error(Code::Busy, std::string("cannot ") + what +
+                                                      " while a training job is running on this model"));
   }
 
   Napi::Value NumParams(const Napi::CallbackInfo& info) {
@@ -244,7 +265,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
 
   Napi::Value GetParams(const Napi::CallbackInfo& info) {
     Args a(info, "getParams");
-    require_idle(info.Env(), "copy the parameters");  // Adam is updating them
+    require_not_training(info.Env(), "copy the parameters");  // Adam is updating them
     float* out = a.f32(0, "out", model_->num_params());
     std::copy(model_->params(), model_->params() + model_->num_params(), out);
     return info.Env().Undefined();
@@ -268,43 +289,61 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
   // multiply-add), which decides whether a synchronous call runs inline (executor.h).
   double flops(int64_t rows) const { return static_cast<double>(rows) * static_cast<double>(model_->num_params()); }
 
+  // The inputs of an encode (x) or decode (z) call: values at 0, rows at 1, the condition and the precision at
+  // `rest` and rest + 1 after `outputs` output arrays (rest = 2 + outputs).
+  struct InferenceInput {
+    const float* values;
+    int64_t rows;
+    const float* condition;
+    Precision precision;
+  };
+  InferenceInput inference_input(const Args& a, bool encode, size_t outputs) const {
+    InferenceInput in;
+    in.rows = a.integer(1, "rows", 0);
+    const int64_t width = encode ? model_->config().input_dim : model_->config().latent_dim;
+    in.values = a.f32(0, encode ? "x" : "z", a.product({in.rows, width}, encode ? "x" : "z"));
+    in.condition = condition_arg(a, 2 + outputs, in.rows, model_->config().condition_dim);
+    in.precision = a.precision(3 + outputs);
+    return in;
+  }
+
+  // encode(x, rows, mean, logVar, condition | null, precision): q(z | x) into the caller's arrays.
   Napi::Value Encode(const Napi::CallbackInfo& info) {
     Args a(info, "encode");
-    require_idle(info.Env(), "encode");
-    const int64_t rows = a.integer(1, "rows", 0);
+    require_not_training(info.Env(), "encode");
+    const InferenceInput in = inference_input(a, true, 2);
     const int64_t L = model_->config().latent_dim;
-    const float* x = a.f32(0, "x", a.product({rows, model_->config().input_dim}, "x"));
-    float* mean = a.f32(2, "mean", a.product({rows, L}, "mean"));
-    float* log_var = a.f32(3, "logVar", rows * L);
-    const float* cond = condition_arg(a, 4, rows, model_->config().condition_dim);
-    const Precision precision = a.precision(5);
-    Status s = run_on_compute_thread(threads_, flops(rows),
-                                     [&] { return model_->encode(mean, log_var, x, cond, rows, precision); });
+    float* mean = a.f32(2, "mean", a.product({in.rows, L}, "mean"));
+    float* log_var = a.f32(3, "logVar", in.rows * L);
+    Status s = run_on_compute_thread(threads_, flops(in.rows), [&] {
+      return model_->encode(mean, log_var, in.values, in.condition, in.rows, in.precision);
+    });
     if (!s.ok()) throw_status(info.Env(), s);
     return info.Env().Undefined();
   }
 
-  // decode(z, rows, mean, aux | null, condition | null, precision): E[x | z] and, when asked, the per-element log-scale or dropout
-  // logits.
+  // decode(z, rows, mean, aux | null, condition | null, precision): E[x | z] and, when asked, the per-element
+  // log-scale or dropout logits.
   Napi::Value Decode(const Napi::CallbackInfo& info) {
     Args a(info, "decode");
-    require_idle(info.Env(), "decode");
-    const int64_t rows = a.integer(1, "rows", 0);
-    const float* z = a.f32(0, "z", a.product({rows, model_->config().latent_dim}, "z"));
-    const int64_t n = a.product({rows, model_->config().input_dim}, "out");
+    require_not_training(info.Env(), "decode");
+    const InferenceInput in = inference_input(a, false, 2);
+    const int64_t n = a.product({in.rows, model_->config().input_dim}, "out");
     float* mean = a.f32(2, "mean", n);
     float* aux = a.at(3).IsUndefined() ? nullptr : a.f32(3, "aux", n, true);
-    const float* cond = condition_arg(a, 4, rows, model_->config().condition_dim);
-    const Precision precision = a.precision(5);
-    Status s = run_on_compute_thread(threads_, flops(rows),
-                                     [&] { return model_->decode(mean, aux, z, cond, rows, precision); });
+    Status s = run_on_compute_thread(threads_, flops(in.rows), [&] {
+      return model_->decode(mean, aux, in.values, in.condition, in.rows, in.precision);
+    });
     if (!s.ok()) throw_status(info.Env(), s);
     return info.Env().Undefined();
   }
+
+  Napi::Value EncodeAsync(const Napi::CallbackInfo& info);
+  Napi::Value DecodeAsync(const Napi::CallbackInfo& info);
 
   // The learned or fixed log-scale (log σ², log b) or log θ as a new Float32Array, or null when there is none.
   Napi::Value DecoderLogScale(const Napi::CallbackInfo& info) {
-    require_idle(info.Env(), "read the decoder's scale");
+    require_not_training(info.Env(), "read the decoder's scale");
     int64_t n = 0;
     const float* v = model_->decoder_log_scale(&n);
     if (n == 0) return info.Env().Null();
@@ -319,7 +358,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
   // (synchronous; for gradient checks on small batches; fp32 unless a precision is given)
   Napi::Value LossAndGradient(const Napi::CallbackInfo& info) {
     Args a(info, "lossAndGradient");
-    require_idle(info.Env(), "compute a gradient");
+    require_not_training(info.Env(), "compute a gradient");
     const int64_t rows = a.integer(1, "rows", 1);
     const float* x = a.f32(0, "x", a.product({rows, model_->config().input_dim}, "x"));
     const uint64_t seed = a.seed(2, "seed");
@@ -342,7 +381,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
   }
 
   Napi::Value EndTraining(const Napi::CallbackInfo& info) {
-    require_idle(info.Env(), "end training");
+    require_not_training(info.Env(), "end training");
     trainer_.reset();
     return info.Env().Undefined();
   }
@@ -352,26 +391,92 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
     return info.Env().Undefined();
   }
 
-  Napi::Value Busy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), job_ != nullptr); }
+  // Whether any job of the model (training, or one that reads it) is running.
+  Napi::Value Busy(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), job_ != nullptr || readers_ > 0);
+  }
 
   std::unique_ptr<VaeModel> model_;
   std::unique_ptr<VaeTrainer> trainer_;  // between beginTraining and endTraining
   int threads_ = 0;
-  AsyncJob* job_ = nullptr;  // the running job (JS thread only); the model is busy while it is set
+  AsyncJob* job_ = nullptr;  // the running training epoch (JS thread only)
+  int readers_ = 0;          // running jobs that only read the parameters (JS thread only)
 };
 
-// An async job on a model (async_job.h): it keeps the model's JS object alive and marks the model busy until it
-// settles; VaeNative::cancel() cancels it.
+// An async job on a model (async_job.h): it keeps the model's JS object alive and counts as running on the model
+// until it settles (Exclusive: a training epoch, which VaeNative::cancel() cancels; Shared: a job that reads it).
 class ModelJob : public AsyncJob {
  protected:
-  ModelJob(Napi::Env env, VaeNative* owner, int threads) : AsyncJob(env, threads), owner_(owner) {
+  using Access = VaeNative::Access;
+  ModelJob(Napi::Env env, VaeNative* owner, int threads, Access access)
+      : AsyncJob(env, threads), owner_(owner), access_(access) {
     keep(owner->Value());
-    owner->job_started(this);
+    owner->job_started(this, access);
   }
-  void Settled() override { owner_->job_settled(); }
+  void Settled() override { owner_->job_settled(access_); }
 
   VaeNative* owner_;
+  Access access_;
 };
+
+// encodeAsync / decodeAsync: its own copies of the input and condition, outputs into buffers of its own.
+class InferenceJob : public ModelJob {
+ public:
+  InferenceJob(Napi::Env env, VaeNative* owner, int threads, bool encode, const float* values, int64_t width,
+               const float* cond, int64_t rows, Precision precision, bool with_aux)
+      : ModelJob(env, owner, threads, Access::Shared), encode_(encode), with_aux_(with_aux), rows_(rows),
+        precision_(precision) {
+    values_.assign(values, values + rows * width);
+    if (cond) cond_.assign(cond, cond + rows * owner->model().config().condition_dim);
+  }
+
+ protected:
+  // The outputs are allocated (and first touched) here, on the compute thread, and handed to JS without a copy.
+  Status Work() override {
+    const VaeConfig& c = owner_->model().config();
+    first_.resize(static_cast<size_t>(rows_ * (encode_ ? c.latent_dim : c.input_dim)));
+    if (encode_ || with_aux_) second_.resize(first_.size());
+    const float* cond = cond_.empty() ? nullptr : cond_.data();
+    if (encode_) return owner_->model().encode(first_.data(), second_.data(), values_.data(), cond, rows_, precision_);
+    return owner_->model().decode(first_.data(), with_aux_ ? second_.data() : nullptr, values_.data(), cond, rows_,
+                                  precision_);
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("mean", adopt_array(env, std::move(first_)));
+    if (encode_) r.Set("logVar", adopt_array(env, std::move(second_)));
+    else r.Set("aux", with_aux_ ? Napi::Value(adopt_array(env, std::move(second_))) : env.Null());
+    return r;
+  }
+
+ private:
+  bool encode_, with_aux_;
+  int64_t rows_;
+  Precision precision_;
+  std::vector<float> values_, cond_, first_, second_;
+};
+
+// encodeAsync(x, rows, condition | null, precision) → Promise<{ mean, logVar }> (new Float32Arrays of rows × latentDim)
+Napi::Value VaeNative::EncodeAsync(const Napi::CallbackInfo& info) {
+  Args a(info, "encodeAsync");
+  require_not_training(info.Env(), "encode");
+  const InferenceInput in = inference_input(a, true, 0);
+  return AsyncJob::Start(info.Env(), new InferenceJob(info.Env(), this, threads_, true, in.values,
+                                                      model_->config().input_dim, in.condition, in.rows,
+                                                      in.precision, false));
+}
+
+// decodeAsync(z, rows, condition | null, precision, withAux) → Promise<{ mean, aux | null }> (rows × inputDim each)
+Napi::Value VaeNative::DecodeAsync(const Napi::CallbackInfo& info) {
+  Args a(info, "decodeAsync");
+  require_not_training(info.Env(), "decode");
+  const InferenceInput in = inference_input(a, false, 0);
+  const bool with_aux = a.boolean(4, "withAux");
+  return AsyncJob::Start(info.Env(), new InferenceJob(info.Env(), this, threads_, false, in.values,
+                                                      model_->config().latent_dim, in.condition, in.rows,
+                                                      in.precision, with_aux));
+}
 
 // Per-example terms into buffers of its own (outputs too: a detached output array would be freed under the job).
 class EvaluateJob : public ModelJob {
@@ -379,7 +484,7 @@ class EvaluateJob : public ModelJob {
   EvaluateJob(Napi::Env env, VaeNative* owner, int threads, std::vector<float> x, std::vector<float> cond,
               int64_t rows, int64_t samples, bool analytic_kl, uint64_t seed, bool binarize, Precision precision,
               bool want_reconstruction, bool want_kl, bool want_log_likelihood)
-      : ModelJob(env, owner, threads), x_(std::move(x)), cond_(std::move(cond)), rows_(rows), samples_(samples),
+      : ModelJob(env, owner, threads, Access::Shared), x_(std::move(x)), cond_(std::move(cond)), rows_(rows), samples_(samples),
         analytic_kl_(analytic_kl), seed_(seed), binarize_(binarize), precision_(precision) {
     const size_t n = static_cast<size_t>(rows);
     if (want_reconstruction) reconstruction_.resize(n);
@@ -398,11 +503,9 @@ class EvaluateJob : public ModelJob {
   }
 
   Napi::Value Result(Napi::Env env) override {
-    auto array = [&](const std::vector<float>& v) -> Napi::Value {
+    auto array = [&](std::vector<float>& v) -> Napi::Value {
       if (v.empty() && rows_ > 0) return env.Null();
-      Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
-      std::copy(v.begin(), v.end(), a.Data());
-      return a;
+      return adopt_array(env, std::move(v));
     };
     Napi::Object r = Napi::Object::New(env);
     r.Set("reconstruction", array(reconstruction_));
@@ -426,7 +529,7 @@ class EvaluateJob : public ModelJob {
 // → Promise<{ reconstruction, kl, logLikelihood }> (each a new Float32Array of rows when asked for, else null)
 Napi::Value VaeNative::Evaluate(const Napi::CallbackInfo& info) {
   Args a(info, "evaluate");
-  require_idle(info.Env(), "evaluate");
+  require_not_training(info.Env(), "evaluate");
   const int64_t rows = a.integer(1, "rows", 0);
   const float* x = a.f32(0, "x", a.product({rows, model_->config().input_dim}, "x"));
   const int64_t samples = a.integer(2, "samples", 1, kMaxEvalSamples);
@@ -478,7 +581,7 @@ class TrainEpochJob : public ModelJob {
  public:
   TrainEpochJob(Napi::Env env, VaeNative* owner, int threads, int64_t epoch, std::vector<float> kl_weights,
                 bool aggressive, Napi::Function on_progress)
-      : ModelJob(env, owner, threads), epoch_(epoch), kl_weights_(std::move(kl_weights)), aggressive_(aggressive) {
+      : ModelJob(env, owner, threads, Access::Exclusive), epoch_(epoch), kl_weights_(std::move(kl_weights)), aggressive_(aggressive) {
     if (!on_progress.IsEmpty()) progress_fn_ = Napi::Persistent(on_progress);
     report_ = !on_progress.IsEmpty();
   }

@@ -16,7 +16,6 @@
 namespace lk {
 
 namespace {
-constexpr int64_t kInferenceChunk = 1024;  // rows per inference pass: bounds workspace memory
 
 int64_t product_of(const std::vector<int64_t>& shape) {
   int64_t n = 1;
@@ -159,9 +158,9 @@ Status VaeModel::encode(float* mean, float* log_var, const float* x, const float
   LK_RETURN_IF_ERROR(check_condition(cond, rows));
   const int64_t L = config_.latent_dim, D = config_.input_dim, Q = config_.condition_dim;
   const std::vector<bf16_t> p16 = params_bf16(precision);
-  VaeWorkspace ws(*this, std::min(rows, kInferenceChunk), 1, false, VaeWorkspace::shadow(p16));
-  for (int64_t r0 = 0; r0 < rows; r0 += kInferenceChunk) {
-    const int64_t B = std::min(kInferenceChunk, rows - r0);
+  VaeWorkspace ws(*this, std::min(rows, kInferenceRows), 1, false, VaeWorkspace::shadow(p16));
+  for (int64_t r0 = 0; r0 < rows; r0 += kInferenceRows) {
+    const int64_t B = std::min(kInferenceRows, rows - r0);
     LK_RETURN_IF_ERROR(encode_batch(ws, x + r0 * D, Q > 0 ? cond + r0 * Q : nullptr, B));
     std::memcpy(mean + r0 * L, ws.mean, sizeof(float) * B * L);
     std::memcpy(log_var + r0 * L, ws.log_var, sizeof(float) * B * L);
@@ -174,9 +173,9 @@ Status VaeModel::decode(float* mean, float* aux, const float* z, const float* co
   LK_RETURN_IF_ERROR(check_condition(cond, rows));
   const int64_t L = config_.latent_dim, D = config_.input_dim, Q = config_.condition_dim;
   const std::vector<bf16_t> p16 = params_bf16(precision);
-  VaeWorkspace ws(*this, std::min(rows, kInferenceChunk), 1, false, VaeWorkspace::shadow(p16));
-  for (int64_t r0 = 0; r0 < rows; r0 += kInferenceChunk) {
-    const int64_t B = std::min(kInferenceChunk, rows - r0);
+  VaeWorkspace ws(*this, std::min(rows, kInferenceRows), 1, false, VaeWorkspace::shadow(p16));
+  for (int64_t r0 = 0; r0 < rows; r0 += kInferenceRows) {
+    const int64_t B = std::min(kInferenceRows, rows - r0);
     LK_RETURN_IF_ERROR(decode_batch(ws, z + r0 * L, Q > 0 ? cond + r0 * Q : nullptr, B, 1));
     LK_RETURN_IF_ERROR(likelihood_->decoded_mean(mean + r0 * D, aux ? aux + r0 * D : nullptr, ws.out(), ws.aux, B,
                                                  params_.data()));

@@ -62,6 +62,10 @@ struct EvalTerms {
   float* log_likelihood = nullptr;  // log (1/K) Σ_k p(x | z_k) p(z_k) / q(z_k | x): the importance-sampled log p(x)
 };
 
+// Rows per pass of encode / decode (bounds their workspace memory); a row's result does not depend on the others, and
+// inputs split at multiples of it give the same bits as one call (lib/models/vae/inference.ts splits async jobs so).
+constexpr int64_t kInferenceRows = 1024;
+
 class VaeModel {
  public:
   // allocate = false lays the parameters out (num_params(), tensors()) without allocating them: for checking a

@@ -1,17 +1,17 @@
 // models/vae/model.ts — the user-facing Vae: structure fixed at construction (options.ts), parameters natively in
-// one flat buffer (parameters() copies it out), encode / decode / reconstruct, the decoder's scales, save / load and
-// ONNX export. Training (train/fit.ts), evaluation (eval/vae.ts), sampling (sampling.ts) and the latent-space tools
-// (latent.ts) are modules of their own, reached through the methods below; the helpers at the end are what they
-// share with this class (the native handle, input and condition checks, the evaluation job). Shapes: x (rows,
+// one flat buffer (parameters() copies it out), encode / decode / reconstruct / sample and their async twins (written
+// once as operations in inference.ts), the decoder's scales, save / load and ONNX export. Training (train/fit.ts),
+// evaluation (eval/vae.ts), sampling (sampling.ts) and the latent-space tools (latent.ts) are modules of their own,
+// reached through the methods below; the helpers at the end are what they share with this class (the native handle, input and condition checks, the evaluation job). Shapes: x (rows,
 // inputDim), z / mean / logVar (rows, latentDim), condition (rows or 1, conditionDim).
 import * as path from 'path';
 import { LatentkitError, withCallerStack } from '../../errors';
 import { activeUnits, anomalyScore, ElboResult, elbo, klPerDimension, logLikelihood, mutualInformation } from '../../eval/vae';
 import { writeFileAtomic } from '../../io/atomic';
 import { loadSafetensors, NamedTensor, saveSafetensors } from '../../io/safetensors';
-import { Matrix, MatrixLike, matrix, takeRows, toMatrix } from '../../matrix';
+import { Matrix, MatrixLike, takeRows, toMatrix } from '../../matrix';
 import { native, NativePrecision, NativeTensorInfo, NativeVae } from '../../native';
-import { inferencePrecision, InferenceOptions, Precision } from '../../precision';
+import { InferenceOptions, Precision } from '../../precision';
 import { decoderOnnx, encoderOnnx } from '../../onnx/export';
 import { RngPurpose, rngStream } from '../../rng';
 import { fitVae, FitOptions, History } from '../../train/fit';
@@ -20,8 +20,9 @@ import { VERSION } from '../../version';
 import { CovarianceType, GaussianMixture } from '../mixture';
 import { impute, interpolate, traverse } from './latent';
 import { LIKELIHOOD } from './likelihoods';
-import { architectureOf, checkLikelihoodSupport, nativeVaeConfig, ResolvedVaeOptions, resolveVaeOptions, SampleMode, VaeOptions } from './options';
-import { fitLatentMixture, priorMixture, priorSampleOf, sampleVae } from './sampling';
+import { architectureOf, checkLikelihoodSupport, nativeVaeConfig, ResolvedVaeOptions, resolveVaeOptions, VaeOptions } from './options';
+import { asJob, decodeOp, decodeScaleOp, encodeOp, inline, reconstructOp } from './inference';
+import { fitLatentMixture, priorMixture, priorSampleOf, sampleOp, SampleOptions } from './sampling';
 
 export class Vae {
   readonly options: ResolvedVaeOptions;
@@ -74,14 +75,7 @@ export class Vae {
    * (ZINB's zero-inflation probability π). Empty for the other likelihoods.
    */
   decodeScale(z: MatrixLike, condition?: MatrixLike | null, options?: InferenceOptions): { scale?: Matrix; dropout?: Matrix } {
-    const m = toMatrix('z', z, { cols: this.latentDim, allowEmpty: true });
-    const { aux } = decodeWithAux(this, m, conditionOf(this, condition, m.rows), inferencePrecision(options));
-    if (LIKELIHOOD[this.options.likelihood].family === 'location-scale') {
-      const half = this.options.likelihood === 'gaussian' ? 0.5 : 1;
-      return { scale: { data: aux.data.map((v) => Math.exp(half * v)), rows: m.rows, cols: this.inputDim } };
-    }
-    if (this.options.likelihood === 'zinb') return { dropout: { data: aux.data.map((v) => 1 / (1 + Math.exp(-v))), rows: m.rows, cols: this.inputDim } };
-    return {};
+    return inline(this, decodeScaleOp(this, z, condition, options));
   }
 
   /** A copy of all parameters: one flat buffer and a named view of each tensor (weights stored (in, out)). */
@@ -107,44 +101,48 @@ export class Vae {
     return fitVae(this, x, options);
   }
 
-  /** Posterior parameters q(z | x[, c]) = N(mean, diag exp(logVar)); options.precision 'fp32' (default) | 'bf16' | 'auto'. */
+  /**
+   * Posterior parameters q(z | x[, c]) = N(mean, diag exp(logVar)); options.precision 'fp32' (default) | 'bf16' |
+   * 'auto'. Synchronous: the JS thread waits (encodeAsync does not).
+   */
   encode(x: MatrixLike, condition?: MatrixLike | null, options?: InferenceOptions): { mean: Matrix; logVar: Matrix } {
-    const m = inputOf(this, 'x', x, true);
-    const c = conditionOf(this, condition, m.rows);
-    const precision = inferencePrecision(options);
-    const mean = matrix(m.rows, this.latentDim);
-    const logVar = matrix(m.rows, this.latentDim);
-    nativeOf(this).encode(m.data, m.rows, mean.data, logVar.data, c?.data ?? null, precision);
-    return { mean, logVar };
+    return inline(this, encodeOp(this, x, condition, options));
   }
 
   /**
    * The decoder's mean E[x | z] for each z: probabilities for Bernoulli, the mean for Gaussian and Laplace; for the
    * count likelihoods the mean at library size 1 ((1 − π) · exp(head) for ZINB), so with library: 'observed' the
-   * mean for a row of library size l is l times it (reconstruct does this).
+   * mean for a row of library size l is l times it (reconstruct does this). Synchronous (decodeAsync is not).
    */
   decode(z: MatrixLike, condition?: MatrixLike | null, options?: InferenceOptions): Matrix {
-    const m = toMatrix('z', z, { cols: this.latentDim, allowEmpty: true });
-    const c = conditionOf(this, condition, m.rows);
-    const precision = inferencePrecision(options);
-    const out = matrix(m.rows, this.inputDim);
-    nativeOf(this).decode(m.data, m.rows, out.data, null, c?.data ?? null, precision);
-    return out;
+    return inline(this, decodeOp(this, z, condition, options));
   }
 
   /** decode(encode(x).mean): the decoded mean at the posterior mean (scaled by each row's library size for counts). */
-  reconstruct(x: MatrixLike, condition?: MatrixLike): Matrix {
-    const m = inputOf(this, 'x', x, true);
-    const out = this.decode(this.encode(m, condition).mean, condition);
-    if (this.options.library === 'observed') {
-      const D = this.inputDim;
-      for (let r = 0; r < m.rows; r++) {
-        let l = 0;
-        for (let d = 0; d < D; d++) l += m.data[r * D + d];
-        for (let d = 0; d < D; d++) out.data[r * D + d] *= Math.max(1, l);
-      }
-    }
-    return out;
+  reconstruct(x: MatrixLike, condition?: MatrixLike | null, options?: InferenceOptions): Matrix {
+    return inline(this, reconstructOp(this, x, condition, options));
+  }
+
+  /**
+   * encode, decode, reconstruct and sample as async jobs on the compute thread: the same results, bit for bit, while
+   * the event loop runs on (the synchronous calls hold the JS thread for their whole duration, about 0.1 ms per row
+   * of the 784-400-20 model at one thread). Many may run at once on a model, and beside its synchronous calls; a
+   * training epoch of the model refuses them (LATENTKIT_BUSY), and they wait behind other models' running jobs.
+   */
+  encodeAsync(x: MatrixLike, condition?: MatrixLike | null, options?: InferenceOptions): Promise<{ mean: Matrix; logVar: Matrix }> {
+    return asJob(this, encodeOp(this, x, condition, options));
+  }
+
+  decodeAsync(z: MatrixLike, condition?: MatrixLike | null, options?: InferenceOptions): Promise<Matrix> {
+    return asJob(this, decodeOp(this, z, condition, options));
+  }
+
+  reconstructAsync(x: MatrixLike, condition?: MatrixLike | null, options?: InferenceOptions): Promise<Matrix> {
+    return asJob(this, reconstructOp(this, x, condition, options));
+  }
+
+  sampleAsync(n: number, options: SampleOptions = {}): Promise<Matrix> {
+    return asJob(this, sampleOp(this, n, options));
   }
 
   /**
@@ -154,8 +152,8 @@ export class Vae {
    * aggregated posterior instead of the prior — from q(z | x_n) of random rows of `data`, or from `latentMixture`
    * (a GaussianMixture fitted to the posterior means, see fitLatentMixture) — and decodes the mean.
    */
-  sample(n: number, options: { mode?: SampleMode; seed?: number; data?: MatrixLike; dataCondition?: MatrixLike; latentMixture?: GaussianMixture; library?: number; condition?: MatrixLike; precision?: Precision } = {}): Matrix {
-    return sampleVae(this, n, options);
+  sample(n: number, options: SampleOptions = {}): Matrix {
+    return inline(this, sampleOp(this, n, options));
   }
 
   /** A GaussianMixture fitted to the posterior means of x: a model of the aggregated posterior for sample(). */
@@ -334,12 +332,6 @@ export function stateOf(vae: Vae): VaeInternals {
 }
 export function nativeOf(vae: Vae): NativeVae {
   return internals.get(vae)!.native;
-}
-
-export function decodeWithAux(vae: Vae, z: Matrix, condition: Matrix | undefined, precision: NativePrecision): { mean: Matrix; aux: Matrix } {
-  const mean = matrix(z.rows, vae.inputDim), aux = matrix(z.rows, vae.inputDim);
-  nativeOf(vae).decode(z.data, z.rows, mean.data, aux.data, condition?.data ?? null, precision);
-  return { mean, aux };
 }
 
 export function singleLatent(vae: Vae, name: string, x: unknown, condition: Matrix | undefined): Float32Array {

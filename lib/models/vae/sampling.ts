@@ -1,13 +1,15 @@
 // models/vae/sampling.ts — draws from a VAE: z from the prior (or its learned mixture), or from the aggregated
 // posterior (q(z | x) of data rows, or a GaussianMixture fitted to the posterior means), decoded to the mean or
-// sampled x ~ p(x | z) (ancestral) for each likelihood.
+// sampled x ~ p(x | z) (ancestral) for each likelihood. sampleOp is an operation (inference.ts): Vae.sample runs it
+// synchronously, Vae.sampleAsync as jobs.
 import { Matrix, MatrixLike, takeRows } from '../../matrix';
 import { native, NativePrecision } from '../../native';
 import { Precision, resolvePrecision } from '../../precision';
 import { priorSample, RngPurpose, rngStream } from '../../rng';
 import { fail, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../../validate';
 import { CovarianceType, GaussianMixture, GaussianMixtureOptions } from '../mixture';
-import { conditionOf, decodeWithAux, inputOf, Vae } from './model';
+import { decodeCall, encodeCall, Operation } from './inference';
+import { conditionOf, inputOf, Vae } from './model';
 import { LIKELIHOOD } from './likelihoods';
 import { SAMPLE_MODES, SampleMode } from './options';
 
@@ -18,12 +20,13 @@ import { SAMPLE_MODES, SampleMode } from './options';
  * aggregated posterior instead of the prior — from q(z | x_n) of random rows of `data`, or from `latentMixture`
  * (a GaussianMixture fitted to the posterior means, see fitLatentMixture) — and decodes the mean.
  */
-export function sampleVae(vae: Vae, n: number, options: { mode?: SampleMode; seed?: number; data?: MatrixLike; dataCondition?: MatrixLike; latentMixture?: GaussianMixture; library?: number; condition?: MatrixLike; precision?: Precision } = {}): Matrix {
+export type SampleOptions = { mode?: SampleMode; seed?: number; data?: MatrixLike; dataCondition?: MatrixLike; latentMixture?: GaussianMixture; library?: number; condition?: MatrixLike; precision?: Precision };
+
+export function* sampleOp(vae: Vae, n: number, options: SampleOptions = {}): Operation<Matrix> {
   integer('n', n, 0, 1 << 24);
   const o = plainObject('sampleOptions', options);
   knownKeys('sampleOptions', o, ['mode', 'seed', 'data', 'dataCondition', 'latentMixture', 'library', 'condition', 'precision']);
   const precision = resolvePrecision(o.precision);
-  const p = { precision };
   const mode = oneOf('mode', o.mode ?? 'mean', SAMPLE_MODES);
   const seed = integer('seed', o.seed ?? 0, 0);
   if (mode !== 'aggregate' && (o.data !== undefined || o.latentMixture !== undefined))
@@ -32,16 +35,18 @@ export function sampleVae(vae: Vae, n: number, options: { mode?: SampleMode; see
   if (o.library !== undefined && !counts) fail('library', 'no library (it applies to the count likelihoods)', o.library, 'type');
   const library = finiteNumber('library', o.library ?? 1, { min: 0, exclusiveMin: true });
   const condition = conditionOf(vae, o.condition, n);
-  if (mode === 'aggregate') return vae.decode(aggregateLatents(vae, n, seed, o.data, o.dataCondition, o.latentMixture, precision), condition, p);
+  if (mode === 'aggregate') {
+    const z = yield* aggregateLatents(vae, n, seed, o.data, o.dataCondition, o.latentMixture, precision);
+    return (yield* decodeCall(z, condition, precision)).mean;
+  }
   const z = vae.priorSample(n, seed);
-  if (mode === 'mean') return counts ? scaled(vae.decode(z, condition, p), library) : vae.decode(z, condition, p);
-  return ancestral(vae, z, condition, seed, library, precision);
-}
-
-/** x ~ p(x | z) for each row of z (count means scaled by `library`). */
-export function ancestral(vae: Vae, z: Matrix, condition: Matrix | undefined, seed: number, library: number, precision: NativePrecision): Matrix {
-  const { mean: x, aux } = decodeWithAux(vae, z, condition, precision);
-  LIKELIHOOD[vae.options.likelihood].ancestral(x.data, aux.data, { seed, stream: rngStream(RngPurpose.Sample, 1), library, dispersion: vae.dispersion(), D: vae.inputDim });
+  if (mode === 'mean') {
+    const mean = (yield* decodeCall(z, condition, precision)).mean;
+    return counts ? scaled(mean, library) : mean;
+  }
+  // ancestral: x ~ p(x | z) for each row of z (count means scaled by `library`)
+  const { mean: x, aux } = yield* decodeCall(z, condition, precision, true);
+  LIKELIHOOD[vae.options.likelihood].ancestral(x.data, aux!.data, { seed, stream: rngStream(RngPurpose.Sample, 1), library, dispersion: vae.dispersion(), D: vae.inputDim });
   return x;
 }
 
@@ -53,7 +58,7 @@ export async function fitLatentMixture(vae: Vae, x: MatrixLike, options: { nComp
   return gmm.fit(vae.encode(inputOf(vae, 'x', x), o.condition as MatrixLike | undefined).mean);
 }
 
-export function aggregateLatents(vae: Vae, n: number, seed: number, data: unknown, dataCondition: unknown, mixture: unknown, precision: NativePrecision): Matrix {
+function* aggregateLatents(vae: Vae, n: number, seed: number, data: unknown, dataCondition: unknown, mixture: unknown, precision: NativePrecision): Operation<Matrix> {
   if ((data === undefined) === (mixture === undefined))
     fail('sampleOptions', "exactly one of data or latentMixture with mode 'aggregate'", { data, latentMixture: mixture }, 'type');
   if (mixture !== undefined) {
@@ -68,7 +73,7 @@ export function aggregateLatents(vae: Vae, n: number, seed: number, data: unknow
   k.rng_uniform_fill(u, n, seed, rngStream(RngPurpose.Sample, 2), 0);
   const picked = Array.from(u, (v) => Math.min(m.rows - 1, Math.floor(v * m.rows)));
   const dc = conditionOf(vae, dataCondition, m.rows, 'dataCondition');
-  const { mean, logVar } = vae.encode(takeRows(m, picked), dc && takeRows(dc, picked), { precision });
+  const { mean, logVar } = yield* encodeCall(takeRows(m, picked), dc && takeRows(dc, picked), precision);
   const eps = new Float32Array(mean.data.length);
   k.rng_normal_fill(eps, eps.length, seed, rngStream(RngPurpose.Sample, 3), 0);
   for (let i = 0; i < eps.length; i++) mean.data[i] += Math.exp(0.5 * logVar.data[i]) * eps[i];
