@@ -147,7 +147,7 @@ async function train(argv: string[]): Promise<void> {
     await writeFileAtomic(path.join(out, 'traversal.png'), imageGridPng(sweeps, { height: side, columns: steps }));
     written.push('samples.png', 'reconstructions.png', 'interpolation.png', 'traversal.png');
   }
-  const means: Matrix = vae.encode(data.test.x, testCondition).mean;
+  const means: Matrix = (await vae.encodeAsync(data.test.x, testCondition)).mean;
   await writeFileAtomic(path.join(out, 'latent.png'), scatterPng(project2d(means), data.test.labels));
   written.push('latent.png', 'metrics.json');
   // Last: the complete metrics, listing the files of the run.
@@ -300,7 +300,7 @@ async function sample(argv: string[]): Promise<void> {
     x = await decoder.sample(n, { seed, condition: labelCondition(label, decoder.conditionDim) });
   } else {
     const vae = await Vae.load(source.file, { threads });
-    x = vae.sample(n, { seed, mode, precision, condition: labelCondition(label, vae.options.conditionDim) });
+    x = await vae.sampleAsync(n, { seed, mode, precision, condition: labelCondition(label, vae.options.conditionDim) });
   }
   let bytes: Buffer;
   if (format === 'npy') bytes = encodeNpy(x);
