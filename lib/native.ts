@@ -38,7 +38,7 @@ export interface NativeKernels {
   /** Seconds per pass over the listed convolutions' primitives alone (forward, backward weights, backward data unless inputGrad is false). */
   conv_benchmark(layers: Array<ConvGeometry & { inputGrad?: boolean }>, rows: number, repeats: number, warmup: number, precision: NativePrecision): number[];
   dense_backward(dX: Float32Array | null, dW: Float32Array, dB: Float32Array, dY: Float32Array, x: Float32Array, W: Float32Array, y: Float32Array, B: number, I: number, O: number, activation: Activation, accumulateDx: boolean): void;
-  adam_step(params: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, n: number, hyper: { lr?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }, step: number, zeroGrad: boolean): void;
+  adam_step(params: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, n: number, hyper: { lr?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }, step: number, zeroGrad: boolean, gradScale?: number): void;
   rng_normal_fill(out: Float32Array, n: number, seed: number, stream: number, offset: number): void;
   rng_uniform_fill(out: Float32Array, n: number, seed: number, stream: number, offset: number): void;
   rng_permutation(perm: BigInt64Array, n: number, seed: number, stream: number): void;
@@ -87,6 +87,16 @@ export interface NativeVaeConfig {
   conditionDim: number; // > 0: a conditional VAE
 }
 
+export interface NativeTrainingState {
+  adamM: Float32Array;
+  adamV: Float32Array;
+  encoderAdamSteps: number;
+  generativeAdamSteps: number;
+  innerCursor: number;
+  innerShuffles: number;
+  innerSteps: number;
+}
+
 export interface NativeTrainOptions {
   batchSize: number;
   lr: number;
@@ -101,6 +111,7 @@ export interface NativeTrainOptions {
   klWeight?: number;
   freeBits?: number;
   precision: NativePrecision;
+  clipGradNorm?: number; // > 0: the global gradient norm of each update is clipped to it
 }
 
 /** The arithmetic of a native pass ('auto' is resolved in TypeScript: precision.ts). */
@@ -143,9 +154,14 @@ export interface NativeVae {
   lossAndGradient(x: Float32Array, rows: number, seed: number, grad: Float32Array, step?: NativeStepOptions, condition?: Float32Array | null, precision?: NativePrecision): number;
   beginTraining(data: Float32Array, rows: number, options: NativeTrainOptions, condition?: Float32Array | null): void;
   stepsPerEpoch(): number;
-  trainEpoch(epoch: number, klWeights: Float32Array | null, aggressive: boolean, onProgress?: (steps: number, examples: number, lossSum: number) => void): Promise<{
+  /** klWeights, learningRates: one per step of the epoch, or null (the options' value for every step). */
+  trainEpoch(epoch: number, klWeights: Float32Array | null, learningRates: Float32Array | null, aggressive: boolean, onProgress?: (steps: number, examples: number, lossSum: number) => void): Promise<{
     lossSum: number; reconstructionSum: number; klSum: number; examples: number; steps: number; encoderSteps: number;
+    clippedSteps: number; gradNormMax: number;
   }>;
+  /** What a resumed run needs beyond the parameters (native/train/trainer.h); between epochs. */
+  trainingState(): NativeTrainingState;
+  restoreTrainingState(state: NativeTrainingState): void;
   endTraining(): void;
   /** Cancels the running training epoch. */
   cancel(): void;

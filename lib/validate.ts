@@ -38,16 +38,16 @@ export function integer(name: string, v: unknown, min: number, max = Number.MAX_
   return v;
 }
 
-export function finiteNumber(name: string, v: unknown, opts: { min?: number; max?: number; exclusiveMin?: boolean } = {}): number {
-  const { min, max, exclusiveMin } = opts;
-  const bounds = [min !== undefined ? `${exclusiveMin ? '>' : '>='} ${min}` : '', max !== undefined ? `<= ${max}` : '']
+export function finiteNumber(name: string, v: unknown, opts: { min?: number; max?: number; exclusiveMin?: boolean; exclusiveMax?: boolean } = {}): number {
+  const { min, max, exclusiveMin, exclusiveMax } = opts;
+  const bounds = [min !== undefined ? `${exclusiveMin ? '>' : '>='} ${min}` : '', max !== undefined ? `${exclusiveMax ? '<' : '<='} ${max}` : '']
     .filter(Boolean)
     .join(' and ');
   const what = `a finite number${bounds ? ' ' + bounds : ''}`;
   if (typeof v !== 'number') fail(name, what, v, 'type');
   if (!Number.isFinite(v)) fail(name, what, v);
   if (min !== undefined && (exclusiveMin ? v <= min : v < min)) fail(name, what, v);
-  if (max !== undefined && v > max) fail(name, what, v);
+  if (max !== undefined && (exclusiveMax ? v >= max : v > max)) fail(name, what, v);
   return v;
 }
 

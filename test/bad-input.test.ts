@@ -160,13 +160,13 @@ describe('direct binding calls with wrong arguments', () => {
     expect(() => v.decode(new Float32Array(2), 1, new Float32Array(3), null, null, 'fp32')).toThrow(/for mean/);
     expect(() => v.encode(new Float32Array(4), 1, new Float32Array(2), new Float32Array(2), null, 'fp16' as never)).toThrow(/encode: Expected one of 'fp32', 'bf16' for precision but received "fp16"/);
     expect(() => v.encode(new Float32Array(4), 1, new Float32Array(2), new Float32Array(2), null, undefined as never)).toThrow(/for precision/);
-    expect(() => v.trainEpoch(0, null, false)).toThrow(/before beginTraining/);
+    expect(() => v.trainEpoch(0, null, null, false)).toThrow(/before beginTraining/);
     expect(() => v.beginTraining(new Float32Array(4), 1, { batchSize: 0 } as never)).toThrow(/for batchSize/);
     expect(() => v.evaluate(new Float32Array(4), 1, 0, 0, false, true, { reconstruction: true, kl: true }, null, 'fp32')).toThrow(/for samples/);
-    expect(() => v.trainEpoch('0' as never, null, false)).toThrow(expect.objectContaining({ name: 'TypeError' }));
+    expect(() => v.trainEpoch("0" as never, null, null, false)).toThrow(expect.objectContaining({ name: 'TypeError' }));
     expect(() => v.beginTraining(new Float32Array(4), 1, { batchSize: 1, lr: 1e-3, eps: 1e-8, weightDecay: 0, binarize: false, seed: 0, ...step } as never)).toThrow(/for precision/);
     v.beginTraining(new Float32Array(4), 1, { batchSize: 1, lr: 1e-3, eps: 1e-8, weightDecay: 0, binarize: false, seed: 0, precision: 'fp32', ...step });
-    expect(() => v.trainEpoch(0, new Float32Array(3), false)).toThrow(/for klWeights/);
+    expect(() => v.trainEpoch(0, new Float32Array(3), null, false)).toThrow(/for klWeights/);
     expect(() => v.lossAndGradient(new Float32Array(4), 1, 0, new Float32Array(v.numParams()), { ...step, samples: 0 })).toThrow(/for samples/);
     expect(() => v.lossAndGradient(new Float32Array(4), 1, 0, new Float32Array(v.numParams()), { samples: 1 })).toThrow(/for objective/);
     v.endTraining();

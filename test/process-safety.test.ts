@@ -75,7 +75,7 @@ describe('async jobs own what they read', () => {
       nat.initParams(3);
       nat.beginTraining(randn(rows * d, 4), rows, { batchSize: 16, lr: 1e-3, eps: 1e-8, weightDecay: 0, binarize: false, seed: 5, objective: 'elbo', samples: 1, klWeight: 1, freeBits: 0, precision: 'fp32' });
       const weights = new Float32Array(nat.stepsPerEpoch()).fill(0.25);
-      const p = nat.trainEpoch(0, weights, false);
+      const p = nat.trainEpoch(0, weights, null, false);
       if (transfer) {
         detach(weights);
         churn(weights.length * 1000);

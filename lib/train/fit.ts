@@ -1,13 +1,18 @@
 // train/fit.ts — the VAE's fit loop (the TypeScript side of the training plan; native/train/trainer.h runs the
-// steps): options and their checks, one native epoch per Promise, the KL-weight schedule of each epoch, validation
-// after each epoch, the aggressive phase controlled by I_q on held-out rows, progress, onEpoch, cancellation.
+// steps): options and their checks, one native epoch per Promise, the KL-weight and learning-rate schedules of each
+// epoch (schedule.ts), validation after each epoch, the aggressive phase controlled by I_q on held-out rows, early
+// stopping and the best epoch, training checkpoints and resuming from one (checkpoint.ts), progress, onEpoch,
+// cancellation.
 import { LatentkitError, withCallerStack } from '../errors';
 import { EVAL_SEED, meanNegElbo } from '../eval/vae';
 import { MatrixLike, takeRows } from '../matrix';
-import { conditionOf, evaluateTerms, inputOf, nativeOf, requireIdle, stateOf, subsetIndices, Vae } from '../models/vae/model';
+import { conditionOf, evaluateTerms, inputOf, nativeOf, requireIdle, stateOf, storedParameters, subsetIndices, Vae } from '../models/vae/model';
+import { resolveVaeOptions, VaeOptions } from '../models/vae/options';
 import { epochKlWeights, nativeStep, OBJECTIVE_KEYS, ObjectiveOptions, resolveObjective } from '../models/objective';
 import { Precision, resolvePrecision } from '../precision';
-import { boolean, fail, finiteNumber, integer, knownKeys, plainObject } from '../validate';
+import { boolean, fail, failReceived, finiteNumber, integer, knownKeys, plainObject } from '../validate';
+import { checkpointEpoch, CheckpointOptions, LoopState, readTrainingCheckpoint, resolveCheckpoint, TrainingCheckpoint, writeTrainingCheckpoint } from './checkpoint';
+import { EarlyStoppingOptions, epochLearningRates, LrScheduleOptions, Monitor, plateauStart, plateauStep, resolveEarlyStopping, resolveLrSchedule, stoppingStart, stoppingStep } from './schedule';
 
 export interface EpochRecord {
   epoch: number;
@@ -15,6 +20,9 @@ export interface EpochRecord {
   reconstruction: number; // mean −log p(x | z) per example during the epoch
   kl: number; // mean closed-form KL(q(z | x) || N(0, I)) per example during the epoch
   klWeight: number; // β × warm-up factor, the mean over the epoch's steps
+  learningRate: number; // the mean over the epoch's steps (a schedule's)
+  clippedSteps?: number; // with clipGradNorm: the updates whose gradient was scaled down …
+  gradNormMax?: number; // … and the largest gradient norm before clipping
   aggressive?: boolean; // with fit({ aggressive: true }): whether this epoch ran the aggressive encoder updates
   encoderSteps?: number; // … how many encoder-only inner updates it made
   mutualInformation?: number; // … I_q on the validation rows (or 2,000 training rows) after the epoch
@@ -60,6 +68,20 @@ export interface FitOptions extends ObjectiveOptions {
    * Validation runs in the same precision; checkpoints stay fp32.
    */
   precision?: Precision;
+  /** A learning-rate schedule (train/schedule.ts has each kind's formula). */
+  lrSchedule?: LrScheduleOptions;
+  /** > 0: each update's gradient is scaled to global L2 norm at most this (PyTorch's clip_grad_norm_). */
+  clipGradNorm?: number;
+  /** Stop when the monitored loss stops improving; by default the best epoch's parameters are restored. */
+  earlyStopping?: EarlyStoppingOptions;
+  /** Training checkpoints (Adam's state and everything else a resume needs) in `dir` (train/checkpoint.ts). */
+  checkpoint?: CheckpointOptions;
+  /**
+   * A training checkpoint to continue from: the same model options and fit options (else an error naming the
+   * option); `epochs` counts the total, so resuming the checkpoint of epoch 3 with epochs: 5 runs epochs 4 and 5 —
+   * bit-identical to a run that never stopped (same threads).
+   */
+  resumeFrom?: string;
   onEpoch?: (record: EpochRecord) => void | Promise<void>;
   progress?: (p: StepProgress) => void;
 }
@@ -68,9 +90,16 @@ export interface History {
   epochs: EpochRecord[];
   /** The precision that ran ('auto' resolved). */
   precision: 'fp32' | 'bf16';
+  /** With early stopping or checkpoint.keepBest: the best epoch of the monitored loss. */
+  best?: { epoch: number; loss: number; monitor: Monitor; restored: boolean };
+  /** When and why early stopping ended training. */
+  stopped?: { epoch: number; reason: string };
+  /** The checkpoint this fit continued, and the epochs it held. */
+  resumedFrom?: { file: string; epoch: number };
 }
 
-const FIT_KEYS = ['condition', 'validationCondition', 'epochs', 'batchSize', 'learningRate', 'aggressive', 'adamEps', 'weightDecay', 'threads', 'validation', 'binarize', 'seed', 'signal', 'precision', 'onEpoch', 'progress', ...OBJECTIVE_KEYS] as const;
+const FIT_KEYS = ['condition', 'validationCondition', 'epochs', 'batchSize', 'learningRate', 'aggressive', 'adamEps', 'weightDecay', 'threads', 'validation', 'binarize', 'seed', 'signal', 'precision', 'onEpoch', 'progress',
+  'lrSchedule', 'clipGradNorm', 'earlyStopping', 'checkpoint', 'resumeFrom', ...OBJECTIVE_KEYS] as const;
 
 export async function fitVae(vae: Vae, x: MatrixLike, options: FitOptions = {}): Promise<History> {
   const o = plainObject('fitOptions', options);
@@ -102,6 +131,17 @@ export async function fitVae(vae: Vae, x: MatrixLike, options: FitOptions = {}):
   if (progress !== undefined && typeof progress !== 'function') fail('progress', 'a function', progress, 'type');
   if (binarize && vae.options.likelihood !== 'bernoulli')
     fail('binarize', "false (dynamic binarisation needs likelihood: 'bernoulli')", binarize);
+  const lrSchedule = resolveLrSchedule(o.lrSchedule, Boolean(validation));
+  const clipGradNorm = finiteNumber('clipGradNorm', o.clipGradNorm ?? 0, { min: 0 });
+  const earlyStopping = resolveEarlyStopping(o.earlyStopping, Boolean(validation));
+  const checkpoint = resolveCheckpoint(o.checkpoint);
+  const monitor: Monitor = earlyStopping?.monitor ?? (validation ? 'validation' : 'train');
+  const tracksBest = Boolean(earlyStopping || checkpoint?.keepBest);
+  // What a resume must repeat, by option name (the data by its sizes).
+  const fitRecord: Record<string, unknown> = { batchSize, learningRate, adamEps, weightDecay, binarize, seed, precision, objective, aggressive: aggressiveOption,
+    clipGradNorm, lrSchedule: lrSchedule ?? null, earlyStopping: earlyStopping ?? null, rows: data.rows, validationRows: validation?.rows ?? 0 };
+  const resume = o.resumeFrom === undefined ? undefined : await readTrainingCheckpoint(o.resumeFrom as string);
+  if (resume) checkResume(vae, resume, fitRecord);
 
   requireIdle(vae, 'fit');
   if (signal?.aborted) throw cancelled();
@@ -111,16 +151,26 @@ export async function fitVae(vae: Vae, x: MatrixLike, options: FitOptions = {}):
   signal?.addEventListener('abort', onAbort);
   try {
     nat.setThreads(threads);
-    nat.beginTraining(data.data, data.rows, { batchSize, lr: learningRate, eps: adamEps, weightDecay, binarize, seed, precision, ...nativeStep(objective) }, condition?.data ?? null);
+    if (resume) nat.setParams(storedParameters(resume.model, { numParams: nat.numParams(), tensors: nat.tensors() }, (why) => {
+      throw new LatentkitError('LATENTKIT_BAD_CHECKPOINT', `${resume.file} is not a latentkit training checkpoint: ${why}`);
+    }));
+    nat.beginTraining(data.data, data.rows, { batchSize, lr: learningRate, eps: adamEps, weightDecay, binarize, seed, precision, clipGradNorm, ...nativeStep(objective) }, condition?.data ?? null);
+    if (resume) nat.restoreTrainingState({ ...resume.trainer, ...resume.adam });
     const stepsPerEpoch = nat.stepsPerEpoch();
     const history: History = { epochs: [], precision };
     // Aggressive training watches I_q on held-out rows: the validation set, else a seeded 2,000-row training subset.
     const miPick = !validation && data.rows > 2000 ? subsetIndices(data.rows, 2000, seed) : undefined;
     const miRows = aggressiveOption ? (validation ?? (miPick ? takeRows(data, miPick) : data)) : undefined;
     const miCondition = validation ? validationCondition : condition && miPick ? takeRows(condition, miPick) : condition;
-    let aggressive = aggressiveOption;
-    let lastMi = -Infinity;
-    for (let epoch = 0; epoch < epochs; epoch++) {
+    // The loop's state: what a checkpoint stores and a resume restores.
+    const loop: LoopState = resume ? resume.loop : { epoch: 0, aggressive: aggressiveOption, lastMi: -Infinity, history: [],
+      ...(lrSchedule?.kind === 'plateau' ? { plateau: plateauStart(learningRate) } : {}), ...(tracksBest ? { stopping: stoppingStart() } : {}) };
+    history.epochs = loop.history;
+    if (resume) history.resumedFrom = { file: resume.file, epoch: resume.loop.epoch };
+    let bestParams = resume?.bestParams;
+    // Early stopping's rule, or the same rule without a stop for checkpoint.keepBest alone.
+    const rule = earlyStopping ?? { patience: Infinity, minDelta: 0, monitor, restoreBest: false };
+    for (let epoch = loop.epoch; epoch < epochs && !loop.stopped; epoch++) {
       const t0 = performance.now();
       const report = progress
         ? (_steps: number, examples: number, lossSum: number) => {
@@ -129,38 +179,85 @@ export async function fitVae(vae: Vae, x: MatrixLike, options: FitOptions = {}):
           }
         : undefined;
       const weights = epochKlWeights(objective, epoch, stepsPerEpoch);
-      const r = await withCallerStack(() => nat.trainEpoch(epoch, weights, aggressive, report)).catch((e: LatentkitError) => {
+      const rates = epochLearningRates(lrSchedule, learningRate, epoch, epochs, stepsPerEpoch, loop.plateau?.lr ?? learningRate);
+      const r = await withCallerStack(() => nat.trainEpoch(epoch, weights, rates, loop.aggressive, report)).catch((e: LatentkitError) => {
         throw e.code === 'LATENTKIT_CANCELLED' && signal?.aborted ? cancelled() : e; // one message for both cancel paths
       });
       const seconds = (performance.now() - t0) / 1000;
+      const mean = (v: Float32Array | null, otherwise: number) => (v ? v.reduce((a, b) => a + b, 0) / v.length : otherwise);
       const record: EpochRecord = {
         epoch: epoch + 1,
         trainLoss: r.lossSum / r.examples,
         reconstruction: r.reconstructionSum / r.examples,
         kl: r.klSum / r.examples,
-        klWeight: weights ? weights.reduce((a, b) => a + b, 0) / weights.length : objective.beta,
+        klWeight: mean(weights, objective.beta),
+        learningRate: mean(rates, learningRate),
+        ...(clipGradNorm > 0 ? { clippedSteps: r.clippedSteps, gradNormMax: r.gradNormMax } : {}),
         examplesPerSec: r.examples / seconds,
         seconds,
       };
       if (miRows) {
         const mi = vae.mutualInformation(miRows, { seed: EVAL_SEED, condition: miCondition });
-        Object.assign(record, { aggressive, encoderSteps: r.encoderSteps, mutualInformation: mi });
-        if (aggressive && !(mi > lastMi)) aggressive = false; // I_q stopped rising: plain VAE training from here
-        lastMi = mi;
+        Object.assign(record, { aggressive: loop.aggressive, encoderSteps: r.encoderSteps, mutualInformation: mi });
+        if (loop.aggressive && !(mi > (loop.lastMi as number))) loop.aggressive = false; // I_q stopped rising: plain VAE training from here
+        loop.lastMi = mi;
       }
       if (validation) {
         const terms = await evaluateTerms(vae, validation, validationCondition, 1, EVAL_SEED, binarize, { analyticKl: vae.options.prior === 'normal', terms: true }, precision);
         record.testLoss = meanNegElbo(terms);
       }
-      history.epochs.push(record);
+      const monitored = (m: Monitor) => (m === 'validation' ? record.testLoss! : record.trainLoss);
+      if (lrSchedule?.kind === 'plateau') loop.plateau = plateauStep(loop.plateau!, monitored(lrSchedule.monitor), lrSchedule);
+      let improved = false;
+      if (loop.stopping) {
+        const s = stoppingStep(loop.stopping, monitored(rule.monitor), epoch + 1, rule);
+        loop.stopping = s.state;
+        improved = s.improved;
+        if (improved && earlyStopping?.restoreBest) bestParams = vae.parameters().flat;
+        if (s.stop) loop.stopped = { epoch: epoch + 1, reason: `the ${rule.monitor} loss has not improved on ${s.state.best} (epoch ${s.state.bestEpoch}) by more than minDelta ${rule.minDelta} for ${rule.patience} epochs (patience)` };
+      }
+      loop.history.push(record);
+      loop.epoch = epoch + 1;
+      if (checkpoint) {
+        const periodic = loop.epoch % checkpoint.every === 0 || loop.epoch === epochs || Boolean(loop.stopped);
+        await checkpointEpoch(checkpoint, loop.epoch, (file) => writeTrainingCheckpoint(file, vae, nat.trainingState(), loop, fitRecord, bestParams), { periodic, best: improved });
+      }
       if (onEpoch) await onEpoch(record);
       if (signal?.aborted) throw cancelled();
+    }
+    if (loop.stopped) history.stopped = loop.stopped;
+    if (loop.stopping && loop.stopping.bestEpoch > 0) {
+      const restored = Boolean(earlyStopping?.restoreBest && bestParams);
+      if (restored) nat.setParams(bestParams!);
+      history.best = { epoch: loop.stopping.bestEpoch, loss: loop.stopping.best, monitor: rule.monitor, restored };
     }
     return history;
   } finally {
     signal?.removeEventListener('abort', onAbort);
     stateOf(vae).fitting = false;
     if (!nat.busy()) nat.endTraining();
+  }
+}
+
+/** A resume must continue the same model with the same fit options: else an error naming the first that differs. */
+function checkResume(vae: Vae, c: TrainingCheckpoint, fitRecord: Record<string, unknown>): void {
+  let stored: Record<string, unknown>;
+  try {
+    stored = resolveVaeOptions(JSON.parse(c.model.metadata.options) as VaeOptions) as unknown as Record<string, unknown>;
+  } catch (e) {
+    throw new LatentkitError('LATENTKIT_BAD_CHECKPOINT', `${c.file} is not a latentkit training checkpoint: its options are invalid (${(e as Error).message})`);
+  }
+  const mine = vae.options as unknown as Record<string, unknown>;
+  for (const key of new Set([...Object.keys(stored), ...Object.keys(mine)])) {
+    if (key === 'threads' || JSON.stringify(stored[key]) === JSON.stringify(mine[key])) continue;
+    throw new LatentkitError('LATENTKIT_BAD_CHECKPOINT', `resumeFrom: ${c.file} holds a model with ${key} ${JSON.stringify(stored[key])}, but this model has ${key} ${JSON.stringify(mine[key])}`);
+  }
+  for (const [key, given] of Object.entries(fitRecord)) {
+    const was = c.fit[key];
+    if (JSON.stringify(was) === JSON.stringify(given)) continue;
+    const name = key === 'rows' ? 'x' : key === 'validationRows' ? 'validation' : key;
+    const what = key === 'rows' || key === 'validationRows' ? `${was} rows` : JSON.stringify(was);
+    failReceived(name, `${what} (as ${c.file} was trained: a resume repeats the fit options)`, key === 'rows' || key === 'validationRows' ? `${given} rows` : JSON.stringify(given));
   }
 }
 

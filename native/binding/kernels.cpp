@@ -400,8 +400,9 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   h.beta2 = static_cast<float>(option_number(a, o, "beta2", h.beta2));
   h.eps = static_cast<float>(option_number(a, o, "eps", h.eps));
   h.weight_decay = static_cast<float>(option_number(a, o, "weightDecay", h.weight_decay));
+  const float grad_scale = a.at(8).IsUndefined() ? 1.f : static_cast<float>(a.number(8, "gradScale"));
   run(a, adam_step, a.f32(0, "params", n), a.f32(1, "m", n), a.f32(2, "v", n), a.f32(3, "grad", n), n, h,
-                           a.integer(6, "step", 1), a.boolean(7, "zeroGrad"), static_cast<uint16_t*>(nullptr));
+      a.integer(6, "step", 1), a.boolean(7, "zeroGrad"), static_cast<uint16_t*>(nullptr), grad_scale);
   return a.env().Undefined();
 }
 

@@ -150,6 +150,8 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
                         InstanceMethod("beginTraining", &VaeNative::Guarded<&VaeNative::BeginTraining>),
                         InstanceMethod("trainEpoch", &VaeNative::Guarded<&VaeNative::TrainEpoch>),
                         InstanceMethod("stepsPerEpoch", &VaeNative::Guarded<&VaeNative::StepsPerEpoch>),
+                        InstanceMethod("trainingState", &VaeNative::Guarded<&VaeNative::TrainingStateOf>),
+                        InstanceMethod("restoreTrainingState", &VaeNative::Guarded<&VaeNative::RestoreTrainingState>),
                         InstanceMethod("endTraining", &VaeNative::Guarded<&VaeNative::EndTraining>),
                         InstanceMethod("cancel", &VaeNative::Guarded<&VaeNative::Cancel>),
                         InstanceMethod("busy", &VaeNative::Guarded<&VaeNative::Busy>),
@@ -375,6 +377,8 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
   }
   Napi::Value BeginTraining(const Napi::CallbackInfo& info);
   Napi::Value TrainEpoch(const Napi::CallbackInfo& info);
+  Napi::Value TrainingStateOf(const Napi::CallbackInfo& info);
+  Napi::Value RestoreTrainingState(const Napi::CallbackInfo& info);
 
   Napi::Value StepsPerEpoch(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(trainer_ ? trainer_->steps_per_epoch() : 0));
@@ -550,7 +554,7 @@ Napi::Value VaeNative::Evaluate(const Napi::CallbackInfo& info) {
 }
 
 // beginTraining(data, rows, { batchSize, lr, beta1, beta2, eps, weightDecay, binarize, seed, objective, samples,
-// klWeight, freeBits, precision }, condition?): copies the data (and conditions) into native memory once and allocates every
+// klWeight, freeBits, precision, clipGradNorm? }, condition?): copies the data (and conditions) into native memory once and allocates every
 // training buffer.
 Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
   Args a(info, "beginTraining");
@@ -569,6 +573,9 @@ Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
   t.seed = static_cast<uint64_t>(required_integer(a, o, "seed", 0, (int64_t(1) << 53) - 1));
   t.step = step_options(a, o);
   t.precision = required_precision(a, o);
+  t.clip_grad_norm = static_cast<float>(option_number(a, o, "clipGradNorm", 0.0));
+  if (!(t.clip_grad_norm >= 0.f) || !std::isfinite(t.clip_grad_norm))
+    a.range_error("clipGradNorm", "a finite number >= 0 (0: no clipping)", o.Get("clipGradNorm"));
   // Allocation and one copy, no parallel work: done here so a fit never waits behind another model's job.
   trainer_.reset();
   Status s = VaeTrainer::Create(model_.get(), data, condition_arg(a, 3, rows, model_->config().condition_dim), rows, t,
@@ -580,8 +587,9 @@ Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
 class TrainEpochJob : public ModelJob {
  public:
   TrainEpochJob(Napi::Env env, VaeNative* owner, int threads, int64_t epoch, std::vector<float> kl_weights,
-                bool aggressive, Napi::Function on_progress)
-      : ModelJob(env, owner, threads, Access::Exclusive), epoch_(epoch), kl_weights_(std::move(kl_weights)), aggressive_(aggressive) {
+                std::vector<float> learning_rates, bool aggressive, Napi::Function on_progress)
+      : ModelJob(env, owner, threads, Access::Exclusive), epoch_(epoch), kl_weights_(std::move(kl_weights)),
+        learning_rates_(std::move(learning_rates)), aggressive_(aggressive) {
     if (!on_progress.IsEmpty()) progress_fn_ = Napi::Persistent(on_progress);
     report_ = !on_progress.IsEmpty();
   }
@@ -596,8 +604,9 @@ class TrainEpochJob : public ModelJob {
       last = now;
       notify(&progress_fn_, {static_cast<double>(steps), static_cast<double>(examples), loss});
     };
-    return owner_->trainer().train_epoch(epoch_, kl_weights_.empty() ? nullptr : kl_weights_.data(), aggressive_,
-                                       &result_, cancel_flag(), fn);
+    return owner_->trainer().train_epoch(epoch_, kl_weights_.empty() ? nullptr : kl_weights_.data(),
+                                         learning_rates_.empty() ? nullptr : learning_rates_.data(), aggressive_,
+                                         &result_, cancel_flag(), fn);
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -608,21 +617,25 @@ class TrainEpochJob : public ModelJob {
     r.Set("encoderSteps", Napi::Number::New(env, static_cast<double>(result_.encoder_steps)));
     r.Set("examples", Napi::Number::New(env, static_cast<double>(result_.examples)));
     r.Set("steps", Napi::Number::New(env, static_cast<double>(result_.steps)));
+    r.Set("clippedSteps", Napi::Number::New(env, static_cast<double>(result_.clipped_steps)));
+    r.Set("gradNormMax", Napi::Number::New(env, result_.grad_norm_max));
     return r;
   }
 
  private:
   int64_t epoch_;
-  std::vector<float> kl_weights_;  // a copy: (stepsPerEpoch) or empty
+  std::vector<float> kl_weights_;      // a copy: (stepsPerEpoch) or empty
+  std::vector<float> learning_rates_;  // likewise
   bool aggressive_;
   bool report_ = false;
   EpochResult result_;
   Napi::FunctionReference progress_fn_;
 };
 
-// trainEpoch(epoch, klWeights, aggressive, onProgress?) → Promise<{ lossSum, reconstructionSum, klSum, examples,
-// steps, encoderSteps }>. klWeights: null, or a Float32Array with the KL weight of each of the epoch's
-// stepsPerEpoch() steps; aggressive: encoder-only inner updates before each decoder update (vae.h).
+// trainEpoch(epoch, klWeights, learningRates, aggressive, onProgress?) → Promise<{ lossSum, reconstructionSum, klSum,
+// examples, steps, encoderSteps, clippedSteps, gradNormMax }>. klWeights, learningRates: null, or a Float32Array
+// with the KL weight / learning rate of each of the epoch's stepsPerEpoch() steps; aggressive: encoder-only inner
+// updates before each decoder update (vae.h).
 Napi::Value VaeNative::TrainEpoch(const Napi::CallbackInfo& info) {
   Args a(info, "trainEpoch");
   require_idle(info.Env(), "train");
@@ -631,11 +644,62 @@ Napi::Value VaeNative::TrainEpoch(const Napi::CallbackInfo& info) {
     throw_status(info.Env(), Status::Error(Code::InvalidArgument, "trainEpoch called before beginTraining"));
   const int64_t steps = trainer_->steps_per_epoch();
   const float* kl_weights = a.f32(1, "klWeights", steps, true);
-  const bool aggressive = a.boolean(2, "aggressive");
-  Napi::Function fn = a.function(3, "onProgress", true);
-  std::vector<float> weights = kl_weights ? std::vector<float>(kl_weights, kl_weights + steps) : std::vector<float>();
-  return AsyncJob::Start(info.Env(),
-                         new TrainEpochJob(info.Env(), this, threads_, epoch, std::move(weights), aggressive, fn));
+  const float* lrs = a.f32(2, "learningRates", steps, true);
+  for (int64_t s = 0; lrs && s < steps; ++s)
+    if (!(lrs[s] > 0.f) || !std::isfinite(lrs[s]))
+      a.range_error("learningRates", "finite learning rates > 0", Napi::Number::New(info.Env(), lrs[s]));
+  const bool aggressive = a.boolean(3, "aggressive");
+  Napi::Function fn = a.function(4, "onProgress", true);
+  auto copy = [&](const float* v) { return v ? std::vector<float>(v, v + steps) : std::vector<float>(); };
+  return AsyncJob::Start(info.Env(), new TrainEpochJob(info.Env(), this, threads_, epoch, copy(kl_weights), copy(lrs),
+                                                       aggressive, fn));
+}
+
+// trainingState() → { adamM, adamV (new Float32Arrays of numParams), encoderAdamSteps, generativeAdamSteps,
+// innerCursor, innerShuffles, innerSteps }: what a resumed run needs beyond the parameters (trainer.h).
+Napi::Value VaeNative::TrainingStateOf(const Napi::CallbackInfo& info) {
+  require_idle(info.Env(), "read the training state");
+  if (!trainer_) throw_status(info.Env(), Status::Error(Code::InvalidArgument, "no training has begun"));
+  TrainingState st = trainer_->state();
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("adamM", adopt_array(env, std::move(st.adam_m)));
+  o.Set("adamV", adopt_array(env, std::move(st.adam_v)));
+  o.Set("encoderAdamSteps", Napi::Number::New(env, static_cast<double>(st.encoder_adam_steps)));
+  o.Set("generativeAdamSteps", Napi::Number::New(env, static_cast<double>(st.generative_adam_steps)));
+  o.Set("innerCursor", Napi::Number::New(env, static_cast<double>(st.inner_cursor)));
+  o.Set("innerShuffles", Napi::Number::New(env, static_cast<double>(st.inner_shuffles)));
+  o.Set("innerSteps", Napi::Number::New(env, static_cast<double>(st.inner_steps)));
+  return o;
+}
+
+// restoreTrainingState(state): a state as trainingState() gives it, after beginTraining on the same model and data size.
+Napi::Value VaeNative::RestoreTrainingState(const Napi::CallbackInfo& info) {
+  Args a(info, "restoreTrainingState");
+  require_idle(info.Env(), "restore the training state");
+  if (!trainer_) throw_status(info.Env(), Status::Error(Code::InvalidArgument, "restoreTrainingState called before beginTraining"));
+  Napi::Object o = a.object(0, "state");
+  const int64_t N = model_->num_params();
+  auto moments = [&](const char* name) {
+    Napi::Value v = o.Get(name);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+        static_cast<int64_t>(v.As<Napi::Float32Array>().ElementLength()) != N)
+      a.type_error(name, ("a Float32Array of " + std::to_string(N) + " values").c_str(), v);
+    Napi::Float32Array f = v.As<Napi::Float32Array>();
+    return std::vector<float>(f.Data(), f.Data() + N);
+  };
+  TrainingState st;
+  st.adam_m = moments("adamM");
+  st.adam_v = moments("adamV");
+  const int64_t big = int64_t(1) << 50;
+  st.encoder_adam_steps = required_integer(a, o, "encoderAdamSteps", 0, big);
+  st.generative_adam_steps = required_integer(a, o, "generativeAdamSteps", 0, big);
+  st.inner_cursor = required_integer(a, o, "innerCursor", 0, big);
+  st.inner_shuffles = required_integer(a, o, "innerShuffles", 0, big);
+  st.inner_steps = required_integer(a, o, "innerSteps", 0, big);
+  Status s = trainer_->restore(st);
+  if (!s.ok()) throw_status(info.Env(), s);
+  return info.Env().Undefined();
 }
 
 }  // namespace

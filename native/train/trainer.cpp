@@ -64,7 +64,12 @@ Status VaeTrainer::gather(const int64_t* idx, int64_t B, uint64_t binarize_step)
   return Status::Ok();
 }
 
-Status VaeTrainer::step(int64_t B, uint64_t eps_step, float kl_weight, Part part, EpochResult* sums) {
+namespace {
+// Draws for inner (encoder-only) steps come from streams numbered past any outer step.
+constexpr uint64_t kInnerStreams = uint64_t(1) << 40;
+}  // namespace
+
+Status VaeTrainer::step(int64_t B, uint64_t eps_step, float kl_weight, float lr, Part part, EpochResult* sums) {
   StepOptions st = options_.step;
   st.kl_weight = kl_weight;
   VaeWorkspace& ws = *workspace_;
@@ -75,34 +80,83 @@ Status VaeTrainer::step(int64_t B, uint64_t eps_step, float kl_weight, Part part
   sums->loss_sum += batch.loss;
   sums->reconstruction_sum += batch.reconstruction;
   sums->kl_sum += batch.kl;
-  return apply_gradient(part);
+  return apply_gradient(part, lr, sums);
 }
 
-Status VaeTrainer::apply_gradient(Part part) {
-  // adam_step also clears the gradient: the one zero-fill of the parameter gradient per step.
+Status VaeTrainer::apply_gradient(Part part, float lr, EpochResult* sums) {
   float *p = model_->params(), *g = grad_.data(), *m = adam_m_.data(), *v = adam_v_.data();
+  auto updates = [&](const Group* grp) { return part == Part::All || (part == Part::Encoder) == (grp == &encoder_); };
+  float scale = 1.f;
+  if (options_.clip_grad_norm > 0.f) {
+    double sq = 0.0;
+    for (const Group* grp : {&encoder_, &generative_})
+      if (updates(grp)) sq += squared_norm(g + grp->begin, grp->end - grp->begin);
+    const double norm = std::sqrt(sq);
+    sums->grad_norm_max = std::max(sums->grad_norm_max, norm);
+    if (norm > options_.clip_grad_norm) {
+      scale = static_cast<float>(options_.clip_grad_norm / (norm + 1e-6));
+      sums->clipped_steps += 1;
+    }
+  }
+  AdamHyper h = options_.adam;
+  h.lr = lr;
+  // adam_step also clears the gradient: the one zero-fill of the parameter gradient per step.
   for (Group* grp : {&encoder_, &generative_}) {
     const int64_t b = grp->begin, n = grp->end - grp->begin;
-    const bool update = part == Part::All || (part == Part::Encoder) == (grp == &encoder_);
-    if (!update)
+    if (!updates(grp))
       std::memset(g + b, 0, sizeof(float) * n);
     else
-      LK_RETURN_IF_ERROR(adam_step(p + b, m + b, v + b, g + b, n, options_.adam, ++grp->adam_steps, true,
-                                   params16_.empty() ? nullptr : params16_.data() + b));
+      LK_RETURN_IF_ERROR(adam_step(p + b, m + b, v + b, g + b, n, h, ++grp->adam_steps, true,
+                                   params16_.empty() ? nullptr : params16_.data() + b, scale));
   }
   return Status::Ok();
 }
 
-Status VaeTrainer::train_epoch(int64_t epoch, const float* kl_weights, bool aggressive, EpochResult* result,
-                               const std::atomic<bool>* cancel, const ProgressFn& progress) {
+Status VaeTrainer::shuffle_inner() {
+  return rng_permutation(inner_perm_.data(), rows_, options_.seed,
+                         rng_stream(RngPurpose::Permutation, kInnerStreams + inner_shuffles_++));
+}
+
+TrainingState VaeTrainer::state() const {
+  TrainingState s;
+  s.adam_m = adam_m_;
+  s.adam_v = adam_v_;
+  s.encoder_adam_steps = encoder_.adam_steps;
+  s.generative_adam_steps = generative_.adam_steps;
+  s.inner_cursor = inner_cursor_;
+  s.inner_shuffles = inner_shuffles_;
+  s.inner_steps = inner_steps_;
+  return s;
+}
+
+Status VaeTrainer::restore(const TrainingState& s) {
+  const size_t N = static_cast<size_t>(model_->num_params());
+  if (s.adam_m.size() != N || s.adam_v.size() != N)
+    return Status::Error(Code::InvalidArgument, "the optimiser state has " + std::to_string(s.adam_m.size()) +
+                                                    " moments for a model of " + std::to_string(N) + " parameters");
+  if (s.encoder_adam_steps < 0 || s.generative_adam_steps < 0 || s.inner_shuffles < 0 || s.inner_steps < 0 ||
+      s.inner_cursor < 0 || s.inner_cursor > rows_ || (s.inner_shuffles == 0 && s.inner_cursor != 0))
+    return Status::Error(Code::InvalidArgument, "the training state's step counts are inconsistent");
+  adam_m_ = s.adam_m;
+  adam_v_ = s.adam_v;
+  encoder_.adam_steps = s.encoder_adam_steps;
+  generative_.adam_steps = s.generative_adam_steps;
+  inner_steps_ = s.inner_steps;
+  // The inner pass in use is the permutation of the last shuffle: drawn again from its stream.
+  inner_shuffles_ = s.inner_shuffles > 0 ? s.inner_shuffles - 1 : 0;
+  if (s.inner_shuffles > 0) LK_RETURN_IF_ERROR(shuffle_inner());
+  inner_cursor_ = s.inner_cursor;
+  return Status::Ok();
+}
+
+Status VaeTrainer::train_epoch(int64_t epoch, const float* kl_weights, const float* learning_rates, bool aggressive,
+                               EpochResult* result, const std::atomic<bool>* cancel, const ProgressFn& progress) {
   const int64_t N = rows_, bs = workspace_->capacity;
   const int64_t steps = steps_per_epoch();
   LK_RETURN_IF_ERROR(rng_permutation(perm_.data(), N, options_.seed, rng_stream(RngPurpose::Permutation, epoch)));
   *result = EpochResult{};
   // The shadow starts each epoch from the master weights (they may have been set between epochs); Adam keeps it.
   if (!params16_.empty()) to_bf16(params16_.data(), model_->params(), model_->num_params());
-  // Draws for inner (encoder-only) steps come from streams numbered past any outer step.
-  constexpr uint64_t kInnerStreams = uint64_t(1) << 40;
   auto annotate = [&](Status st, int64_t s) {
     if (st.code == Code::NonFiniteLoss)
       st.message += " at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(s + 1) + " of " +
@@ -113,23 +167,26 @@ Status VaeTrainer::train_epoch(int64_t epoch, const float* kl_weights, bool aggr
     const int64_t r0 = s * bs, B = std::min(bs, N - r0);
     const int64_t global_step = epoch * steps + s;
     const float w = kl_weights ? kl_weights[s] : options_.step.kl_weight;
+    const float lr = learning_rates ? learning_rates[s] : options_.adam.lr;
     if (aggressive) {
       double previous = HUGE_VAL, window = 0.0;
       int64_t window_rows = 0;
       for (int64_t i = 1; i <= 100; ++i) {
         if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "training was cancelled");
-        if (inner_cursor_ + bs > N) {  // reshuffle the inner pass
-          LK_RETURN_IF_ERROR(rng_permutation(inner_perm_.data(), N, options_.seed,
-                                             rng_stream(RngPurpose::Permutation, kInnerStreams + inner_shuffles_++)));
+        if (inner_shuffles_ == 0 || inner_cursor_ + bs > N) {  // (re)shuffle the inner pass
+          LK_RETURN_IF_ERROR(shuffle_inner());
           inner_cursor_ = 0;
         }
         const uint64_t inner = kInnerStreams + static_cast<uint64_t>(inner_steps_++);
         LK_RETURN_IF_ERROR(gather(inner_perm_.data() + inner_cursor_, bs, inner));  // bs ≤ N: full batches
         inner_cursor_ += bs;
         EpochResult inner_sums;
-        Status st = step(bs, inner, w, Part::Encoder, &inner_sums);
+        inner_sums.grad_norm_max = result->grad_norm_max;
+        Status st = step(bs, inner, w, lr, Part::Encoder, &inner_sums);
         if (!st.ok()) return annotate(st, s);
         result->encoder_steps += 1;
+        result->clipped_steps += inner_sums.clipped_steps;
+        result->grad_norm_max = inner_sums.grad_norm_max;
         window += inner_sums.loss_sum;
         window_rows += bs;
         if (i % 10 == 0) {  // stop once the mean loss of the last 10 inner steps no longer falls
@@ -143,7 +200,7 @@ Status VaeTrainer::train_epoch(int64_t epoch, const float* kl_weights, bool aggr
     }
     if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "training was cancelled");
     LK_RETURN_IF_ERROR(gather(perm_.data() + r0, B, static_cast<uint64_t>(global_step)));
-    Status st = step(B, static_cast<uint64_t>(global_step), w, aggressive ? Part::Decoder : Part::All, result);
+    Status st = step(B, static_cast<uint64_t>(global_step), w, lr, aggressive ? Part::Decoder : Part::All, result);
     if (!st.ok()) return annotate(st, s);
     result->examples += B;
     result->steps += 1;

@@ -2,8 +2,11 @@
 // seeded permutation and batch gathering (with dynamic binarisation), the KL weight of each step, Adam's state per
 // parameter group (the encoder's, and the generative model's: decoder, likelihood, prior), and the aggressive
 // inference-network controller (He et al. 2019). Each step calls the model's forward_backward into the flat
-// gradient; apply_gradient is the one place between backward and the optimiser (where a gradient all-reduce across
-// processes plugs in). Shapes: data (rows, input_dim), cond (rows, condition_dim).
+// gradient; apply_gradient is the one place between backward and the optimiser (the gradient-norm clip is there, and
+// a gradient all-reduce across processes plugs in there). The learning rate of each step comes from the caller (a
+// schedule), else the options'. TrainingState is everything a resumed run needs beyond the parameters and the epoch
+// number (every random stream is numbered by epoch and step). Shapes: data (rows, input_dim), cond (rows,
+// condition_dim).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -25,6 +28,16 @@ struct TrainOptions {
   // bf16: mixed precision — fp32 master weights and Adam state, bf16 products (nn/layer.h) reading a bf16 shadow of
   // the parameters that each Adam step rewrites in its own pass.
   Precision precision = Precision::Fp32;
+  // > 0: each update's gradient is scaled by min(1, c / (‖g‖₂ + 1e-6)), ‖g‖₂ over the groups it updates (PyTorch's
+  // clip_grad_norm_).
+  float clip_grad_norm = 0.f;
+};
+
+// Adam's moments and step counts per group, and the aggressive phase's inner pass position.
+struct TrainingState {
+  std::vector<float> adam_m, adam_v;  // (num_params) each
+  int64_t encoder_adam_steps = 0, generative_adam_steps = 0;
+  int64_t inner_cursor = 0, inner_shuffles = 0, inner_steps = 0;
 };
 
 // Sums over the examples of one epoch (nats).
@@ -34,6 +47,8 @@ struct EpochResult {
   double kl_sum = 0;              // KL(q(z | x) || p(z)): closed form, or its Monte-Carlo estimate (mixture prior)
   int64_t examples = 0, steps = 0;
   int64_t encoder_steps = 0;  // aggressive epochs: the encoder-only inner updates
+  int64_t clipped_steps = 0;  // with clip_grad_norm: updates whose gradient was scaled down
+  double grad_norm_max = 0;   // … the largest gradient norm before clipping
 };
 
 // progress(steps_done, examples_done, loss_sum_so_far) — called from the compute thread.
@@ -47,11 +62,16 @@ class VaeTrainer {
   ~VaeTrainer();
 
   int64_t steps_per_epoch() const;
-  // One pass over the data in the seeded order of `epoch`. kl_weights (nullable): the KL weight of each of the
-  // epoch's steps (a warm-up schedule). aggressive: before each step's decoder-only update, encoder-only updates on
-  // fresh random batches until the encoder's mean loss over the last 10 stops falling (at most 100).
-  Status train_epoch(int64_t epoch, const float* kl_weights, bool aggressive, EpochResult* result,
-                     const std::atomic<bool>* cancel, const ProgressFn& progress);
+  // One pass over the data in the seeded order of `epoch`. kl_weights, learning_rates (nullable): the KL weight and
+  // the learning rate of each of the epoch's steps (a warm-up, a schedule). aggressive: before each step's
+  // decoder-only update, encoder-only updates (at that step's learning rate) on fresh random batches until the
+  // encoder's mean loss over the last 10 stops falling (at most 100).
+  Status train_epoch(int64_t epoch, const float* kl_weights, const float* learning_rates, bool aggressive,
+                     EpochResult* result, const std::atomic<bool>* cancel, const ProgressFn& progress);
+
+  TrainingState state() const;
+  // A state from state() of a trainer of the same model and data size.
+  Status restore(const TrainingState& s);
 
  private:
   VaeTrainer(VaeModel* model, const TrainOptions& options, int64_t rows);
@@ -63,9 +83,11 @@ class VaeTrainer {
   // Rows idx[0 … B − 1] of the data (and conditions) into the workspace's batch, binarised with the draws of
   // `binarize_step` when asked.
   Status gather(const int64_t* idx, int64_t B, uint64_t binarize_step);
-  Status step(int64_t B, uint64_t eps_step, float kl_weight, Part part, EpochResult* sums);
-  // Between backward and the optimiser: Adam on each updated group (clearing its gradient), the others' cleared.
-  Status apply_gradient(Part part);
+  Status step(int64_t B, uint64_t eps_step, float kl_weight, float lr, Part part, EpochResult* sums);
+  // Between backward and the optimiser: the clip, then Adam on each updated group at `lr` (clearing its gradient),
+  // the others' gradient cleared.
+  Status apply_gradient(Part part, float lr, EpochResult* sums);
+  Status shuffle_inner();
 
   VaeModel* model_;
   TrainOptions options_;

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { LatentkitError, withCallerStack } from '../../errors';
 import { activeUnits, anomalyScore, ElboResult, elbo, klPerDimension, logLikelihood, mutualInformation } from '../../eval/vae';
 import { writeFileAtomic } from '../../io/atomic';
-import { loadSafetensors, NamedTensor, saveSafetensors } from '../../io/safetensors';
+import { loadSafetensors, NamedTensor, SafetensorsFile, saveSafetensors } from '../../io/safetensors';
 import { Matrix, MatrixLike, takeRows, toMatrix } from '../../matrix';
 import { native, NativePrecision, NativeTensorInfo, NativeVae } from '../../native';
 import { InferenceOptions, Precision } from '../../precision';
@@ -252,14 +252,9 @@ export class Vae {
     const o = plainObject('saveOptions', info);
     knownKeys('saveOptions', o, ['epoch']);
     const epoch: Record<string, string> = o.epoch === undefined ? {} : { epoch: String(integer('epoch', o.epoch, 0)) };
-    const { tensors } = this.parameters();
-    await saveSafetensors(file, tensors, { format: 'latentkit', kind: 'vae', version: VERSION, options: JSON.stringify(this.options), ...epoch });
+    await saveSafetensors(file, this.parameters().tensors, { ...modelMetadata(this), ...epoch });
   }
 
-  /**
-   * Writes decoder.onnx and/or encoder.onnx into `dir` (IR 8, opset 17, dynamic batch; see onnx/export.ts).
-   * Returns the paths written.
-   */
   async exportOnnx(dir: string, options: { parts?: Array<'decoder' | 'encoder'> } = {}): Promise<string[]> {
     if (typeof dir !== 'string' || dir === '') fail('dir', 'a directory path', dir, 'type');
     const o = plainObject('exportOptions', options);
@@ -303,17 +298,8 @@ export class Vae {
     } catch (e) {
       return bad(`its options are invalid (${(e as Error).message})`);
     }
-    for (const t of layout.tensors) {
-      const stored = f.tensors.get(t.name);
-      if (!stored) bad(`tensor ${t.name} is missing`);
-      else if (stored.shape.join(',') !== t.shape.join(',')) bad(`tensor ${t.name} has shape [${stored.shape}] where the model needs [${t.shape}]`);
-      else if (!stored.data.every(Number.isFinite)) bad(`tensor ${t.name} has non-finite values (NaN or ±Infinity)`);
-    }
-    if (f.tensors.size !== layout.tensors.length) bad(`it has ${f.tensors.size} tensors where the model has ${layout.tensors.length}`);
     const vae = new Vae(options);
-    const { flat, tensors } = vae.parameters();
-    for (const t of tensors) t.data.set(f.tensors.get(t.name)!.data);
-    vae.setParameters(flat);
+    vae.setParameters(storedParameters(f, layout, bad));
     return vae;
   }
 
@@ -332,6 +318,32 @@ export function stateOf(vae: Vae): VaeInternals {
 }
 export function nativeOf(vae: Vae): NativeVae {
   return internals.get(vae)!.native;
+}
+
+/** The metadata of a VAE file: what Vae.load needs to rebuild the model. */
+export function modelMetadata(vae: Vae): Record<string, string> {
+  return { format: 'latentkit', kind: 'vae', version: VERSION, options: JSON.stringify(vae.options) };
+}
+
+/** Tensors beside the parameters in a training checkpoint (train/checkpoint.ts); Vae.load passes over them. */
+export const TRAINING_TENSOR_PREFIX = 'trainer.';
+
+/**
+ * A file's parameters as one flat buffer in the layout's order, each tensor checked (present, its shape, finite
+ * values) and nothing else there but training tensors; `bad` says why it is refused.
+ */
+export function storedParameters(f: SafetensorsFile, layout: { numParams: number; tensors: NativeTensorInfo[] }, bad: (why: string) => never): Float32Array {
+  const flat = new Float32Array(layout.numParams);
+  for (const t of layout.tensors) {
+    const stored = f.tensors.get(t.name);
+    if (!stored) bad(`tensor ${t.name} is missing`);
+    else if (stored.shape.join(',') !== t.shape.join(',')) bad(`tensor ${t.name} has shape [${stored.shape}] where the model needs [${t.shape}]`);
+    else if (!stored.data.every(Number.isFinite)) bad(`tensor ${t.name} has non-finite values (NaN or ±Infinity)`);
+    else flat.set(stored.data, t.offset);
+  }
+  const parameters = [...f.tensors.keys()].filter((n) => !n.startsWith(TRAINING_TENSOR_PREFIX)).length;
+  if (parameters !== layout.tensors.length) bad(`it has ${parameters} parameter tensors where the model has ${layout.tensors.length}`);
+  return flat;
 }
 
 export function singleLatent(vae: Vae, name: string, x: unknown, condition: Matrix | undefined): Float32Array {
