@@ -210,3 +210,63 @@ test('--precision for train, eval and sample: metrics.json and eval.json record 
   expect(onnx.code).toBe(2);
   expect(onnx.err).toMatch(/--precision applies to a model.safetensors/);
 });
+
+describe('train: schedules, clipping, early stopping, checkpoints and --resume', () => {
+  const data = () => {
+    const file = path.join(tmp, 'resume.npy');
+    if (!fs.existsSync(file)) fs.writeFileSync(file, encodeNpy({ data: uniform(200 * 16, 21), rows: 200, cols: 16 }));
+    return file;
+  };
+  const base = () => ['--data', data(), '--latent', '2', '--hidden', '8', '--batch-size', '20', '--threads', '1', '--likelihood', 'gaussian',
+    '--lr-schedule', 'cosine', '--lr-warmup-steps', '5', '--clip-grad-norm', '5'];
+  const metrics = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'metrics.json'), 'utf8'));
+
+  test('a run stopped after 2 of 4 epochs and resumed with --resume ends as the run of 4', async () => {
+    const whole = path.join(tmp, 'whole'), part = path.join(tmp, 'part');
+    expect((await runCli(['train', ...base(), '--epochs', '4', '--out', whole])).code).toBe(0);
+    // "Stopped": a run of 4 whose last two epochs never happened — its checkpoint of epoch 2, as a kill would leave it.
+    expect((await runCli(['train', ...base(), '--epochs', '4', '--keep-last', '4', '--out', part])).code).toBe(0);
+    fs.copyFileSync(path.join(part, 'checkpoint-epoch-2.safetensors'), path.join(part, 'checkpoint-last.safetensors'));
+    const r = await runCli(['train', '--resume', part, '--epochs', '4']);
+    expect(r.err).toMatch(/resuming from .*checkpoint-last\.safetensors \(epoch 2 of 4\)/);
+    expect(r.code).toBe(0);
+    const [a, b] = [metrics(whole), metrics(part)];
+    const losses = (m: { epochs: Array<Record<string, number>> }) => m.epochs.map((e) => [e.trainLoss, e.testLoss, e.learningRate, e.clippedSteps]);
+    expect(losses(b)).toEqual(losses(a));
+    expect(fs.readFileSync(path.join(part, 'model.safetensors')).equals(fs.readFileSync(path.join(whole, 'model.safetensors')))).toBe(true);
+    expect(a.config).toMatchObject({ lrSchedule: { kind: 'cosine', warmupSteps: 5 }, clipGradNorm: 5 });
+    // A flag that disagrees with the run's is refused, naming it.
+    const bad = await runCli(['train', '--resume', part, '--epochs', '5', '--lr', '0.01']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--lr "0\.01" differs from the run's default .*a resume repeats the run's options/);
+    expect((await runCli(['train', '--resume', path.join(tmp, 'nowhere')])).err).toMatch(/--resume .*metrics\.json cannot be read/);
+  });
+
+  test('--early-stopping stops, says why, and the model is the best epoch', async () => {
+    const out = path.join(tmp, 'early');
+    const r = await runCli(['train', '--data', data(), '--latent', '4', '--hidden', '64', '--batch-size', '10', '--lr', '0.01', '--likelihood', 'gaussian',
+      '--epochs', '200', '--early-stopping', '3', '--out', out]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/early stopping after epoch \d+: the validation loss has not improved/);
+    const m = metrics(out);
+    expect(m.final.stopped.epoch - m.final.best.epoch).toBe(3);
+    expect(m.modelEpoch).toBe(m.final.best.epoch);
+    expect(m.final.testLoss).toBe(m.epochs[m.final.best.epoch - 1].testLoss);
+  });
+
+  test('bad schedule and stopping flags are usage errors naming the flag', async () => {
+    for (const [args, message] of [
+      [['--lr-gamma', '0.5'], /--lr-gamma needs --lr-schedule/],
+      [['--lr-schedule', 'linear'], /--lr-schedule expects one of "step", "exponential", "cosine", "plateau" but received "linear"/],
+      [['--lr-schedule', 'step'], /--lr-step-size expects an integer >= 1 but received undefined/],
+      [['--lr-schedule', 'plateau', '--lr-factor', '2'], /--lr-factor expects a finite number > 0 and < 1 but received 2/],
+      [['--early-stopping=-1'], /--early-stopping expects an integer >= 0 but received -1/],
+      [['--min-delta', '0.1'], /--min-delta needs --early-stopping/],
+      [['--monitor', 'test', '--early-stopping', '2'], /--monitor expects one of "validation", "train"/],
+    ] as Array<[string[], RegExp]>) {
+      const r = await runCli(['train', '--data', data(), '--epochs', '1', '--out', path.join(tmp, 'bad'), ...args]);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.err).toMatch(message);
+    }
+  });
+});

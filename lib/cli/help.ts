@@ -75,10 +75,25 @@ train options (defaults train the reference MNIST VAE, 784-400-20):
   --free-bits <x>       free bits λ, nats per latent dimension (0)
   --aggressive          aggressive encoder training against posterior collapse (He et al. 2019) while I_q rises
   --adam-eps <x>        Adam's ε (1e-8)
+  --lr-schedule <kind>  step | exponential | cosine | plateau, with --lr-step-size <epochs> and --lr-gamma <x> (step:
+                        lr·γ^⌊epoch/size⌋, γ 0.1), --lr-gamma (exponential: lr·γ^epoch), --lr-warmup-steps <n> and
+                        --lr-min <x> (cosine per step after a linear warm-up), --lr-factor <x> (0.1), --lr-patience
+                        <epochs> (10) and --lr-min (plateau: ReduceLROnPlateau on the monitored loss)
+  --clip-grad-norm <c>  scale each step's gradient to global L2 norm at most c
+  --early-stopping <n>  stop after n epochs without improvement of the monitored loss by more than --min-delta <x>
+                        (0); the model is then the best epoch's
+  --monitor <which>     validation (the test split; the default) | train: the loss early stopping and plateau watch
+  --checkpoint-every <n>  training checkpoints every n epochs (1): checkpoint-epoch-<k>, checkpoint-last and
+                        checkpoint-best.safetensors in the run folder (Adam's state included)
+  --keep-last <n>       checkpoint-epoch files kept (2)
+  --resume <dir>        continue the run in <dir> from its checkpoint-last.safetensors with its recorded options
+                        (--epochs is the total; other flags given must match the run's); bit-identical to a run that
+                        never stopped at the same --threads
   --out <dir>           run folder (runs/mnist-vae)
 
-The run folder holds model.safetensors, metrics.json (per epoch: loss, reconstruction, KL and KL weight; at the
-end: KL per dimension, active units and mutual information on the test split), loss.svg and, for square images,
+The run folder holds model.safetensors, the training checkpoints, metrics.json (per epoch: loss, reconstruction, KL,
+KL weight and learning rate; at the end: KL per dimension, active units and mutual information on the test split,
+and when early stopping ended the run, when and why), loss.svg and, for square images,
 samples.png (8×8 decoded means from the prior), reconstructions.png (test images above their reconstructions),
 interpolation.png (linear paths between test pairs), traversal.png (each latent dimension swept over [−3, 3] from
 a test image's mean) and latent.png (test means on their first two principal axes, coloured by label).

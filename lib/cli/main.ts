@@ -10,7 +10,9 @@ import { project2d } from '../eval/projection';
 import { writeFileAtomic } from '../io/atomic';
 import { Matrix, matrix, takeRows } from '../matrix';
 import { ObjectiveOptions } from '../models/objective';
-import { EpochRecord, Vae, VaeOptions } from '../models/vae';
+import { EpochRecord, FitOptions, Vae, VaeOptions } from '../models/vae';
+import { readTrainingCheckpoint } from '../train/checkpoint';
+import { LrScheduleOptions, Monitor, resolveEarlyStopping, resolveLrSchedule } from '../train/schedule';
 import { OnnxDecoder } from '../onnx/runtime';
 import { LOG_LEVELS, LogLevel, serve } from '../serve/server';
 import { imageGridPng, squareSide } from '../viz/images';
@@ -33,9 +35,12 @@ async function train(argv: string[]): Promise<void> {
       warmup: { type: 'string' }, 'free-bits': { type: 'string' }, 'adam-eps': { type: 'string' },
       aggressive: { type: 'boolean', default: false }, conditional: { type: 'boolean', default: false }, labels: { type: 'string' },
       'test-data': { type: 'string' }, 'test-labels': { type: 'string' }, arch: { type: 'string' }, 'input-shape': { type: 'string' },
-      precision: { type: 'string' },
+      precision: { type: 'string' }, resume: { type: 'string' }, 'early-stopping': { type: 'string' }, 'min-delta': { type: 'string' },
+      monitor: { type: 'string' }, 'lr-schedule': { type: 'string' }, 'lr-step-size': { type: 'string' }, 'lr-gamma': { type: 'string' },
+      'lr-warmup-steps': { type: 'string' }, 'lr-min': { type: 'string' }, 'lr-factor': { type: 'string' }, 'lr-patience': { type: 'string' },
+      'clip-grad-norm': { type: 'string' }, 'checkpoint-every': { type: 'string' }, 'keep-last': { type: 'string' },
   }, commandHelp('train'));
-  const flags = values as Flags;
+  const { flags, resumeFile } = resumeFlags(values as Flags, argv);
   const precision = precisionFlag(flags, 'train');
   const seed = num(flags, 'seed', 0);
   const threads = num(flags, 'threads', 0);
@@ -69,7 +74,8 @@ async function train(argv: string[]): Promise<void> {
   const config = { data: data.name, source, ...vae.options, epochs, batchSize: num(flags, 'batch-size', 128),
     learningRate: num(flags, 'lr', 1e-3, false), adamEps: num(flags, 'adam-eps', 1e-8, false), weightDecay: num(flags, 'weight-decay', 0, false),
     binarize: Boolean(flags.binarize), aggressive: Boolean(flags.aggressive), ...objective, precision, isa: native().info().isa,
-    trainRows: data.train.x.rows, testRows: data.test.x.rows, version: VERSION };
+    ...trainingControlFlags(flags), trainRows: data.train.x.rows, testRows: data.test.x.rows, version: VERSION,
+    flags: Object.fromEntries(Object.entries(flags).filter(([k]) => k !== 'resume')) }; // what --resume repeats
   const out = String(flags.out);
   const modelFile = path.join(out, 'model.safetensors'), metricsFile = path.join(out, 'metrics.json');
   const controller = new AbortController();
@@ -82,7 +88,8 @@ async function train(argv: string[]): Promise<void> {
   const t0 = performance.now();
   // After every epoch the model, then metrics.json naming the same epoch: whenever the run stops (Ctrl-C, a kill, a
   // full disk) the folder holds one consistent, loadable state.
-  const done: EpochRecord[] = [];
+  const done: EpochRecord[] = resumeFile ? (await readTrainingCheckpoint(resumeFile)).loop.history : [];
+  if (resumeFile) process.stderr.write(`resuming from ${resumeFile} (epoch ${done.length} of ${epochs})\n`);
   const checkpoint = async (r: EpochRecord) => {
     progress.epoch(r, epochs);
     done.push(r);
@@ -94,21 +101,27 @@ async function train(argv: string[]): Promise<void> {
     await fs.promises.mkdir(out, { recursive: true });
     history = await vae.fit(data.train.x, { epochs, batchSize: config.batchSize, learningRate: config.learningRate, adamEps: config.adamEps, aggressive: config.aggressive,
       weightDecay: config.weightDecay, binarize: config.binarize, ...objective, seed, threads, precision, validation: data.test.x,
-      condition: trainCondition, validationCondition: testCondition,
-      signal: controller.signal, progress: (p) => progress.step(p), onEpoch: checkpoint });
+      condition: trainCondition, validationCondition: testCondition, lrSchedule: config.lrSchedule, clipGradNorm: config.clipGradNorm,
+      earlyStopping: config.earlyStopping, checkpoint: { dir: out, every: num(flags, 'checkpoint-every', 1), keepLast: num(flags, 'keep-last', 2) },
+      resumeFrom: resumeFile, signal: controller.signal, progress: (p) => progress.step(p), onEpoch: checkpoint });
   } catch (e) {
     if ((e as LatentkitError).code === 'LATENTKIT_CANCELLED')
       process.stderr.write(done.length > 0
-        ? `\ninterrupted during epoch ${done.length + 1}: ${modelFile} and ${metricsFile} hold epoch ${done.length}\n`
+        ? `\ninterrupted during epoch ${done.length + 1}: ${modelFile} and ${metricsFile} hold epoch ${done.length}; continue with latentkit train --resume ${out}\n`
         : '\ninterrupted during epoch 1: nothing was written\n');
     throw e;
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
   const seconds = (performance.now() - t0) / 1000;
-  const last = history.epochs[history.epochs.length - 1];
+  // With early stopping the model is the best epoch's (restored by fit): the run's model.safetensors says so.
+  const modelEpoch = history.best?.restored ? history.best.epoch : history.epochs.length;
+  if (history.best?.restored) await vae.save(modelFile, { epoch: modelEpoch });
+  if (history.stopped) process.stderr.write(`early stopping after epoch ${history.stopped.epoch}: ${history.stopped.reason}; the model is epoch ${modelEpoch}'s\n`);
+  const last = history.epochs[modelEpoch - 1];
   const trainSeconds = history.epochs.reduce((s, e) => s + e.seconds, 0);
-  const final = { testLoss: last.testLoss, trainLoss: last.trainLoss, examplesPerSec: (epochs * data.train.x.rows) / trainSeconds, seconds,
+  const final = { testLoss: last.testLoss, trainLoss: last.trainLoss, examplesPerSec: (history.epochs.length * data.train.x.rows) / trainSeconds, seconds,
+    ...(history.stopped ? { stopped: history.stopped } : {}), ...(history.best ? { best: history.best } : {}),
     ...latentDiagnostics(vae, data.test.x, seed, testCondition) };
   await writeFileAtomic(path.join(out, 'loss.svg'), lineChartSvg([
     { name: 'train', color: '#1f77b4', points: history.epochs.map((e) => [e.epoch, e.trainLoss]) },
@@ -151,8 +164,68 @@ async function train(argv: string[]): Promise<void> {
   await writeFileAtomic(path.join(out, 'latent.png'), scatterPng(project2d(means), data.test.labels));
   written.push('latent.png', 'metrics.json');
   // Last: the complete metrics, listing the files of the run.
-  await writeFileAtomic(metricsFile, JSON.stringify({ config, modelEpoch: last.epoch, complete: true, files: written, epochs: history.epochs, final }, null, 2) + '\n');
+  await writeFileAtomic(metricsFile, JSON.stringify({ config, modelEpoch, complete: true, files: written, epochs: history.epochs, final }, null, 2) + '\n');
   process.stdout.write(`final test loss ${last.testLoss?.toFixed(2)} nats; wrote ${written.join(', ')} to ${out}\n`);
+}
+
+/**
+ * --resume <dir>: the run's recorded flags (metrics.json config.flags) with --epochs (the total), --threads and
+ * --out from the command line; any other flag given must repeat the run's (else a usage error naming it). Resumes
+ * from the folder's checkpoint-last.safetensors.
+ */
+function resumeFlags(given: Flags, argv: string[]): { flags: Flags; resumeFile?: string } {
+  if (given.resume === undefined) return { flags: given };
+  const dir = String(given.resume);
+  const resumeFile = path.join(dir, 'checkpoint-last.safetensors');
+  let recorded: Flags | undefined;
+  try {
+    recorded = (JSON.parse(fs.readFileSync(path.join(dir, 'metrics.json'), 'utf8')) as { config?: { flags?: Flags } }).config?.flags;
+  } catch (e) {
+    usage(`--resume ${dir}: its metrics.json cannot be read (${(e as Error).message.split('\n')[0]})`, 'train');
+  }
+  if (!recorded) usage(`--resume ${dir}: its metrics.json records no flags (a run of an earlier version); train it again`, 'train');
+  if (!fs.existsSync(resumeFile)) usage(`--resume ${dir}: it has no checkpoint-last.safetensors (no epoch completed)`, 'train');
+  const typed = new Set(argv.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0]));
+  const free = new Set(['resume', 'epochs', 'threads', 'out']);
+  for (const name of typed)
+    if (!free.has(name) && JSON.stringify(given[name]) !== JSON.stringify(recorded[name]))
+      usage(`--${name} ${JSON.stringify(given[name])} differs from the run's ${recorded[name] === undefined ? 'default' : JSON.stringify(recorded[name])} (${path.join(dir, 'metrics.json')}): a resume repeats the run's options`, 'train');
+  const keep = Object.fromEntries([...free].filter((n) => typed.has(n)).map((n) => [n, given[n]]));
+  return { flags: { ...recorded, ...keep, out: typed.has('out') ? given.out : dir }, resumeFile };
+}
+
+/** --lr-schedule and its --lr-* flags, --clip-grad-norm, --early-stopping / --min-delta / --monitor as fit options. */
+function trainingControlFlags(flags: Flags): Pick<FitOptions, 'lrSchedule' | 'clipGradNorm' | 'earlyStopping'> {
+  const lrFlags = { 'lr-step-size': 'stepSize', 'lr-gamma': 'gamma', 'lr-warmup-steps': 'warmupSteps', 'lr-min': 'minLr', 'lr-factor': 'factor', 'lr-patience': 'patience' } as const;
+  const out: Pick<FitOptions, 'lrSchedule' | 'clipGradNorm' | 'earlyStopping'> = {};
+  const given = (Object.keys(lrFlags) as Array<keyof typeof lrFlags>).filter((f) => flags[f] !== undefined);
+  if (flags['lr-schedule'] === undefined) {
+    if (given.length > 0) usage(`--${given[0]} needs --lr-schedule`, 'train');
+  } else {
+    const schedule: Record<string, unknown> = { kind: flags['lr-schedule'] };
+    for (const f of given) schedule[lrFlags[f]] = num(flags, f, 0, false);
+    if (flags.monitor !== undefined && schedule.kind === 'plateau') schedule.monitor = flags.monitor;
+    out.lrSchedule = schedule as unknown as LrScheduleOptions;
+  }
+  if (flags['clip-grad-norm'] !== undefined) out.clipGradNorm = num(flags, 'clip-grad-norm', 0, false);
+  if (flags['early-stopping'] !== undefined)
+    out.earlyStopping = { patience: num(flags, 'early-stopping', 0), ...(flags['min-delta'] !== undefined ? { minDelta: num(flags, 'min-delta', 0, false) } : {}),
+      ...(flags.monitor !== undefined ? { monitor: flags.monitor as Monitor } : {}) };
+  else if (flags['min-delta'] !== undefined) usage('--min-delta needs --early-stopping <patience>', 'train');
+  // Checked here so that a bad value is a usage error naming its flag.
+  const flagFor: Record<string, Record<string, string>> = {
+    lrSchedule: { kind: 'lr-schedule', monitor: 'monitor', ...Object.fromEntries(Object.entries(lrFlags).map(([flag, key]) => [key, flag])) },
+    earlyStopping: { patience: 'early-stopping', minDelta: 'min-delta', monitor: 'monitor' },
+  };
+  try {
+    resolveLrSchedule(out.lrSchedule, true);
+    resolveEarlyStopping(out.earlyStopping, true);
+  } catch (e) {
+    const message = (e as Error).message;
+    const m = /for (lrSchedule|earlyStopping)\.(\w+) but received (.*)$/.exec(message);
+    usage(m ? `--${flagFor[m[1]][m[2]] ?? m[2]} expects ${message.replace(/^Expected (.*) for \S+ but received (.*)$/, '$1 but received $2')}` : message, 'train');
+  }
+  return out;
 }
 
 /**
