@@ -298,8 +298,9 @@ export class Vae {
     } catch (e) {
       return bad(`its options are invalid (${(e as Error).message})`);
     }
+    const flat = storedParameters(f, layout, bad);
     const vae = new Vae(options);
-    vae.setParameters(storedParameters(f, layout, bad));
+    vae.setParameters(flat);
     return vae;
   }
 
@@ -333,16 +334,17 @@ export const TRAINING_TENSOR_PREFIX = 'trainer.';
  * values) and nothing else there but training tensors; `bad` says why it is refused.
  */
 export function storedParameters(f: SafetensorsFile, layout: { numParams: number; tensors: NativeTensorInfo[] }, bad: (why: string) => never): Float32Array {
-  const flat = new Float32Array(layout.numParams);
+  // Every check before the allocation: a small file may declare options of billions of parameters.
   for (const t of layout.tensors) {
     const stored = f.tensors.get(t.name);
     if (!stored) bad(`tensor ${t.name} is missing`);
     else if (stored.shape.join(',') !== t.shape.join(',')) bad(`tensor ${t.name} has shape [${stored.shape}] where the model needs [${t.shape}]`);
     else if (!stored.data.every(Number.isFinite)) bad(`tensor ${t.name} has non-finite values (NaN or ±Infinity)`);
-    else flat.set(stored.data, t.offset);
   }
   const parameters = [...f.tensors.keys()].filter((n) => !n.startsWith(TRAINING_TENSOR_PREFIX)).length;
   if (parameters !== layout.tensors.length) bad(`it has ${parameters} parameter tensors where the model has ${layout.tensors.length}`);
+  const flat = new Float32Array(layout.numParams);
+  for (const t of layout.tensors) flat.set(f.tensors.get(t.name)!.data, t.offset);
   return flat;
 }
 
