@@ -241,6 +241,8 @@ export interface NativeBinding {
    * isa: oneDNN's effective ISA; bf16Native: whether it computes bf16 natively; autoPrecision: what precision 'auto'
    * runs; inferenceRows: the rows of one encode / decode pass (inputs split at multiples of it give the same bits).
    */
+  /** The compute pool now: its core budget (= info().cores), the threads of its running jobs, its queue, its workers. */
+  poolStats(): { budget: number; runningThreads: number; queued: number; workers: number };
   info(): { cores: number; isa: string; bf16Native: boolean; autoPrecision: 'fp32' | 'bf16'; inferenceRows: number; cuda: { compiled: boolean; devices: number; reason: string } };
   /** Cancels this environment's native jobs and waits until none is computing (called on process 'exit'). */
   shutdown(): void;

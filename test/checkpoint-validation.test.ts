@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { FactorAnalysis, GaussianMixture, PPCA, Vae } from '../lib';
+import { FactorAnalysis, GaussianMixture, PPCA, Vae, native } from '../lib';
 import { encodeSafetensors, NamedTensor } from '../lib/io/safetensors';
 import { randn, runCli } from './helpers';
 
@@ -40,12 +40,13 @@ describe('VAE checkpoints', () => {
     await expect(Vae.load(write([], { format: 'latentkit', kind: 'vae', options: '{' }))).rejects.toEqual(badCheckpoint(/options are invalid/));
   });
 
-  test('NaN or infinite weights are refused, naming the tensor; "threads": 1024 loads capped at the cores', async () => {
-    const vae = new Vae({ inputDim: 6, latentDim: 2, hidden: [5], threads: 1024 });
-    const good = path.join(tmp, 'good.safetensors');
-    await vae.save(good);
+  test('NaN or infinite weights are refused, naming the tensor; "threads": 1024 loads capped at the budget', async () => {
+    const vae = new Vae({ inputDim: 6, latentDim: 2, hidden: [5] });
+    const good = write(vae.parameters().tensors, vaeMeta({ ...vae.options, threads: 1024 })); // saved on a big machine
     const loaded = await Vae.load(good);
-    expect(loaded.options.threads).toBe(1024);
+    expect(loaded.options.threads).toBe(native().info().cores);
+    // Asked for by a caller, more threads than the budget are refused, naming the option.
+    expect(() => new Vae({ inputDim: 6, latentDim: 2, threads: 1024 })).toThrow(/for threads but received 1024/);
     expect(Array.from(loaded.decode({ data: new Float32Array(2), rows: 1, cols: 2 }).data)).toEqual(Array.from(vae.decode({ data: new Float32Array(2), rows: 1, cols: 2 }).data));
     const { tensors } = vae.parameters();
     const poisoned = tensors.map((t) => (t.name === 'decoder.0.bias' ? { ...t, data: Float32Array.from(t.data, (v, i) => (i === 1 ? NaN : v)) } : t));

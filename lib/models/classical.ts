@@ -6,7 +6,8 @@ import { loadSafetensors, saveSafetensors } from '../io/safetensors';
 import { Matrix, MatrixLike, toMatrix } from '../matrix';
 import { LatentkitError as Err, withCallerStack } from '../errors';
 import type { NativeJob, NativeProgress } from '../native';
-import { fail, failReceived, integer, knownKeys, plainObject } from '../validate';
+import { storedThreads } from '../threads';
+import { fail, failReceived, knownKeys, plainObject } from '../validate';
 import { VERSION } from '../version';
 
 /** A float64 tensor, row-major. */
@@ -51,10 +52,6 @@ export function convergenceWarning(message: string): void {
   process.emitWarning(message, { type: 'ConvergenceWarning', code: 'LATENTKIT_CONVERGENCE' });
 }
 
-export function threadsOption(v: unknown): number {
-  return integer('threads', v ?? 0, 0, 1024);
-}
-
 export async function saveModel(file: string, kind: string, options: object, tensors: Record<string, Tensor64>, extra: Record<string, unknown>): Promise<void> {
   if (typeof file !== 'string' || file === '') fail('path', 'a file path', file, 'type');
   await saveSafetensors(file, Object.entries(tensors).map(([name, t]) => ({ name, shape: t.shape, data: t.data })),
@@ -90,7 +87,8 @@ export async function loadModel<T>(file: string, kind: string, construct: (optio
   if (!state || typeof state !== 'object' || Array.isArray(state)) bad('its state metadata is not an object');
   let model: T;
   try {
-    model = construct(options as Record<string, unknown>);
+    const stored = options as Record<string, unknown>;
+    model = construct({ ...stored, ...(stored.threads !== undefined ? { threads: storedThreads(stored.threads) } : {}) });
   } catch (e) {
     return bad(`its options are invalid (${(e as Error).message})`);
   }

@@ -6,7 +6,8 @@ import { Matrix, MatrixLike, matrix } from '../matrix';
 import { native, NativeJob, NativeLinearGaussian, NativeProgress } from '../native';
 import { RngPurpose, rngStream } from '../rng';
 import { fail, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../validate';
-import { convergenceWarning, dataMatrix, FitOptions, loadModel, notFitted, runFit, saveModel, Tensor64, tensor64, threadsOption } from './classical';
+import { convergenceWarning, dataMatrix, FitOptions, loadModel, notFitted, runFit, saveModel, Tensor64, tensor64 } from './classical';
+import { threadsOption } from '../threads';
 
 interface LinearFit {
   d: number;

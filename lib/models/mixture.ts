@@ -5,7 +5,8 @@ import { Matrix, MatrixLike, matrix } from '../matrix';
 import { native, NativeGmmParams } from '../native';
 import { RngPurpose, rngStream } from '../rng';
 import { fail, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../validate';
-import { convergenceWarning, dataMatrix, FitOptions, flatFloat64, loadModel, notFitted, runFit, saveModel, Tensor64, tensor64, threadsOption } from './classical';
+import { convergenceWarning, dataMatrix, FitOptions, flatFloat64, loadModel, notFitted, runFit, saveModel, Tensor64, tensor64 } from './classical';
+import { threadsOption } from '../threads';
 
 export const COVARIANCE_TYPES = ['full', 'tied', 'diag', 'spherical'] as const;
 export const GMM_INITS = ['kmeans', 'k-means++', 'random', 'random_from_data'] as const;

@@ -2,6 +2,7 @@
 // file, thread counts as an option, inputs validated against the graph's width before running. The file is first
 // decoded with onnx-proto, so random bytes, truncated files and foreign graphs get a clear error.
 import * as fs from 'fs';
+import { threadsOption } from '../threads';
 import { onnx } from 'onnx-proto';
 import type { InferenceSession as OrtSession } from 'onnxruntime-node';
 import { LatentkitError } from '../errors';
@@ -22,7 +23,7 @@ interface LoadedGraph {
 async function loadGraph(file: string, part: 'decoder' | 'encoder', options: { threads?: number } = {}): Promise<LoadedGraph> {
   const o = plainObject('options', options);
   knownKeys('options', o, ['threads']);
-  const threads = integer('threads', o.threads ?? 0, 0, 1024);
+  const threads = threadsOption(o.threads);
   let bytes: Buffer;
   try {
     bytes = await fs.promises.readFile(file);

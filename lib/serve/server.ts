@@ -9,6 +9,7 @@
 // Retry-After beyond it, so clients that do not read their answers cannot grow memory without bound), pino request
 // logs, and close() that lets in-flight requests finish.
 import * as crypto from 'crypto';
+import { threadsOption } from '../threads';
 import * as fs from 'fs';
 import * as path from 'path';
 import Fastify, { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -115,7 +116,7 @@ export async function createServer(dir: string, options: ServeOptions = {}): Pro
   if (typeof dir !== 'string' || dir === '') throw new LatentkitError('LATENTKIT_INVALID_ARGUMENT', 'serve: Expected a model folder path for model');
   const o = plainObject('serveOptions', options);
   knownKeys('serveOptions', o, SERVE_KEYS);
-  const threads = integer('threads', o.threads ?? 0, 0, 1024);
+  const threads = threadsOption(o.threads);
   const maxRows = integer('maxRows', o.maxRows ?? 1024, 1, 1 << 20);
   const bodyLimit = integer('bodyLimit', o.bodyLimit ?? 16 << 20, 1024, 1 << 30);
   const maxConcurrent = integer('maxConcurrent', o.maxConcurrent ?? 16, 1, 1 << 16);

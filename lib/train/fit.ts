@@ -10,6 +10,7 @@ import { conditionOf, evaluateTerms, inputOf, nativeOf, requireIdle, stateOf, st
 import { resolveVaeOptions, VaeOptions } from '../models/vae/options';
 import { epochKlWeights, nativeStep, OBJECTIVE_KEYS, ObjectiveOptions, resolveObjective } from '../models/objective';
 import { Precision, resolvePrecision } from '../precision';
+import { threadsOption } from '../threads';
 import { boolean, fail, failReceived, finiteNumber, integer, knownKeys, plainObject } from '../validate';
 import { checkpointEpoch, CheckpointOptions, LoopState, readTrainingCheckpoint, resolveCheckpoint, TrainingCheckpoint, writeTrainingCheckpoint } from './checkpoint';
 import { EarlyStoppingOptions, epochLearningRates, LrScheduleOptions, Monitor, plateauStart, plateauStep, resolveEarlyStopping, resolveLrSchedule, stoppingStart, stoppingStep } from './schedule';
@@ -114,7 +115,7 @@ export async function fitVae(vae: Vae, x: MatrixLike, options: FitOptions = {}):
     fail('freeBits', "0 (free bits need prior: 'normal', whose KL splits per dimension in closed form)", objective.freeBits);
   const aggressiveOption = boolean('aggressive', o.aggressive ?? false);
   const weightDecay = finiteNumber('weightDecay', o.weightDecay ?? 0, { min: 0 });
-  const threads = integer('threads', o.threads ?? vae.options.threads, 0, 1024);
+  const threads = threadsOption(o.threads ?? vae.options.threads);
   const binarize = boolean('binarize', o.binarize ?? false);
   const precision = resolvePrecision(o.precision);
   const seed = integer('seed', o.seed ?? vae.options.seed, 0);

@@ -8,6 +8,7 @@
 #include "../models/vae.h"
 #include "async_job.h"
 #include "env_state.h"
+#include "executor.h"
 
 namespace lk {
 Napi::Object init_kernels(Napi::Env env);
@@ -38,6 +39,17 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// poolStats() → { budget, runningThreads, queued, workers }: the compute pool now (executor.h).
+Napi::Value PoolStatsOf(const Napi::CallbackInfo& info) {
+  const lk::PoolStats p = lk::pool_stats();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("budget", p.budget);
+  o.Set("runningThreads", p.running_threads);
+  o.Set("queued", p.queued);
+  o.Set("workers", p.workers);
+  return o;
+}
+
 // shutdown(): cancels this environment's jobs and waits for them (lib/native.ts calls it on process 'exit').
 Napi::Value Shutdown(const Napi::CallbackInfo& info) {
   lk::shutdown_jobs(info.Env());
@@ -60,6 +72,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("classical", lk::init_classical(env));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
+  exports.Set("poolStats", Napi::Function::New(env, PoolStatsOf, "poolStats"));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   return exports;
 }

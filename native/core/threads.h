@@ -45,8 +45,9 @@ Status parallel_items(int64_t n, Body body) {
 }
 
 // Sets the OpenMP team size for parallel regions started by the calling thread and turns on FTZ/DAZ on it and
-// on the team's threads. threads <= 0 means all cores; more than the cores are capped at the core count.
+// on the team's threads. threads <= 0 means the budget; more than the budget are capped at it.
 void set_compute_threads(int threads);
+// The compute budget: the CPUs this process may use (its affinity mask, and its cgroup's CPU quota rounded up).
 int max_compute_threads();
 
 // For the lifetime of this object the calling thread computes alone (OpenMP team of one, so no thread pool is

@@ -16,6 +16,7 @@ import { decoderOnnx, encoderOnnx } from '../../onnx/export';
 import { RngPurpose, rngStream } from '../../rng';
 import { fitVae, FitOptions, History } from '../../train/fit';
 import { boolean, fail, failReceived, integer, knownKeys, oneOf, plainObject } from '../../validate';
+import { storedThreads, threadsOption } from '../../threads';
 import { VERSION } from '../../version';
 import { CovarianceType, GaussianMixture } from '../mixture';
 import { impute, interpolate, traverse } from './latent';
@@ -124,10 +125,10 @@ export class Vae {
   }
 
   /**
-   * encode, decode, reconstruct and sample as async jobs on the compute thread: the same results, bit for bit, while
+   * encode, decode, reconstruct and sample as async jobs on the compute pool: the same results, bit for bit, while
    * the event loop runs on (the synchronous calls hold the JS thread for their whole duration, about 0.1 ms per row
    * of the 784-400-20 model at one thread). Many may run at once on a model, and beside its synchronous calls; a
-   * training epoch of the model refuses them (LATENTKIT_BUSY), and they wait behind other models' running jobs.
+   * training epoch of the model refuses them (LATENTKIT_BUSY), and they wait in the compute pool's queue like any job.
    */
   encodeAsync(x: MatrixLike, condition?: MatrixLike | null, options?: InferenceOptions): Promise<{ mean: Matrix; logVar: Matrix }> {
     return asJob(this, encodeOp(this, x, condition, options));
@@ -283,7 +284,7 @@ export class Vae {
     if (typeof file !== 'string' || file === '') fail('path', 'a file path', file, 'type');
     const lo = plainObject('loadOptions', loadOptions);
     knownKeys('loadOptions', lo, ['threads']);
-    const threads = lo.threads === undefined ? undefined : integer('threads', lo.threads, 0, 1024);
+    const threads = lo.threads === undefined ? undefined : threadsOption(lo.threads);
     const f = await loadSafetensors(file);
     const bad = (why: string): never => {
       throw new LatentkitError('LATENTKIT_BAD_CHECKPOINT', `${file} is not a latentkit VAE checkpoint: ${why}`);
@@ -292,7 +293,8 @@ export class Vae {
     let options: ResolvedVaeOptions;
     let layout: { numParams: number; tensors: NativeTensorInfo[] };
     try {
-      options = resolveVaeOptions(JSON.parse(f.metadata.options) as VaeOptions);
+      const stored = JSON.parse(f.metadata.options) as VaeOptions;
+      options = resolveVaeOptions({ ...stored, threads: storedThreads(stored.threads) as number });
       if (threads !== undefined) options = { ...options, threads };
       layout = native().VaeNative.layout(nativeVaeConfig(options));
     } catch (e) {

@@ -2,6 +2,7 @@
 // each check naming the option), the resolved network (models/architecture.ts), the native constructor's view of
 // the options, and the data support of each likelihood.
 import { Matrix } from '../../matrix';
+import { threadsOption } from '../../threads';
 import { LIKELIHOOD, Likelihood, LIKELIHOODS } from './likelihoods';
 import { NativeVaeConfig } from '../../native';
 import { fail, failReceived, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../../validate';
@@ -118,7 +119,7 @@ export function resolveVaeOptions(options: unknown): ResolvedVaeOptions {
   if (inputShape) net.inputShape = inputShape;
   const likelihood = oneOf('likelihood', o.likelihood ?? 'bernoulli', LIKELIHOODS);
   const seed = integer('seed', o.seed ?? 0, 0);
-  const threads = integer('threads', o.threads ?? 0, 0, 1024);
+  const threads = threadsOption(o.threads);
   let prior: Prior = 'normal';
   if (o.prior !== undefined && o.prior !== 'normal') {
     const p = plainObject('prior', o.prior);
