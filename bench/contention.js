@@ -3,8 +3,11 @@
 // batch 128) at 1 and 2 threads and a full-covariance GaussianMixture fit (10 components on 20,000 × 50 PCA-like
 // features), quiet and with 1 and 2 busy-looping processes beside them. The fair share of a job is its quiet
 // throughput × the share of the cores it can get: cores / (its threads + busy loops) of its threads, at most 1.
-// Usage: node bench/contention.js [--rows 20000] [--epochs 2] (needs `npm run build:ts`). Each measurement runs in
-// a child process so the OpenMP settings it starts with are its own. Writes bench/results/contention.json.
+// The median of --rounds measurements each. BENCH_ENV (JSON) adds environment variables to the measured processes,
+// e.g. '{"GOMP_SPINCOUNT":"300000"}' for libgomp's own default instead of latentkit's (lib/native.ts).
+// Usage: node bench/contention.js [--rows 20000] [--epochs 2] [--rounds 3] (needs `npm run build:ts`). Each
+// measurement runs in a child process so the OpenMP settings it starts with are its own. Writes
+// bench/results/contention[-BENCH_TAG].json.
 'use strict';
 const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
@@ -15,7 +18,8 @@ const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
   return i < 0 ? fallback : process.argv[i + 1];
 };
-const rows = Number(arg('rows', 20000)), epochs = Number(arg('epochs', 2));
+const rows = Number(arg('rows', 20000)), epochs = Number(arg('epochs', 2)), rounds = Number(arg('rounds', 3));
+const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
 // One measurement in a child: { vae: examples/s of epochs after the first } or { gmm: seconds }.
 const CHILD = `
@@ -49,14 +53,18 @@ function busyLoops(n) {
 (async () => {
   const cores = os.availableParallelism ? os.availableParallelism() : os.cpus().length;
   const env = process.env.BENCH_ENV ? JSON.parse(process.env.BENCH_ENV) : {};
-  const result = { date: new Date().toISOString(), cpu: os.cpus()[0].model, cores, rows, epochs, env, runs: [] };
+  const result = { date: new Date().toISOString(), cpu: os.cpus()[0].model, cores, rows, epochs, rounds, env, runs: [] };
   for (const [what, threads] of [['vae', 1], ['vae', 2], ['gmm', 2]]) {
-    const quiet = measure(what, threads, env);
+    const quiet = median(Array.from({ length: rounds }, () => measure(what, threads, env)));
     for (const busy of [0, 1, 2]) {
-      const loops = busyLoops(busy);
-      await new Promise((r) => setTimeout(r, 300));
-      const value = busy === 0 ? quiet : measure(what, threads, env);
-      loops.forEach((p) => p.kill('SIGKILL'));
+      const values = [];
+      for (let r = 0; r < rounds && busy > 0; r++) {
+        const loops = busyLoops(busy);
+        await new Promise((done) => setTimeout(done, 300));
+        values.push(measure(what, threads, env));
+        loops.forEach((p) => p.kill('SIGKILL'));
+      }
+      const value = busy === 0 ? quiet : median(values);
       const share = Math.min(1, cores / (threads + busy));
       const fair = what === 'vae' ? quiet * share : quiet / share;
       const ofFair = what === 'vae' ? value / fair : fair / value;

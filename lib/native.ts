@@ -250,7 +250,17 @@ export interface NativeBinding {
   setErrorClass(errorClass: new (code: never, message: string) => Error): void;
 }
 
+/**
+ * libgomp's spin count before a waiting thread sleeps, set unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT
+ * (libgomp reads them once, when it loads with the addon). Its default (300,000 spins) burns the CPU a descheduled
+ * teammate needs when other processes compete for the cores: with two busy loops beside it on 2 cores, the 2-thread
+ * VAE ran at 45 % of its fair share; at 1,000 (what libgomp itself uses once it has more threads than CPUs) at
+ * 78–113 %, for 2–3 % less quiet throughput (bench/contention.js, README "Under contention").
+ */
+export const GOMP_SPINCOUNT = 1000;
+
 function load(): NativeBinding {
+  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) process.env.GOMP_SPINCOUNT = String(GOMP_SPINCOUNT);
   const root = path.resolve(__dirname, '..');
   const candidates = [
     process.env.LATENTKIT_NATIVE,
