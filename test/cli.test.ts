@@ -18,7 +18,7 @@ test('train on a .npy of 8×8 images writes the whole run folder; eval reads the
     '--objective', 'iwae', '--k', '3', '--warmup', '2']);
   expect(r.err).toMatch(/epoch 2\/2/);
   expect(r.code).toBe(0);
-  for (const f of ['model.safetensors', 'metrics.json', 'loss.svg', 'samples.png', 'reconstructions.png', 'interpolation.png', 'traversal.png', 'latent.png'])
+  for (const f of ['model.safetensors', 'metrics.json', 'loss.svg', 'loss.png', 'samples.png', 'reconstructions.png', 'interpolation.png', 'traversal.png', 'latent.png'])
     expect(fs.statSync(path.join(out, f)).size).toBeGreaterThan(100);
   const m = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
   expect(m.config).toMatchObject({ latentDim: 3, hidden: [32, 16], epochs: 2, batchSize: 30, trainRows: 270, testRows: 30, objective: 'iwae', k: 3 });
@@ -158,7 +158,7 @@ test('fit gmm | pca | ppca | fa write a model, metrics and a picture; score read
   const r = await runCli(['fit', 'gmm', '--data', points, '--components', '3', '--covariance', 'diag', '--out', out, '--threads', '1']);
   expect(r.err).toMatch(/fitting gmm/);
   expect(r.code).toBe(0);
-  for (const f of ['model.safetensors', 'metrics.json', 'loglike.svg', 'scatter.png']) expect(fs.statSync(path.join(out, f)).size).toBeGreaterThan(100);
+  for (const f of ['model.safetensors', 'metrics.json', 'loglike.svg', 'loglike.png', 'scatter.png', 'scatter.svg', 'scatter.vl.json']) expect(fs.statSync(path.join(out, f)).size).toBeGreaterThan(100);
   const m = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
   expect(m.config).toMatchObject({ model: 'gmm', nComponents: 3, covarianceType: 'diag', trainRows: 360, testRows: 40 });
   expect(m.logLikelihoodPerIteration.length).toBe(m.final.nIter);
@@ -268,5 +268,36 @@ describe('train: schedules, clipping, early stopping, checkpoints and --resume',
       expect({ args, code: r.code }).toEqual({ args, code: 2 });
       expect(r.err).toMatch(message);
     }
+  });
+});
+
+describe('pictures with text (viz/chart.ts: Vega-Lite → vega SVG → resvg PNG)', () => {
+  test("train's loss and latent pictures carry axis titles and a legend naming each series and class; each spec is written beside", async () => {
+    const data = path.join(tmp, 'pictures.npy');
+    fs.writeFileSync(data, encodeNpy({ data: uniform(200 * 64, 31), rows: 200, cols: 64 }));
+    const out = path.join(tmp, 'pictures');
+    expect((await runCli(['train', '--data', data, '--epochs', '2', '--latent', '3', '--hidden', '16', '--batch-size', '20', '--out', out])).code).toBe(0);
+    const text = (file: string) => [...fs.readFileSync(path.join(out, file), 'utf8').matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+    const loss = text('loss.svg');
+    for (const t of ['epoch', 'nats per example', 'train', 'test']) expect(loss).toContain(t);
+    expect(loss.some((t) => /negative ELBO per example/.test(t))).toBe(true);
+    const latent = text('latent.svg');
+    for (const t of ['principal axis 1', 'principal axis 2', 'label', '0']) expect(latent).toContain(t); // a .npy without labels: class 0
+    for (const f of ['loss', 'latent']) {
+      expect(JSON.parse(fs.readFileSync(path.join(out, `${f}.vl.json`), 'utf8')).$schema).toMatch(/vega-lite\/v5/);
+      expect(fs.readFileSync(path.join(out, `${f}.png`)).subarray(1, 4).toString()).toBe('PNG');
+    }
+    const m = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+    expect(m.files).toEqual(expect.arrayContaining(['loss.png', 'loss.svg', 'loss.vl.json', 'latent.png', 'latent.svg', 'latent.vl.json']));
+  });
+
+  test('the PNG has its text drawn (a font is found): the same chart without its text rasterises differently', async () => {
+    const { lineChart } = await import('../lib/viz/chart');
+    const { Resvg } = await import('@resvg/resvg-js');
+    const p = await lineChart([{ name: 'train', points: [[1, 2], [2, 1]] }], { title: 'a title', xTitle: 'epoch', yTitle: 'nats' });
+    const textless = p.svg.replace(/<text[^>]*>[^<]*<\/text>/g, '');
+    const raster = (svg: string) => Buffer.from(new Resvg(svg, { background: 'white', fitTo: { mode: 'zoom', value: 2 }, font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng());
+    expect(raster(textless).equals(raster(p.svg))).toBe(false);
+    expect(Buffer.from(p.png).equals(raster(p.svg))).toBe(true);
   });
 });

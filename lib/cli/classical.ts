@@ -10,7 +10,7 @@ import { FactorAnalysis, PCA, PPCA } from '../models/linear';
 import { COVARIANCE_TYPES, CovarianceType, GaussianMixture, GMM_INITS, GmmInit } from '../models/mixture';
 import { VERSION } from '../version';
 import { imageGridPng, squareSide } from '../viz/images';
-import { lineChartSvg, scatterPng } from '../viz/plot';
+import { lineChart, scatterChart, writePicture } from '../viz/chart';
 import { dataSource, evaluationRows, Flags, loadSplit, num, parseCommand, usage } from './args';
 import { commandHelp } from './help';
 
@@ -42,16 +42,21 @@ function build(model: ModelName, flags: Flags): Classical {
   return new FactorAnalysis({ nComponents, method, estep, samples: num(flags, 'samples', 1), seed, threads, maxIter, tol });
 }
 
-/** What the picture shows: component means (GMM) or axes / loadings as images, else a 2-D scatter by cluster. */
-function picture(model: Classical, x: Matrix, labels: Uint8Array): { file: string; png: Buffer } {
+/**
+ * What the picture shows: component means (GMM) or axes / loadings as images, else a 2-D scatter coloured by cluster
+ * (GMM) or label; returns the files written.
+ */
+async function writeModelPicture(out: string, model: Classical, x: Matrix, labels: Uint8Array): Promise<string[]> {
   const side = squareSide(x.cols);
   if (side !== undefined) {
     const rows = model instanceof GaussianMixture ? model.means : model.components;
     const images = { data: Float32Array.from(rows.data), rows: rows.shape[0], cols: x.cols };
-    return { file: 'components.png', png: imageGridPng(images, { height: side, columns: Math.min(images.rows, 10), normalize: !(model instanceof GaussianMixture), zoom: 3 }) };
+    await writeFileAtomic(path.join(out, 'components.png'), imageGridPng(images, { height: side, columns: Math.min(images.rows, 10), normalize: !(model instanceof GaussianMixture), zoom: 3 }));
+    return ['components.png'];
   }
-  const colours = model instanceof GaussianMixture ? model.predict(x) : labels;
-  return { file: 'scatter.png', png: scatterPng(project2d(x), colours) };
+  const gmm = model instanceof GaussianMixture;
+  return writePicture(out, 'scatter', await scatterChart(project2d(x), gmm ? model.predict(x) : labels, { title: 'test rows on their first two principal axes',
+    xTitle: 'principal axis 1', yTitle: 'principal axis 2', legendTitle: gmm ? 'component' : 'label' }));
 }
 
 export async function fitCommand(argv: string[]): Promise<void> {
@@ -97,13 +102,10 @@ export async function fitCommand(argv: string[]): Promise<void> {
   await writeFileAtomic(path.join(out, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
   const written = ['model.safetensors', 'metrics.json'];
   if (curve.length > 1) {
-    await writeFileAtomic(path.join(out, 'loglike.svg'), lineChartSvg([{ name: 'train', color: '#1f77b4', points: curve.map((v, i) => [i + 1, v]) }],
-      { title: `${name}: mean log-likelihood per row (${data.name})`, xLabel: 'EM iteration', yLabel: 'nats' }));
-    written.push('loglike.svg');
+    written.push(...(await writePicture(out, 'loglike', await lineChart([{ name: 'train', points: curve.map((v, i) => [i + 1, v]) }],
+      { title: `${name}: mean log-likelihood per row (${data.name})`, xTitle: 'EM iteration', yTitle: 'nats per row' }))));
   }
-  const pic = picture(model, data.test.x, data.test.labels);
-  await writeFileAtomic(path.join(out, pic.file), pic.png);
-  written.push(pic.file);
+  written.push(...(await writeModelPicture(out, model, data.test.x, data.test.labels)));
   process.stdout.write(`test log-likelihood ${(final.testLogLikelihood as number).toFixed(3)} nats per row (train ${(final.trainLogLikelihood as number).toFixed(3)}); ` +
     `${seconds.toFixed(2)} s; wrote ${written.join(', ')} to ${out}\n`);
 }

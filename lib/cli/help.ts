@@ -29,7 +29,7 @@ Usage:
                 [--method closed|em (ppca) | svd|em (fa)] [--estep expectation|sample] [--samples S] [--max-iter N] [--tol X]
                 [--seed N] [--threads N] [--out runs/<model>]
                                      fit a classical model on the train split: model.safetensors, metrics.json,
-                                     loglike.svg, components.png (images) or scatter.png (other data)
+                                     loglike.png (+ .svg, .vl.json), components.png (images) or scatter.png (other data)
   latentkit score --model <model.safetensors> [--data <src>] [--split test|train]
                                      mean log-likelihood per row of a fitted classical model: every row of --data
                                      (mnist: its --split) or, without --data, the run's own test (or train) rows
@@ -93,10 +93,12 @@ train options (defaults train the reference MNIST VAE, 784-400-20):
 
 The run folder holds model.safetensors, the training checkpoints, metrics.json (per epoch: loss, reconstruction, KL,
 KL weight and learning rate; at the end: KL per dimension, active units and mutual information on the test split,
-and when early stopping ended the run, when and why), loss.svg and, for square images,
+and when early stopping ended the run, when and why), loss.png (train and test curves with axes and a legend;
+loss.svg and the Vega-Lite spec loss.vl.json beside it) and, for square images,
 samples.png (8×8 decoded means from the prior), reconstructions.png (test images above their reconstructions),
 interpolation.png (linear paths between test pairs), traversal.png (each latent dimension swept over [−3, 3] from
-a test image's mean) and latent.png (test means on their first two principal axes, coloured by label).
+a test image's mean) and latent.png (test means on their first two principal axes, a legend naming each label;
+latent.svg and latent.vl.json beside it).
 `;
 
 /** The section of HELP for one command (and, for train, its options). */

@@ -16,7 +16,7 @@ import { LrScheduleOptions, Monitor, resolveEarlyStopping, resolveLrSchedule } f
 import { OnnxDecoder } from '../onnx/runtime';
 import { LOG_LEVELS, LogLevel, serve } from '../serve/server';
 import { imageGridPng, squareSide } from '../viz/images';
-import { lineChartSvg, scatterPng } from '../viz/plot';
+import { lineChart, scatterChart, writePicture } from '../viz/chart';
 import { VERSION } from '../version';
 import { native } from '../native';
 import { commandHelp, HELP } from './help';
@@ -123,12 +123,12 @@ async function train(argv: string[]): Promise<void> {
   const final = { testLoss: last.testLoss, trainLoss: last.trainLoss, examplesPerSec: (history.epochs.length * data.train.x.rows) / trainSeconds, seconds,
     ...(history.stopped ? { stopped: history.stopped } : {}), ...(history.best ? { best: history.best } : {}),
     ...latentDiagnostics(vae, data.test.x, seed, testCondition) };
-  await writeFileAtomic(path.join(out, 'loss.svg'), lineChartSvg([
-    { name: 'train', color: '#1f77b4', points: history.epochs.map((e) => [e.epoch, e.trainLoss]) },
-    { name: 'test', color: '#d62728', points: history.epochs.map((e) => [e.epoch, e.testLoss ?? NaN]) },
-  ], { title: `${objective.objective === 'iwae' ? `negative IWAE bound (k = ${objective.k ?? 5})` : 'negative ELBO'} per example (${data.name})`, xLabel: 'epoch', yLabel: 'nats' }));
+  const lossPicture = await lineChart([
+    { name: 'train', points: history.epochs.map((e) => [e.epoch, e.trainLoss]) },
+    { name: 'test', points: history.epochs.map((e) => [e.epoch, e.testLoss ?? NaN]) },
+  ], { title: `${objective.objective === 'iwae' ? `negative IWAE bound (k = ${objective.k ?? 5})` : 'negative ELBO'} per example (${data.name})`, xTitle: 'epoch', yTitle: 'nats per example' });
   const side = squareSide(vae.inputDim);
-  const written = ['model.safetensors', 'loss.svg'];
+  const written = ['model.safetensors', ...(await writePicture(out, 'loss', lossPicture))];
   if (side !== undefined && likelihood === 'bernoulli') {
     // A conditional model draws one row of 8 per label (the same 8 z in every row: style held, label varied).
     const sampleCondition = conditional ? oneHot(Uint8Array.from({ length: classes * 8 }, (_, i) => Math.floor(i / 8)), classes) : undefined;
@@ -161,8 +161,9 @@ async function train(argv: string[]): Promise<void> {
     written.push('samples.png', 'reconstructions.png', 'interpolation.png', 'traversal.png');
   }
   const means: Matrix = (await vae.encodeAsync(data.test.x, testCondition)).mean;
-  await writeFileAtomic(path.join(out, 'latent.png'), scatterPng(project2d(means), data.test.labels));
-  written.push('latent.png', 'metrics.json');
+  const latentPicture = await scatterChart(project2d(means), data.test.labels, { title: `test posterior means on their first two principal axes (${data.name})`,
+    xTitle: 'principal axis 1', yTitle: 'principal axis 2', legendTitle: data.name === 'mnist' ? 'digit' : 'label' });
+  written.push(...(await writePicture(out, 'latent', latentPicture)), 'metrics.json');
   // Last: the complete metrics, listing the files of the run.
   await writeFileAtomic(metricsFile, JSON.stringify({ config, modelEpoch, complete: true, files: written, epochs: history.epochs, final }, null, 2) + '\n');
   process.stdout.write(`final test loss ${last.testLoss?.toFixed(2)} nats; wrote ${written.join(', ')} to ${out}\n`);

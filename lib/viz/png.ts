@@ -1,4 +1,5 @@
-// viz/png.ts — a minimal PNG encoder (8-bit RGB or grey, no interlace, filter 0, zlib from Node) and an RGB raster.
+// viz/png.ts — a minimal PNG encoder (8-bit RGB or grey, no interlace, filter 0, zlib from Node) for image grids
+// (images.ts); charts with text are drawn by vega and resvg (chart.ts).
 import * as zlib from 'zlib';
 
 const CRC_TABLE = (() => {
@@ -41,22 +42,4 @@ export function encodePng(width: number, height: number, pixels: Uint8Array, cha
   ihdr[9] = channels === 3 ? 2 : 0;
   const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   return Buffer.concat([sig, chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
-}
-
-export class Raster {
-  readonly pixels: Uint8Array;
-  constructor(readonly width: number, readonly height: number, background: [number, number, number] = [255, 255, 255]) {
-    this.pixels = new Uint8Array(width * height * 3);
-    for (let i = 0; i < width * height; i++) this.pixels.set(background, i * 3);
-  }
-  set(x: number, y: number, rgb: readonly [number, number, number]): void {
-    if (x < 0 || y < 0 || x >= this.width || y >= this.height) return;
-    this.pixels.set(rgb, (Math.floor(y) * this.width + Math.floor(x)) * 3);
-  }
-  disc(cx: number, cy: number, r: number, rgb: readonly [number, number, number]): void {
-    for (let dy = -r; dy <= r; dy++) for (let dx = -r; dx <= r; dx++) if (dx * dx + dy * dy <= r * r) this.set(cx + dx, cy + dy, rgb);
-  }
-  png(): Buffer {
-    return encodePng(this.width, this.height, this.pixels, 3);
-  }
 }
