@@ -74,7 +74,7 @@ test('train --likelihood zinb on a .npy of counts, and --sigma decoder --min-sig
   expect((await runCli(['train', '--data', negative, '--likelihood', 'poisson', '--epochs', '1', '--out', path.join(tmp, 'neg')])).err).toMatch(/counts >= 0 \(likelihood: 'poisson'\)/);
 });
 
-test('train --conditional with --labels: samples.png has one row per label; eval and sample --label use the labels', async () => {
+test('train --conditional with --labels: samples.png has one labelled row per label; eval and sample --label use the labels', async () => {
   const rows = 300;
   const images = path.join(tmp, 'labelled.npy'), labels = path.join(tmp, 'labels.npy');
   fs.writeFileSync(images, encodeNpy({ data: uniform(rows * 64, 9), rows, cols: 64 }));
@@ -84,9 +84,13 @@ test('train --conditional with --labels: samples.png has one row per label; eval
   expect(r.code).toBe(0);
   const m = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
   expect(m.config.conditionDim).toBe(3);
-  const png = fs.readFileSync(path.join(out, 'samples.png'));
-  expect(png.readUInt32BE(16)).toBe(2 * (8 * 9 + 1)); // 8 columns of 8-pixel images, 1-pixel gaps, zoom 2 (images.ts)
-  expect(png.readUInt32BE(20)).toBe(2 * (3 * 9 + 1)); // one row per label
+  // One labelled row per label (viz/chart.ts labelledGrid): the rows' labels and the axis titles are in the SVG.
+  const text = [...fs.readFileSync(path.join(out, 'samples.svg'), 'utf8').matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((x) => x[1]);
+  for (const t of ['label (the condition)', '0', '1', '2', 'draw of z (the same in every row)', '8']) expect(text).toContain(t);
+  const spec = JSON.parse(fs.readFileSync(path.join(out, 'samples.vl.json'), 'utf8'));
+  expect(spec.data.values).toHaveLength(3 * 8);
+  expect([...new Set(spec.data.values.map((v: { row: string }) => v.row))]).toEqual(['0', '1', '2']); // rows are the labels
+  expect(fs.readFileSync(path.join(out, 'samples.png')).subarray(1, 4).toString()).toBe('PNG');
   const e = await runCli(['eval', '--model', path.join(out, 'model.safetensors'), '--data', images, '--labels', labels]);
   expect(e.code).toBe(0);
   const s = await runCli(['sample', '--model', path.join(out, 'model.safetensors'), '--label', '2', '--n', '4', '--out', path.join(out, 's.npy')]);
@@ -281,6 +285,8 @@ describe('pictures with text (viz/chart.ts: Vega-Lite → vega SVG → resvg PNG
     const loss = text('loss.svg');
     for (const t of ['epoch', 'nats per example', 'train', 'test']) expect(loss).toContain(t);
     expect(loss.some((t) => /negative ELBO per example/.test(t))).toBe(true);
+    const traversal = text('traversal.svg'); // 8×8 images: one labelled row per latent dimension, one column per value
+    for (const t of ['latent dimension swept', 'z1', 'z2', 'z3', '-3.0', '3.0']) expect(traversal).toContain(t);
     const latent = text('latent.svg');
     for (const t of ['principal axis 1', 'principal axis 2', 'label', '0']) expect(latent).toContain(t); // a .npy without labels: class 0
     for (const f of ['loss', 'latent']) {

@@ -54,7 +54,7 @@ train options (defaults train the reference MNIST VAE, 784-400-20):
   --sigma <s|shared|feature|decoder>  Gaussian σ / Laplace scale: a fixed number (1), 'shared' (one learned value),
                         'feature' (one per input feature) or 'decoder' (σ(z), a second decoder head)
   --min-sigma <x>       with --sigma decoder: the floor of σ(z) (1e-3)
-  --conditional         a conditional VAE on the data's labels (one-hot); samples.png then shows one row per label
+  --conditional         a conditional VAE on the data's labels (one-hot); samples.png then shows one labelled row per label
   --labels <file>       labels of a file's rows (one column .npy / .csv of integers), for --conditional
   --prior-mixture <C>   a learned mixture-of-C-Gaussians prior (Monte-Carlo KL) instead of N(0, I)
   --library <mode>      count likelihoods: observed (the mean scales with each row's total count) | none (observed)
@@ -96,8 +96,8 @@ KL weight and learning rate; at the end: KL per dimension, active units and mutu
 and when early stopping ended the run, when and why), loss.png (train and test curves with axes and a legend;
 loss.svg and the Vega-Lite spec loss.vl.json beside it) and, for square images,
 samples.png (8×8 decoded means from the prior), reconstructions.png (test images above their reconstructions),
-interpolation.png (linear paths between test pairs), traversal.png (each latent dimension swept over [−3, 3] from
-a test image's mean) and latent.png (test means on their first two principal axes, a legend naming each label;
+interpolation.png (linear paths between test pairs), traversal.png (each latent dimension, labelled z1 …, swept
+over [−3, 3] from a test image's mean) and latent.png (test means on their first two principal axes, a legend naming each label;
 latent.svg and latent.vl.json beside it).
 `;
 

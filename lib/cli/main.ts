@@ -16,7 +16,7 @@ import { LrScheduleOptions, Monitor, resolveEarlyStopping, resolveLrSchedule } f
 import { OnnxDecoder } from '../onnx/runtime';
 import { LOG_LEVELS, LogLevel, serve } from '../serve/server';
 import { imageGridPng, squareSide } from '../viz/images';
-import { lineChart, scatterChart, writePicture } from '../viz/chart';
+import { labelledGrid, lineChart, scatterChart, writePicture } from '../viz/chart';
 import { VERSION } from '../version';
 import { native } from '../native';
 import { commandHelp, HELP } from './help';
@@ -135,7 +135,13 @@ async function train(argv: string[]): Promise<void> {
     const drawn = conditional
       ? vae.decode(takeRows(vae.priorSample(8, seed), Array.from({ length: classes * 8 }, (_, i) => i % 8)), sampleCondition)
       : vae.sample(64, { seed });
-    await writeFileAtomic(path.join(out, 'samples.png'), imageGridPng(drawn, { height: side, columns: 8 }));
+    // Conditional samples are labelled by row (the label); unconditional ones are a plain 8×8 grid.
+    let samples = ['samples.png'];
+    if (conditional)
+      samples = await writePicture(out, 'samples', await labelledGrid(drawn, { height: side, rowLabels: Array.from({ length: classes }, (_, l) => String(l)),
+        columnLabels: Array.from({ length: 8 }, (_, i) => String(i + 1)), rowTitle: 'label (the condition)', columnTitle: 'draw of z (the same in every row)',
+        title: `conditional samples (${data.name})` }));
+    else await writeFileAtomic(path.join(out, 'samples.png'), imageGridPng(drawn, { height: side, columns: 8 }));
     const shownRows = Array.from({ length: Math.min(32, data.test.x.rows) }, (_, i) => i);
     const shown = takeRows(data.test.x, shownRows);
     const recon = vae.reconstruct(shown, testCondition && takeRows(testCondition, shownRows));
@@ -157,8 +163,10 @@ async function train(argv: string[]): Promise<void> {
     const sweeps = matrix(vae.latentDim * steps, shown.cols);
     for (let d = 0; d < vae.latentDim; d++)
       sweeps.data.set(vae.traverse(takeRows(data.test.x, [0]), { dim: d, range: [-3, 3], steps, condition: testCondition && takeRows(testCondition, [0]) }).data, d * steps * shown.cols);
-    await writeFileAtomic(path.join(out, 'traversal.png'), imageGridPng(sweeps, { height: side, columns: steps }));
-    written.push('samples.png', 'reconstructions.png', 'interpolation.png', 'traversal.png');
+    const values = Array.from({ length: steps }, (_, s) => (-3 + (6 * s) / (steps - 1)).toFixed(1));
+    const traversal = await writePicture(out, 'traversal', await labelledGrid(sweeps, { height: side, rowLabels: Array.from({ length: vae.latentDim }, (_, d) => `z${d + 1}`),
+      columnLabels: values, rowTitle: 'latent dimension swept', columnTitle: 'its value (the others at the first test image\'s mean)', title: `latent traversals (${data.name})` }));
+    written.push(...samples, 'reconstructions.png', 'interpolation.png', ...traversal);
   }
   const means: Matrix = (await vae.encodeAsync(data.test.x, testCondition)).mean;
   const latentPicture = await scatterChart(project2d(means), data.test.labels, { title: `test posterior means on their first two principal axes (${data.name})`,

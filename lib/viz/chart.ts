@@ -1,10 +1,13 @@
 // viz/chart.ts — pictures with text, drawn by well-kept libraries: a Vega-Lite spec (written beside each picture so
 // that a user can restyle it and render it again) compiled by vega-lite, rendered to SVG by vega in Node (no browser,
 // no canvas) and rasterised to PNG by resvg with the system's fonts (DejaVu Sans: Debian's fonts-dejavu-core). Line
-// charts (loss and log-likelihood curves, one line per series) and 2-D scatters coloured by class with a legend that
-// names each class. Shapes: a scatter's points are (n, 2) row-major (x, y pairs), its labels (n).
+// charts (loss and log-likelihood curves, one line per series), 2-D scatters coloured by class with a legend that
+// names each class, and image grids with labelled rows and columns. Shapes: a scatter's points are (n, 2) row-major
+// (x, y pairs), its labels (n); a grid's images (rows × columns, pixels) row-major.
 import * as path from 'path';
 import { writeFileAtomic } from '../io/atomic';
+import { Matrix } from '../matrix';
+import { imagePng } from './images';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const vega = require('vega') as { View: new (runtime: unknown, options: { renderer: 'none' }) => { toSVG(): Promise<string> }; parse(spec: unknown): unknown };
@@ -61,6 +64,27 @@ export function scatterChart(points: ArrayLike<number>, labels: ArrayLike<number
       x: { field: 'x', type: 'quantitative', title: o.xTitle },
       y: { field: 'y', type: 'quantitative', title: o.yTitle },
       color: { field: 'class', type: 'nominal', title: o.legendTitle, sort: classes, scale: { scheme: classes.length <= 10 ? 'category10' : 'tableau20' } },
+    },
+  });
+}
+
+/**
+ * An image grid whose rows mean something: images (rows × columns of them, row-major; each `height` pixels high) as
+ * Vega-Lite image marks, with the row and column labels as axis labels (e.g. traversals: one row per latent
+ * dimension, one column per value; conditional samples: one row per label).
+ */
+export function labelledGrid(images: Matrix, o: { height: number; rowLabels: string[]; columnLabels: string[]; rowTitle: string; columnTitle: string; title: string; normalize?: boolean }): Promise<Picture> {
+  const columns = o.columnLabels.length;
+  const w = Math.round(images.cols / o.height);
+  const values = Array.from({ length: images.rows }, (_, i) => ({ row: o.rowLabels[Math.floor(i / columns)], column: o.columnLabels[i % columns],
+    url: `data:image/png;base64,${imagePng(images, i, o.height, o.normalize).toString('base64')}` }));
+  return render({
+    $schema: SCHEMA, title: o.title, data: { values }, width: { step: 2 * w + 2 }, height: { step: 2 * o.height + 2 },
+    mark: { type: 'image', width: 2 * w, height: 2 * o.height },
+    encoding: {
+      x: { field: 'column', type: 'ordinal', title: o.columnTitle, sort: o.columnLabels, axis: { labelAngle: 0 } },
+      y: { field: 'row', type: 'ordinal', title: o.rowTitle, sort: o.rowLabels },
+      url: { field: 'url', type: 'nominal' },
     },
   });
 }
