@@ -280,6 +280,13 @@ function load(): NativeBinding {
       // finalisers (oneDNN's JIT code, OpenBLAS, libgomp): a job still computing then would crash the process.
       process.on('exit', () => binding.shutdown());
       binding.setErrorClass(LatentkitError);
+      // What info() reports is fixed for the process (the budget is read once natively; the ISA and the CUDA devices
+      // do not change), and it is asked on every constructor, fit and async inference call: read it once (its CUDA
+      // part queries the driver).
+      const info = binding.info();
+      Object.freeze(info.cuda);
+      Object.freeze(info);
+      binding.info = () => info;
       return binding;
     } catch (e) {
       failures.push(`${candidate}: ${(e as Error).message}`);
