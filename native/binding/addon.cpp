@@ -1,4 +1,4 @@
-// addon.cpp — module entry: { kernels, cudaKernels, VaeNative, classical, info(), shutdown(), setErrorClass() }; sets up the
+// addon.cpp — module entry: { kernels, cudaKernels, VaeNative, classical, data, info(), shutdown(), setErrorClass() }; sets up the
 // environment's job registry (async_job.h) first.
 #include <napi.h>
 
@@ -15,6 +15,7 @@ Napi::Object init_kernels(Napi::Env env);
 Napi::Function init_vae(Napi::Env env);
 Napi::Object init_cuda_kernels(Napi::Env env);
 Napi::Object init_classical(Napi::Env env);
+Napi::Object init_data(Napi::Env env);
 }  // namespace lk
 
 namespace {
@@ -70,6 +71,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaKernels", lk::init_cuda_kernels(env));
   exports.Set("VaeNative", lk::init_vae(env));
   exports.Set("classical", lk::init_classical(env));
+  exports.Set("data", lk::init_data(env));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
   exports.Set("poolStats", Napi::Function::New(env, PoolStatsOf, "poolStats"));

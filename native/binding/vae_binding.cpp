@@ -19,6 +19,7 @@
 #include "../train/trainer.h"
 #include "args.h"
 #include "async_job.h"
+#include "data_binding.h"
 #include "executor.h"
 
 namespace lk {
@@ -132,6 +133,36 @@ Napi::Array tensors_to_js(Napi::Env env, const VaeModel& m) {
 
 class VaeNative : public Napi::ObjectWrap<VaeNative> {
  public:
+  // The values the model's likelihood can score (for data the TypeScript layer has not checked, data_binding.h).
+  Support support() const {
+    switch (model_->config().likelihood) {
+      case VaeLikelihood::Bernoulli: return Support::Unit;
+      case VaeLikelihood::Gaussian:
+      case VaeLikelihood::Laplace: return Support::Real;
+      default: return Support::NonNegative;
+    }
+  }
+
+  // The inputs of an encode (x: any source, data_binding.h; copied when `own`) or decode (z: a Float32Array) call: the
+  // input at 0, rows at 1, the condition and the precision at `rest` and rest + 1 after `outputs` output arrays
+  // (rest = 2 + outputs).
+  struct InferenceInput {
+    std::shared_ptr<const RowSource> x;  // encode
+    const float* values = nullptr;       // decode
+    int64_t rows;
+    const float* condition;
+    Precision precision;
+  };
+  InferenceInput inference_input(const Args& a, bool encode, size_t outputs, bool own) const {
+    InferenceInput in;
+    in.rows = a.integer(1, "rows", 0);
+    if (encode) in.x = source_arg(a, 0, "x", in.rows, model_->config().input_dim, own, support());
+    else in.values = a.f32(0, "z", a.product({in.rows, model_->config().latent_dim}, "z"));
+    in.condition = condition_arg(a, 2 + outputs, in.rows, model_->config().condition_dim);
+    in.precision = a.precision(3 + outputs);
+    return in;
+  }
+
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "VaeNative",
                        {InstanceMethod("numParams", &VaeNative::Guarded<&VaeNative::NumParams>),
@@ -291,34 +322,18 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
   // multiply-add), which decides whether a synchronous call runs inline (executor.h).
   double flops(int64_t rows) const { return static_cast<double>(rows) * static_cast<double>(model_->num_params()); }
 
-  // The inputs of an encode (x) or decode (z) call: values at 0, rows at 1, the condition and the precision at
-  // `rest` and rest + 1 after `outputs` output arrays (rest = 2 + outputs).
-  struct InferenceInput {
-    const float* values;
-    int64_t rows;
-    const float* condition;
-    Precision precision;
-  };
-  InferenceInput inference_input(const Args& a, bool encode, size_t outputs) const {
-    InferenceInput in;
-    in.rows = a.integer(1, "rows", 0);
-    const int64_t width = encode ? model_->config().input_dim : model_->config().latent_dim;
-    in.values = a.f32(0, encode ? "x" : "z", a.product({in.rows, width}, encode ? "x" : "z"));
-    in.condition = condition_arg(a, 2 + outputs, in.rows, model_->config().condition_dim);
-    in.precision = a.precision(3 + outputs);
-    return in;
-  }
 
-  // encode(x, rows, mean, logVar, condition | null, precision): q(z | x) into the caller's arrays.
+  // encode(x, rows, mean, logVar, condition | null, precision): q(z | x) into the caller's arrays; x any source
+  // (data_binding.h), read before the call returns.
   Napi::Value Encode(const Napi::CallbackInfo& info) {
     Args a(info, "encode");
     require_not_training(info.Env(), "encode");
-    const InferenceInput in = inference_input(a, true, 2);
+    const InferenceInput in = inference_input(a, true, 2, false);
     const int64_t L = model_->config().latent_dim;
     float* mean = a.f32(2, "mean", a.product({in.rows, L}, "mean"));
     float* log_var = a.f32(3, "logVar", in.rows * L);
     Status s = run_on_compute_thread(threads_, flops(in.rows), [&] {
-      return model_->encode(mean, log_var, in.values, in.condition, in.rows, in.precision);
+      return model_->encode(mean, log_var, *in.x, in.condition, in.precision);
     });
     if (!s.ok()) throw_status(info.Env(), s);
     return info.Env().Undefined();
@@ -329,7 +344,7 @@ class VaeNative : public Napi::ObjectWrap<VaeNative> {
   Napi::Value Decode(const Napi::CallbackInfo& info) {
     Args a(info, "decode");
     require_not_training(info.Env(), "decode");
-    const InferenceInput in = inference_input(a, false, 2);
+    const InferenceInput in = inference_input(a, false, 2, false);
     const int64_t n = a.product({in.rows, model_->config().input_dim}, "out");
     float* mean = a.f32(2, "mean", n);
     float* aux = a.at(3).IsUndefined() ? nullptr : a.f32(3, "aux", n, true);
@@ -423,15 +438,16 @@ class ModelJob : public AsyncJob {
   Access access_;
 };
 
-// encodeAsync / decodeAsync: its own copies of the input and condition, outputs into buffers of its own.
+// encodeAsync / decodeAsync: its own copies of the input (or the mapping it lies in) and condition, outputs into
+// buffers of its own.
 class InferenceJob : public ModelJob {
  public:
-  InferenceJob(Napi::Env env, VaeNative* owner, int threads, bool encode, const float* values, int64_t width,
-               const float* cond, int64_t rows, Precision precision, bool with_aux)
-      : ModelJob(env, owner, threads, Access::Shared), encode_(encode), with_aux_(with_aux), rows_(rows),
-        precision_(precision) {
-    values_.assign(values, values + rows * width);
-    if (cond) cond_.assign(cond, cond + rows * owner->model().config().condition_dim);
+  InferenceJob(Napi::Env env, VaeNative* owner, int threads, bool encode, const VaeNative::InferenceInput& in,
+               bool with_aux)
+      : ModelJob(env, owner, threads, Access::Shared), encode_(encode), with_aux_(with_aux), rows_(in.rows),
+        precision_(in.precision), x_(in.x) {
+    if (!encode) values_.assign(in.values, in.values + in.rows * owner->model().config().latent_dim);
+    if (in.condition) cond_.assign(in.condition, in.condition + in.rows * owner->model().config().condition_dim);
   }
 
  protected:
@@ -441,7 +457,7 @@ class InferenceJob : public ModelJob {
     first_.resize(static_cast<size_t>(rows_ * (encode_ ? c.latent_dim : c.input_dim)));
     if (encode_ || with_aux_) second_.resize(first_.size());
     const float* cond = cond_.empty() ? nullptr : cond_.data();
-    if (encode_) return owner_->model().encode(first_.data(), second_.data(), values_.data(), cond, rows_, precision_);
+    if (encode_) return owner_->model().encode(first_.data(), second_.data(), *x_, cond, precision_);
     return owner_->model().decode(first_.data(), with_aux_ ? second_.data() : nullptr, values_.data(), cond, rows_,
                                   precision_);
   }
@@ -458,6 +474,7 @@ class InferenceJob : public ModelJob {
   bool encode_, with_aux_;
   int64_t rows_;
   Precision precision_;
+  std::shared_ptr<const RowSource> x_;
   std::vector<float> values_, cond_, first_, second_;
 };
 
@@ -465,28 +482,24 @@ class InferenceJob : public ModelJob {
 Napi::Value VaeNative::EncodeAsync(const Napi::CallbackInfo& info) {
   Args a(info, "encodeAsync");
   require_not_training(info.Env(), "encode");
-  const InferenceInput in = inference_input(a, true, 0);
-  return AsyncJob::Start(info.Env(), new InferenceJob(info.Env(), this, threads_, true, in.values,
-                                                      model_->config().input_dim, in.condition, in.rows,
-                                                      in.precision, false));
+  const InferenceInput in = inference_input(a, true, 0, true);
+  return AsyncJob::Start(info.Env(), new InferenceJob(info.Env(), this, threads_, true, in, false));
 }
 
 // decodeAsync(z, rows, condition | null, precision, withAux) → Promise<{ mean, aux | null }> (rows × inputDim each)
 Napi::Value VaeNative::DecodeAsync(const Napi::CallbackInfo& info) {
   Args a(info, "decodeAsync");
   require_not_training(info.Env(), "decode");
-  const InferenceInput in = inference_input(a, false, 0);
+  const InferenceInput in = inference_input(a, false, 0, true);
   const bool with_aux = a.boolean(4, "withAux");
-  return AsyncJob::Start(info.Env(), new InferenceJob(info.Env(), this, threads_, false, in.values,
-                                                      model_->config().latent_dim, in.condition, in.rows,
-                                                      in.precision, with_aux));
+  return AsyncJob::Start(info.Env(), new InferenceJob(info.Env(), this, threads_, false, in, with_aux));
 }
 
 // Per-example terms into buffers of its own (outputs too: a detached output array would be freed under the job).
 class EvaluateJob : public ModelJob {
  public:
-  EvaluateJob(Napi::Env env, VaeNative* owner, int threads, std::vector<float> x, std::vector<float> cond,
-              int64_t rows, int64_t samples, bool analytic_kl, uint64_t seed, bool binarize, Precision precision,
+  EvaluateJob(Napi::Env env, VaeNative* owner, int threads, std::shared_ptr<const RowSource> x,
+              std::vector<float> cond, int64_t rows, int64_t samples, bool analytic_kl, uint64_t seed, bool binarize, Precision precision,
               bool want_reconstruction, bool want_kl, bool want_log_likelihood)
       : ModelJob(env, owner, threads, Access::Shared), x_(std::move(x)), cond_(std::move(cond)), rows_(rows), samples_(samples),
         analytic_kl_(analytic_kl), seed_(seed), binarize_(binarize), precision_(precision) {
@@ -502,7 +515,7 @@ class EvaluateJob : public ModelJob {
     out.reconstruction = reconstruction_.empty() ? nullptr : reconstruction_.data();
     out.kl = kl_.empty() ? nullptr : kl_.data();
     out.log_likelihood = log_likelihood_.empty() ? nullptr : log_likelihood_.data();
-    return owner_->model().evaluate(out, x_.data(), cond_.empty() ? nullptr : cond_.data(), rows_, samples_,
+    return owner_->model().evaluate(out, *x_, cond_.empty() ? nullptr : cond_.data(), samples_,
                                     analytic_kl_, seed_, binarize_, precision_, cancel_flag());
   }
 
@@ -519,7 +532,8 @@ class EvaluateJob : public ModelJob {
   }
 
  private:
-  std::vector<float> x_, cond_;
+  std::shared_ptr<const RowSource> x_;
+  std::vector<float> cond_;
   int64_t rows_, samples_;
   bool analytic_kl_;
   uint64_t seed_;
@@ -535,7 +549,7 @@ Napi::Value VaeNative::Evaluate(const Napi::CallbackInfo& info) {
   Args a(info, "evaluate");
   require_not_training(info.Env(), "evaluate");
   const int64_t rows = a.integer(1, "rows", 0);
-  const float* x = a.f32(0, "x", a.product({rows, model_->config().input_dim}, "x"));
+  std::shared_ptr<const RowSource> x = source_arg(a, 0, "x", rows, model_->config().input_dim, true, support());
   const int64_t samples = a.integer(2, "samples", 1, kMaxEvalSamples);
   const uint64_t seed = a.seed(3, "seed");
   const bool binarize = a.boolean(4, "binarize");
@@ -544,9 +558,8 @@ Napi::Value VaeNative::Evaluate(const Napi::CallbackInfo& info) {
   const float* cond = condition_arg(a, 7, rows, model_->config().condition_dim);
   const Precision precision = a.precision(8);
   const int64_t Q = model_->config().condition_dim;
-  std::vector<float> x_copy(x, x + rows * model_->config().input_dim);
   std::vector<float> cond_copy = cond ? std::vector<float>(cond, cond + rows * Q) : std::vector<float>();
-  return AsyncJob::Start(info.Env(), new EvaluateJob(info.Env(), this, threads_, std::move(x_copy), std::move(cond_copy),
+  return AsyncJob::Start(info.Env(), new EvaluateJob(info.Env(), this, threads_, std::move(x), std::move(cond_copy),
                                                      rows, samples, analytic_kl, seed, binarize, precision,
                                                      option_bool(a, want, "reconstruction", false),
                                                      option_bool(a, want, "kl", false),
@@ -554,13 +567,14 @@ Napi::Value VaeNative::Evaluate(const Napi::CallbackInfo& info) {
 }
 
 // beginTraining(data, rows, { batchSize, lr, beta1, beta2, eps, weightDecay, binarize, seed, objective, samples,
-// klWeight, freeBits, precision, clipGradNorm? }, condition?): copies the data (and conditions) into native memory once and allocates every
-// training buffer.
+// klWeight, freeBits, precision, clipGradNorm?, shuffleBlockRows? }, condition?): data is any source
+// (data_binding.h), copied into native memory once unless it lies in a mapped file; the conditions are copied; every
+// training buffer is allocated.
 Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
   Args a(info, "beginTraining");
   require_idle(info.Env(), "begin training");
   const int64_t rows = a.integer(1, "rows", 1);
-  const float* data = a.f32(0, "data", a.product({rows, model_->config().input_dim}, "data"));
+  std::shared_ptr<const RowSource> data = source_arg(a, 0, "x", rows, model_->config().input_dim, true, support());
   Napi::Object o = a.object(2, "options");
   TrainOptions t;
   t.batch_size = required_integer(a, o, "batchSize", 1, 1 << 24);
@@ -576,10 +590,11 @@ Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
   t.clip_grad_norm = static_cast<float>(option_number(a, o, "clipGradNorm", 0.0));
   if (!(t.clip_grad_norm >= 0.f) || !std::isfinite(t.clip_grad_norm))
     a.range_error("clipGradNorm", "a finite number >= 0 (0: no clipping)", o.Get("clipGradNorm"));
+  t.shuffle_block_rows = option_integer(a, o, "shuffleBlockRows", 0, 0, kMaxElements);
   // Allocation and one copy, no parallel work: done here so a fit never waits behind another model's job.
   trainer_.reset();
-  Status s = VaeTrainer::Create(model_.get(), data, condition_arg(a, 3, rows, model_->config().condition_dim), rows, t,
-                                &trainer_);
+  Status s = VaeTrainer::Create(model_.get(), std::move(data), condition_arg(a, 3, rows, model_->config().condition_dim),
+                                t, &trainer_);
   if (!s.ok()) throw_status(info.Env(), s);
   return info.Env().Undefined();
 }

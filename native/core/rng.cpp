@@ -77,10 +77,14 @@ Status rng_uniform_fill(float* out, int64_t n, uint64_t seed, uint64_t stream, u
 }
 
 Status rng_permutation(int64_t* perm, int64_t n, uint64_t seed, uint64_t stream) {
+  return rng_permutation_at(perm, n, seed, stream, 0);
+}
+
+Status rng_permutation_at(int64_t* perm, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset) {
   if (n < 0) return Status::Error(Code::InvalidArgument, "n must be >= 0");
   for (int64_t i = 0; i < n; ++i) perm[i] = i;
   for (int64_t i = n - 1; i > 0; --i) {
-    Philox4 w = philox4x32_10(seed, stream, static_cast<uint64_t>(i));
+    Philox4 w = philox4x32_10(seed, stream, offset + static_cast<uint64_t>(i));
     uint64_t r = (static_cast<uint64_t>(w.v[0]) << 32) | w.v[1];
     int64_t j = static_cast<int64_t>(r % static_cast<uint64_t>(i + 1));  // bias < 2^-32 for n < 2^32
     int64_t t = perm[i]; perm[i] = perm[j]; perm[j] = t;

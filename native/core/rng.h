@@ -20,15 +20,17 @@ Status rng_uniform_fill(float* out, int64_t n, uint64_t seed, uint64_t stream, u
 // Dynamic binarisation in place: x_i ~ Bernoulli(x_i), with the uniforms of (seed, stream) from draw `offset` drawn
 // into `scratch`.  x, scratch: (n)
 Status rng_binarize_in_place(float* x, float* scratch, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset);
-// A uniformly random permutation of 0..n-1 (Fisher–Yates driven by the stream). perm: (n)
+// A uniformly random permutation of 0..n-1 (Fisher–Yates driven by the stream; _at: from draw `offset` on). perm: (n)
 Status rng_permutation(int64_t* perm, int64_t n, uint64_t seed, uint64_t stream);
+Status rng_permutation_at(int64_t* perm, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset);
 
 // Purposes that make up a stream id.
 // DataSplit, DataBinarize and MixtureSample are drawn from the TypeScript layer (lib/rng.ts mirrors this list).
-// ClusterInit: k-means++ / random initialisations; LatentSample: z ~ p(z | x) of Monte-Carlo EM.
+// ClusterInit: k-means++ / random initialisations; LatentSample: z ~ p(z | x) of Monte-Carlo EM; BlockOrder and
+// BlockRows: a block shuffle's order of blocks and its order of rows within each block.
 enum class RngPurpose : uint64_t {
   Init = 1, Eps = 2, Binarize = 3, Permutation = 4, Sample = 5, Eval = 6, DataSplit = 7, DataBinarize = 8,
-  ClusterInit = 9, LatentSample = 10, MixtureSample = 11
+  ClusterInit = 9, LatentSample = 10, MixtureSample = 11, BlockOrder = 12, BlockRows = 13
 };
 inline uint64_t rng_stream(RngPurpose p, uint64_t step) { return (static_cast<uint64_t>(p) << 48) ^ step; }
 

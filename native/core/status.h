@@ -15,6 +15,7 @@ enum class Code {
   Cancelled,         // an AbortSignal fired
   Busy,              // a model is training and cannot serve another call
   OutOfMemory,       // an allocation failed or would exceed the machine's memory (the message says how much)
+  BadData,           // input data that cannot be used as given (a non-finite value read from a file, a bad file)
 };
 
 struct Status {
@@ -35,6 +36,7 @@ inline const char* code_name(Code c) {
     case Code::Cancelled: return "CANCELLED";
     case Code::Busy: return "BUSY";
     case Code::OutOfMemory: return "OUT_OF_MEMORY";
+    case Code::BadData: return "BAD_DATA";
   }
   return "UNKNOWN";
 }

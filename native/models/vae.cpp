@@ -115,6 +115,12 @@ Status VaeModel::log_ratio_backward(VaeWorkspace& ws, int64_t B, int64_t K, floa
 
 const float* VaeModel::decoder_log_scale(int64_t* count) const { return likelihood_->log_scale(params_.data(), count); }
 
+Status VaeModel::check_width(const RowSource& x) const {
+  if (x.cols() == config_.input_dim) return Status::Ok();
+  return Status::Error(Code::InvalidArgument, x.name() + " has rows of " + std::to_string(x.cols()) +
+                                                  " values; the model takes " + std::to_string(config_.input_dim));
+}
+
 Status VaeModel::check_condition(const float* cond, int64_t rows) const {
   if (config_.condition_dim > 0 && rows > 0 && cond == nullptr)
     return Status::Error(Code::InvalidArgument, "this conditional VAE needs a condition (conditionDim = " +
@@ -153,15 +159,22 @@ std::vector<bf16_t> VaeModel::params_bf16(Precision precision) const {
   return copy;
 }
 
-Status VaeModel::encode(float* mean, float* log_var, const float* x, const float* cond, int64_t rows,
+Status VaeModel::encode(float* mean, float* log_var, const RowSource& x, const float* cond,
                         Precision precision) const {
+  const int64_t rows = x.rows();
   LK_RETURN_IF_ERROR(check_condition(cond, rows));
-  const int64_t L = config_.latent_dim, D = config_.input_dim, Q = config_.condition_dim;
+  LK_RETURN_IF_ERROR(check_width(x));
+  const int64_t L = config_.latent_dim, Q = config_.condition_dim;
   const std::vector<bf16_t> p16 = params_bf16(precision);
   VaeWorkspace ws(*this, std::min(rows, kInferenceRows), 1, false, VaeWorkspace::shadow(p16));
   for (int64_t r0 = 0; r0 < rows; r0 += kInferenceRows) {
     const int64_t B = std::min(kInferenceRows, rows - r0);
-    LK_RETURN_IF_ERROR(encode_batch(ws, x + r0 * D, Q > 0 ? cond + r0 * Q : nullptr, B));
+    const float* xb = x.view(r0);  // stored float32 is read in place, anything else densified into the workspace
+    if (!xb) {
+      LK_RETURN_IF_ERROR(x.read(ws.x, r0, B));
+      xb = ws.x;
+    }
+    LK_RETURN_IF_ERROR(encode_batch(ws, xb, Q > 0 ? cond + r0 * Q : nullptr, B));
     std::memcpy(mean + r0 * L, ws.mean, sizeof(float) * B * L);
     std::memcpy(log_var + r0 * L, ws.log_var, sizeof(float) * B * L);
   }
@@ -194,10 +207,12 @@ void replicate_rows(float* dst, const float* src, int64_t B, int64_t K, int64_t 
 constexpr int64_t kEvalRows = 2048;
 }  // namespace
 
-Status VaeModel::evaluate(const EvalTerms& out, const float* x, const float* cond, int64_t rows, int64_t samples,
+Status VaeModel::evaluate(const EvalTerms& out, const RowSource& x, const float* cond, int64_t samples,
                           bool analytic_kl, uint64_t seed, bool binarize, Precision precision,
                           const std::atomic<bool>* cancel) const {
+  const int64_t rows = x.rows();
   if (samples < 1) return Status::Error(Code::InvalidArgument, "samples must be >= 1");
+  LK_RETURN_IF_ERROR(check_width(x));
   LK_RETURN_IF_ERROR(check_condition(cond, rows));
   if (analytic_kl && out.kl && !prior_->closed_form_kl())
     return Status::Error(Code::InvalidArgument, "kl: a mixture prior has no closed-form KL; use the Monte-Carlo estimate");
@@ -226,7 +241,7 @@ Status VaeModel::evaluate(const EvalTerms& out, const float* x, const float* con
     const int64_t B = std::min(Bc, rows - r0), K = std::min(Kb, samples - s0), R = B * K;
     if (!workspaces[t]) workspaces[t].reset(new VaeWorkspace(*this, Bc, Kb, false, VaeWorkspace::shadow(p16)));
     VaeWorkspace& ws = *workspaces[t];
-    std::memcpy(ws.x, x + r0 * D, sizeof(float) * B * D);
+    LK_RETURN_IF_ERROR(x.read(ws.x, r0, B));
     if (binarize)  // a fixed binarisation of the evaluation data (probs is free until the likelihood runs)
       LK_RETURN_IF_ERROR(rng_binarize_in_place(ws.x, ws.probs, B * D, seed, rng_stream(RngPurpose::Binarize, ~0ull), r0 * D));
     const float* cb = Q > 0 ? cond + r0 * Q : nullptr;

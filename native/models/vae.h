@@ -18,6 +18,7 @@
 #include "../core/likelihood.h"
 #include "../core/optim.h"
 #include "../core/status.h"
+#include "../data/source.h"
 #include "../nn/plan.h"
 #include "likelihoods.h"
 #include "objective.h"
@@ -84,9 +85,9 @@ class VaeModel {
   // The parameters in bf16 for a pass in bf16 precision (empty in fp32).
   std::vector<bf16_t> params_bf16(Precision precision) const;
 
-  // Inference on any number of rows, in chunks (one workspace per call), in `precision` (nn/layer.h).
-  Status encode(float* mean, float* log_var, const float* x, const float* cond, int64_t rows,
-                Precision precision) const;
+  // Inference on any number of rows, in chunks (one workspace per call), in `precision` (nn/layer.h). x: the rows of
+  // any source (data/source.h), densified a chunk at a time.  mean, log_var: (x.rows(), latent_dim)
+  Status encode(float* mean, float* log_var, const RowSource& x, const float* cond, Precision precision) const;
   // The decoder's mean E[x | z]: probabilities for Bernoulli, the mean for Gaussian and Laplace, the mean at library
   // size 1 for count likelihoods. aux (nullable): the per-element log-scale (log σ², log b) of a location-scale
   // likelihood, or ZINB's dropout logits.  mean, aux: (rows, input_dim)
@@ -95,8 +96,8 @@ class VaeModel {
   const float* decoder_log_scale(int64_t* count) const;
   // Per-example terms over `samples` draws of z per row, in chunks of bounded memory. Draw s of row i uses the
   // normal numbers at offset (i·samples + s)·latent_dim of stream (Eval, 0), so results do not depend on chunking
-  // and the k = 1 log-likelihood equals the ELBO with a Monte-Carlo KL.  x: (rows, input_dim)
-  Status evaluate(const EvalTerms& out, const float* x, const float* cond, int64_t rows, int64_t samples,
+  // and the k = 1 log-likelihood equals the ELBO with a Monte-Carlo KL.  x: (rows, input_dim) of any source
+  Status evaluate(const EvalTerms& out, const RowSource& x, const float* cond, int64_t samples,
                   bool analytic_kl, uint64_t seed, bool binarize, Precision precision,
                   const std::atomic<bool>* cancel) const;
 
@@ -112,6 +113,7 @@ class VaeModel {
   Status forward_backward(VaeWorkspace& ws, const float* xb, const float* cb, int64_t B, uint64_t seed,
                           uint64_t eps_stream, const StepOptions& step, float* g, ObjectiveResult* sums) const;
   Status check_condition(const float* cond, int64_t rows) const;  // a conditional model needs cond for rows > 0
+  Status check_width(const RowSource& x) const;                   // x.cols() == input_dim
 
  private:
   explicit VaeModel(const VaeConfig& config);

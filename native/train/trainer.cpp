@@ -16,21 +16,24 @@ VaeTrainer::VaeTrainer(VaeModel* model, const TrainOptions& options, int64_t row
     : model_(model), options_(options), rows_(rows) {}
 VaeTrainer::~VaeTrainer() = default;
 
-Status VaeTrainer::Create(VaeModel* model, const float* data, const float* cond, int64_t rows,
+Status VaeTrainer::Create(VaeModel* model, std::shared_ptr<const RowSource> data, const float* cond,
                           const TrainOptions& options, std::unique_ptr<VaeTrainer>* out) {
   const VaeConfig& c = model->config();
+  const int64_t rows = data->rows();
+  LK_RETURN_IF_ERROR(model->check_width(*data));
   LK_RETURN_IF_ERROR(model->check_condition(cond, rows));
   if (rows < 1) return Status::Error(Code::InvalidArgument, "the training set is empty");
   if (options.batch_size < 1) return Status::Error(Code::InvalidArgument, "batchSize must be >= 1");
+  if (options.shuffle_block_rows < 0) return Status::Error(Code::InvalidArgument, "shuffleBlockRows must be >= 0");
   LK_RETURN_IF_ERROR(check_step(options.step));
   if (c.prior_components > 0 && options.step.free_bits > 0.f)
     return Status::Error(Code::InvalidArgument, "freeBits needs prior 'normal' (a closed-form KL per dimension)");
-  // The data copy, the gradient and Adam's two moments, the permutations (the workspace checks its own size).
+  // The conditions, the gradient and Adam's two moments, the permutations (the workspace checks its own size).
   const int64_t N = model->num_params(), Q = c.condition_dim;
-  const int64_t floats = checked_add(checked_product({rows, checked_add(c.input_dim, Q)}), checked_mul(3, N));
-  reserve_bytes(checked_add(floats, checked_mul(4, rows)), sizeof(float), "the training set and optimiser state");
+  const int64_t floats = checked_add(checked_product({rows, Q}), checked_mul(3, N));
+  reserve_bytes(checked_add(floats, checked_mul(4, rows)), sizeof(float), "the training state");
   std::unique_ptr<VaeTrainer> t(new VaeTrainer(model, options, rows));
-  t->data_.assign(data, data + rows * c.input_dim);
+  t->data_ = std::move(data);
   if (Q > 0) t->cond_.assign(cond, cond + rows * Q);
   if (options.precision == Precision::Bf16) t->params16_.resize(static_cast<size_t>(N));
   t->workspace_.reset(new VaeWorkspace(*model, std::min(options.batch_size, rows), options.step.samples, true,
@@ -56,7 +59,7 @@ int64_t VaeTrainer::steps_per_epoch() const {
 Status VaeTrainer::gather(const int64_t* idx, int64_t B, uint64_t binarize_step) {
   const int64_t D = model_->config().input_dim, Q = model_->config().condition_dim;
   VaeWorkspace& ws = *workspace_;
-  for (int64_t b = 0; b < B; ++b) std::memcpy(ws.x + b * D, data_.data() + idx[b] * D, sizeof(float) * D);
+  LK_RETURN_IF_ERROR(data_->gather(ws.x, idx, B));
   for (int64_t b = 0; b < B && Q > 0; ++b) std::memcpy(ws.cond + b * Q, cond_.data() + idx[b] * Q, sizeof(float) * Q);
   if (options_.binarize)
     return rng_binarize_in_place(ws.x, ws.probs, B * D, options_.seed, rng_stream(RngPurpose::Binarize, binarize_step),
@@ -112,6 +115,40 @@ Status VaeTrainer::apply_gradient(Part part, float lr, EpochResult* sums) {
   return Status::Ok();
 }
 
+Status VaeTrainer::order_epoch(int64_t epoch) {
+  const int64_t N = rows_, block = options_.shuffle_block_rows;
+  const uint64_t e = static_cast<uint64_t>(epoch);
+  block_order_.clear();
+  if (block <= 0 || block >= N) return rng_permutation(perm_.data(), N, options_.seed, rng_stream(RngPurpose::Permutation, e));
+  const int64_t blocks = (N + block - 1) / block;
+  std::vector<int64_t>& order = block_order_;
+  order.resize(static_cast<size_t>(blocks));
+  block_end_.resize(static_cast<size_t>(blocks));
+  blocks_ahead_ = 0;
+  LK_RETURN_IF_ERROR(rng_permutation(order.data(), blocks, options_.seed, rng_stream(RngPurpose::BlockOrder, e)));
+  int64_t* out = perm_.data();
+  for (int64_t k = 0; k < blocks; ++k) {
+    const int64_t b = order[static_cast<size_t>(k)], r0 = b * block, n = std::min(block, N - r0);
+    block_end_[static_cast<size_t>(k)] = (out - perm_.data()) + n;
+    // Block b's rows draw from its own stretch of the epoch's stream.
+    LK_RETURN_IF_ERROR(rng_permutation_at(out, n, options_.seed, rng_stream(RngPurpose::BlockRows, e),
+                                          static_cast<uint64_t>(r0)));
+    for (int64_t i = 0; i < n; ++i) out[i] += r0;
+    out += n;
+  }
+  return Status::Ok();
+}
+
+void VaeTrainer::read_ahead(int64_t p0, int64_t B) {
+  const int64_t blocks = static_cast<int64_t>(block_order_.size()), block = options_.shuffle_block_rows;
+  // Blocks asked for so far: through the one after the block that the batch ends in.
+  while (blocks_ahead_ < blocks && (blocks_ahead_ < 2 || block_end_[static_cast<size_t>(blocks_ahead_ - 2)] < p0 + B)) {
+    const int64_t r0 = block_order_[static_cast<size_t>(blocks_ahead_)] * block;
+    data_->will_need(r0, std::min(rows_, r0 + block));
+    ++blocks_ahead_;
+  }
+}
+
 Status VaeTrainer::shuffle_inner() {
   return rng_permutation(inner_perm_.data(), rows_, options_.seed,
                          rng_stream(RngPurpose::Permutation, kInnerStreams + inner_shuffles_++));
@@ -153,7 +190,7 @@ Status VaeTrainer::train_epoch(int64_t epoch, const float* kl_weights, const flo
                                EpochResult* result, const std::atomic<bool>* cancel, const ProgressFn& progress) {
   const int64_t N = rows_, bs = workspace_->capacity;
   const int64_t steps = steps_per_epoch();
-  LK_RETURN_IF_ERROR(rng_permutation(perm_.data(), N, options_.seed, rng_stream(RngPurpose::Permutation, epoch)));
+  LK_RETURN_IF_ERROR(order_epoch(epoch));
   *result = EpochResult{};
   // The shadow starts each epoch from the master weights (they may have been set between epochs); Adam keeps it.
   if (!params16_.empty()) to_bf16(params16_.data(), model_->params(), model_->num_params());
@@ -199,6 +236,7 @@ Status VaeTrainer::train_epoch(int64_t epoch, const float* kl_weights, const flo
       }
     }
     if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "training was cancelled");
+    read_ahead(r0, B);
     LK_RETURN_IF_ERROR(gather(perm_.data() + r0, B, static_cast<uint64_t>(global_step)));
     Status st = step(B, static_cast<uint64_t>(global_step), w, lr, aggressive ? Part::Decoder : Part::All, result);
     if (!st.ok()) return annotate(st, s);

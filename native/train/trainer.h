@@ -1,5 +1,6 @@
-// trainer.h — the training plan (scvi-tools' TrainingPlan), separate from the model it trains: the copied data, the
-// seeded permutation and batch gathering (with dynamic binarisation), the KL weight of each step, Adam's state per
+// trainer.h — the training plan (scvi-tools' TrainingPlan), separate from the model it trains: the data (a row source,
+// data/source.h: in memory or mapped, dense, bytes or sparse), the seeded order of each epoch (a global permutation, or
+// a block shuffle for data read from disk) and batch gathering (with dynamic binarisation), the KL weight of each step, Adam's state per
 // parameter group (the encoder's, and the generative model's: decoder, likelihood, prior), and the aggressive
 // inference-network controller (He et al. 2019). Each step calls the model's forward_backward into the flat
 // gradient; apply_gradient is the one place between backward and the optimiser (the gradient-norm clip is there, and
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "../core/optim.h"
+#include "../data/source.h"
 #include "../models/vae.h"
 
 namespace lk {
@@ -28,6 +30,10 @@ struct TrainOptions {
   // bf16: mixed precision — fp32 master weights and Adam state, bf16 products (nn/layer.h) reading a bf16 shadow of
   // the parameters that each Adam step rewrites in its own pass.
   Precision precision = Precision::Fp32;
+  // > 0: a block shuffle — the order of the blocks of this many consecutive rows is shuffled, and the order of the
+  // rows within each block, so that an epoch reads a file in runs of a block (read ahead one block); 0: a global
+  // permutation.
+  int64_t shuffle_block_rows = 0;
   // > 0: each update's gradient is scaled by min(1, c / (‖g‖₂ + 1e-6)), ‖g‖₂ over the groups it updates (PyTorch's
   // clip_grad_norm_).
   float clip_grad_norm = 0.f;
@@ -56,9 +62,10 @@ using ProgressFn = std::function<void(int64_t, int64_t, double)>;
 
 class VaeTrainer {
  public:
-  // Copies the data once and allocates every buffer of training (refused, naming the bytes, past physical memory).
-  static Status Create(VaeModel* model, const float* data, const float* cond, int64_t rows, const TrainOptions& options,
-                       std::unique_ptr<VaeTrainer>* out);
+  // Keeps the data source, copies the conditions (rows, condition_dim) and allocates every buffer of training
+  // (refused, naming the bytes, past physical memory).
+  static Status Create(VaeModel* model, std::shared_ptr<const RowSource> data, const float* cond,
+                       const TrainOptions& options, std::unique_ptr<VaeTrainer>* out);
   ~VaeTrainer();
 
   int64_t steps_per_epoch() const;
@@ -88,16 +95,24 @@ class VaeTrainer {
   // the others' gradient cleared.
   Status apply_gradient(Part part, float lr, EpochResult* sums);
   Status shuffle_inner();
+  // perm_ ← the order of `epoch` (global permutation or block shuffle).
+  Status order_epoch(int64_t epoch);
+  // Block shuffle: before the batch at positions [p0, p0 + B) of perm_, the next block's rows are asked of the source.
+  void read_ahead(int64_t p0, int64_t B);
 
   VaeModel* model_;
   TrainOptions options_;
   int64_t rows_;
-  std::vector<float> data_, cond_;
+  std::shared_ptr<const RowSource> data_;
+  std::vector<float> cond_;
   std::unique_ptr<VaeWorkspace> workspace_;
   std::vector<float> grad_, adam_m_, adam_v_;
   std::vector<bf16_t> params16_;  // bf16 precision: the parameters' bf16 shadow that the workspace reads
   Group encoder_, generative_;
   std::vector<int64_t> perm_;
+  // Block shuffle: the epoch's order of blocks, where each ends in perm_, and how many have been read ahead.
+  std::vector<int64_t> block_order_, block_end_;
+  int64_t blocks_ahead_ = 0;
   // Aggressive training's inner batches: a second shuffled pass over the data, reshuffled when used up.
   std::vector<int64_t> inner_perm_;
   int64_t inner_cursor_ = 0, inner_shuffles_ = 0, inner_steps_ = 0;

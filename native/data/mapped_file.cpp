@@ -1,0 +1,79 @@
+// mapped_file.cpp — see mapped_file.h.
+#include "mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+namespace lk {
+
+namespace {
+std::mutex registry_mutex;
+std::vector<std::weak_ptr<MappedFile>>& registry() {
+  static auto* r = new std::vector<std::weak_ptr<MappedFile>>();  // never destroyed: mappings may outlive statics
+  return *r;
+}
+}  // namespace
+
+Status MappedFile::Open(const std::string& path, std::shared_ptr<MappedFile>* out) {
+  auto fail = [&](const std::string& why) { return Status::Error(Code::BadData, "cannot map " + path + ": " + why); };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(errno == ENOENT ? "no such file" : errno == EACCES ? "permission denied" : std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return fail(std::strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return fail(S_ISDIR(st.st_mode) ? "it is a folder" : "it is not a regular file");
+  }
+  if (st.st_size == 0) {
+    ::close(fd);
+    return fail("it is empty");
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  const int e = errno;
+  ::close(fd);  // the mapping keeps the file
+  if (p == MAP_FAILED) return fail(std::strerror(e));
+  std::shared_ptr<MappedFile> m(new MappedFile(path, static_cast<uint8_t*>(p), size));
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    auto& r = registry();
+    r.erase(std::remove_if(r.begin(), r.end(), [](const std::weak_ptr<MappedFile>& w) { return w.expired(); }), r.end());
+    r.push_back(m);
+  }
+  *out = std::move(m);
+  return Status::Ok();
+}
+
+MappedFile::~MappedFile() { ::munmap(data_, size_); }
+
+void MappedFile::will_need(size_t offset, size_t bytes) const {
+  if (offset >= size_) return;
+  bytes = std::min(bytes, size_ - offset);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t begin = offset / page * page;
+  ::madvise(data_ + begin, bytes + (offset - begin), MADV_WILLNEED);
+}
+
+std::shared_ptr<MappedFile> find_mapping(const void* p, size_t bytes) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  for (const auto& w : registry()) {
+    std::shared_ptr<MappedFile> m = w.lock();
+    if (m && b >= m->data() && bytes <= m->size() && static_cast<size_t>(b - m->data()) <= m->size() - bytes) return m;
+  }
+  return nullptr;
+}
+
+}  // namespace lk
