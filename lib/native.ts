@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { LatentkitError } from './errors';
+import type { NativeRows } from './data/rows';
 import type { Activation } from './models/architecture';
 
 /** Kernel functions, one per native/core kernel: same names, same argument order (outputs, saved, inputs, sizes). */
@@ -112,6 +113,15 @@ export interface NativeTrainOptions {
   freeBits?: number;
   precision: NativePrecision;
   clipGradNorm?: number; // > 0: the global gradient norm of each update is clipped to it
+  shuffleBlockRows?: number; // > 0: a block shuffle of blocks of this many rows (trainer.h); 0: a global permutation
+}
+
+/** Files mapped into memory (native/data/mapped_file.h). */
+export interface NativeData {
+  /** The whole file, copy-on-write (a write changes this process's copy, never the file). */
+  mapFile(path: string): ArrayBuffer;
+  /** Whether the array's bytes lie in a mapped file. */
+  isMapped(array: ArrayBufferView): boolean;
 }
 
 /** The arithmetic of a native pass ('auto' is resolved in TypeScript: precision.ts). */
@@ -138,21 +148,21 @@ export interface NativeVae {
   getParams(out: Float32Array): void;
   setParams(params: Float32Array): void;
   setThreads(threads: number): void;
-  encode(x: Float32Array, rows: number, mean: Float32Array, logVar: Float32Array, condition: Float32Array | null, precision: NativePrecision): void;
+  encode(x: NativeRows, rows: number, mean: Float32Array, logVar: Float32Array, condition: Float32Array | null, precision: NativePrecision): void;
   decode(z: Float32Array, rows: number, mean: Float32Array, aux: Float32Array | null, condition: Float32Array | null, precision: NativePrecision): void;
   /** encode as a job on the compute thread (it copies its inputs; outputs are new arrays). */
-  encodeAsync(x: Float32Array, rows: number, condition: Float32Array | null, precision: NativePrecision): Promise<{ mean: Float32Array; logVar: Float32Array }>;
+  encodeAsync(x: NativeRows, rows: number, condition: Float32Array | null, precision: NativePrecision): Promise<{ mean: Float32Array; logVar: Float32Array }>;
   /** decode as a job on the compute thread; aux (log-scale or dropout logits) only when withAux. */
   decodeAsync(z: Float32Array, rows: number, condition: Float32Array | null, precision: NativePrecision, withAux: boolean): Promise<{ mean: Float32Array; aux: Float32Array | null }>;
   decoderLogScale(): Float32Array | null;
   /** Per-example terms over `samples` draws; each wanted output comes back as a new Float32Array (else null). */
-  evaluate(x: Float32Array, rows: number, samples: number, seed: number, binarize: boolean, analyticKl: boolean,
+  evaluate(x: NativeRows, rows: number, samples: number, seed: number, binarize: boolean, analyticKl: boolean,
     want: { reconstruction?: boolean; kl?: boolean; logLikelihood?: boolean }, condition: Float32Array | null, precision: NativePrecision): Promise<{
     reconstruction: Float32Array | null; kl: Float32Array | null; logLikelihood: Float32Array | null;
   }>;
   /** fp32 unless a precision is given. */
   lossAndGradient(x: Float32Array, rows: number, seed: number, grad: Float32Array, step?: NativeStepOptions, condition?: Float32Array | null, precision?: NativePrecision): number;
-  beginTraining(data: Float32Array, rows: number, options: NativeTrainOptions, condition?: Float32Array | null): void;
+  beginTraining(data: NativeRows, rows: number, options: NativeTrainOptions, condition?: Float32Array | null): void;
   stepsPerEpoch(): number;
   /** klWeights, learningRates: one per step of the epoch, or null (the options' value for every step). */
   trainEpoch(epoch: number, klWeights: Float32Array | null, learningRates: Float32Array | null, aggressive: boolean, onProgress?: (steps: number, examples: number, lossSum: number) => void): Promise<{
@@ -237,6 +247,7 @@ export interface NativeBinding {
       kl: Float32Array | null, klDims: Float32Array | null, B: number, L: number, step: NativeStepOptions): { loss: number; reconstruction: number; kl: number; dKl: number };
   };
   classical: NativeClassical;
+  data: NativeData;
   /**
    * isa: oneDNN's effective ISA; bf16Native: whether it computes bf16 natively; autoPrecision: what precision 'auto'
    * runs; inferenceRows: the rows of one encode / decode pass (inputs split at multiples of it give the same bits).

@@ -3,7 +3,7 @@
 // evaluate.
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadData, mnist, trainTestSplit, LabelledData } from '../data';
+import { DataMatrix, loadData, mnist, trainTestSplit, LabelledData } from '../data';
 import { parseArgs, ParseArgsConfig } from 'util';
 import { LatentkitError } from '../errors';
 import { resolvePrecision } from '../precision';
@@ -87,12 +87,14 @@ export interface DataSource {
   testData?: string;
   testLabels?: string;
   seed: number;
+  /** --mmap: the data files are memory-mapped, not read (loadData's mmap) */
+  mmap?: boolean;
 }
 
 export function dataSource(flags: Flags, seed: number): DataSource {
   const file = (name: string) => (flags[name] === undefined ? undefined : String(flags[name]));
   const abs = (f: string | undefined) => (f === undefined || f === 'mnist' ? f : path.resolve(f));
-  const src: DataSource = { data: abs(file('data') ?? 'mnist')!, seed };
+  const src: DataSource = { data: abs(file('data') ?? 'mnist')!, seed, ...(flags.mmap ? { mmap: true } : {}) };
   for (const [key, flag] of [['labels', 'labels'], ['testData', 'test-data'], ['testLabels', 'test-labels']] as const) {
     const v = abs(file(flag));
     if (v !== undefined) src[key] = v;
@@ -102,12 +104,12 @@ export function dataSource(flags: Flags, seed: number): DataSource {
 }
 
 /** Every row of `source` ('mnist': its `split`), with the labels of `labelsFile` when given. */
-export async function loadRows(source: string, labelsFile?: string, split: 'train' | 'test' = 'train'): Promise<LabelledData & { name: string }> {
+export async function loadRows(source: string, labelsFile?: string, split: 'train' | 'test' = 'train', mmap = false): Promise<LabelledData<DataMatrix> & { name: string }> {
   if (source === 'mnist') {
     if (labelsFile !== undefined) usage('--labels applies to file data; mnist brings its own labels');
-    return { ...(await mnist({ split })), name: 'mnist' };
+    return { ...(await mnist({ split, mmap })), name: 'mnist' };
   }
-  const d = await loadData(source);
+  const d = await loadData(source, { mmap });
   if (labelsFile !== undefined) {
     const l = (await loadData(labelsFile)).x;
     if (l.cols !== 1 || l.rows !== d.x.rows)
@@ -123,18 +125,19 @@ export async function loadRows(source: string, labelsFile?: string, split: 'trai
  * seeded 10 % of one file held out. Labels (a one-column .npy / .csv of integers 0…255, one per row) give a
  * file's rows their labels; IDX images bring the label file beside them.
  */
-export async function loadSplit(src: DataSource): Promise<{ train: LabelledData; test: LabelledData; name: string }> {
+export async function loadSplit(src: DataSource): Promise<{ train: LabelledData<DataMatrix>; test: LabelledData<DataMatrix>; name: string }> {
+  const mmap = src.mmap ?? false;
   if (src.testData !== undefined) {
-    const train = await loadRows(src.data, src.labels, 'train');
-    const test = await loadRows(src.testData, src.testLabels, 'test');
+    const train = await loadRows(src.data, src.labels, 'train', mmap);
+    const test = await loadRows(src.testData, src.testLabels, 'test', mmap);
     if (test.x.cols !== train.x.cols) usage(`--test-data has ${test.x.cols} columns but --data has ${train.x.cols}`);
     return { train, test, name: train.name };
   }
   if (src.data === 'mnist') {
     if (src.labels !== undefined) usage('--labels applies to file data; mnist brings its own labels');
-    return { train: await mnist({ split: 'train' }), test: await mnist({ split: 'test' }), name: 'mnist' };
+    return { train: await mnist({ split: 'train', mmap }), test: await mnist({ split: 'test', mmap }), name: 'mnist' };
   }
-  const d = await loadRows(src.data, src.labels);
+  const d = await loadRows(src.data, src.labels, 'train', mmap);
   return { ...trainTestSplit(d.x, d.labels, { testFraction: 0.1, seed: src.seed }), name: d.name };
 }
 
@@ -142,8 +145,8 @@ export async function loadSplit(src: DataSource): Promise<{ train: LabelledData;
  * The rows eval / score evaluate: every row of --data (MNIST: its --split), or else the test rows of the run that
  * wrote the model (metrics.json beside it records its source). Without either, a usage error: nothing is guessed.
  */
-export async function evaluationRows(modelFile: string, flags: Flags, split: 'train' | 'test', command: string): Promise<LabelledData & { name: string }> {
-  if (flags.data !== undefined) return loadRows(String(flags.data), flags.labels === undefined ? undefined : String(flags.labels), split);
+export async function evaluationRows(modelFile: string, flags: Flags, split: 'train' | 'test', command: string): Promise<LabelledData<DataMatrix> & { name: string }> {
+  if (flags.data !== undefined) return loadRows(String(flags.data), flags.labels === undefined ? undefined : String(flags.labels), split, Boolean(flags.mmap));
   const metricsFile = path.join(path.dirname(modelFile), 'metrics.json');
   let source: DataSource | undefined;
   try {

@@ -2,6 +2,7 @@
 // and a picture) and `latentkit score` (mean log-likelihood of a saved classical model on a data split).
 import * as fs from 'fs';
 import * as path from 'path';
+import { denseMatrix } from '../data';
 import { project2d } from '../eval/projection';
 import { writeFileAtomic } from '../io/atomic';
 import { Matrix } from '../matrix';
@@ -72,7 +73,9 @@ export async function fitCommand(argv: string[]): Promise<void> {
   const name = positionals[0] as ModelName;
   const model = build(name, flags);
   const source = dataSource(flags, num(flags, 'seed', 0));
-  const data = await loadSplit(source);
+  // The classical fits read dense float32 in memory (this command has no --mmap).
+  const split = await loadSplit(source);
+  const data = { ...split, train: { ...split.train, x: denseMatrix(split.train.x) }, test: { ...split.test, x: denseMatrix(split.test.x) } };
   const out = String(flags.out ?? `runs/${name}`);
   process.stderr.write(`fitting ${name} (${JSON.stringify(model.options)}) on ${data.name}: ${data.train.x.rows} train / ${data.test.x.rows} test rows × ${data.train.x.cols}\n`);
   const t0 = performance.now();
@@ -124,7 +127,7 @@ export async function scoreCommand(argv: string[]): Promise<void> {
   if (!load) usage(kind === 'vae' ? `${values.model} is a VAE: use latentkit eval --model ${values.model}` : `${values.model} holds a ${kind}, not a model latentkit score knows`);
   const model = await load(values.model);
   const split = choice(flags, 'split', ['test', 'train'] as const, 'test');
-  const x = (await evaluationRows(values.model, flags, split, 'score')).x;
+  const x = denseMatrix((await evaluationRows(values.model, flags, split, 'score')).x);
   const t0 = performance.now();
   const result = { model: kind, split, rows: x.rows, logLikelihood: model.score(x), seconds: 0 };
   result.seconds = (performance.now() - t0) / 1000;

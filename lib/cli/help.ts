@@ -1,5 +1,6 @@
 // cli/help.ts — the text of `latentkit --help`, and one command's section of it for `latentkit <command> --help`.
 import { ACTIVATIONS, LIKELIHOODS } from '../models/vae';
+import { SHUFFLE_BLOCK_ROWS } from '../train/fit';
 import { VERSION } from '../version';
 
 export const HELP = `latentkit ${VERSION} — latent-variable models at native speed
@@ -41,6 +42,11 @@ train options (defaults train the reference MNIST VAE, 784-400-20):
                         --test-data is given); IDX images bring the labels file beside them
   --test-data <src>     the test set (every row); --data is then trained on whole
   --test-labels <file>  labels of the --test-data rows
+  --mmap                memory-map the data rather than read it: a float32 .npy is read in place, a uint8 .npy or
+                        IDX image file (and mnist) as bytes (v / 255); nothing is copied into memory
+  --shuffle <order>     global (default: a seeded permutation of all rows each epoch) | blocks (shuffle the order of
+                        blocks of consecutive rows and the rows within each: a mapped file is read in runs)
+  --shuffle-block-rows <n>  rows per block of --shuffle blocks (${SHUFFLE_BLOCK_ROWS})
   --latent <n>          latent dimensions (20)
   --arch <mlp|conv|file.json>  the networks: mlp (from --hidden; the default), conv (for images: conv 32 and 64
                         channels, kernel 4, stride 2 → dense 256, mirrored by transposed convolutions; height

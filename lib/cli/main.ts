@@ -8,6 +8,7 @@ import { fitCommand, scoreCommand } from './classical';
 import { LatentkitError } from '../errors';
 import { project2d } from '../eval/projection';
 import { writeFileAtomic } from '../io/atomic';
+import { DataMatrix, takeDataRows } from '../data';
 import { Matrix, matrix, takeRows } from '../matrix';
 import { ObjectiveOptions } from '../models/objective';
 import { EpochRecord, FitOptions, Vae, VaeOptions } from '../models/vae';
@@ -39,6 +40,7 @@ async function train(argv: string[]): Promise<void> {
       monitor: { type: 'string' }, 'lr-schedule': { type: 'string' }, 'lr-step-size': { type: 'string' }, 'lr-gamma': { type: 'string' },
       'lr-warmup-steps': { type: 'string' }, 'lr-min': { type: 'string' }, 'lr-factor': { type: 'string' }, 'lr-patience': { type: 'string' },
       'clip-grad-norm': { type: 'string' }, 'checkpoint-every': { type: 'string' }, 'keep-last': { type: 'string' },
+      mmap: { type: 'boolean', default: false }, shuffle: { type: 'string' }, 'shuffle-block-rows': { type: 'string' },
   }, commandHelp('train'));
   const { flags, resumeFile } = resumeFlags(values as Flags, argv);
   const precision = precisionFlag(flags, 'train');
@@ -101,7 +103,7 @@ async function train(argv: string[]): Promise<void> {
     await fs.promises.mkdir(out, { recursive: true });
     history = await vae.fit(data.train.x, { epochs, batchSize: config.batchSize, learningRate: config.learningRate, adamEps: config.adamEps, aggressive: config.aggressive,
       weightDecay: config.weightDecay, binarize: config.binarize, ...objective, seed, threads, precision, validation: data.test.x,
-      condition: trainCondition, validationCondition: testCondition, lrSchedule: config.lrSchedule, clipGradNorm: config.clipGradNorm,
+      condition: trainCondition, validationCondition: testCondition, lrSchedule: config.lrSchedule, clipGradNorm: config.clipGradNorm, shuffle: config.shuffle,
       earlyStopping: config.earlyStopping, checkpoint: { dir: out, every: num(flags, 'checkpoint-every', 1), keepLast: num(flags, 'keep-last', 2) },
       resumeFrom: resumeFile, signal: controller.signal, progress: (p) => progress.step(p), onEpoch: checkpoint });
   } catch (e) {
@@ -143,7 +145,7 @@ async function train(argv: string[]): Promise<void> {
         title: `conditional samples (${data.name})` }));
     else await writeFileAtomic(path.join(out, 'samples.png'), imageGridPng(drawn, { height: side, columns: 8 }));
     const shownRows = Array.from({ length: Math.min(32, data.test.x.rows) }, (_, i) => i);
-    const shown = takeRows(data.test.x, shownRows);
+    const shown = takeDataRows(data.test.x, shownRows);
     const recon = vae.reconstruct(shown, testCondition && takeRows(testCondition, shownRows));
     const perBand = Math.min(16, shown.rows); // each band: a row of test images above a row of reconstructions
     const pairs = matrix(Math.ceil(shown.rows / perBand) * 2 * perBand, shown.cols);
@@ -156,13 +158,13 @@ async function train(argv: string[]): Promise<void> {
     const steps = 10, paths = Math.min(8, Math.floor(data.test.x.rows / 2));
     const lines = matrix(paths * steps, shown.cols);
     for (let i = 0; i < paths; i++) {
-      const row = (r: number) => takeRows(data.test.x, [r]);
+      const row = (r: number) => takeDataRows(data.test.x, [r]);
       lines.data.set(vae.interpolate(row(2 * i), row(2 * i + 1), { steps, condition: testCondition && takeRows(testCondition, [2 * i]) }).data, i * steps * shown.cols);
     }
     await writeFileAtomic(path.join(out, 'interpolation.png'), imageGridPng(lines, { height: side, columns: steps }));
     const sweeps = matrix(vae.latentDim * steps, shown.cols);
     for (let d = 0; d < vae.latentDim; d++)
-      sweeps.data.set(vae.traverse(takeRows(data.test.x, [0]), { dim: d, range: [-3, 3], steps, condition: testCondition && takeRows(testCondition, [0]) }).data, d * steps * shown.cols);
+      sweeps.data.set(vae.traverse(takeDataRows(data.test.x, [0]), { dim: d, range: [-3, 3], steps, condition: testCondition && takeRows(testCondition, [0]) }).data, d * steps * shown.cols);
     const values = Array.from({ length: steps }, (_, s) => (-3 + (6 * s) / (steps - 1)).toFixed(1));
     const traversal = await writePicture(out, 'traversal', await labelledGrid(sweeps, { height: side, rowLabels: Array.from({ length: vae.latentDim }, (_, d) => `z${d + 1}`),
       columnLabels: values, rowTitle: 'latent dimension swept', columnTitle: 'its value (the others at the first test image\'s mean)', title: `latent traversals (${data.name})` }));
@@ -195,7 +197,7 @@ function resumeFlags(given: Flags, argv: string[]): { flags: Flags; resumeFile?:
   if (!recorded) usage(`--resume ${dir}: its metrics.json records no flags (a run of an earlier version); train it again`, 'train');
   if (!fs.existsSync(resumeFile)) usage(`--resume ${dir}: it has no checkpoint-last.safetensors (no epoch completed)`, 'train');
   const typed = new Set(argv.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0]));
-  const free = new Set(['resume', 'epochs', 'threads', 'out']);
+  const free = new Set(['resume', 'epochs', 'threads', 'out', 'mmap']);
   for (const name of typed)
     if (!free.has(name) && JSON.stringify(given[name]) !== JSON.stringify(recorded[name]))
       usage(`--${name} ${JSON.stringify(given[name])} differs from the run's ${recorded[name] === undefined ? 'default' : JSON.stringify(recorded[name])} (${path.join(dir, 'metrics.json')}): a resume repeats the run's options`, 'train');
@@ -203,10 +205,21 @@ function resumeFlags(given: Flags, argv: string[]): { flags: Flags; resumeFile?:
   return { flags: { ...recorded, ...keep, out: typed.has('out') ? given.out : dir }, resumeFile };
 }
 
-/** --lr-schedule and its --lr-* flags, --clip-grad-norm, --early-stopping / --min-delta / --monitor as fit options. */
-function trainingControlFlags(flags: Flags): Pick<FitOptions, 'lrSchedule' | 'clipGradNorm' | 'earlyStopping'> {
+/**
+ * --lr-schedule and its --lr-* flags, --clip-grad-norm, --early-stopping / --min-delta / --monitor, --shuffle /
+ * --shuffle-block-rows as fit options.
+ */
+function trainingControlFlags(flags: Flags): Pick<FitOptions, 'lrSchedule' | 'clipGradNorm' | 'earlyStopping' | 'shuffle'> {
   const lrFlags = { 'lr-step-size': 'stepSize', 'lr-gamma': 'gamma', 'lr-warmup-steps': 'warmupSteps', 'lr-min': 'minLr', 'lr-factor': 'factor', 'lr-patience': 'patience' } as const;
-  const out: Pick<FitOptions, 'lrSchedule' | 'clipGradNorm' | 'earlyStopping'> = {};
+  const out: Pick<FitOptions, 'lrSchedule' | 'clipGradNorm' | 'earlyStopping' | 'shuffle'> = {};
+  if (flags.shuffle !== undefined && !['global', 'blocks'].includes(String(flags.shuffle)))
+    usage(`--shuffle expects global or blocks but received ${JSON.stringify(flags.shuffle)}`, 'train');
+  if (flags['shuffle-block-rows'] !== undefined) {
+    if (flags.shuffle !== 'blocks') usage('--shuffle-block-rows needs --shuffle blocks', 'train');
+    const blockRows = num(flags, 'shuffle-block-rows', 0);
+    if (blockRows < 1) usage(`--shuffle-block-rows expects an integer >= 1 but received ${blockRows}`, 'train');
+    out.shuffle = { blockRows };
+  } else if (flags.shuffle !== undefined) out.shuffle = flags.shuffle as 'global' | 'blocks';
   const given = (Object.keys(lrFlags) as Array<keyof typeof lrFlags>).filter((f) => flags[f] !== undefined);
   if (flags['lr-schedule'] === undefined) {
     if (given.length > 0) usage(`--${given[0]} needs --lr-schedule`, 'train');
@@ -269,7 +282,7 @@ async function architectureFlags(flags: Flags, cols: number, hidden: number[]): 
 }
 
 /** KL per latent dimension, active units (Burda et al.'s 0.01 threshold) and I_q on (up to 5,000 rows of) x. */
-function latentDiagnostics(vae: Vae, x: Matrix, seed: number, condition: Matrix | undefined) {
+function latentDiagnostics(vae: Vae, x: DataMatrix, seed: number, condition: Matrix | undefined) {
   const au = vae.activeUnits(x, { condition });
   return { ...(vae.options.prior === 'normal' ? { klPerDimension: Array.from(vae.klPerDimension(x, { condition })) } : {}), activeUnits: au.count, activity: Array.from(au.perDimension),
     mutualInformation: vae.mutualInformation(x, { seed, condition }) };

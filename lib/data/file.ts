@@ -1,4 +1,4 @@
-// data/file.ts — reading a data file whole, with a failure (missing, unreadable, a folder) reported as
+// data/file.ts — reading a data file whole or through an open handle, with a failure (missing, unreadable, a folder) reported as
 // LATENTKIT_BAD_DATA naming the file and what to do, rather than a raw ENOENT.
 import * as fs from 'fs';
 import { LatentkitError } from '../errors';
@@ -7,8 +7,31 @@ export async function readDataFile(file: string): Promise<Buffer> {
   try {
     return await fs.promises.readFile(file);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a folder' : err.code === 'EACCES' ? 'permission denied' : err.message;
-    throw new LatentkitError('LATENTKIT_BAD_DATA', `cannot read data file ${file}: ${why}`, { cause: e });
+    throw unreadable(file, e);
   }
+}
+
+/** Runs `use` on the open file and its size, then closes it; opening failures reported as readDataFile's. */
+export async function withDataFile<T>(file: string, use: (fh: fs.promises.FileHandle, size: number) => Promise<T>): Promise<T> {
+  let fh: fs.promises.FileHandle;
+  let size: number;
+  try {
+    fh = await fs.promises.open(file, 'r');
+  } catch (e) {
+    throw unreadable(file, e);
+  }
+  try {
+    const st = await fh.stat();
+    if (st.isDirectory()) throw unreadable(file, Object.assign(new Error('EISDIR'), { code: 'EISDIR' }));
+    size = st.size;
+    return await use(fh, size);
+  } finally {
+    await fh.close();
+  }
+}
+
+function unreadable(file: string, e: unknown): LatentkitError {
+  const err = e as NodeJS.ErrnoException;
+  const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a folder' : err.code === 'EACCES' ? 'permission denied' : err.message;
+  return new LatentkitError('LATENTKIT_BAD_DATA', `cannot read data file ${file}: ${why}`, { cause: e });
 }

@@ -1,9 +1,11 @@
 // data/idx.ts — the IDX format (MNIST's): 2 zero bytes, a type byte, a dimension count, big-endian u32 sizes, then
 // big-endian values. Plain or gzip-compressed (.gz or by magic). Returns the raw values as float64-exact numbers in
-// a Float32Array (uint8/int8/int16 are exact) and the shape.
+// a Float32Array (uint8/int8/int16 are exact) and the shape; or maps an uncompressed uint8 image file (mapIdxImages).
 import * as zlib from 'zlib';
 import { LatentkitError } from '../errors';
+import { native } from '../native';
 import { readDataFile } from './file';
+import type { ByteMatrix } from './rows';
 
 export interface IdxArray {
   shape: number[];
@@ -21,6 +23,41 @@ const TYPES: Record<number, { type: IdxArray['type']; bytes: number; read: (b: B
   0x0e: { type: 'float64', bytes: 8, read: (b, o) => b.readDoubleBE(o) },
 };
 
+/** The header of an uncompressed IDX file in buf, its size checked against buf's length. */
+function idxHeader(buf: Uint8Array, bad: (why: string) => never) {
+  const view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (buf.length < 4) bad('it is shorter than the 4-byte magic number');
+  if (buf[0] !== 0 || buf[1] !== 0) bad('its magic number does not start with two zero bytes');
+  const t = TYPES[buf[2]];
+  if (!t) bad(`unknown element type 0x${buf[2].toString(16)}`);
+  const ndim = buf[3];
+  if (ndim < 1) bad('it has no dimensions');
+  if (buf.length < 4 + 4 * ndim) bad('it ends inside its header');
+  const shape: number[] = [];
+  for (let i = 0; i < ndim; i++) shape.push(view.readUInt32BE(4 + 4 * i));
+  const count = shape.reduce((a, b) => a * b, 1);
+  const start = 4 + 4 * ndim;
+  const need = start + count * t.bytes;
+  if (buf.length < need) bad(`its header promises ${count} values (${need} bytes) but it has ${buf.length} bytes (truncated?)`);
+  if (buf.length > need) bad(`it has ${buf.length - need} bytes after its ${count} values`);
+  return { t, shape, count, start };
+}
+
+/**
+ * An uncompressed uint8 IDX file of 2 or more dimensions (images) memory-mapped as a ByteMatrix (rows = the first
+ * dimension; pixels read as v / 255): nothing is read until used.
+ */
+export function mapIdxImages(file: string): ByteMatrix {
+  const bad = (why: string): never => {
+    throw new LatentkitError('LATENTKIT_BAD_DATA', `${file} cannot be memory-mapped: ${why}`);
+  };
+  const bytes = new Uint8Array(native().data.mapFile(file));
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) bad('it is gzip-compressed (gunzip it first)');
+  const { t, shape, count, start } = idxHeader(bytes, (why) => bad(`it is not a valid IDX file: ${why}`));
+  if (t.type !== 'uint8' || shape.length < 2) bad(`it holds ${t.type} values of ${shape.length} dimension(s); uint8 images (2 or more) map`);
+  return { data: bytes.subarray(start, start + count), rows: shape[0], cols: count / Math.max(1, shape[0]) };
+}
+
 export function parseIdx(input: Buffer, name = 'the IDX data'): IdxArray {
   const bad = (why: string): never => {
     throw new LatentkitError('LATENTKIT_BAD_DATA', `${name} is not a valid IDX file: ${why}`);
@@ -33,20 +70,7 @@ export function parseIdx(input: Buffer, name = 'the IDX data'): IdxArray {
       bad(`its gzip stream is damaged (${(e as Error).message})`);
     }
   }
-  if (buf.length < 4) bad('it is shorter than the 4-byte magic number');
-  if (buf[0] !== 0 || buf[1] !== 0) bad('its magic number does not start with two zero bytes');
-  const t = TYPES[buf[2]];
-  if (!t) bad(`unknown element type 0x${buf[2].toString(16)}`);
-  const ndim = buf[3];
-  if (ndim < 1) bad('it has no dimensions');
-  if (buf.length < 4 + 4 * ndim) bad('it ends inside its header');
-  const shape: number[] = [];
-  for (let i = 0; i < ndim; i++) shape.push(buf.readUInt32BE(4 + 4 * i));
-  const count = shape.reduce((a, b) => a * b, 1);
-  const start = 4 + 4 * ndim;
-  const need = start + count * t.bytes;
-  if (buf.length < need) bad(`its header promises ${count} values (${need} bytes) but it has ${buf.length} bytes (truncated?)`);
-  if (buf.length > need) bad(`it has ${buf.length - need} bytes after its ${count} values`);
+  const { t, shape, count, start } = idxHeader(buf, bad);
   const data = new Float32Array(count);
   if (t.type === 'uint8') for (let i = 0; i < count; i++) data[i] = buf[start + i]; // the common case, kept tight
   else for (let i = 0; i < count; i++) data[i] = t.read(buf, start + i * t.bytes);

@@ -5,14 +5,18 @@ import { LatentkitError } from '../errors';
 import { Matrix, matrix, takeRows } from '../matrix';
 import { native } from '../native';
 import { RngPurpose, rngStream } from '../rng';
-import { finiteNumber, integer } from '../validate';
+import { boolean, finiteNumber, integer, isFloat32Array, knownKeys, plainObject } from '../validate';
 import { readCsv } from './csv';
 import { LabelledData, mnist, readIdxImages } from './mnist';
-import { readNpy } from './npy';
+import { mapIdxImages, readIdx } from './idx';
+import { mapNpy, npyHeaderOf, readNpy } from './npy';
+import { DataMatrix, isCsrMatrix, isRowSelection, selectRows } from './rows';
 import { readNpz } from './npz';
 
 export { parseIdx, readIdx } from './idx';
-export { parseNpy, readNpy, encodeNpy } from './npy';
+export { parseNpy, readNpy, mapNpy, encodeNpy } from './npy';
+export { selectRows, takeDataRows, denseMatrix } from './rows';
+export type { ByteMatrix, CsrMatrix, RowSelection, DataInput, DataMatrix } from './rows';
 export { parseNpz, readNpz } from './npz';
 export { parseCsv, readCsv } from './csv';
 export { mnist, readIdxImages } from './mnist';
@@ -22,25 +26,50 @@ export const datasets = { mnist };
 
 /**
  * Loads `source`: 'mnist' (the training split), or a .npy, .npz, .csv or IDX file (optionally .gz). An .npz gives its
- * member 'x' (or its only member) as the data and its member 'y' or 'labels', when present, as integer labels.
+ * member 'x' (or its only member) as the data and its member 'y' or 'labels', when present, as integer labels. A
+ * 2-D uint8 .npy is read as images are, each value v as v / 255 (as IDX images are).
+ * With mmap: true the data are mapped, not read — a float32 .npy as a Matrix over the file, a uint8 .npy or IDX
+ * image file (and 'mnist') as a ByteMatrix (v / 255) — and training, evaluation and encoding read them in place.
  */
-export async function loadData(source: string): Promise<LabelledData & { name: string }> {
-  if (source === 'mnist') return { ...(await mnist({ split: 'train' })), name: 'mnist' };
+export async function loadData(source: string, options?: { mmap?: false }): Promise<LabelledData & { name: string }>;
+export async function loadData(source: string, options: { mmap: boolean }): Promise<LabelledData<DataMatrix> & { name: string }>;
+export async function loadData(source: string, options: { mmap?: boolean } = {}): Promise<LabelledData<DataMatrix> & { name: string }> {
+  const o = plainObject('loadDataOptions', options);
+  knownKeys('loadDataOptions', o, ['mmap']);
+  const mmap = boolean('mmap', o.mmap ?? false);
+  if (source === 'mnist') return { ...(await mnist({ split: 'train', mmap })), name: 'mnist' };
   const ext = path.extname(source.replace(/\.gz$/, '')).toLowerCase();
   const name = path.basename(source);
-  let x: Matrix;
-  if (ext === '.npy') x = await readNpy(source);
+  const isIdx = ext === '.idx' || /idx\d-ubyte$/.test(source.replace(/\.gz$/, '')) || ext === '';
+  if (mmap && ext !== '.npy' && !isIdx)
+    throw new LatentkitError('LATENTKIT_BAD_DATA', `${source}: mmap: true maps a .npy (float32 or uint8) or an uncompressed uint8 IDX image file, not ${ext} (read it without mmap)`);
+  let x: DataMatrix;
+  if (ext === '.npy') x = mmap ? await mapNpy(source) : await readNpyScaled(source);
   else if (ext === '.npz') return { ...npzData(await readNpz(source), source), name };
   else if (ext === '.csv' || ext === '.tsv' || ext === '.txt') x = await readCsv(source);
-  else if (ext === '.idx' || /idx\d-ubyte$/.test(source.replace(/\.gz$/, '')) || ext === '') {
+  else if (isIdx) {
     const labelsFile = siblingIdxLabels(source);
-    const d = await readIdxImages(source, labelsFile);
+    const d: LabelledData<DataMatrix> = mmap ? { x: mapIdxImages(source), labels: await idxLabels(labelsFile) } : await readIdxImages(source, labelsFile);
+    if (mmap && !labelsFile) d.labels = new Uint8Array(d.x.rows);
+    if (d.labels.length !== d.x.rows) throw new LatentkitError('LATENTKIT_BAD_DATA', `${labelsFile} has ${d.labels.length} labels for ${d.x.rows} images`);
     if (!labelsFile && d.x.cols > 1)
       process.emitWarning(`${name}: no label file found beside it (${name.replace(/images-idx3/, 'labels-idx1')}); every row gets label 0`,
         { type: 'DataWarning', code: 'LATENTKIT_NO_LABELS' });
     return { ...d, name };
   } else throw new LatentkitError('LATENTKIT_BAD_DATA', `${source}: unknown data format ${ext} (use mnist, .npy, .npz, .csv or an IDX file)`);
   return { x, labels: new Uint8Array(x.rows), name };
+}
+
+/** A .npy as float32, a 2-D uint8 one scaled to v / 255 (loadData's rule; readNpy gives the values as stored). */
+async function readNpyScaled(file: string): Promise<Matrix> {
+  const m = await readNpy(file);
+  if ((await npyHeaderOf(file)).scaled) for (let i = 0; i < m.data.length; i++) m.data[i] /= 255;
+  return m;
+}
+
+/** The integer labels of an IDX label file (none: an empty array). */
+async function idxLabels(file: string | undefined): Promise<Uint8Array> {
+  return file ? Uint8Array.from((await readIdx(file)).data) : new Uint8Array(0);
 }
 
 /** The data and labels of an .npz archive's members (see loadData). */
@@ -69,20 +98,25 @@ function siblingIdxLabels(imagesFile: string): string | undefined {
   return [stem, `${stem}.gz`].find((f) => fs.existsSync(f));
 }
 
-/** A seeded random split into (1 − testFraction) training rows and testFraction test rows. */
-export function trainTestSplit(x: Matrix, labels: Uint8Array, options: { testFraction?: number; seed?: number } = {}) {
+/**
+ * A seeded random split into (1 − testFraction) training rows and testFraction test rows, each in the order they
+ * have in x. An in-memory float32 matrix is split into copies; any other form (a mapped file, bytes, CSR) into
+ * selections of its rows (selectRows), so that nothing is copied.
+ */
+export function trainTestSplit(x: Matrix, labels: Uint8Array, options?: { testFraction?: number; seed?: number }): { train: LabelledData; test: LabelledData };
+export function trainTestSplit(x: DataMatrix, labels: Uint8Array, options?: { testFraction?: number; seed?: number }): { train: LabelledData<DataMatrix>; test: LabelledData<DataMatrix> };
+export function trainTestSplit(x: DataMatrix, labels: Uint8Array, options: { testFraction?: number; seed?: number } = {}): { train: LabelledData<DataMatrix>; test: LabelledData<DataMatrix> } {
   const testFraction = finiteNumber('testFraction', options.testFraction ?? 0.1, { min: 0, max: 1 });
   const seed = integer('seed', options.seed ?? 0, 0);
   const perm = new BigInt64Array(x.rows);
   native().kernels.rng_permutation(perm, x.rows, seed, rngStream(RngPurpose.DataSplit));
   const idx = Array.from(perm, Number);
   const nTest = Math.round(x.rows * testFraction);
-  const testIdx = idx.slice(0, nTest);
-  const trainIdx = idx.slice(nTest);
-  return {
-    train: { x: takeRows(x, trainIdx), labels: Uint8Array.from(trainIdx, (i) => labels[i]) },
-    test: { x: takeRows(x, testIdx), labels: Uint8Array.from(testIdx, (i) => labels[i]) },
-  };
+  const testIdx = idx.slice(0, nTest).sort((a, b) => a - b);
+  const trainIdx = idx.slice(nTest).sort((a, b) => a - b);
+  const inMemory = !isCsrMatrix(x) && !isRowSelection(x) && isFloat32Array(x.data) && !native().data.isMapped(x.data);
+  const part = (rows: number[]) => ({ x: inMemory ? takeRows(x as Matrix, rows) : selectRows(x, rows), labels: Uint8Array.from(rows, (i) => labels[i]) });
+  return { train: part(trainIdx), test: part(testIdx) };
 }
 
 /** The first `rows` rows (a view, not a copy). */

@@ -1,13 +1,31 @@
 // data/npy.ts — NumPy .npy files (format versions 1–3): little-endian float32 / float64 / uint8 (and int32/int64),
-// C order, 1-D (one column) or 2-D. Returns a float32 matrix.
+// C order, 1-D (one column) or 2-D. readNpy gives a float32 matrix (values as stored), read in pieces so any size
+// loads; mapNpy maps a float32 or uint8 file into memory without reading it.
+import * as fs from 'fs';
 import { LatentkitError } from '../errors';
-import { readDataFile } from './file';
 import { Matrix } from '../matrix';
+import { native } from '../native';
+import { withDataFile } from './file';
+import type { ByteMatrix } from './rows';
 
-export function parseNpy(buf: Buffer, name = 'the .npy data'): Matrix {
-  const bad = (why: string): never => {
-    throw new LatentkitError('LATENTKIT_BAD_DATA', `${name} is not a readable .npy file: ${why}`);
-  };
+/** A parsed .npy header: the dtype, the shape as (rows, cols), and the byte offset of the values. */
+export interface NpyHeader {
+  descr: string;
+  rows: number;
+  cols: number;
+  start: number;
+  /** uint8 and 2-D: images, which loadData reads as v / 255 */
+  scaled: boolean;
+}
+
+type Bad = (why: string) => never;
+const badNpy = (name: string): Bad => (why: string) => {
+  throw new LatentkitError('LATENTKIT_BAD_DATA', `${name} is not a readable .npy file: ${why}`);
+};
+
+/** The header at the start of `buf` (which needs to hold at least the header). */
+export function parseNpyHeader(buf: Buffer, name = 'the .npy data'): NpyHeader {
+  const bad = badNpy(name);
   if (buf.length < 10 || buf.readUInt8(0) !== 0x93 || buf.toString('latin1', 1, 6) !== 'NUMPY') bad('missing the \\x93NUMPY magic');
   const major = buf[6];
   const headerLenSize = major === 1 ? 2 : 4;
@@ -23,32 +41,53 @@ export function parseNpy(buf: Buffer, name = 'the .npy data'): Matrix {
   if (fortran) bad('it is in Fortran order; save it with np.ascontiguousarray first');
   if (shape.length < 1 || shape.length > 2 || shape.some((v) => !Number.isSafeInteger(v) || v < 0))
     bad(`shape (${shape.join(', ')}) is not 1-D or 2-D`);
-  const rows = shape[0];
-  const cols = shape.length === 2 ? shape[1] : 1;
-  const count = rows * cols;
-  const kinds: Record<string, [number, (o: number) => number]> = {
-    '<f4': [4, (o) => buf.readFloatLE(o)],
-    '<f8': [8, (o) => buf.readDoubleLE(o)],
-    '|u1': [1, (o) => buf[o]],
-    '<u1': [1, (o) => buf[o]],
-    '<i4': [4, (o) => buf.readInt32LE(o)],
-    '<i8': [8, (o) => Number(buf.readBigInt64LE(o))],
-  };
-  const kind = kinds[descr];
-  if (!kind) bad(`dtype ${descr} is not supported (float32, float64, uint8, int32, int64 little-endian)`);
-  const [size, read] = kind;
-  if (buf.length < start + count * size) bad(`it promises ${count} values but is truncated`);
-  if (buf.length > start + count * size) bad(`it has ${buf.length - start - count * size} bytes after its ${count} values`);
-  const data = new Float32Array(count);
-  for (let i = 0; i < count; i++) data[i] = read(start + i * size);
-  return { data, rows, cols };
+  if (!(descr in KINDS)) bad(`dtype ${descr} is not supported (float32, float64, uint8, int32, int64 little-endian)`);
+  return { descr, rows: shape[0], cols: shape.length === 2 ? shape[1] : 1, start, scaled: shape.length === 2 && (descr === '|u1' || descr === '<u1') };
+}
+
+/** Bytes per value and a reader of one value, by dtype. */
+const KINDS: Record<string, [number, (b: Buffer, o: number) => number]> = {
+  '<f4': [4, (b, o) => b.readFloatLE(o)],
+  '<f8': [8, (b, o) => b.readDoubleLE(o)],
+  '|u1': [1, (b, o) => b[o]],
+  '<u1': [1, (b, o) => b[o]],
+  '<i4': [4, (b, o) => b.readInt32LE(o)],
+  '<i8': [8, (b, o) => Number(b.readBigInt64LE(o))],
+};
+
+/** The byte count of the values a header promises, checked against the bytes there are after it. */
+function valueBytes(h: NpyHeader, total: number, bad: Bad): number {
+  const count = h.rows * h.cols;
+  const bytes = count * KINDS[h.descr][0];
+  if (total < h.start + bytes) bad(`it promises ${count} values but is truncated`);
+  if (total > h.start + bytes) bad(`it has ${total - h.start - bytes} bytes after its ${count} values`);
+  return bytes;
+}
+
+/** Values of dtype `descr` in buf (from byte 0) into out from index `at`. */
+function convert(buf: Buffer, descr: string, out: Float32Array, at: number): void {
+  const [size, read] = KINDS[descr];
+  const n = buf.length / size;
+  if (descr === '<f4') {
+    new Uint8Array(out.buffer, out.byteOffset + at * 4, buf.length).set(buf);
+    return;
+  }
+  for (let i = 0; i < n; i++) out[at + i] = read(buf, i * size);
+}
+
+export function parseNpy(buf: Buffer, name = 'the .npy data'): Matrix {
+  const h = parseNpyHeader(buf, name);
+  valueBytes(h, buf.length, badNpy(name));
+  const data = new Float32Array(h.rows * h.cols);
+  convert(buf.subarray(h.start), h.descr, data, 0);
+  return { data, rows: h.rows, cols: h.cols };
 }
 
 /**
  * The header's Python dict literal, strictly: {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), } — string
  * keys, each once, and string, True/False or tuple-of-integers values.
  */
-function parseHeaderDict(text: string, bad: (why: string) => never): Record<string, string | boolean | number[]> {
+function parseHeaderDict(text: string, bad: Bad): Record<string, string | boolean | number[]> {
   const out: Record<string, string | boolean | number[]> = {};
   let i = 0;
   const space = () => {
@@ -97,8 +136,58 @@ function parseHeaderDict(text: string, bad: (why: string) => never): Record<stri
   return out;
 }
 
+/** The header of a .npy file. */
+export async function npyHeaderOf(file: string): Promise<NpyHeader> {
+  return withDataFile(file, async (fh, size) => parseNpyHeader(await readAt(fh, 0, Math.min(size, NPY_HEADER_MAX)), file));
+}
+
+/** Bytes read per call when a file is read in pieces (a file over 2 GB cannot be read into one Buffer). */
+const READ_CHUNK_BYTES = 64 << 20;
+
+/** A .npy file as float32, read in pieces straight into the result (any size). */
 export async function readNpy(file: string): Promise<Matrix> {
-  return parseNpy(await readDataFile(file), file);
+  return withDataFile(file, async (fh, size) => {
+    const h = parseNpyHeader(await readAt(fh, 0, Math.min(size, NPY_HEADER_MAX)), file);
+    const bytes = valueBytes(h, size, badNpy(file));
+    const data = new Float32Array(h.rows * h.cols);
+    const valueSize = KINDS[h.descr][0];
+    const chunk = Math.floor(READ_CHUNK_BYTES / valueSize) * valueSize;
+    for (let off = 0; off < bytes; off += chunk) convert(await readAt(fh, h.start + off, Math.min(chunk, bytes - off)), h.descr, data, off / valueSize);
+    return { data, rows: h.rows, cols: h.cols };
+  });
+}
+
+/**
+ * A .npy file of float32 (a Matrix) or 2-D uint8 (a ByteMatrix, read as v / 255) memory-mapped: its values are read from
+ * the file as they are used and never copied into memory (a model checks them as it reads them). Other dtypes are
+ * refused: convert with x.astype(np.float32).
+ */
+export async function mapNpy(file: string): Promise<Matrix | ByteMatrix> {
+  const size = await withDataFile(file, async (_fh, n) => n);
+  const buffer = native().data.mapFile(file);
+  const head = Buffer.from(buffer, 0, Math.min(size, NPY_HEADER_MAX));
+  const h = parseNpyHeader(head, file);
+  valueBytes(h, buffer.byteLength, badNpy(file));
+  if (h.scaled) return { data: new Uint8Array(buffer, h.start, h.rows * h.cols), rows: h.rows, cols: h.cols };
+  if (h.descr !== '<f4')
+    throw new LatentkitError('LATENTKIT_BAD_DATA', `${file}: a memory-mapped .npy holds float32 or 2-D uint8, not ${h.descr}${h.cols === 1 ? ' (1-D)' : ''}; save it with x.astype(np.float32) or read it without mmap`);
+  if (h.start % 4 !== 0)
+    throw new LatentkitError('LATENTKIT_BAD_DATA', `${file}: its values start at byte ${h.start}, not a multiple of 4, so they cannot be mapped as float32; save it again with numpy (headers are padded to 64 bytes)`);
+  return { data: new Float32Array(buffer, h.start, h.rows * h.cols), rows: h.rows, cols: h.cols };
+}
+
+/** The longest header read (format 2 allows 4 GB headers; real ones are a few hundred bytes). */
+const NPY_HEADER_MAX = 1 << 20;
+
+async function readAt(fh: fs.promises.FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done === length ? buf : buf.subarray(0, done);
 }
 
 /** Serialises a float32 matrix as a version-1 .npy file. */

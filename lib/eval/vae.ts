@@ -2,6 +2,7 @@
 // log-likelihood, anomaly scores, active units, KL per dimension and the mutual information I_q (the native
 // evaluation job is evaluateTerms in models/vae/model.ts).
 import { LatentkitError } from '../errors';
+import { DataInput, pickRows } from '../data/rows';
 import { MatrixLike, matrix, takeRows } from '../matrix';
 import { native } from '../native';
 import { Precision, resolvePrecision } from '../precision';
@@ -22,7 +23,7 @@ export interface ElboResult {
  * Per-example ELBO terms with `samples` draws of z. kl 'analytic' (default) uses the closed-form KL; 'mc' the
  * Monte-Carlo estimate log q(z | x) − log p(z) at the same draws (then the k = 1 logLikelihood equals the ELBO).
  */
-export async function elbo(vae: Vae, x: MatrixLike, options: { samples?: number; seed?: number; binarize?: boolean; kl?: 'analytic' | 'mc'; condition?: MatrixLike; precision?: Precision } = {}): Promise<ElboResult> {
+export async function elbo(vae: Vae, x: DataInput, options: { samples?: number; seed?: number; binarize?: boolean; kl?: 'analytic' | 'mc'; condition?: MatrixLike; precision?: Precision } = {}): Promise<ElboResult> {
   const o = plainObject('elboOptions', options);
   knownKeys('elboOptions', o, ['samples', 'seed', 'binarize', 'kl', 'condition', 'precision']);
   const precision = resolvePrecision(o.precision);
@@ -44,7 +45,7 @@ export async function elbo(vae: Vae, x: MatrixLike, options: { samples?: number;
  * z_j ~ q(z | x) (Burda et al. 2016): a lower bound on log p(x) in expectation that tightens as k grows.
  * Runs natively in chunks of about 2048 decoder rows, so memory stays bounded for any k.
  */
-export async function logLikelihood(vae: Vae, x: MatrixLike, options: { k?: number; seed?: number; binarize?: boolean; condition?: MatrixLike; precision?: Precision } = {}): Promise<Float32Array> {
+export async function logLikelihood(vae: Vae, x: DataInput, options: { k?: number; seed?: number; binarize?: boolean; condition?: MatrixLike; precision?: Precision } = {}): Promise<Float32Array> {
   const o = plainObject('logLikelihoodOptions', options);
   knownKeys('logLikelihoodOptions', o, ['k', 'seed', 'binarize', 'condition', 'precision']);
   const precision = resolvePrecision(o.precision);
@@ -56,7 +57,7 @@ export async function logLikelihood(vae: Vae, x: MatrixLike, options: { k?: numb
 }
 
 /** Per-row anomaly score: the negative ELBO (method 'elbo', `samples` draws) or negative IS log-likelihood ('iw', k). */
-export async function anomalyScore(vae: Vae, x: MatrixLike, options: { method?: 'elbo' | 'iw'; k?: number; samples?: number; seed?: number; binarize?: boolean; condition?: MatrixLike; precision?: Precision } = {}): Promise<Float32Array> {
+export async function anomalyScore(vae: Vae, x: DataInput, options: { method?: 'elbo' | 'iw'; k?: number; samples?: number; seed?: number; binarize?: boolean; condition?: MatrixLike; precision?: Precision } = {}): Promise<Float32Array> {
   const o = plainObject('anomalyOptions', options);
   knownKeys('anomalyOptions', o, ['method', 'k', 'samples', 'seed', 'binarize', 'condition', 'precision']);
   const method = oneOf('method', o.method ?? 'elbo', ['elbo', 'iw'] as const);
@@ -71,7 +72,7 @@ export async function anomalyScore(vae: Vae, x: MatrixLike, options: { method?: 
  * Active units (Burda et al. 2016, §5.2): dimension u is active when A_u = Var_x(E_q[z_u | x]) > threshold.
  * perDimension holds A_u.
  */
-export function activeUnits(vae: Vae, x: MatrixLike, options: { threshold?: number; condition?: MatrixLike } = {}): { count: number; perDimension: Float64Array } {
+export function activeUnits(vae: Vae, x: DataInput, options: { threshold?: number; condition?: MatrixLike } = {}): { count: number; perDimension: Float64Array } {
   const o = plainObject('activeUnitsOptions', options);
   knownKeys('activeUnitsOptions', o, ['threshold', 'condition']);
   const threshold = finiteNumber('threshold', o.threshold ?? 0.01, { min: 0 });
@@ -84,7 +85,7 @@ export function activeUnits(vae: Vae, x: MatrixLike, options: { threshold?: numb
 }
 
 /** The mean over x of KL(q(z_d | x) || N(0, 1)) for each latent dimension d (nats); normal prior only. */
-export function klPerDimension(vae: Vae, x: MatrixLike, options: { condition?: MatrixLike } = {}): Float64Array {
+export function klPerDimension(vae: Vae, x: DataInput, options: { condition?: MatrixLike } = {}): Float64Array {
   const o = plainObject('klOptions', options);
   knownKeys('klOptions', o, ['condition']);
   if (vae.options.prior !== 'normal')
@@ -102,7 +103,7 @@ export function klPerDimension(vae: Vae, x: MatrixLike, options: { condition?: M
  * maxRows, a seeded random subset), log q(z) = log (1/N) Σ_n q(z | x_n) evaluated natively as an N-component
  * diagonal Gaussian mixture. Bounded above by log N.
  */
-export function mutualInformation(vae: Vae, x: MatrixLike, options: { seed?: number; maxRows?: number; condition?: MatrixLike } = {}): number {
+export function mutualInformation(vae: Vae, x: DataInput, options: { seed?: number; maxRows?: number; condition?: MatrixLike } = {}): number {
   const o = plainObject('mutualInformationOptions', options);
   knownKeys('mutualInformationOptions', o, ['seed', 'maxRows', 'condition']);
   const seed = integer('seed', o.seed ?? EVAL_SEED, 0);
@@ -112,7 +113,7 @@ export function mutualInformation(vae: Vae, x: MatrixLike, options: { seed?: num
   let c = conditionOf(vae, o.condition, m.rows);
   if (m.rows > maxRows) {
     const picked = subsetIndices(m.rows, maxRows, seed);
-    m = takeRows(m, picked);
+    m = pickRows(m, picked);
     c = c && takeRows(c, picked);
   }
   const { mean, logVar } = vae.encode(m, c);

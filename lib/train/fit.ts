@@ -5,6 +5,7 @@
 // cancellation.
 import { LatentkitError, withCallerStack } from '../errors';
 import { EVAL_SEED, meanNegElbo } from '../eval/vae';
+import { DataInput, pickRows } from '../data/rows';
 import { MatrixLike, takeRows } from '../matrix';
 import { conditionOf, evaluateTerms, inputOf, nativeOf, requireIdle, stateOf, storedParameters, subsetIndices, Vae } from '../models/vae/model';
 import { resolveVaeOptions, VaeOptions } from '../models/vae/options';
@@ -59,7 +60,14 @@ export interface FitOptions extends ObjectiveOptions {
   adamEps?: number;
   weightDecay?: number;
   threads?: number;
-  validation?: MatrixLike;
+  validation?: DataInput;
+  /**
+   * The order of each epoch: 'global' (default) a seeded permutation of every row; 'blocks' (or { blockRows }) a
+   * block shuffle for data read from disk — the order of blocks of blockRows consecutive rows (default
+   * SHUFFLE_BLOCK_ROWS) is shuffled, and the rows within each block, so a memory-mapped file is read in runs of a
+   * block (the next one read ahead) rather than a row at a time.
+   */
+  shuffle?: 'global' | 'blocks' | { blockRows: number };
   binarize?: boolean;
   seed?: number;
   signal?: AbortSignal;
@@ -99,10 +107,25 @@ export interface History {
   resumedFrom?: { file: string; epoch: number };
 }
 
-const FIT_KEYS = ['condition', 'validationCondition', 'epochs', 'batchSize', 'learningRate', 'aggressive', 'adamEps', 'weightDecay', 'threads', 'validation', 'binarize', 'seed', 'signal', 'precision', 'onEpoch', 'progress',
+/** Rows per block of shuffle: 'blocks' (16 MB of 784-wide float32 rows; 4 MB as bytes). */
+export const SHUFFLE_BLOCK_ROWS = 4096;
+
+/** The native shuffleBlockRows of a fit's `shuffle` option (0: a global permutation). */
+function shuffleBlockRows(v: unknown): number {
+  if (v === undefined || v === 'global') return 0;
+  if (v === 'blocks') return SHUFFLE_BLOCK_ROWS;
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+    const o = v as Record<string, unknown>;
+    knownKeys('shuffle', o, ['blockRows']);
+    return integer('shuffle.blockRows', o.blockRows, 1);
+  }
+  return fail('shuffle', "'global', 'blocks' or { blockRows }", v, 'type');
+}
+
+const FIT_KEYS = ['condition', 'validationCondition', 'epochs', 'batchSize', 'learningRate', 'aggressive', 'adamEps', 'weightDecay', 'threads', 'validation', 'shuffle', 'binarize', 'seed', 'signal', 'precision', 'onEpoch', 'progress',
   'lrSchedule', 'clipGradNorm', 'earlyStopping', 'checkpoint', 'resumeFrom', ...OBJECTIVE_KEYS] as const;
 
-export async function fitVae(vae: Vae, x: MatrixLike, options: FitOptions = {}): Promise<History> {
+export async function fitVae(vae: Vae, x: DataInput, options: FitOptions = {}): Promise<History> {
   const o = plainObject('fitOptions', options);
   knownKeys('fitOptions', o, FIT_KEYS);
   const data = inputOf(vae, 'x', x);
@@ -117,6 +140,7 @@ export async function fitVae(vae: Vae, x: MatrixLike, options: FitOptions = {}):
   const weightDecay = finiteNumber('weightDecay', o.weightDecay ?? 0, { min: 0 });
   const threads = threadsOption(o.threads ?? vae.options.threads);
   const binarize = boolean('binarize', o.binarize ?? false);
+  const blockRows = shuffleBlockRows(o.shuffle);
   const precision = resolvePrecision(o.precision);
   const seed = integer('seed', o.seed ?? vae.options.seed, 0);
   const validation = o.validation === undefined ? undefined : inputOf(vae, 'validation', o.validation);
@@ -140,7 +164,7 @@ export async function fitVae(vae: Vae, x: MatrixLike, options: FitOptions = {}):
   const tracksBest = Boolean(earlyStopping || checkpoint?.keepBest);
   // What a resume must repeat, by option name (the data by its sizes).
   const fitRecord: Record<string, unknown> = { batchSize, learningRate, adamEps, weightDecay, binarize, seed, precision, objective, aggressive: aggressiveOption,
-    clipGradNorm, lrSchedule: lrSchedule ?? null, earlyStopping: earlyStopping ?? null, rows: data.rows, validationRows: validation?.rows ?? 0 };
+    clipGradNorm, shuffleBlockRows: blockRows, lrSchedule: lrSchedule ?? null, earlyStopping: earlyStopping ?? null, rows: data.rows, validationRows: validation?.rows ?? 0 };
   const resume = o.resumeFrom === undefined ? undefined : await readTrainingCheckpoint(o.resumeFrom as string);
   if (resume) checkResume(vae, resume, fitRecord);
 
@@ -155,13 +179,14 @@ export async function fitVae(vae: Vae, x: MatrixLike, options: FitOptions = {}):
     if (resume) nat.setParams(storedParameters(resume.model, { numParams: nat.numParams(), tensors: nat.tensors() }, (why) => {
       throw new LatentkitError('LATENTKIT_BAD_CHECKPOINT', `${resume.file} is not a latentkit training checkpoint: ${why}`);
     }));
-    nat.beginTraining(data.data, data.rows, { batchSize, lr: learningRate, eps: adamEps, weightDecay, binarize, seed, precision, clipGradNorm, ...nativeStep(objective) }, condition?.data ?? null);
+    nat.beginTraining(data.native, data.rows, { batchSize, lr: learningRate, eps: adamEps, weightDecay, binarize, seed, precision, clipGradNorm,
+      shuffleBlockRows: blockRows, ...nativeStep(objective) }, condition?.data ?? null);
     if (resume) nat.restoreTrainingState({ ...resume.trainer, ...resume.adam });
     const stepsPerEpoch = nat.stepsPerEpoch();
     const history: History = { epochs: [], precision };
     // Aggressive training watches I_q on held-out rows: the validation set, else a seeded 2,000-row training subset.
     const miPick = !validation && data.rows > 2000 ? subsetIndices(data.rows, 2000, seed) : undefined;
-    const miRows = aggressiveOption ? (validation ?? (miPick ? takeRows(data, miPick) : data)) : undefined;
+    const miRows = aggressiveOption ? (validation ?? (miPick ? pickRows(data, miPick) : data)) : undefined;
     const miCondition = validation ? validationCondition : condition && miPick ? takeRows(condition, miPick) : condition;
     // The loop's state: what a checkpoint stores and a resume restores.
     const loop: LoopState = resume ? resume.loop : { epoch: 0, aggressive: aggressiveOption, lastMi: -Infinity, history: [],
@@ -256,7 +281,7 @@ function checkResume(vae: Vae, c: TrainingCheckpoint, fitRecord: Record<string, 
   for (const [key, given] of Object.entries(fitRecord)) {
     const was = c.fit[key];
     if (JSON.stringify(was) === JSON.stringify(given)) continue;
-    const name = key === 'rows' ? 'x' : key === 'validationRows' ? 'validation' : key;
+    const name = key === 'rows' ? 'x' : key === 'validationRows' ? 'validation' : key === 'shuffleBlockRows' ? 'shuffle' : key;
     const what = key === 'rows' || key === 'validationRows' ? `${was} rows` : JSON.stringify(was);
     failReceived(name, `${what} (as ${c.file} was trained: a resume repeats the fit options)`, key === 'rows' || key === 'validationRows' ? `${given} rows` : JSON.stringify(given));
   }

@@ -9,6 +9,7 @@ import { LatentkitError, withCallerStack } from '../../errors';
 import { activeUnits, anomalyScore, ElboResult, elbo, klPerDimension, logLikelihood, mutualInformation } from '../../eval/vae';
 import { writeFileAtomic } from '../../io/atomic';
 import { loadSafetensors, NamedTensor, SafetensorsFile, saveSafetensors } from '../../io/safetensors';
+import { DataInput, Rows, toRows } from '../../data/rows';
 import { Matrix, MatrixLike, takeRows, toMatrix } from '../../matrix';
 import { native, NativePrecision, NativeTensorInfo, NativeVae } from '../../native';
 import { InferenceOptions, Precision } from '../../precision';
@@ -98,7 +99,7 @@ export class Vae {
   }
 
   /** Trains the model in place (train/fit.ts: epochs, objective, validation, aggressive phase, callbacks, cancellation). */
-  fit(x: MatrixLike, options: FitOptions = {}): Promise<History> {
+  fit(x: DataInput, options: FitOptions = {}): Promise<History> {
     return fitVae(this, x, options);
   }
 
@@ -106,7 +107,7 @@ export class Vae {
    * Posterior parameters q(z | x[, c]) = N(mean, diag exp(logVar)); options.precision 'fp32' (default) | 'bf16' |
    * 'auto'. Synchronous: the JS thread waits (encodeAsync does not).
    */
-  encode(x: MatrixLike, condition?: MatrixLike | null, options?: InferenceOptions): { mean: Matrix; logVar: Matrix } {
+  encode(x: DataInput, condition?: MatrixLike | null, options?: InferenceOptions): { mean: Matrix; logVar: Matrix } {
     return inline(this, encodeOp(this, x, condition, options));
   }
 
@@ -120,7 +121,7 @@ export class Vae {
   }
 
   /** decode(encode(x).mean): the decoded mean at the posterior mean (scaled by each row's library size for counts). */
-  reconstruct(x: MatrixLike, condition?: MatrixLike | null, options?: InferenceOptions): Matrix {
+  reconstruct(x: DataInput, condition?: MatrixLike | null, options?: InferenceOptions): Matrix {
     return inline(this, reconstructOp(this, x, condition, options));
   }
 
@@ -130,7 +131,7 @@ export class Vae {
    * of the 784-400-20 model at one thread). Many may run at once on a model, and beside its synchronous calls; a
    * training epoch of the model refuses them (LATENTKIT_BUSY), and they wait in the compute pool's queue like any job.
    */
-  encodeAsync(x: MatrixLike, condition?: MatrixLike | null, options?: InferenceOptions): Promise<{ mean: Matrix; logVar: Matrix }> {
+  encodeAsync(x: DataInput, condition?: MatrixLike | null, options?: InferenceOptions): Promise<{ mean: Matrix; logVar: Matrix }> {
     return asJob(this, encodeOp(this, x, condition, options));
   }
 
@@ -138,7 +139,7 @@ export class Vae {
     return asJob(this, decodeOp(this, z, condition, options));
   }
 
-  reconstructAsync(x: MatrixLike, condition?: MatrixLike | null, options?: InferenceOptions): Promise<Matrix> {
+  reconstructAsync(x: DataInput, condition?: MatrixLike | null, options?: InferenceOptions): Promise<Matrix> {
     return asJob(this, reconstructOp(this, x, condition, options));
   }
 
@@ -158,7 +159,7 @@ export class Vae {
   }
 
   /** A GaussianMixture fitted to the posterior means of x: a model of the aggregated posterior for sample(). */
-  fitLatentMixture(x: MatrixLike, options: { nComponents?: number; covarianceType?: CovarianceType; seed?: number; condition?: MatrixLike } = {}): Promise<GaussianMixture> {
+  fitLatentMixture(x: DataInput, options: { nComponents?: number; covarianceType?: CovarianceType; seed?: number; condition?: MatrixLike } = {}): Promise<GaussianMixture> {
     return fitLatentMixture(this, x, options);
   }
 
@@ -166,7 +167,7 @@ export class Vae {
    * Per-example ELBO terms with `samples` draws of z. kl 'analytic' (default) uses the closed-form KL; 'mc' the
    * Monte-Carlo estimate log q(z | x) − log p(z) at the same draws (then the k = 1 logLikelihood equals the ELBO).
    */
-  elbo(x: MatrixLike, options: { samples?: number; seed?: number; binarize?: boolean; kl?: 'analytic' | 'mc'; condition?: MatrixLike; precision?: Precision } = {}): Promise<ElboResult> {
+  elbo(x: DataInput, options: { samples?: number; seed?: number; binarize?: boolean; kl?: 'analytic' | 'mc'; condition?: MatrixLike; precision?: Precision } = {}): Promise<ElboResult> {
     return elbo(this, x, options);
   }
 
@@ -175,12 +176,12 @@ export class Vae {
    * z_j ~ q(z | x) (Burda et al. 2016): a lower bound on log p(x) in expectation that tightens as k grows.
    * Runs natively in chunks of about 2048 decoder rows, so memory stays bounded for any k.
    */
-  logLikelihood(x: MatrixLike, options: { k?: number; seed?: number; binarize?: boolean; condition?: MatrixLike; precision?: Precision } = {}): Promise<Float32Array> {
+  logLikelihood(x: DataInput, options: { k?: number; seed?: number; binarize?: boolean; condition?: MatrixLike; precision?: Precision } = {}): Promise<Float32Array> {
     return logLikelihood(this, x, options);
   }
 
   /** Per-row anomaly score: the negative ELBO (method 'elbo', `samples` draws) or negative IS log-likelihood ('iw', k). */
-  anomalyScore(x: MatrixLike, options: { method?: 'elbo' | 'iw'; k?: number; samples?: number; seed?: number; binarize?: boolean; condition?: MatrixLike; precision?: Precision } = {}): Promise<Float32Array> {
+  anomalyScore(x: DataInput, options: { method?: 'elbo' | 'iw'; k?: number; samples?: number; seed?: number; binarize?: boolean; condition?: MatrixLike; precision?: Precision } = {}): Promise<Float32Array> {
     return anomalyScore(this, x, options);
   }
 
@@ -188,7 +189,7 @@ export class Vae {
    * Active units (Burda et al. 2016, §5.2): dimension u is active when A_u = Var_x(E_q[z_u | x]) > threshold.
    * perDimension holds A_u.
    */
-  activeUnits(x: MatrixLike, options: { threshold?: number; condition?: MatrixLike } = {}): { count: number; perDimension: Float64Array } {
+  activeUnits(x: DataInput, options: { threshold?: number; condition?: MatrixLike } = {}): { count: number; perDimension: Float64Array } {
     return activeUnits(this, x, options);
   }
 
@@ -206,7 +207,7 @@ export class Vae {
   }
 
   /** The mean over x of KL(q(z_d | x) || N(0, 1)) for each latent dimension d (nats); normal prior only. */
-  klPerDimension(x: MatrixLike, options: { condition?: MatrixLike } = {}): Float64Array {
+  klPerDimension(x: DataInput, options: { condition?: MatrixLike } = {}): Float64Array {
     return klPerDimension(this, x, options);
   }
 
@@ -216,7 +217,7 @@ export class Vae {
    * maxRows, a seeded random subset), log q(z) = log (1/N) Σ_n q(z | x_n) evaluated natively as an N-component
    * diagonal Gaussian mixture. Bounded above by log N.
    */
-  mutualInformation(x: MatrixLike, options: { seed?: number; maxRows?: number; condition?: MatrixLike } = {}): number {
+  mutualInformation(x: DataInput, options: { seed?: number; maxRows?: number; condition?: MatrixLike } = {}): number {
     return mutualInformation(this, x, options);
   }
 
@@ -384,14 +385,13 @@ export function requireIdle(vae: Vae, what: string): void {
     throw new LatentkitError('LATENTKIT_BUSY', `cannot ${what} while this model is training or evaluating`);
 }
 
-export function inputOf(vae: Vae, name: string, x: unknown, allowEmpty = false): Matrix {
-  const m = toMatrix(name, x, { cols: vae.inputDim, allowEmpty });
-  checkLikelihoodSupport(name, m, vae.options.likelihood);
-  return m;
+/** x (any form, data/rows.ts) checked as the model's input: its width, and the likelihood's support. */
+export function inputOf(vae: Vae, name: string, x: unknown, allowEmpty = false): Rows {
+  return toRows(name, x, { cols: vae.inputDim, allowEmpty, check: (m) => checkLikelihoodSupport(name, m, vae.options.likelihood) });
 }
 
-export async function evaluateTerms(vae: Vae, m: Matrix, condition: Matrix | undefined, samples: number, seed: number, binarize: boolean, want: { analyticKl: boolean; terms?: boolean; logLikelihood?: boolean }, precision: NativePrecision): Promise<{ reconstruction: Float32Array; kl: Float32Array; logLikelihood: Float32Array }> {
-  const r = await withCallerStack(() => nativeOf(vae).evaluate(m.data, m.rows, samples, seed, binarize, want.analyticKl,
+export async function evaluateTerms(vae: Vae, m: Rows, condition: Matrix | undefined, samples: number, seed: number, binarize: boolean, want: { analyticKl: boolean; terms?: boolean; logLikelihood?: boolean }, precision: NativePrecision): Promise<{ reconstruction: Float32Array; kl: Float32Array; logLikelihood: Float32Array }> {
+  const r = await withCallerStack(() => nativeOf(vae).evaluate(m.native, m.rows, samples, seed, binarize, want.analyticKl,
     { reconstruction: Boolean(want.terms), kl: Boolean(want.terms), logLikelihood: Boolean(want.logLikelihood) }, condition?.data ?? null, precision));
   const empty = new Float32Array(0);
   return { reconstruction: r.reconstruction ?? empty, kl: r.kl ?? empty, logLikelihood: r.logLikelihood ?? empty };

@@ -2,6 +2,7 @@
 // posterior (q(z | x) of data rows, or a GaussianMixture fitted to the posterior means), decoded to the mean or
 // sampled x ~ p(x | z) (ancestral) for each likelihood. sampleOp is an operation (inference.ts): Vae.sample runs it
 // synchronously, Vae.sampleAsync as jobs.
+import { DataInput, pickRows } from '../../data/rows';
 import { Matrix, MatrixLike, takeRows } from '../../matrix';
 import { native, NativePrecision } from '../../native';
 import { Precision, resolvePrecision } from '../../precision';
@@ -20,7 +21,7 @@ import { SAMPLE_MODES, SampleMode } from './options';
  * aggregated posterior instead of the prior — from q(z | x_n) of random rows of `data`, or from `latentMixture`
  * (a GaussianMixture fitted to the posterior means, see fitLatentMixture) — and decodes the mean.
  */
-export type SampleOptions = { mode?: SampleMode; seed?: number; data?: MatrixLike; dataCondition?: MatrixLike; latentMixture?: GaussianMixture; library?: number; condition?: MatrixLike; precision?: Precision };
+export type SampleOptions = { mode?: SampleMode; seed?: number; data?: DataInput; dataCondition?: MatrixLike; latentMixture?: GaussianMixture; library?: number; condition?: MatrixLike; precision?: Precision };
 
 export function* sampleOp(vae: Vae, n: number, options: SampleOptions = {}): Operation<Matrix> {
   integer('n', n, 0, 1 << 24);
@@ -51,7 +52,7 @@ export function* sampleOp(vae: Vae, n: number, options: SampleOptions = {}): Ope
 }
 
 /** A GaussianMixture fitted to the posterior means of x: a model of the aggregated posterior for sample(). */
-export async function fitLatentMixture(vae: Vae, x: MatrixLike, options: { nComponents?: number; covarianceType?: CovarianceType; seed?: number; condition?: MatrixLike } = {}): Promise<GaussianMixture> {
+export async function fitLatentMixture(vae: Vae, x: DataInput, options: { nComponents?: number; covarianceType?: CovarianceType; seed?: number; condition?: MatrixLike } = {}): Promise<GaussianMixture> {
   const o = plainObject('mixtureOptions', options);
   knownKeys('mixtureOptions', o, ['nComponents', 'covarianceType', 'seed', 'condition']);
   const gmm = new GaussianMixture({ nComponents: o.nComponents ?? 10, covarianceType: o.covarianceType ?? 'full', seed: o.seed ?? 0 } as GaussianMixtureOptions);
@@ -73,7 +74,7 @@ function* aggregateLatents(vae: Vae, n: number, seed: number, data: unknown, dat
   k.rng_uniform_fill(u, n, seed, rngStream(RngPurpose.Sample, 2), 0);
   const picked = Array.from(u, (v) => Math.min(m.rows - 1, Math.floor(v * m.rows)));
   const dc = conditionOf(vae, dataCondition, m.rows, 'dataCondition');
-  const { mean, logVar } = yield* encodeCall(takeRows(m, picked), dc && takeRows(dc, picked), precision);
+  const { mean, logVar } = yield* encodeCall(pickRows(m, picked), dc && takeRows(dc, picked), precision);
   const eps = new Float32Array(mean.data.length);
   k.rng_normal_fill(eps, eps.length, seed, rngStream(RngPurpose.Sample, 3), 0);
   for (let i = 0; i < eps.length; i++) mean.data[i] += Math.exp(0.5 * logVar.data[i]) * eps[i];

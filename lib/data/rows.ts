@@ -1,0 +1,235 @@
+// data/rows.ts — the forms data may take beside a dense float32 matrix, and `Rows`: an input checked once, in the
+// form the native layer reads (native/binding/data_binding.h). Forms (row-major, rows × cols):
+//   Matrix      { data: Float32Array, rows, cols } (or number[][]), in memory or lying in a memory-mapped file
+//               (loadData(path, { mmap: true })): a mapped one is read in place, never copied, and its values are
+//               checked natively as they are read (finite, inside the likelihood's support)
+//   ByteMatrix  { data: Uint8Array, rows, cols }: each value read as v / 255 (images as bytes: 4× less memory)
+//   CsrMatrix   { indptr (rows + 1), indices (nnz), data (nnz), rows, cols }: SciPy's compressed sparse rows; indptr
+//               Int32Array | Uint32Array | BigInt64Array | number[], indices Int32Array | Uint32Array | number[],
+//               data Float32Array | Float64Array | number[]; duplicate column indices in a row add up
+//   RowSelection { of: <any form>, indices: ArrayLike<number> }: those rows of another input, without copying them
+// The native layer densifies rows a batch at a time: no form is ever densified whole by training or evaluation.
+import { Matrix, MatrixLike, toMatrix, ToMatrixOptions } from '../matrix';
+import { native } from '../native';
+import { describeValue, fail, failReceived, isFloat32Array } from '../validate';
+
+export interface ByteMatrix {
+  data: Uint8Array;
+  rows: number;
+  cols: number;
+}
+
+export interface CsrMatrix {
+  indptr: Int32Array | Uint32Array | BigInt64Array | number[];
+  indices: Int32Array | Uint32Array | number[];
+  data: Float32Array | Float64Array | number[];
+  rows: number;
+  cols: number;
+}
+
+export interface RowSelection {
+  of: DataMatrix;
+  indices: ArrayLike<number>;
+  rows: number; // indices.length
+  cols: number; // of's
+}
+
+/** The forms with a size (what the loaders give). */
+export type DataMatrix = Matrix | ByteMatrix | CsrMatrix | RowSelection;
+/** Any form (a Rows is an input already checked). */
+export type DataInput = MatrixLike | DataMatrix | Rows;
+
+/** What crosses to the native layer (data_binding.h). */
+export type NativeRows =
+  | Float32Array
+  | Uint8Array
+  | { indptr: BigInt64Array; indices: Int32Array; values: Float32Array }
+  | { base: NativeRows; rows: BigInt64Array };
+
+export type RowsForm = 'dense' | 'mapped' | 'bytes' | 'csr' | 'selection';
+
+/** A checked input: its size, its native form, and a reader of single rows (for the few rows JS itself needs). */
+export class Rows {
+  constructor(
+    readonly rows: number,
+    readonly cols: number,
+    readonly form: RowsForm,
+    readonly native: NativeRows,
+    /** Row r densified into out at `at`. */
+    readonly readRow: (r: number, out: Float32Array, at: number) => void,
+    /** The dense matrix, when the input was an in-memory float32 one. */
+    readonly dense?: Matrix,
+  ) {}
+
+  /** Checked in-memory float32 rows. */
+  static ofMatrix(m: Matrix): Rows {
+    return new Rows(m.rows, m.cols, 'dense', m.data, (r, out, at) => out.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), at), m);
+  }
+}
+
+const tag = (v: unknown) => Object.prototype.toString.call(v).slice(8, -1);
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+export function isByteMatrix(x: unknown): x is ByteMatrix {
+  return isObject(x) && tag(x.data) === 'Uint8Array' && !('indptr' in x);
+}
+export function isCsrMatrix(x: unknown): x is CsrMatrix {
+  return isObject(x) && 'indptr' in x;
+}
+export function isRowSelection(x: unknown): x is RowSelection {
+  return isObject(x) && 'of' in x && 'indices' in x;
+}
+
+/** The rows of `indices` of x, selected without a copy. */
+export function selectRows(x: DataMatrix, indices: ArrayLike<number>): RowSelection {
+  return { of: x, indices, rows: indices.length, cols: x.cols };
+}
+
+/**
+ * Rows `indices` of x as a new dense float32 matrix, without checking values (for the few rows a picture or a
+ * report shows; a model checks what it reads).
+ */
+export function takeDataRows(x: DataMatrix, indices: ArrayLike<number>): Matrix {
+  const out: Matrix = { data: new Float32Array(indices.length * x.cols), rows: indices.length, cols: x.cols };
+  const read = rowReader(x);
+  for (let i = 0; i < indices.length; i++) read(indices[i], out.data, i * x.cols);
+  return out;
+}
+
+/** The whole of x as a dense float32 matrix (x itself when it is one in memory). */
+export function denseMatrix(x: DataMatrix): Matrix {
+  if (!isRowSelection(x) && !isCsrMatrix(x) && isFloat32Array(x.data)) return x as Matrix;
+  const out: Matrix = { data: new Float32Array(x.rows * x.cols), rows: x.rows, cols: x.cols };
+  const read = rowReader(x);
+  for (let r = 0; r < x.rows; r++) read(r, out.data, r * x.cols);
+  return out;
+}
+
+/** A reader of x's rows (r, out, at), by form. */
+function rowReader(x: DataMatrix): (r: number, out: Float32Array, at: number) => void {
+  const cols = x.cols;
+  if (isRowSelection(x)) {
+    const base = rowReader(x.of);
+    return (r, out, at) => base(x.indices[r], out, at);
+  }
+  if (isCsrMatrix(x)) {
+    const { indptr, indices, data } = x;
+    return (r, out, at) => {
+      out.fill(0, at, at + cols);
+      for (let k = Number(indptr[r]); k < Number(indptr[r + 1]); k++) out[at + Number(indices[k])] += data[k];
+    };
+  }
+  if (isByteMatrix(x)) return (r, out, at) => {
+    for (let c = 0; c < cols; c++) out[at + c] = x.data[r * cols + c] / 255;
+  };
+  const m = x as Matrix;
+  return (r, out, at) => out.set(m.data.subarray(r * cols, (r + 1) * cols), at);
+}
+
+export interface ToRowsOptions extends Pick<ToMatrixOptions, 'cols' | 'allowEmpty'> {
+  /** Checks the values of an in-memory float32 matrix (a mapped one is checked natively as it is read). */
+  check?: (m: Matrix) => void;
+}
+
+/** Checks x (any form) and gives its Rows; `name` names it in every error. */
+export function toRows(name: string, x: unknown, options: ToRowsOptions = {}): Rows {
+  const r = rowsOf(name, x, options);
+  if (!options.allowEmpty && r.rows === 0) fail(name, 'at least one row', x);
+  if (options.cols !== undefined && r.cols !== options.cols) failReceived(name, `rows of length ${options.cols}`, `rows of length ${r.cols}`);
+  return r;
+}
+
+function rowsOf(name: string, x: unknown, options: ToRowsOptions): Rows {
+  if (x instanceof Rows) return x;
+  if (isRowSelection(x)) return selectionRows(name, x, options);
+  if (isCsrMatrix(x)) return csrRows(name, x);
+  if (isByteMatrix(x)) {
+    const { rows, cols } = shape(name, x);
+    if (x.data.length !== rows * cols) fail(`${name}.data`, `a Uint8Array of length rows·cols = ${rows * cols}`, x.data);
+    const data = x.data;
+    return new Rows(rows, cols, 'bytes', data, (r, out, at) => {
+      for (let c = 0; c < cols; c++) out[at + c] = data[r * cols + c] / 255;
+    });
+  }
+  if (isObject(x) && isFloat32Array(x.data) && x.data.length > 0 && native().data.isMapped(x.data)) {
+    const { rows, cols } = shape(name, x as { rows: unknown; cols: unknown });
+    const data = x.data;
+    if (data.length !== rows * cols) fail(`${name}.data`, `a Float32Array of length rows·cols = ${rows * cols}`, data);
+    return new Rows(rows, cols, 'mapped', data, (r, out, at) => out.set(data.subarray(r * cols, (r + 1) * cols), at));
+  }
+  const m = toMatrix(name, x, { cols: options.cols, allowEmpty: true });
+  options.check?.(m);
+  return Rows.ofMatrix(m);
+}
+
+function shape(name: string, x: { rows: unknown; cols: unknown }): { rows: number; cols: number } {
+  const { rows, cols } = x;
+  if (typeof rows !== 'number' || !Number.isInteger(rows) || rows < 0) fail(`${name}.rows`, 'an integer >= 0', rows, typeof rows === 'number' ? 'range' : 'type');
+  if (typeof cols !== 'number' || !Number.isInteger(cols) || cols < 1) fail(`${name}.cols`, 'an integer >= 1', cols, typeof cols === 'number' ? 'range' : 'type');
+  return { rows, cols };
+}
+
+/** An integer array field as the typed array native needs, each value checked to fit. */
+function integers<T extends BigInt64Array | Int32Array>(name: string, v: unknown, make: (n: number) => T, max: number): T {
+  const t = tag(v);
+  if (!(Array.isArray(v) || t === 'Int32Array' || t === 'Uint32Array' || t === 'BigInt64Array'))
+    fail(name, 'an Int32Array, Uint32Array, BigInt64Array or number[]', v, 'type');
+  const src = v as ArrayLike<number | bigint>;
+  const out = make(src.length);
+  const big = tag(out) === 'BigInt64Array';
+  for (let i = 0; i < src.length; i++) {
+    const n = Number(src[i]);
+    if (!Number.isInteger(n) || n < 0 || n > max) failReceived(name, `integers in [0, ${max}]`, `${describeValue(src[i])} at position ${i}`);
+    (out as unknown as Array<number | bigint>)[i] = big ? BigInt(n) : n;
+  }
+  return out;
+}
+
+function csrRows(name: string, x: CsrMatrix): Rows {
+  const { rows, cols } = shape(name, x);
+  const indptr = integers(`${name}.indptr`, x.indptr, (n) => new BigInt64Array(n), Number.MAX_SAFE_INTEGER);
+  const indices = integers(`${name}.indices`, x.indices, (n) => new Int32Array(n), 2 ** 31 - 1);
+  const t = tag(x.data);
+  if (!(Array.isArray(x.data) || t === 'Float32Array' || t === 'Float64Array')) fail(`${name}.data`, 'a Float32Array, Float64Array or number[]', x.data, 'type');
+  const values = isFloat32Array(x.data) ? x.data : Float32Array.from(x.data as ArrayLike<number>);
+  if (indptr.length !== rows + 1) fail(`${name}.indptr`, `rows + 1 = ${rows + 1} entries`, x.indptr);
+  if (values.length !== indices.length) fail(`${name}.data`, `one value per index (${indices.length})`, x.data);
+  // Structure and values are checked natively once (data_binding.h) — here only what reading a row needs.
+  return new Rows(rows, cols, 'csr', { indptr, indices, values }, (r, out, at) => {
+    out.fill(0, at, at + cols);
+    for (let k = Number(indptr[r]); k < Number(indptr[r + 1]); k++) out[at + indices[k]] += values[k];
+  });
+}
+
+function selectionRows(name: string, x: RowSelection, options: ToRowsOptions): Rows {
+  const base = rowsOf(name, x.of, options);
+  const idx = integers(`${name}.indices`, x.indices, (n) => new BigInt64Array(n), Math.max(0, base.rows - 1));
+  if (base.rows === 0 && idx.length > 0) fail(`${name}.indices`, 'no indices (the input has no rows)', x.indices);
+  return new Rows(idx.length, base.cols, 'selection', { base: base.native, rows: idx }, (r, out, at) => base.readRow(Number(idx[r]), out, at));
+}
+
+/** Rows `indices` of checked rows, copied as a dense float32 matrix (for the few rows JS itself reads). */
+export function denseRows(x: Rows, indices: ArrayLike<number>): Matrix {
+  if (x.dense && indices.length === x.rows && Array.prototype.every.call(indices, (v: number, i: number) => v === i)) return x.dense;
+  const out: Matrix = { data: new Float32Array(indices.length * x.cols), rows: indices.length, cols: x.cols };
+  for (let i = 0; i < indices.length; i++) x.readRow(indices[i], out.data, i * x.cols);
+  return out;
+}
+
+/** Rows `indices` of x, copied into a dense in-memory Rows. */
+export function pickRows(x: Rows, indices: ArrayLike<number>): Rows {
+  return Rows.ofMatrix(denseRows(x, indices));
+}
+
+/** Each row's sum (a count row's library size). */
+export function rowSums(x: Rows): Float64Array {
+  const sums = new Float64Array(x.rows);
+  const row = new Float32Array(x.cols);
+  for (let r = 0; r < x.rows; r++) {
+    x.readRow(r, row, 0);
+    let s = 0;
+    for (let c = 0; c < x.cols; c++) s += row[c];
+    sums[r] = s;
+  }
+  return sums;
+}
