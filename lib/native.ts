@@ -43,6 +43,7 @@ export interface NativeKernels {
   rng_normal_fill(out: Float32Array, n: number, seed: number, stream: number, offset: number): void;
   rng_uniform_fill(out: Float32Array, n: number, seed: number, stream: number, offset: number): void;
   rng_permutation(perm: BigInt64Array, n: number, seed: number, stream: number): void;
+  rng_block_permutation(perm: BigInt64Array, blockOrder: BigInt64Array, n: number, block: number, seed: number, orderStream: number, rowsStream: number): void;
   logsumexp_rows_forward(out: Float32Array, x: Float32Array, B: number, D: number): void;
   logsumexp_rows_backward(dX: Float32Array, dOut: Float32Array, x: Float32Array, out: Float32Array, B: number, D: number): void;
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, B: Float32Array, beta: number, C: Float32Array): void;

@@ -5,7 +5,7 @@ import { Matrix, matrix } from './matrix';
 import { native } from './native';
 
 /** Mirrors lk::RngPurpose. */
-export const RngPurpose = { Init: 1, Sample: 5, DataSplit: 7, DataBinarize: 8, MixtureSample: 11 } as const;
+export const RngPurpose = { Init: 1, Permutation: 4, Sample: 5, DataSplit: 7, DataBinarize: 8, MixtureSample: 11, BlockOrder: 12, BlockRows: 13 } as const;
 
 export function rngStream(purpose: number, step = 0): number {
   return purpose * 2 ** 48 + step;

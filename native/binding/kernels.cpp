@@ -427,6 +427,16 @@ Napi::Value Permutation(const Napi::CallbackInfo& info) {
   return a.env().Undefined();
 }
 
+// rng_block_permutation(perm, blockOrder, n, block, seed, orderStream, rowsStream)
+Napi::Value BlockPermutation(const Napi::CallbackInfo& info) {
+  Args a(info, "rng_block_permutation");
+  const int64_t n = a.integer(2, "n", 0);
+  const int64_t block = a.integer(3, "block", 1);
+  run(a, rng_block_permutation, a.i64_array(0, "perm", n), a.i64_array(1, "blockOrder", (n + block - 1) / block), n, block,
+      a.seed(4, "seed"), a.seed(5, "orderStream"), a.seed(6, "rowsStream"));
+  return a.env().Undefined();
+}
+
 Napi::Value LogsumexpForward(const Napi::CallbackInfo& info) {
   Args a(info, "logsumexp_rows_forward");
   Dims d = dims(a, 2);
@@ -599,6 +609,7 @@ Napi::Object init_kernels(Napi::Env env) {
   add("rng_normal_fill", NormalFill);
   add("rng_uniform_fill", UniformFill);
   add("rng_permutation", Permutation);
+  add("rng_block_permutation", BlockPermutation);
   add("logsumexp_rows_forward", LogsumexpForward);
   add("logsumexp_rows_backward", LogsumexpBackward);
   add("gemm", Gemm);

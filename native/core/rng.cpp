@@ -1,6 +1,8 @@
 // rng.cpp — Philox4x32-10 and the fills built on it. Fills parallelise over blocks of four draws.
 #include "rng.h"
 
+#include <algorithm>
+
 #include <cmath>
 
 namespace lk {
@@ -88,6 +90,21 @@ Status rng_permutation_at(int64_t* perm, int64_t n, uint64_t seed, uint64_t stre
     uint64_t r = (static_cast<uint64_t>(w.v[0]) << 32) | w.v[1];
     int64_t j = static_cast<int64_t>(r % static_cast<uint64_t>(i + 1));  // bias < 2^-32 for n < 2^32
     int64_t t = perm[i]; perm[i] = perm[j]; perm[j] = t;
+  }
+  return Status::Ok();
+}
+
+Status rng_block_permutation(int64_t* perm, int64_t* block_order, int64_t n, int64_t block, uint64_t seed,
+                             uint64_t order_stream, uint64_t rows_stream) {
+  if (n < 0 || block < 1) return Status::Error(Code::InvalidArgument, "n must be >= 0 and block >= 1");
+  const int64_t blocks = (n + block - 1) / block;
+  LK_RETURN_IF_ERROR(rng_permutation(block_order, blocks, seed, order_stream));
+  int64_t* out = perm;
+  for (int64_t k = 0; k < blocks; ++k) {
+    const int64_t r0 = block_order[k] * block, m = std::min(block, n - r0);
+    LK_RETURN_IF_ERROR(rng_permutation_at(out, m, seed, rows_stream, static_cast<uint64_t>(r0)));
+    for (int64_t i = 0; i < m; ++i) out[i] += r0;
+    out += m;
   }
   return Status::Ok();
 }

@@ -23,6 +23,11 @@ Status rng_binarize_in_place(float* x, float* scratch, int64_t n, uint64_t seed,
 // A uniformly random permutation of 0..n-1 (Fisher–Yates driven by the stream; _at: from draw `offset` on). perm: (n)
 Status rng_permutation(int64_t* perm, int64_t n, uint64_t seed, uint64_t stream);
 Status rng_permutation_at(int64_t* perm, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset);
+// A block shuffle of 0..n-1: the blocks [b·block, (b + 1)·block) (the last one shorter) in the order
+// block_order = a permutation of the blocks drawn from order_stream, and the rows of block b in the order of a
+// permutation drawn from rows_stream at offset b·block. perm: (n); block_order: (⌈n / block⌉)
+Status rng_block_permutation(int64_t* perm, int64_t* block_order, int64_t n, int64_t block, uint64_t seed,
+                             uint64_t order_stream, uint64_t rows_stream);
 
 // Purposes that make up a stream id.
 // DataSplit, DataBinarize and MixtureSample are drawn from the TypeScript layer (lib/rng.ts mirrors this list).

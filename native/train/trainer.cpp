@@ -121,20 +121,14 @@ Status VaeTrainer::order_epoch(int64_t epoch) {
   block_order_.clear();
   if (block <= 0 || block >= N) return rng_permutation(perm_.data(), N, options_.seed, rng_stream(RngPurpose::Permutation, e));
   const int64_t blocks = (N + block - 1) / block;
-  std::vector<int64_t>& order = block_order_;
-  order.resize(static_cast<size_t>(blocks));
+  block_order_.resize(static_cast<size_t>(blocks));
   block_end_.resize(static_cast<size_t>(blocks));
   blocks_ahead_ = 0;
-  LK_RETURN_IF_ERROR(rng_permutation(order.data(), blocks, options_.seed, rng_stream(RngPurpose::BlockOrder, e)));
-  int64_t* out = perm_.data();
-  for (int64_t k = 0; k < blocks; ++k) {
-    const int64_t b = order[static_cast<size_t>(k)], r0 = b * block, n = std::min(block, N - r0);
-    block_end_[static_cast<size_t>(k)] = (out - perm_.data()) + n;
-    // Block b's rows draw from its own stretch of the epoch's stream.
-    LK_RETURN_IF_ERROR(rng_permutation_at(out, n, options_.seed, rng_stream(RngPurpose::BlockRows, e),
-                                          static_cast<uint64_t>(r0)));
-    for (int64_t i = 0; i < n; ++i) out[i] += r0;
-    out += n;
+  LK_RETURN_IF_ERROR(rng_block_permutation(perm_.data(), block_order_.data(), N, block, options_.seed,
+                                           rng_stream(RngPurpose::BlockOrder, e), rng_stream(RngPurpose::BlockRows, e)));
+  for (int64_t k = 0, end = 0; k < blocks; ++k) {  // where each block of the order ends in perm_
+    end += std::min(block, N - block_order_[static_cast<size_t>(k)] * block);
+    block_end_[static_cast<size_t>(k)] = end;
   }
   return Status::Ok();
 }
