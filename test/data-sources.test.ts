@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { datasets, encodeNpy, headRows, loadData, mapNpy, readNpy, selectRows, trainTestSplit } from '../lib/data';
-import { ByteMatrix, CsrMatrix, DataInput, takeDataRows } from '../lib/data/rows';
+import { BYTE_SCALE, ByteMatrix, CsrMatrix, DataInput, takeDataRows } from '../lib/data/rows';
 import { Matrix, takeRows } from '../lib/matrix';
 import { FitOptions, Vae, VaeOptions } from '../lib/models/vae';
 import { native } from '../lib/native';
@@ -40,11 +40,11 @@ beforeAll(async () => {
   const rows = 1200;
   const b = m.x as ByteMatrix;
   mnistBytes = { data: b.data.slice(0, rows * 784), rows, cols: 784 };
-  mnistFloats = { data: Float32Array.from(mnistBytes.data, (v) => v / 255), rows, cols: 784 };
+  mnistFloats = { data: Float32Array.from(mnistBytes.data, (v) => v * BYTE_SCALE), rows, cols: 784 };
 });
 
 describe('memory-mapped .npy and bytes', () => {
-  test('datasets.mnist({ mmap: true }) maps the IDX images as bytes; the pixels match the float32 set', async () => {
+  test('datasets.mnist({ mmap: true }) maps the IDX images as bytes; they read as the float32 set, bit for bit', async () => {
     const mapped = await datasets.mnist({ split: 'test', mmap: true });
     const floats = await datasets.mnist({ split: 'test' });
     const x = mapped.x as ByteMatrix;
@@ -52,9 +52,7 @@ describe('memory-mapped .npy and bytes', () => {
     expect(native().data.isMapped(x.data)).toBe(true);
     expect([x.rows, x.cols]).toEqual([10000, 784]);
     expect(Array.from(mapped.labels)).toEqual(Array.from(floats.labels));
-    let worst = 0;
-    for (let i = 0; i < x.data.length; i++) worst = Math.max(worst, Math.abs(x.data[i] / 255 - floats.x.data[i]));
-    expect(worst).toBeLessThan(1e-7); // the IDX reader scales by v · (1/255): at most one float32 ulp from v / 255
+    expect(bytes(Float32Array.from(x.data, (v) => v * BYTE_SCALE)).equals(bytes(floats.x.data))).toBe(true);
   });
 
   test('a mapped float32 .npy trains, evaluates and encodes bit for bit as the same array in memory', async () => {
@@ -70,7 +68,7 @@ describe('memory-mapped .npy and bytes', () => {
     expect(b.params.equals(a.params)).toBe(true);
   });
 
-  test('uint8 bytes (mapped .npy, in memory) train as their float32 v / 255; loadData scales a 2-D uint8 .npy', async () => {
+  test('uint8 bytes (mapped .npy, in memory) train as their float32 v · (1/255); loadData scales a 2-D uint8 .npy', async () => {
     const file = path.join(tmp, 'mnist-u8.npy');
     const header = `{'descr': '|u1', 'fortran_order': False, 'shape': (${mnistBytes.rows}, 784), }`;
     const pad = ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64);

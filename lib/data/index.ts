@@ -10,7 +10,7 @@ import { readCsv } from './csv';
 import { LabelledData, mnist, readIdxImages } from './mnist';
 import { mapIdxImages, readIdx } from './idx';
 import { mapNpy, npyHeaderOf, readNpy } from './npy';
-import { DataMatrix, isCsrMatrix, isRowSelection, selectRows } from './rows';
+import { BYTE_SCALE, DataMatrix, isCsrMatrix, isRowSelection, selectRows } from './rows';
 import { readNpz } from './npz';
 
 export { parseIdx, readIdx } from './idx';
@@ -63,7 +63,7 @@ export async function loadData(source: string, options: { mmap?: boolean } = {})
 /** A .npy as float32, a 2-D uint8 one scaled to v / 255 (loadData's rule; readNpy gives the values as stored). */
 async function readNpyScaled(file: string): Promise<Matrix> {
   const m = await readNpy(file);
-  if ((await npyHeaderOf(file)).scaled) for (let i = 0; i < m.data.length; i++) m.data[i] /= 255;
+  if ((await npyHeaderOf(file)).scaled) for (let i = 0; i < m.data.length; i++) m.data[i] *= BYTE_SCALE;
   return m;
 }
 

@@ -6,7 +6,7 @@ import { LatentkitError } from '../errors';
 import { Matrix } from '../matrix';
 import { boolean, knownKeys, oneOf, plainObject } from '../validate';
 import { mapIdxImages, readIdx } from './idx';
-import type { DataMatrix } from './rows';
+import { BYTE_SCALE, DataMatrix } from './rows';
 
 export interface LabelledData<X extends DataMatrix = Matrix> {
   x: X;
@@ -29,7 +29,7 @@ export async function readIdxImages(imagesFile: string, labelsFile?: string): Pr
   const img = await readIdx(imagesFile);
   const rows = img.shape[0];
   const cols = img.shape.slice(1).reduce((a, b) => a * b, 1);
-  const scale = img.type === 'uint8' && img.shape.length > 1 ? 1 / 255 : 1;
+  const scale = img.type === 'uint8' && img.shape.length > 1 ? BYTE_SCALE : 1;
   const data = scale === 1 ? img.data : img.data.map((v) => v * scale);
   let labels = new Uint8Array(rows);
   if (labelsFile) {

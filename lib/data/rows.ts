@@ -13,6 +13,9 @@ import { Matrix, MatrixLike, toMatrix, ToMatrixOptions } from '../matrix';
 import { native } from '../native';
 import { describeValue, fail, failReceived, isFloat32Array } from '../validate';
 
+/** What a byte v reads as: v · BYTE_SCALE in double, rounded to float32 (native/data/source.cpp's table too). */
+export const BYTE_SCALE = 1 / 255;
+
 export interface ByteMatrix {
   data: Uint8Array;
   rows: number;
@@ -120,7 +123,7 @@ function rowReader(x: DataMatrix): (r: number, out: Float32Array, at: number) =>
     };
   }
   if (isByteMatrix(x)) return (r, out, at) => {
-    for (let c = 0; c < cols; c++) out[at + c] = x.data[r * cols + c] / 255;
+    for (let c = 0; c < cols; c++) out[at + c] = x.data[r * cols + c] * BYTE_SCALE;
   };
   const m = x as Matrix;
   return (r, out, at) => out.set(m.data.subarray(r * cols, (r + 1) * cols), at);
@@ -148,7 +151,7 @@ function rowsOf(name: string, x: unknown, options: ToRowsOptions): Rows {
     if (x.data.length !== rows * cols) fail(`${name}.data`, `a Uint8Array of length rows·cols = ${rows * cols}`, x.data);
     const data = x.data;
     return new Rows(rows, cols, 'bytes', data, (r, out, at) => {
-      for (let c = 0; c < cols; c++) out[at + c] = data[r * cols + c] / 255;
+      for (let c = 0; c < cols; c++) out[at + c] = data[r * cols + c] * BYTE_SCALE;
     });
   }
   if (isObject(x) && isFloat32Array(x.data) && x.data.length > 0 && native().data.isMapped(x.data)) {

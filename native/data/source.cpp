@@ -82,8 +82,9 @@ class DenseU8 : public RowSource {
  public:
   DenseU8(std::string name, const uint8_t* data, int64_t rows, int64_t cols, Storage storage)
       : RowSource(std::move(name), rows, cols), data_(data), storage_(std::move(storage)) {
-    // float(v) / 255 correctly rounded: the same float32 as Math.fround(v / 255) in JS.
-    for (int v = 0; v < 256; ++v) scale_[v] = static_cast<float>(v) / 255.f;
+    // v · (1/255) in double, rounded to float32: the same value as the TypeScript readers' v * BYTE_SCALE
+    // (data/rows.ts), so bytes and the float32 set they came from train alike, bit for bit.
+    for (int v = 0; v < 256; ++v) scale_[v] = static_cast<float>(v * (1.0 / 255.0));
   }
   Status read_row(float* out, int64_t r) const override {
     const uint8_t* src = data_ + r * cols();
