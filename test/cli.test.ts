@@ -307,3 +307,32 @@ describe('pictures with text (viz/chart.ts: Vega-Lite → vega SVG → resvg PNG
     expect(Buffer.from(p.png).equals(raster(p.svg))).toBe(true);
   });
 });
+
+test('train --mmap reads a .npy in place and trains as without it; --shuffle blocks is recorded and repeatable; bad flags are usage errors', async () => {
+  const data = path.join(tmp, 'mapped.npy');
+  fs.writeFileSync(data, encodeNpy({ data: uniform(400 * 64, 5), rows: 400, cols: 64 }));
+  const common = ['train', '--data', data, '--epochs', '2', '--latent', '3', '--hidden', '16', '--batch-size', '40', '--threads', '1'];
+  const run = async (name: string, extra: string[]) => {
+    const out = path.join(tmp, name);
+    const r = await runCli([...common, '--out', out, ...extra]);
+    expect(r.code).toBe(0);
+    return JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+  };
+  const losses = (m: { epochs: Array<{ trainLoss: number; testLoss: number }> }) => m.epochs.map((e) => [e.trainLoss, e.testLoss]);
+  const plain = await run('plain', []);
+  const mapped = await run('mmap', ['--mmap']);
+  expect(mapped.config.source).toEqual({ data, seed: 0, mmap: true });
+  expect(losses(mapped)).toEqual(losses(plain));
+  const blocks = await run('blocks', ['--mmap', '--shuffle', 'blocks', '--shuffle-block-rows', '64']);
+  expect(blocks.config.shuffle).toEqual({ blockRows: 64 });
+  expect(losses(blocks)).not.toEqual(losses(plain));
+  expect(losses(await run('blocks2', ['--shuffle', 'blocks', '--shuffle-block-rows', '64']))).toEqual(losses(blocks));
+  // eval without --data maps the recorded source again
+  const e = await runCli(['eval', '--model', path.join(tmp, 'mmap', 'model.safetensors'), '--threads', '1']);
+  expect(e.code).toBe(0);
+  expect((await runCli([...common, '--out', path.join(tmp, 'bad'), '--shuffle', 'random'])).err).toMatch(/--shuffle expects global or blocks/);
+  expect((await runCli([...common, '--out', path.join(tmp, 'bad'), '--shuffle-block-rows', '64'])).err).toMatch(/--shuffle-block-rows needs --shuffle blocks/);
+  const csv = path.join(tmp, 'mapped.csv');
+  fs.writeFileSync(csv, '1,2\n3,4\n');
+  expect((await runCli(['train', '--data', csv, '--mmap', '--out', path.join(tmp, 'bad')])).err).toMatch(/mmap: true maps a \.npy/);
+});
