@@ -4,7 +4,7 @@ export type { VaeOptions, FitOptions, History, EpochRecord, StepProgress, ElboRe
 export type { Matrix, MatrixLike } from './matrix';
 export { toMatrix, toArrays } from './matrix';
 export { datasets, loadData, trainTestSplit, binarize, minMaxScale, headRows, parseIdx, readIdx, parseNpy, readNpy, mapNpy, encodeNpy, parseNpz, readNpz, parseCsv, readCsv, selectRows, takeDataRows, denseMatrix } from './data';
-export type { ByteMatrix, CsrMatrix, RowSelection, DataInput, DataMatrix } from './data';
+export type { ByteMatrix, CsrMatrix, MappedMatrix, RowSelection, DataInput, DataMatrix } from './data';
 export { LatentkitError } from './errors';
 export type { ErrorCode } from './errors';
 export { loadSafetensors, saveSafetensors } from './io/safetensors';

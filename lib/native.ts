@@ -117,12 +117,18 @@ export interface NativeTrainOptions {
   shuffleBlockRows?: number; // > 0: a block shuffle of blocks of this many rows (trainer.h); 0: a global permutation
 }
 
-/** Files mapped into memory (native/data/mapped_file.h). */
+/** A file mapped into memory (native/data/mapped_file.h), unmapped when this and every source over it are gone. */
+export interface NativeMapping {
+  byteLength(): number;
+  /** A copy of bytes [offset, offset + length) (clipped to the file). */
+  read(offset: number, length: number): Buffer;
+}
+
+/** Mapped files, and rows of any source densified (native/binding/data_binding.cpp). */
 export interface NativeData {
-  /** The whole file, copy-on-write (a write changes this process's copy, never the file). */
-  mapFile(path: string): ArrayBuffer;
-  /** Whether the array's bytes lie in a mapped file. */
-  isMapped(array: ArrayBufferView): boolean;
+  mapFile(path: string): NativeMapping;
+  /** Rows `indices` of x (rows × cols) into out (indices.length × cols); values not checked against a likelihood. */
+  gather(x: NativeRows, rows: number, cols: number, indices: BigInt64Array, out: Float32Array): void;
 }
 
 /** The arithmetic of a native pass ('auto' is resolved in TypeScript: precision.ts). */

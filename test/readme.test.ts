@@ -105,7 +105,10 @@ describe('every ```ts block of the README runs as written', () => {
       trainOneHot: oneHot(small.train.labels), testOneHot: oneHot(small.test.labels), inputDim: 784, latentDim: 20, genes: 784 };
   }
 
-  const library = { ...latentkit, datasets: { ...latentkit.datasets, mnist: async (o: { split?: 'train' | 'test' } = {}) => small[o.split ?? 'train'] } };
+  // mnist's slice, as bytes when mmap is asked for (what the mapped IDX file holds)
+  const asBytes = (d: { x: Matrix; labels: Uint8Array }) => ({ x: { data: Uint8Array.from(d.x.data, (v) => Math.round(v * 255)), rows: d.x.rows, cols: d.x.cols }, labels: d.labels });
+  const library = { ...latentkit, datasets: { ...latentkit.datasets,
+    mnist: async (o: { split?: 'train' | 'test'; mmap?: boolean } = {}) => (o.mmap ? asBytes(small[o.split ?? 'train']) : small[o.split ?? 'train']) } };
 
   test.each(modules.map((m, i) => [i, m] as const))('block %i', async (i, source) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lk-readme-${i}-`));
@@ -117,7 +120,11 @@ describe('every ```ts block of the README runs as written', () => {
       await (context.vae as Vae).save('runs/mnist-vae/model.safetensors');
       const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } }).outputText;
       const mod: { exports: { block?: () => Promise<void> } } = { exports: {} };
-      const requireLatentkit = (name: string) => { if (name !== 'latentkit') throw new Error(`README block requires ${name}`); return library; };
+      const requireLatentkit = (name: string) => {
+        if (name === 'fs') return fs; // a block may write the file it then loads (in its own temporary directory)
+        if (name !== 'latentkit') throw new Error(`README block requires ${name}`);
+        return library;
+      };
       new Function('require', 'module', 'exports', 'console', ...CONTEXT_NAMES, js)(requireLatentkit, mod, mod.exports, quiet,
         ...CONTEXT_NAMES.map((n) => context[n]));
       const run = mod.exports.block!();

@@ -5,7 +5,7 @@ import * as zlib from 'zlib';
 import { LatentkitError } from '../errors';
 import { native } from '../native';
 import { readDataFile } from './file';
-import type { ByteMatrix } from './rows';
+import type { MappedMatrix } from './rows';
 
 export interface IdxArray {
   shape: number[];
@@ -23,39 +23,40 @@ const TYPES: Record<number, { type: IdxArray['type']; bytes: number; read: (b: B
   0x0e: { type: 'float64', bytes: 8, read: (b, o) => b.readDoubleBE(o) },
 };
 
-/** The header of an uncompressed IDX file in buf, its size checked against buf's length. */
-function idxHeader(buf: Uint8Array, bad: (why: string) => never) {
+/** The header of an uncompressed IDX file at the start of buf, its size checked against the file's (`total`). */
+function idxHeader(buf: Uint8Array, bad: (why: string) => never, total = buf.length) {
   const view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (buf.length < 4) bad('it is shorter than the 4-byte magic number');
+  if (total < 4) bad('it is shorter than the 4-byte magic number');
   if (buf[0] !== 0 || buf[1] !== 0) bad('its magic number does not start with two zero bytes');
   const t = TYPES[buf[2]];
   if (!t) bad(`unknown element type 0x${buf[2].toString(16)}`);
   const ndim = buf[3];
   if (ndim < 1) bad('it has no dimensions');
-  if (buf.length < 4 + 4 * ndim) bad('it ends inside its header');
+  if (total < 4 + 4 * ndim) bad('it ends inside its header');
   const shape: number[] = [];
   for (let i = 0; i < ndim; i++) shape.push(view.readUInt32BE(4 + 4 * i));
   const count = shape.reduce((a, b) => a * b, 1);
   const start = 4 + 4 * ndim;
   const need = start + count * t.bytes;
-  if (buf.length < need) bad(`its header promises ${count} values (${need} bytes) but it has ${buf.length} bytes (truncated?)`);
-  if (buf.length > need) bad(`it has ${buf.length - need} bytes after its ${count} values`);
+  if (total < need) bad(`its header promises ${count} values (${need} bytes) but it has ${total} bytes (truncated?)`);
+  if (total > need) bad(`it has ${total - need} bytes after its ${count} values`);
   return { t, shape, count, start };
 }
 
 /**
- * An uncompressed uint8 IDX file of 2 or more dimensions (images) memory-mapped as a ByteMatrix (rows = the first
- * dimension; pixels read as v / 255): nothing is read until used.
+ * An uncompressed uint8 IDX file of 2 or more dimensions (images) memory-mapped (rows = the first dimension; pixels
+ * read as bytes, v / 255): nothing is read until used.
  */
-export function mapIdxImages(file: string): ByteMatrix {
+export function mapIdxImages(file: string): MappedMatrix {
   const bad = (why: string): never => {
     throw new LatentkitError('LATENTKIT_BAD_DATA', `${file} cannot be memory-mapped: ${why}`);
   };
-  const bytes = new Uint8Array(native().data.mapFile(file));
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) bad('it is gzip-compressed (gunzip it first)');
-  const { t, shape, count, start } = idxHeader(bytes, (why) => bad(`it is not a valid IDX file: ${why}`));
+  const mapping = native().data.mapFile(file);
+  const head = mapping.read(0, 4 + 4 * 255);
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) bad('it is gzip-compressed (gunzip it first)');
+  const { t, shape, count, start } = idxHeader(head, (why) => bad(`it is not a valid IDX file: ${why}`), mapping.byteLength());
   if (t.type !== 'uint8' || shape.length < 2) bad(`it holds ${t.type} values of ${shape.length} dimension(s); uint8 images (2 or more) map`);
-  return { data: bytes.subarray(start, start + count), rows: shape[0], cols: count / Math.max(1, shape[0]) };
+  return { mapping, offset: start, dtype: 'uint8', rows: shape[0], cols: count / Math.max(1, shape[0]), file };
 }
 
 export function parseIdx(input: Buffer, name = 'the IDX data'): IdxArray {

@@ -10,13 +10,13 @@ import { readCsv } from './csv';
 import { LabelledData, mnist, readIdxImages } from './mnist';
 import { mapIdxImages, readIdx } from './idx';
 import { mapNpy, npyHeaderOf, readNpy } from './npy';
-import { BYTE_SCALE, DataMatrix, isCsrMatrix, isRowSelection, selectRows } from './rows';
+import { BYTE_SCALE, DataMatrix, isCsrMatrix, isMappedMatrix, isRowSelection, selectRows } from './rows';
 import { readNpz } from './npz';
 
 export { parseIdx, readIdx } from './idx';
 export { parseNpy, readNpy, mapNpy, encodeNpy } from './npy';
 export { selectRows, takeDataRows, denseMatrix } from './rows';
-export type { ByteMatrix, CsrMatrix, RowSelection, DataInput, DataMatrix } from './rows';
+export type { ByteMatrix, CsrMatrix, MappedMatrix, RowSelection, DataInput, DataMatrix } from './rows';
 export { parseNpz, readNpz } from './npz';
 export { parseCsv, readCsv } from './csv';
 export { mnist, readIdxImages } from './mnist';
@@ -114,7 +114,7 @@ export function trainTestSplit(x: DataMatrix, labels: Uint8Array, options: { tes
   const nTest = Math.round(x.rows * testFraction);
   const testIdx = idx.slice(0, nTest).sort((a, b) => a - b);
   const trainIdx = idx.slice(nTest).sort((a, b) => a - b);
-  const inMemory = !isCsrMatrix(x) && !isRowSelection(x) && isFloat32Array(x.data) && !native().data.isMapped(x.data);
+  const inMemory = !isCsrMatrix(x) && !isRowSelection(x) && !isMappedMatrix(x) && isFloat32Array(x.data);
   const part = (rows: number[]) => ({ x: inMemory ? takeRows(x as Matrix, rows) : selectRows(x, rows), labels: Uint8Array.from(rows, (i) => labels[i]) });
   return { train: part(trainIdx), test: part(testIdx) };
 }

@@ -6,7 +6,7 @@ import { LatentkitError } from '../errors';
 import { Matrix } from '../matrix';
 import { native } from '../native';
 import { withDataFile } from './file';
-import type { ByteMatrix } from './rows';
+import type { MappedMatrix } from './rows';
 
 /** A parsed .npy header: the dtype, the shape as (rows, cols), and the byte offset of the values. */
 export interface NpyHeader {
@@ -158,22 +158,22 @@ export async function readNpy(file: string): Promise<Matrix> {
 }
 
 /**
- * A .npy file of float32 (a Matrix) or 2-D uint8 (a ByteMatrix, read as v / 255) memory-mapped: its values are read from
- * the file as they are used and never copied into memory (a model checks them as it reads them). Other dtypes are
- * refused: convert with x.astype(np.float32).
+ * A .npy file of float32 or 2-D uint8 (read as bytes, v / 255) memory-mapped: its values are read from the file as
+ * they are used and never copied into memory (a model checks them as it reads them). Other dtypes are refused:
+ * convert with x.astype(np.float32).
  */
-export async function mapNpy(file: string): Promise<Matrix | ByteMatrix> {
-  const size = await withDataFile(file, async (_fh, n) => n);
-  const buffer = native().data.mapFile(file);
-  const head = Buffer.from(buffer, 0, Math.min(size, NPY_HEADER_MAX));
-  const h = parseNpyHeader(head, file);
-  valueBytes(h, buffer.byteLength, badNpy(file));
-  if (h.scaled) return { data: new Uint8Array(buffer, h.start, h.rows * h.cols), rows: h.rows, cols: h.cols };
+export async function mapNpy(file: string): Promise<MappedMatrix> {
+  await withDataFile(file, async () => undefined); // a missing file or a folder: loadData's message
+  const mapping = native().data.mapFile(file);
+  const h = parseNpyHeader(mapping.read(0, NPY_HEADER_MAX), file);
+  valueBytes(h, mapping.byteLength(), badNpy(file));
+  const mapped = { mapping, offset: h.start, rows: h.rows, cols: h.cols, file };
+  if (h.scaled) return { ...mapped, dtype: 'uint8' };
   if (h.descr !== '<f4')
     throw new LatentkitError('LATENTKIT_BAD_DATA', `${file}: a memory-mapped .npy holds float32 or 2-D uint8, not ${h.descr}${h.cols === 1 ? ' (1-D)' : ''}; save it with x.astype(np.float32) or read it without mmap`);
   if (h.start % 4 !== 0)
     throw new LatentkitError('LATENTKIT_BAD_DATA', `${file}: its values start at byte ${h.start}, not a multiple of 4, so they cannot be mapped as float32; save it again with numpy (headers are padded to 64 bytes)`);
-  return { data: new Float32Array(buffer, h.start, h.rows * h.cols), rows: h.rows, cols: h.cols };
+  return { ...mapped, dtype: 'float32' };
 }
 
 /** The longest header read (format 2 allows 4 GB headers; real ones are a few hundred bytes). */

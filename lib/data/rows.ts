@@ -1,16 +1,18 @@
 // data/rows.ts — the forms data may take beside a dense float32 matrix, and `Rows`: an input checked once, in the
 // form the native layer reads (native/binding/data_binding.h). Forms (row-major, rows × cols):
-//   Matrix      { data: Float32Array, rows, cols } (or number[][]), in memory or lying in a memory-mapped file
-//               (loadData(path, { mmap: true })): a mapped one is read in place, never copied, and its values are
-//               checked natively as they are read (finite, inside the likelihood's support)
+//   Matrix      { data: Float32Array, rows, cols } (or number[][]) in memory
+//   MappedMatrix { mapping, offset, dtype: 'float32' | 'uint8', rows, cols, file }: a memory-mapped file
+//               (loadData(path, { mmap: true })), read in place and never copied; its values are checked natively as
+//               they are read (finite, inside the likelihood's support); uint8 values read as bytes do
 //   ByteMatrix  { data: Uint8Array, rows, cols }: each value read as v / 255 (images as bytes: 4× less memory)
 //   CsrMatrix   { indptr (rows + 1), indices (nnz), data (nnz), rows, cols }: SciPy's compressed sparse rows; indptr
 //               Int32Array | Uint32Array | BigInt64Array | number[], indices Int32Array | Uint32Array | number[],
 //               data Float32Array | Float64Array | number[]; duplicate column indices in a row add up
 //   RowSelection { of: <any form>, indices: ArrayLike<number> }: those rows of another input, without copying them
-// The native layer densifies rows a batch at a time: no form is ever densified whole by training or evaluation.
+// The native layer densifies rows a batch at a time: no form is ever densified whole by training or evaluation; the
+// few rows JS itself needs (pictures, a library size) are densified by the same native code (data.gather).
 import { Matrix, MatrixLike, toMatrix, ToMatrixOptions } from '../matrix';
-import { native } from '../native';
+import { native, NativeMapping } from '../native';
 import { describeValue, fail, failReceived, isFloat32Array } from '../validate';
 
 /** What a byte v reads as: v · BYTE_SCALE in double, rounded to float32 (native/data/source.cpp's table too). */
@@ -30,6 +32,17 @@ export interface CsrMatrix {
   cols: number;
 }
 
+export interface MappedMatrix {
+  mapping: NativeMapping;
+  /** byte offset of row 0 in the file */
+  offset: number;
+  dtype: 'float32' | 'uint8';
+  rows: number;
+  cols: number;
+  /** the file's path */
+  file: string;
+}
+
 export interface RowSelection {
   of: DataMatrix;
   indices: ArrayLike<number>;
@@ -38,7 +51,7 @@ export interface RowSelection {
 }
 
 /** The forms with a size (what the loaders give). */
-export type DataMatrix = Matrix | ByteMatrix | CsrMatrix | RowSelection;
+export type DataMatrix = Matrix | MappedMatrix | ByteMatrix | CsrMatrix | RowSelection;
 /** Any form (a Rows is an input already checked). */
 export type DataInput = MatrixLike | DataMatrix | Rows;
 
@@ -46,27 +59,26 @@ export type DataInput = MatrixLike | DataMatrix | Rows;
 export type NativeRows =
   | Float32Array
   | Uint8Array
+  | { mapping: NativeMapping; offset: number; dtype: 'float32' | 'uint8' }
   | { indptr: BigInt64Array; indices: Int32Array; values: Float32Array }
   | { base: NativeRows; rows: BigInt64Array };
 
 export type RowsForm = 'dense' | 'mapped' | 'bytes' | 'csr' | 'selection';
 
-/** A checked input: its size, its native form, and a reader of single rows (for the few rows JS itself needs). */
+/** A checked input: its size and its native form. */
 export class Rows {
   constructor(
     readonly rows: number,
     readonly cols: number,
     readonly form: RowsForm,
     readonly native: NativeRows,
-    /** Row r densified into out at `at`. */
-    readonly readRow: (r: number, out: Float32Array, at: number) => void,
     /** The dense matrix, when the input was an in-memory float32 one. */
     readonly dense?: Matrix,
   ) {}
 
   /** Checked in-memory float32 rows. */
   static ofMatrix(m: Matrix): Rows {
-    return new Rows(m.rows, m.cols, 'dense', m.data, (r, out, at) => out.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), at), m);
+    return new Rows(m.rows, m.cols, 'dense', m.data, m);
   }
 }
 
@@ -82,6 +94,9 @@ export function isCsrMatrix(x: unknown): x is CsrMatrix {
 export function isRowSelection(x: unknown): x is RowSelection {
   return isObject(x) && 'of' in x && 'indices' in x;
 }
+export function isMappedMatrix(x: unknown): x is MappedMatrix {
+  return isObject(x) && 'mapping' in x && 'dtype' in x;
+}
 
 /** The rows of `indices` of x, selected without a copy. */
 export function selectRows(x: DataMatrix, indices: ArrayLike<number>): RowSelection {
@@ -89,49 +104,24 @@ export function selectRows(x: DataMatrix, indices: ArrayLike<number>): RowSelect
 }
 
 /**
- * Rows `indices` of x as a new dense float32 matrix, without checking values (for the few rows a picture or a
- * report shows; a model checks what it reads).
+ * Rows `indices` of x as a new dense float32 matrix, without checking values against a likelihood (for the few rows
+ * a picture or a report shows; a model checks what it reads).
  */
 export function takeDataRows(x: DataMatrix, indices: ArrayLike<number>): Matrix {
-  const out: Matrix = { data: new Float32Array(indices.length * x.cols), rows: indices.length, cols: x.cols };
-  const read = rowReader(x);
-  for (let i = 0; i < indices.length; i++) read(indices[i], out.data, i * x.cols);
-  return out;
+  return denseRows(rowsOf('x', x, { unchecked: true }), indices);
 }
 
 /** The whole of x as a dense float32 matrix (x itself when it is one in memory). */
 export function denseMatrix(x: DataMatrix): Matrix {
-  if (!isRowSelection(x) && !isCsrMatrix(x) && isFloat32Array(x.data)) return x as Matrix;
-  const out: Matrix = { data: new Float32Array(x.rows * x.cols), rows: x.rows, cols: x.cols };
-  const read = rowReader(x);
-  for (let r = 0; r < x.rows; r++) read(r, out.data, r * x.cols);
-  return out;
-}
-
-/** A reader of x's rows (r, out, at), by form. */
-function rowReader(x: DataMatrix): (r: number, out: Float32Array, at: number) => void {
-  const cols = x.cols;
-  if (isRowSelection(x)) {
-    const base = rowReader(x.of);
-    return (r, out, at) => base(x.indices[r], out, at);
-  }
-  if (isCsrMatrix(x)) {
-    const { indptr, indices, data } = x;
-    return (r, out, at) => {
-      out.fill(0, at, at + cols);
-      for (let k = Number(indptr[r]); k < Number(indptr[r + 1]); k++) out[at + Number(indices[k])] += data[k];
-    };
-  }
-  if (isByteMatrix(x)) return (r, out, at) => {
-    for (let c = 0; c < cols; c++) out[at + c] = x.data[r * cols + c] * BYTE_SCALE;
-  };
-  const m = x as Matrix;
-  return (r, out, at) => out.set(m.data.subarray(r * cols, (r + 1) * cols), at);
+  const r = rowsOf('x', x, { unchecked: true });
+  return r.dense ?? denseRows(r, { length: r.rows } as ArrayLike<number>, true);
 }
 
 export interface ToRowsOptions extends Pick<ToMatrixOptions, 'cols' | 'allowEmpty'> {
   /** Checks the values of an in-memory float32 matrix (a mapped one is checked natively as it is read). */
   check?: (m: Matrix) => void;
+  /** No value checks (takeDataRows): shapes only */
+  unchecked?: boolean;
 }
 
 /** Checks x (any form) and gives its Rows; `name` names it in every error. */
@@ -149,19 +139,14 @@ function rowsOf(name: string, x: unknown, options: ToRowsOptions): Rows {
   if (isByteMatrix(x)) {
     const { rows, cols } = shape(name, x);
     if (x.data.length !== rows * cols) fail(`${name}.data`, `a Uint8Array of length rows·cols = ${rows * cols}`, x.data);
-    const data = x.data;
-    return new Rows(rows, cols, 'bytes', data, (r, out, at) => {
-      for (let c = 0; c < cols; c++) out[at + c] = data[r * cols + c] * BYTE_SCALE;
-    });
+    return new Rows(rows, cols, 'bytes', x.data);
   }
-  if (isObject(x) && isFloat32Array(x.data) && x.data.length > 0 && native().data.isMapped(x.data)) {
-    const { rows, cols } = shape(name, x as { rows: unknown; cols: unknown });
-    const data = x.data;
-    if (data.length !== rows * cols) fail(`${name}.data`, `a Float32Array of length rows·cols = ${rows * cols}`, data);
-    return new Rows(rows, cols, 'mapped', data, (r, out, at) => out.set(data.subarray(r * cols, (r + 1) * cols), at));
+  if (isMappedMatrix(x)) {
+    const { rows, cols } = shape(name, x);
+    return new Rows(rows, cols, 'mapped', { mapping: x.mapping, offset: x.offset, dtype: x.dtype });
   }
-  const m = toMatrix(name, x, { cols: options.cols, allowEmpty: true });
-  options.check?.(m);
+  const m = toMatrix(name, x, { cols: options.cols, allowEmpty: true, finite: !options.unchecked });
+  if (!options.unchecked) options.check?.(m);
   return Rows.ofMatrix(m);
 }
 
@@ -197,25 +182,23 @@ function csrRows(name: string, x: CsrMatrix): Rows {
   const values = isFloat32Array(x.data) ? x.data : Float32Array.from(x.data as ArrayLike<number>);
   if (indptr.length !== rows + 1) fail(`${name}.indptr`, `rows + 1 = ${rows + 1} entries`, x.indptr);
   if (values.length !== indices.length) fail(`${name}.data`, `one value per index (${indices.length})`, x.data);
-  // Structure and values are checked natively once (data_binding.h) — here only what reading a row needs.
-  return new Rows(rows, cols, 'csr', { indptr, indices, values }, (r, out, at) => {
-    out.fill(0, at, at + cols);
-    for (let k = Number(indptr[r]); k < Number(indptr[r + 1]); k++) out[at + indices[k]] += values[k];
-  });
+  // Structure and values are checked natively, once per call (data_binding.h).
+  return new Rows(rows, cols, 'csr', { indptr, indices, values });
 }
 
 function selectionRows(name: string, x: RowSelection, options: ToRowsOptions): Rows {
   const base = rowsOf(name, x.of, options);
   const idx = integers(`${name}.indices`, x.indices, (n) => new BigInt64Array(n), Math.max(0, base.rows - 1));
   if (base.rows === 0 && idx.length > 0) fail(`${name}.indices`, 'no indices (the input has no rows)', x.indices);
-  return new Rows(idx.length, base.cols, 'selection', { base: base.native, rows: idx }, (r, out, at) => base.readRow(Number(idx[r]), out, at));
+  return new Rows(idx.length, base.cols, 'selection', { base: base.native, rows: idx });
 }
 
-/** Rows `indices` of checked rows, copied as a dense float32 matrix (for the few rows JS itself reads). */
-export function denseRows(x: Rows, indices: ArrayLike<number>): Matrix {
-  if (x.dense && indices.length === x.rows && Array.prototype.every.call(indices, (v: number, i: number) => v === i)) return x.dense;
+/** Rows `indices` (identity: 0 … rows − 1) of checked rows, densified natively into a new float32 matrix. */
+export function denseRows(x: Rows, indices: ArrayLike<number>, identity = false): Matrix {
   const out: Matrix = { data: new Float32Array(indices.length * x.cols), rows: indices.length, cols: x.cols };
-  for (let i = 0; i < indices.length; i++) x.readRow(indices[i], out.data, i * x.cols);
+  const idx = new BigInt64Array(indices.length);
+  for (let i = 0; i < idx.length; i++) idx[i] = BigInt(identity ? i : indices[i]);
+  if (idx.length > 0) native().data.gather(x.native, x.rows, x.cols, idx, out.data);
   return out;
 }
 
@@ -224,15 +207,18 @@ export function pickRows(x: Rows, indices: ArrayLike<number>): Rows {
   return Rows.ofMatrix(denseRows(x, indices));
 }
 
-/** Each row's sum (a count row's library size). */
+/** Each row's sum (a count row's library size), densified a few thousand rows at a time. */
 export function rowSums(x: Rows): Float64Array {
   const sums = new Float64Array(x.rows);
-  const row = new Float32Array(x.cols);
-  for (let r = 0; r < x.rows; r++) {
-    x.readRow(r, row, 0);
-    let s = 0;
-    for (let c = 0; c < x.cols; c++) s += row[c];
-    sums[r] = s;
+  const step = Math.max(1, Math.floor((1 << 22) / x.cols));
+  for (let r0 = 0; r0 < x.rows; r0 += step) {
+    const n = Math.min(step, x.rows - r0);
+    const m = x.dense ? { data: x.dense.data.subarray(r0 * x.cols, (r0 + n) * x.cols) } : denseRows(x, Array.from({ length: n }, (_, i) => r0 + i));
+    for (let r = 0; r < n; r++) {
+      let s = 0;
+      for (let c = 0; c < x.cols; c++) s += m.data[r * x.cols + c];
+      sums[r0 + r] = s;
+    }
   }
   return sums;
 }

@@ -1,7 +1,9 @@
 // data_binding.cpp — the JS object `data`: files mapped into memory, and the rows a call reads (data_binding.h).
-//   mapFile(path) → ArrayBuffer over the whole file (copy-on-write; unmapped when the buffer and every source over
-//                   it are gone)
-//   isMapped(typedArray) → whether its bytes lie in a mapped file
+//   mapFile(path) → a Mapping { byteLength(), read(offset, length) → Buffer (a copy) }: the whole file mapped
+//                   copy-on-write, unmapped when the Mapping and every source over it are gone. (Not an ArrayBuffer:
+//                   Node 20 aborts on an external ArrayBuffer over 4 GB, and JS only ever reads a few rows of one.)
+//   gather(x, rows, cols, indices, out): rows `indices` (BigInt64Array) of any source densified into out (Float32Array
+//                   of indices.length × cols), values not checked against a likelihood
 #include "data_binding.h"
 
 #include <cstring>
@@ -10,23 +12,41 @@
 
 #include "../core/memory.h"
 #include "../data/mapped_file.h"
+#include "env_state.h"
 
 namespace lk {
 
 namespace {
 
-struct Bytes {
-  const void* data = nullptr;
-  int64_t length = 0;  // elements
-  std::shared_ptr<MappedFile> mapping;
+Napi::FunctionReference& mapping_class(Napi::Env env) { return env_state(env).mapping_class; }
+
+// A mapped file as a JS object.
+class Mapping : public Napi::ObjectWrap<Mapping> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Mapping", {InstanceMethod("byteLength", &Mapping::ByteLength), InstanceMethod("read", &Mapping::Read)});
+  }
+  explicit Mapping(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Mapping>(info) {}
+  std::shared_ptr<MappedFile> file;
+
+ private:
+  Napi::Value ByteLength(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), file ? static_cast<double>(file->size()) : 0);
+  }
+  // read(offset, length) → a Buffer copy of those bytes (clipped to the file)
+  Napi::Value Read(const Napi::CallbackInfo& info) {
+    Args a(info, "Mapping.read");
+    const int64_t size = file ? static_cast<int64_t>(file->size()) : 0;
+    const int64_t offset = a.integer(0, "offset", 0, size);
+    const int64_t length = std::min<int64_t>(a.integer(1, "length", 0, int64_t(1) << 30), size - offset);
+    return Napi::Buffer<uint8_t>::Copy(info.Env(), file ? file->data() + offset : nullptr, static_cast<size_t>(length));
+  }
 };
 
-Bytes typed_bytes(const Napi::TypedArray& t) {
-  Bytes b;
-  b.data = static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
-  b.length = static_cast<int64_t>(t.ElementLength());
-  if (t.ByteLength() > 0) b.mapping = find_mapping(b.data, t.ByteLength());
-  return b;
+Mapping* as_mapping(Napi::Env env, const Napi::Value& v) {
+  const Napi::FunctionReference& cls = mapping_class(env);
+  if (!v.IsObject() || cls.IsEmpty() || !v.As<Napi::Object>().InstanceOf(cls.Value())) return nullptr;
+  return Napi::ObjectWrap<Mapping>::Unwrap(v.As<Napi::Object>());
 }
 
 template <typename T>
@@ -44,7 +64,7 @@ std::vector<T> copy_typed(const Args& a, const Napi::Object& o, const char* key,
 std::shared_ptr<const RowSource> source_of(const Args& a, const Napi::Value& v, const std::string& name, int64_t cols,
                                            bool own, Support support, int64_t expected_rows) {
   const char* what =
-      "a Float32Array, a Uint8Array, a CSR matrix { indptr, indices, values } or a row subset { base, rows }";
+      "a Float32Array, a Uint8Array, a mapped file { mapping, offset, dtype }, a CSR matrix { indptr, indices, values } or a row subset { base, rows }";
   auto check_rows = [&](int64_t rows) {
     if (expected_rows >= 0 && rows != expected_rows)
       a.range_error(name.c_str(), std::to_string(expected_rows) + " rows of " + std::to_string(cols) + " values", v);
@@ -53,32 +73,47 @@ std::shared_ptr<const RowSource> source_of(const Args& a, const Napi::Value& v, 
     auto t = v.As<Napi::TypedArray>();
     const napi_typedarray_type kind = t.TypedArrayType();
     if (kind != napi_float32_array && kind != napi_uint8_array) a.type_error(name.c_str(), what, v);
-    Bytes b = typed_bytes(t);
-    if (b.length % cols != 0)
+    const auto* data = static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+    const int64_t length = static_cast<int64_t>(t.ElementLength());
+    if (length % cols != 0)
       a.range_error(name.c_str(), "a whole number of rows of " + std::to_string(cols) + " values", v);
-    const int64_t rows = b.length / cols;
+    const int64_t rows = length / cols;
     check_rows(rows);
     Storage storage;
-    const size_t bytes = t.ByteLength();
-    if (b.mapping) {
-      storage.mapping = b.mapping.get();
-      storage.keep = b.mapping;
-    } else if (own) {
+    if (own) {
+      const size_t bytes = t.ByteLength();
       reserve_bytes(static_cast<int64_t>(bytes), 1, name.c_str());
-      auto copy = std::make_shared<std::vector<uint8_t>>(static_cast<const uint8_t*>(b.data),
-                                                         static_cast<const uint8_t*>(b.data) + bytes);
-      b.data = copy->data();
+      auto copy = std::make_shared<std::vector<uint8_t>>(data, data + bytes);
+      data = copy->data();
       storage.keep = copy;
     }
-    if (kind == napi_uint8_array)
-      return dense_u8_source(name, static_cast<const uint8_t*>(b.data), rows, cols, std::move(storage));
-    return dense_f32_source(name, static_cast<const float*>(b.data), rows, cols, std::move(storage),
-                            /*checked=*/!b.mapping, support);
+    if (kind == napi_uint8_array) return dense_u8_source(name, data, rows, cols, std::move(storage));
+    return dense_f32_source(name, reinterpret_cast<const float*>(data), rows, cols, std::move(storage),
+                            /*checked=*/true, support);
   }
   if (!v.IsObject() || v.IsArray() || v.IsFunction()) a.type_error(name.c_str(), what, v);
   Napi::Object o = v.As<Napi::Object>();
   std::shared_ptr<const RowSource> out;
   Status s;
+  if (o.Has("mapping")) {  // { mapping, offset, dtype: 'float32' | 'uint8' }: rows read in place, never copied
+    Mapping* m = as_mapping(a.env(), o.Get("mapping"));
+    if (!m || !m->file) a.type_error((name + ".mapping").c_str(), "a Mapping from data.mapFile", o.Get("mapping"));
+    const int dtype = required_enum(a, o, "dtype", {"float32", "uint8"});
+    const int64_t size = static_cast<int64_t>(m->file->size());
+    const int64_t offset = required_integer(a, o, "offset", 0, size);
+    const int64_t width = dtype == 0 ? 4 : 1;
+    if (dtype == 0 && offset % 4 != 0) a.range_error((name + ".offset").c_str(), "a multiple of 4 (float32 values)", o.Get("offset"));
+    const int64_t rows = expected_rows >= 0 ? expected_rows : (size - offset) / (width * cols);
+    if (checked_product({rows, cols, width}) < 0 || checked_product({rows, cols, width}) > size - offset)
+      a.range_error(name.c_str(), std::to_string(rows) + " rows of " + std::to_string(cols) + " values inside the file", v);
+    Storage storage;
+    storage.keep = m->file;
+    storage.mapping = m->file.get();
+    const uint8_t* data = m->file->data() + offset;
+    if (dtype == 1) return dense_u8_source(name, data, rows, cols, std::move(storage));
+    return dense_f32_source(name, reinterpret_cast<const float*>(data), rows, cols, std::move(storage),
+                            /*checked=*/false, support);
+  }
   if (o.Has("base")) {
     std::vector<int64_t> idx = copy_typed<int64_t>(a, o, "rows", napi_bigint64_array, "a BigInt64Array", name);
     check_rows(static_cast<int64_t>(idx.size()));
@@ -98,7 +133,7 @@ std::shared_ptr<const RowSource> source_of(const Args& a, const Napi::Value& v, 
   return out;
 }
 
-// mapFile(path) → ArrayBuffer
+// mapFile(path) → Mapping
 Napi::Value MapFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString())
@@ -106,18 +141,29 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
   std::shared_ptr<MappedFile> m;
   Status s = MappedFile::Open(info[0].As<Napi::String>().Utf8Value(), &m);
   if (!s.ok()) throw_status(env, s);
-  auto* hold = new std::shared_ptr<MappedFile>(m);
-  return Napi::ArrayBuffer::New(env, m->data(), m->size(),
-                                [](Napi::Env, void*, std::shared_ptr<MappedFile>* h) { delete h; }, hold);
+  Napi::Object o = mapping_class(env).New({});
+  Napi::ObjectWrap<Mapping>::Unwrap(o)->file = std::move(m);
+  return o;
 }
 
-// isMapped(typedArray) → boolean
-Napi::Value IsMapped(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsTypedArray())
-    throw Napi::TypeError::New(env, "isMapped: Expected a typed array for array");
-  auto t = info[0].As<Napi::TypedArray>();
-  return Napi::Boolean::New(env, t.ByteLength() > 0 && typed_bytes(t).mapping != nullptr);
+// gather(x, rows, cols, indices, out)
+Napi::Value Gather(const Napi::CallbackInfo& info) {
+  Args a(info, "gather");
+  const int64_t rows = a.integer(1, "rows", 0);
+  const int64_t cols = a.integer(2, "cols", 1, 1 << 24);
+  std::shared_ptr<const RowSource> x = source_arg(a, 0, "x", rows, cols, false, Support::Real);
+  Napi::Value iv = a.at(3);
+  if (!iv.IsTypedArray() || iv.As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array)
+    a.type_error("indices", "a BigInt64Array", iv);
+  auto idx = iv.As<Napi::TypedArrayOf<int64_t>>();
+  const int64_t n = static_cast<int64_t>(idx.ElementLength());
+  float* out = a.f32(4, "out", a.product({n, cols}, "out"));
+  for (int64_t i = 0; i < n; ++i)
+    if (idx[i] < 0 || idx[i] >= rows)
+      a.range_error("indices", "row indices in [0, " + std::to_string(rows) + ")", Napi::Number::New(a.env(), static_cast<double>(idx[i])));
+  Status s = n > 0 ? x->gather(out, idx.Data(), n) : Status::Ok();
+  if (!s.ok()) throw_status(a.env(), s);
+  return a.env().Undefined();
 }
 
 }  // namespace
@@ -129,8 +175,9 @@ std::shared_ptr<const RowSource> source_arg(const Args& a, size_t i, const char*
 
 Napi::Object init_data(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
+  mapping_class(env) = Napi::Persistent(Mapping::Define(env));
   o.Set("mapFile", guarded_function(env, "mapFile", MapFile));
-  o.Set("isMapped", guarded_function(env, "isMapped", IsMapped));
+  o.Set("gather", guarded_function(env, "gather", Gather));
   return o;
 }
 

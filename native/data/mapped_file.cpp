@@ -9,18 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <mutex>
-#include <vector>
 
 namespace lk {
-
-namespace {
-std::mutex registry_mutex;
-std::vector<std::weak_ptr<MappedFile>>& registry() {
-  static auto* r = new std::vector<std::weak_ptr<MappedFile>>();  // never destroyed: mappings may outlive statics
-  return *r;
-}
-}  // namespace
 
 Status MappedFile::Open(const std::string& path, std::shared_ptr<MappedFile>* out) {
   auto fail = [&](const std::string& why) { return Status::Error(Code::BadData, "cannot map " + path + ": " + why); };
@@ -41,18 +31,11 @@ Status MappedFile::Open(const std::string& path, std::shared_ptr<MappedFile>* ou
     return fail("it is empty");
   }
   const size_t size = static_cast<size_t>(st.st_size);
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   const int e = errno;
   ::close(fd);  // the mapping keeps the file
   if (p == MAP_FAILED) return fail(std::strerror(e));
-  std::shared_ptr<MappedFile> m(new MappedFile(path, static_cast<uint8_t*>(p), size));
-  {
-    std::lock_guard<std::mutex> lock(registry_mutex);
-    auto& r = registry();
-    r.erase(std::remove_if(r.begin(), r.end(), [](const std::weak_ptr<MappedFile>& w) { return w.expired(); }), r.end());
-    r.push_back(m);
-  }
-  *out = std::move(m);
+  out->reset(new MappedFile(path, static_cast<uint8_t*>(p), size));
   return Status::Ok();
 }
 
@@ -64,16 +47,6 @@ void MappedFile::will_need(size_t offset, size_t bytes) const {
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   const size_t begin = offset / page * page;
   ::madvise(data_ + begin, bytes + (offset - begin), MADV_WILLNEED);
-}
-
-std::shared_ptr<MappedFile> find_mapping(const void* p, size_t bytes) {
-  const auto* b = static_cast<const uint8_t*>(p);
-  std::lock_guard<std::mutex> lock(registry_mutex);
-  for (const auto& w : registry()) {
-    std::shared_ptr<MappedFile> m = w.lock();
-    if (m && b >= m->data() && bytes <= m->size() && static_cast<size_t>(b - m->data()) <= m->size() - bytes) return m;
-  }
-  return nullptr;
 }
 
 }  // namespace lk

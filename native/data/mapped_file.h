@@ -1,6 +1,6 @@
-// mapped_file.h — a file mapped into memory (mmap, copy-on-write: a write through the mapping changes this process's
-// copy only, never the file), and the registry of live mappings by address, so that the binding can tell that a JS
-// typed array lies inside one and borrow it (keeping the mapping alive) instead of copying it.
+// mapped_file.h — a file mapped into memory (mmap, read-only and private: the file is never written through it),
+// held by shared_ptr — by its JS Mapping object and by every source that reads it — so it
+// is unmapped only when the last of them is gone.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -31,8 +31,5 @@ class MappedFile {
   uint8_t* data_;
   size_t size_;
 };
-
-// The live mapping that holds all of [p, p + bytes), or null.
-std::shared_ptr<MappedFile> find_mapping(const void* p, size_t bytes);
 
 }  // namespace lk
