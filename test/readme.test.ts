@@ -36,13 +36,15 @@ const tsBlocks = blocks('ts');
 const modules: string[] = (() => {
   const imported = new Set<string>(); // names imported by this block or an earlier one (the running example)
   return tsBlocks.map((code) => {
+    const nodeImports: string[] = []; // a block may import from Node's fs (to write a file it then loads)
     for (const l of code.split('\n').filter((line) => /^import /.test(line))) {
-      if (!/from 'latentkit';$/.test(l)) throw new Error(`README import not from 'latentkit': ${l}`);
+      if (/from 'fs';$/.test(l)) { nodeImports.push(l); continue; }
+      if (!/from 'latentkit';$/.test(l)) throw new Error(`README import not from 'latentkit' or 'fs': ${l}`);
       for (const n of /\{([^}]*)\}/.exec(l)?.[1].split(',') ?? []) imported.add(n.trim());
     }
     const types = ['Vae', 'Matrix'].filter((n) => !imported.has(n));
     const body = code.split('\n').filter((l) => !/^import /.test(l)).join('\n');
-    return `import { ${[...imported].join(', ')} } from 'latentkit';\n` +
+    return `${nodeImports.join('\n')}\nimport { ${[...imported].join(', ')} } from 'latentkit';\n` +
       `import type { ${types.join(', ')} } from 'latentkit';\n${CONTEXT}\nexport async function block(): Promise<void> {\n${body}\n}\n`;
   });
 })();
