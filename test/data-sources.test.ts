@@ -186,6 +186,18 @@ describe('sparse CSR input', () => {
     expect(bytes(vae.encode(big).mean.data).equals(bytes(vae.encode(dense).mean.data))).toBe(true);
   });
 
+  test("scipy.sparse.save_npz's CSR .npz loads as a CsrMatrix (never densified) that encodes as its dense twin", async () => {
+    const fixtures = path.join(__dirname, 'fixtures');
+    const d = await loadData(path.join(fixtures, 'small_csr.npz'));
+    const x = d.x as CsrMatrix;
+    expect('indptr' in x && [x.rows, x.cols]).toEqual([6, 5]);
+    const dense = await readNpy(path.join(fixtures, 'small_csr_dense.npy'));
+    expect(bytes(takeDataRows(x, [0, 1, 2, 3, 4, 5]).data).equals(bytes(dense.data))).toBe(true);
+    const vae = new Vae({ inputDim: 5, latentDim: 2, hidden: [8], likelihood: 'nb', seed: 1 });
+    expect(bytes(vae.encode(x).mean.data).equals(bytes(vae.encode(dense).mean.data))).toBe(true);
+    expect(d.labels).toHaveLength(6);
+  });
+
   test('duplicate column indices add up (SciPy\'s convention); takeDataRows densifies rows', () => {
     const m: CsrMatrix = { indptr: [0, 2, 3], indices: [1, 1, 0], data: [2, 3, 4], rows: 2, cols: 3 };
     expect(Array.from(takeDataRows(m, [1, 0]).data)).toEqual([4, 0, 0, 0, 5, 0]);

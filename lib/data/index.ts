@@ -11,7 +11,8 @@ import { LabelledData, mnist, readIdxImages } from './mnist';
 import { mapIdxImages, readIdx } from './idx';
 import { mapNpy, npyHeaderOf, readNpy } from './npy';
 import { BYTE_SCALE, DataMatrix, isCsrMatrix, isMappedMatrix, isRowSelection, selectRows } from './rows';
-import { readNpz } from './npz';
+import { csrOfNpz, isSparseNpz, npzMatrices, npzMembers } from './npz';
+import { readDataFile } from './file';
 
 export { parseIdx, readIdx } from './idx';
 export { parseNpy, readNpy, mapNpy, encodeNpy } from './npy';
@@ -26,7 +27,8 @@ export const datasets = { mnist };
 
 /**
  * Loads `source`: 'mnist' (the training split), or a .npy, .npz, .csv or IDX file (optionally .gz). An .npz gives its
- * member 'x' (or its only member) as the data and its member 'y' or 'labels', when present, as integer labels. A
+ * member 'x' (or its only member) as the data and its member 'y' or 'labels', when present, as integer labels; an
+ * .npz written by scipy.sparse.save_npz gives its CSR matrix (a CsrMatrix, never densified). A
  * 2-D uint8 .npy is read as images are, each value v as v / 255 (as IDX images are).
  * With mmap: true the data are mapped, not read — a float32 .npy as a Matrix over the file, a uint8 .npy or IDX
  * image file (and 'mnist') as a ByteMatrix (v / 255) — and training, evaluation and encoding read them in place.
@@ -45,7 +47,11 @@ export async function loadData(source: string, options: { mmap?: boolean } = {})
     throw new LatentkitError('LATENTKIT_BAD_DATA', `${source}: mmap: true maps a .npy (float32 or uint8) or an uncompressed uint8 IDX image file, not ${ext} (read it without mmap)`);
   let x: DataMatrix;
   if (ext === '.npy') x = mmap ? await mapNpy(source) : await readNpyScaled(source);
-  else if (ext === '.npz') return { ...npzData(await readNpz(source), source), name };
+  else if (ext === '.npz') {
+    const members = npzMembers(await readDataFile(source), source);
+    if (isSparseNpz(members)) x = csrOfNpz(members, source);
+    else return { ...npzData(npzMatrices(members, source), source), name };
+  }
   else if (ext === '.csv' || ext === '.tsv' || ext === '.txt') x = await readCsv(source);
   else if (isIdx) {
     const labelsFile = siblingIdxLabels(source);

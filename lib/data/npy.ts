@@ -75,6 +75,18 @@ function convert(buf: Buffer, descr: string, out: Float32Array, at: number): voi
   for (let i = 0; i < n; i++) out[at + i] = read(buf, i * size);
 }
 
+/** An integer .npy (int32 / int64 / uint8) as exact numbers (indices, counts: float32 would round past 2^24). */
+export function parseNpyIntegers(buf: Buffer, name = 'the .npy data'): Float64Array {
+  const h = parseNpyHeader(buf, name);
+  const bad = badNpy(name);
+  if (!['<i4', '<i8', '|u1', '<u1'].includes(h.descr)) bad(`it holds ${h.descr} values; integers (int32, int64) are needed`);
+  valueBytes(h, buf.length, bad);
+  const [size, read] = KINDS[h.descr];
+  const out = new Float64Array(h.rows * h.cols);
+  for (let i = 0; i < out.length; i++) out[i] = read(buf, h.start + i * size);
+  return out;
+}
+
 export function parseNpy(buf: Buffer, name = 'the .npy data'): Matrix {
   const h = parseNpyHeader(buf, name);
   valueBytes(h, buf.length, badNpy(name));
