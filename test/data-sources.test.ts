@@ -78,7 +78,7 @@ describe('memory-mapped .npy and bytes', () => {
     fs.writeFileSync(file, Buffer.concat([head, Buffer.from(header + pad + '\n', 'latin1'), Buffer.from(mnistBytes.data)]));
     const mapped = await mapNpy(file);
     expect(mapped.dtype).toBe('uint8');
-    const inMemory = (await loadData(file)).x;
+    const inMemory = denseMatrix((await loadData(file)).x);
     expect(bytes(inMemory.data).equals(bytes(mnistFloats.data))).toBe(true);
     expect(Array.from((await readNpy(file)).data.subarray(150, 160))).toEqual(Array.from(mnistBytes.data.subarray(150, 160))); // readNpy: as stored
     const a = await trained(SMALL, mnistFloats, FIT, headRows(mnistFloats, 300));

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { binarize, datasets, encodeNpy, loadData, minMaxScale, parseCsv, parseIdx, parseNpy, parseNpz, readNpy, readNpz, trainTestSplit } from '../lib/data';
+import { binarize, datasets, denseMatrix, encodeNpy, loadData, minMaxScale, parseCsv, parseIdx, parseNpy, parseNpz, readNpy, readNpz, trainTestSplit } from '../lib/data';
 
 const fixtures = path.join(__dirname, 'fixtures');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'latentkit-data-'));
@@ -74,7 +74,7 @@ describe('.npz', () => {
     expect([members.x.rows, members.x.cols]).toEqual([4, 3]);
     expect(Array.from(members.x.data)).toEqual(x);
     const d = await loadData(path.join(fixtures, file));
-    expect(Array.from(d.x.data)).toEqual(x);
+    expect(Array.from(denseMatrix(d.x).data)).toEqual(x);
     expect(Array.from(d.labels)).toEqual([0, 1, 2, 1]);
   });
   test('refused: several arrays without x, not a zip, a damaged member, an impossible declared size', async () => {
@@ -124,11 +124,11 @@ describe('MNIST and helpers', () => {
     const d = await loadData(f);
     expect([d.x.rows, d.x.cols]).toEqual([5, 2]);
     await expect(loadData(path.join(tmp, 'x.parquet'))).rejects.toThrow(/unknown data format/);
-    const s = trainTestSplit(d.x, d.labels, { testFraction: 0.4, seed: 1 });
+    const s = trainTestSplit(denseMatrix(d.x), d.labels, { testFraction: 0.4, seed: 1 });
     expect([s.train.x.rows, s.test.x.rows]).toEqual([3, 2]);
     const all = [...s.train.x.data, ...s.test.x.data].sort((a, b) => a - b);
     expect(all).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    const scaled = minMaxScale(d.x).x;
+    const scaled = minMaxScale(denseMatrix(d.x)).x;
     expect(Math.min(...scaled.data)).toBe(0);
     expect(Math.max(...scaled.data)).toBe(1);
     const b = binarize({ data: new Float32Array(10000).fill(0.3), rows: 100, cols: 100 }, 3);

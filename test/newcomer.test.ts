@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { datasets, GaussianMixture, LatentkitError, loadData, OnnxDecoder, Vae } from '../lib';
+import { datasets, denseMatrix, GaussianMixture, LatentkitError, loadData, OnnxDecoder, Vae } from '../lib';
 import { encodeNpy, readIdx } from '../lib/data';
 import { commandHelp } from '../lib/cli/help';
 import { runCli, uniform } from './helpers';
@@ -33,9 +33,9 @@ describe('data', () => {
   test('3. an IDX label file loads as integers, and train --labels accepts it', async () => {
     const l = await loadData(labels);
     expect([l.x.rows, l.x.cols]).toEqual([rows, 1]);
-    expect(Array.from(l.x.data.subarray(0, 4))).toEqual([0, 1, 2, 0]);
+    expect(Array.from(denseMatrix(l.x).data.subarray(0, 4))).toEqual([0, 1, 2, 0]);
     const npy = path.join(tmp, 'images.npy');
-    fs.writeFileSync(npy, encodeNpy((await loadData(images)).x));
+    fs.writeFileSync(npy, encodeNpy(denseMatrix((await loadData(images)).x)));
     const r = await runCli(['train', '--data', npy, '--labels', labels, '--epochs', '1', '--latent', '2', '--hidden', '8', '--out', path.join(tmp, 'run3'), '--threads', '1']);
     expect(r.err).not.toMatch(/--labels expects/);
     expect(r.code).toBe(0);
@@ -44,7 +44,7 @@ describe('data', () => {
   test('4. IDX images bring the label file beside them; without one, a warning', async () => {
     const d = await loadData(images);
     expect(Array.from(d.labels.subarray(0, 6))).toEqual([0, 1, 2, 0, 1, 2]);
-    expect(d.x.data[1]).toBeCloseTo(37 / 255, 6);
+    expect(denseMatrix(d.x).data[1]).toBeCloseTo(37 / 255, 6);
     const alone = idx(path.join(tmp, 'other-images-idx3-ubyte'), [5, 2, 2], (i) => i);
     const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {

@@ -3,7 +3,7 @@
 // evaluate.
 import * as fs from 'fs';
 import * as path from 'path';
-import { DataMatrix, loadData, mnist, trainTestSplit, LabelledData } from '../data';
+import { DataMatrix, denseMatrix, loadData, mnist, trainTestSplit, LabelledData } from '../data';
 import { parseArgs, ParseArgsConfig } from 'util';
 import { LatentkitError } from '../errors';
 import { resolvePrecision } from '../precision';
@@ -89,12 +89,22 @@ export interface DataSource {
   seed: number;
   /** --mmap: the data files are memory-mapped, not read (loadData's mmap) */
   mmap?: boolean;
+  /** .h5ad: --layer, and the obs column of the labels (--label-key, or --condition-key's) */
+  layer?: string;
+  labelKey?: string;
 }
 
 export function dataSource(flags: Flags, seed: number): DataSource {
   const file = (name: string) => (flags[name] === undefined ? undefined : String(flags[name]));
   const abs = (f: string | undefined) => (f === undefined || f === 'mnist' ? f : path.resolve(f));
   const src: DataSource = { data: abs(file('data') ?? 'mnist')!, seed, ...(flags.mmap ? { mmap: true } : {}) };
+  if (flags['label-key'] !== undefined && flags['condition-key'] !== undefined)
+    usage('--label-key and --condition-key both choose the labels (a conditional model is pictured by its condition); give one');
+  const labelKey = file('label-key') ?? file('condition-key');
+  if (file('layer') !== undefined) src.layer = file('layer');
+  if (labelKey !== undefined) src.labelKey = labelKey;
+  if ((src.layer !== undefined || labelKey !== undefined) && !/\.h5ad$/i.test(src.data))
+    usage(`--${src.layer !== undefined ? 'layer' : flags['label-key'] !== undefined ? 'label-key' : 'condition-key'} applies to an .h5ad --data`);
   for (const [key, flag] of [['labels', 'labels'], ['testData', 'test-data'], ['testLabels', 'test-labels']] as const) {
     const v = abs(file(flag));
     if (v !== undefined) src[key] = v;
@@ -104,14 +114,15 @@ export function dataSource(flags: Flags, seed: number): DataSource {
 }
 
 /** Every row of `source` ('mnist': its `split`), with the labels of `labelsFile` when given. */
-export async function loadRows(source: string, labelsFile?: string, split: 'train' | 'test' = 'train', mmap = false): Promise<LabelledData<DataMatrix> & { name: string }> {
+export async function loadRows(source: string, labelsFile?: string, split: 'train' | 'test' = 'train', mmap = false,
+  h5ad: { layer?: string; labelKey?: string } = {}): Promise<LabelledData<DataMatrix> & { name: string }> {
   if (source === 'mnist') {
     if (labelsFile !== undefined) usage('--labels applies to file data; mnist brings its own labels');
     return { ...(await mnist({ split, mmap })), name: 'mnist' };
   }
-  const d = await loadData(source, { mmap });
+  const d = await loadData(source, { mmap, layer: h5ad.layer, labelKey: h5ad.labelKey });
   if (labelsFile !== undefined) {
-    const l = (await loadData(labelsFile)).x;
+    const l = denseMatrix((await loadData(labelsFile)).x);
     if (l.cols !== 1 || l.rows !== d.x.rows)
       usage(`--labels expects one column of ${d.x.rows} labels (one per row of ${d.name}) but ${labelsFile} is ${l.rows} × ${l.cols}`);
     for (const v of l.data) if (!Number.isInteger(v) || v < 0 || v > 255) usage(`--labels expects integer labels in [0, 255] but ${labelsFile} holds ${v}`);
@@ -128,8 +139,8 @@ export async function loadRows(source: string, labelsFile?: string, split: 'trai
 export async function loadSplit(src: DataSource): Promise<{ train: LabelledData<DataMatrix>; test: LabelledData<DataMatrix>; name: string }> {
   const mmap = src.mmap ?? false;
   if (src.testData !== undefined) {
-    const train = await loadRows(src.data, src.labels, 'train', mmap);
-    const test = await loadRows(src.testData, src.testLabels, 'test', mmap);
+    const train = await loadRows(src.data, src.labels, 'train', mmap, src);
+    const test = await loadRows(src.testData, src.testLabels, 'test', mmap, src);
     if (test.x.cols !== train.x.cols) usage(`--test-data has ${test.x.cols} columns but --data has ${train.x.cols}`);
     return { train, test, name: train.name };
   }
@@ -137,8 +148,9 @@ export async function loadSplit(src: DataSource): Promise<{ train: LabelledData<
     if (src.labels !== undefined) usage('--labels applies to file data; mnist brings its own labels');
     return { train: await mnist({ split: 'train', mmap }), test: await mnist({ split: 'test', mmap }), name: 'mnist' };
   }
-  const d = await loadRows(src.data, src.labels, 'train', mmap);
-  return { ...trainTestSplit(d.x, d.labels, { testFraction: 0.1, seed: src.seed }), name: d.name };
+  const d = await loadRows(src.data, src.labels, 'train', mmap, src);
+  const split = trainTestSplit(d.x, d.labels, { testFraction: 0.1, seed: src.seed });
+  return { train: { ...split.train, labelNames: d.labelNames }, test: { ...split.test, labelNames: d.labelNames }, name: d.name };
 }
 
 /**
@@ -146,7 +158,7 @@ export async function loadSplit(src: DataSource): Promise<{ train: LabelledData<
  * wrote the model (metrics.json beside it records its source). Without either, a usage error: nothing is guessed.
  */
 export async function evaluationRows(modelFile: string, flags: Flags, split: 'train' | 'test', command: string): Promise<LabelledData<DataMatrix> & { name: string }> {
-  if (flags.data !== undefined) return loadRows(String(flags.data), flags.labels === undefined ? undefined : String(flags.labels), split, Boolean(flags.mmap));
+  if (flags.data !== undefined) return loadRows(String(flags.data), flags.labels === undefined ? undefined : String(flags.labels), split, Boolean(flags.mmap), dataSource(flags, 0));
   const metricsFile = path.join(path.dirname(modelFile), 'metrics.json');
   let source: DataSource | undefined;
   try {

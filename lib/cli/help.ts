@@ -38,7 +38,7 @@ Usage:
   latentkit --help | --version | -V
 
 train options (defaults train the reference MNIST VAE, 784-400-20):
-  --data <src>          mnist (default), or a .npy / .npz / .csv / IDX file (a seeded 10% is held out for testing, unless
+  --data <src>          mnist (default), or a .npy / .npz / .csv / .h5ad / IDX file (a seeded 10% is held out for testing, unless
                         --test-data is given); IDX images bring the labels file beside them
   --test-data <src>     the test set (every row); --data is then trained on whole
   --test-labels <file>  labels of the --test-data rows
@@ -47,6 +47,9 @@ train options (defaults train the reference MNIST VAE, 784-400-20):
   --shuffle <order>     global (default: a seeded permutation of all rows each epoch) | blocks (shuffle the order of
                         blocks of consecutive rows and the rows within each: a mapped file is read in runs)
   --shuffle-block-rows <n>  rows per block of --shuffle blocks (${SHUFFLE_BLOCK_ROWS})
+  --layer <name>        .h5ad: train on layers[name] (e.g. counts) instead of X
+  --label-key <col>     .h5ad: the obs column whose categories label the rows (the latent plot's legend)
+  --condition-key <col> .h5ad: a conditional VAE on this obs column, one-hot (scVI's batch_key); it labels the rows
   --latent <n>          latent dimensions (20)
   --arch <mlp|conv|file.json>  the networks: mlp (from --hidden; the default), conv (for images: conv 32 and 64
                         channels, kernel 4, stride 2 → dense 256, mirrored by transposed convolutions; height

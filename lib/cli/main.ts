@@ -41,6 +41,7 @@ async function train(argv: string[]): Promise<void> {
       'lr-warmup-steps': { type: 'string' }, 'lr-min': { type: 'string' }, 'lr-factor': { type: 'string' }, 'lr-patience': { type: 'string' },
       'clip-grad-norm': { type: 'string' }, 'checkpoint-every': { type: 'string' }, 'keep-last': { type: 'string' },
       mmap: { type: 'boolean', default: false }, shuffle: { type: 'string' }, 'shuffle-block-rows': { type: 'string' },
+      layer: { type: 'string' }, 'label-key': { type: 'string' }, 'condition-key': { type: 'string' },
   }, commandHelp('train'));
   const { flags, resumeFile } = resumeFlags(values as Flags, argv);
   const precision = precisionFlag(flags, 'train');
@@ -53,7 +54,8 @@ async function train(argv: string[]): Promise<void> {
   });
   const source = dataSource(flags, seed);
   const data = await loadSplit(source);
-  const conditional = Boolean(flags.conditional);
+  // --condition-key: a conditional model on an .h5ad obs column (scVI's batch_key), one-hot
+  const conditional = Boolean(flags.conditional) || flags['condition-key'] !== undefined;
   const classes = conditional ? labelClasses(data.train.labels) : 0;
   if (conditional && classes < 2) usage(`--conditional needs labelled data with at least 2 classes, but ${data.name} has ${classes}`);
   const trainCondition = conditional ? oneHot(data.train.labels, classes) : undefined;
@@ -172,7 +174,7 @@ async function train(argv: string[]): Promise<void> {
   }
   const means: Matrix = (await vae.encodeAsync(data.test.x, testCondition)).mean;
   const latentPicture = await scatterChart(project2d(means), data.test.labels, { title: `test posterior means on their first two principal axes (${data.name})`,
-    xTitle: 'principal axis 1', yTitle: 'principal axis 2', legendTitle: data.name === 'mnist' ? 'digit' : 'label' });
+    xTitle: 'principal axis 1', yTitle: 'principal axis 2', legendTitle: source.labelKey ?? (data.name === 'mnist' ? 'digit' : 'label'), classNames: data.test.labelNames });
   written.push(...(await writePicture(out, 'latent', latentPicture)), 'metrics.json');
   // Last: the complete metrics, listing the files of the run.
   await writeFileAtomic(metricsFile, JSON.stringify({ config, modelEpoch, complete: true, files: written, epochs: history.epochs, final }, null, 2) + '\n');

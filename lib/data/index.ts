@@ -5,17 +5,20 @@ import { LatentkitError } from '../errors';
 import { Matrix, matrix, takeRows } from '../matrix';
 import { native } from '../native';
 import { RngPurpose, rngStream } from '../rng';
-import { boolean, finiteNumber, integer, isFloat32Array, knownKeys, plainObject } from '../validate';
+import { boolean, fail, finiteNumber, integer, isFloat32Array, knownKeys, plainObject } from '../validate';
 import { readCsv } from './csv';
 import { LabelledData, mnist, readIdxImages } from './mnist';
 import { mapIdxImages, readIdx } from './idx';
 import { mapNpy, npyHeaderOf, readNpy } from './npy';
 import { BYTE_SCALE, DataMatrix, isCsrMatrix, isMappedMatrix, isRowSelection, selectRows } from './rows';
+import { obsCodes, readH5ad } from './h5ad';
 import { csrOfNpz, isSparseNpz, npzMatrices, npzMembers } from './npz';
 import { readDataFile } from './file';
 
 export { parseIdx, readIdx } from './idx';
 export { parseNpy, readNpy, mapNpy, encodeNpy } from './npy';
+export { readH5ad, obsCodes } from './h5ad';
+export type { AnnData, ObsColumn } from './h5ad';
 export { selectRows, takeDataRows, denseMatrix } from './rows';
 export type { ByteMatrix, CsrMatrix, MappedMatrix, RowSelection, DataInput, DataMatrix } from './rows';
 export { parseNpz, readNpz } from './npz';
@@ -25,20 +28,39 @@ export type { LabelledData } from './mnist';
 
 export const datasets = { mnist };
 
+export interface LoadDataOptions {
+  /** map a .npy / IDX image file rather than read it (a MappedMatrix) */
+  mmap?: boolean;
+  /** .h5ad: the matrix layers[layer] instead of X */
+  layer?: string;
+  /** .h5ad: the obs column whose codes are the labels (labelNames: its categories) */
+  labelKey?: string;
+}
+
 /**
- * Loads `source`: 'mnist' (the training split), or a .npy, .npz, .csv or IDX file (optionally .gz). An .npz gives its
- * member 'x' (or its only member) as the data and its member 'y' or 'labels', when present, as integer labels; an
- * .npz written by scipy.sparse.save_npz gives its CSR matrix (a CsrMatrix, never densified). A
- * 2-D uint8 .npy is read as images are, each value v as v / 255 (as IDX images are).
- * With mmap: true the data are mapped, not read — a float32 .npy as a Matrix over the file, a uint8 .npy or IDX
- * image file (and 'mnist') as a ByteMatrix (v / 255) — and training, evaluation and encoding read them in place.
+ * Loads `source`: 'mnist' (the training split), or a .npy, .npz, .csv, .h5ad or IDX file (optionally .gz). An .npz
+ * gives its member 'x' (or its only member) as the data and its member 'y' or 'labels', when present, as integer
+ * labels; an .npz written by scipy.sparse.save_npz gives its CSR matrix (a CsrMatrix, never densified). A 2-D uint8
+ * .npy is read as images are, each value v as v / 255 (as IDX images are). An AnnData .h5ad gives X (or
+ * layers[layer]) — a CSR one as a CsrMatrix — with the obs column labelKey as labels (data/h5ad.ts).
+ * With mmap: true the data are mapped, not read (a MappedMatrix: a float32 or uint8 .npy, an uncompressed uint8 IDX
+ * image file, 'mnist') and training, evaluation and encoding read them in place.
  */
-export async function loadData(source: string, options?: { mmap?: false }): Promise<LabelledData & { name: string }>;
-export async function loadData(source: string, options: { mmap: boolean }): Promise<LabelledData<DataMatrix> & { name: string }>;
-export async function loadData(source: string, options: { mmap?: boolean } = {}): Promise<LabelledData<DataMatrix> & { name: string }> {
+export async function loadData(source: string, options: LoadDataOptions = {}): Promise<LabelledData<DataMatrix> & { name: string; labelNames?: string[] }> {
   const o = plainObject('loadDataOptions', options);
-  knownKeys('loadDataOptions', o, ['mmap']);
+  knownKeys('loadDataOptions', o, ['mmap', 'layer', 'labelKey']);
   const mmap = boolean('mmap', o.mmap ?? false);
+  for (const k of ['layer', 'labelKey'] as const)
+    if (o[k] !== undefined && typeof o[k] !== 'string') fail(k, 'an .h5ad key (a string)', o[k], 'type');
+  const ext0 = path.extname(source).toLowerCase();
+  if ((o.layer !== undefined || o.labelKey !== undefined) && ext0 !== '.h5ad')
+    fail(o.layer !== undefined ? 'layer' : 'labelKey', `nothing unless the source is an .h5ad file (${path.basename(source)} is not)`, o.layer ?? o.labelKey, 'type');
+  if (ext0 === '.h5ad') {
+    if (mmap) throw new LatentkitError('LATENTKIT_BAD_DATA', `${source}: an .h5ad is read into memory (mmap applies to .npy and IDX files)`);
+    const a = await readH5ad(source, { layer: o.layer as string | undefined });
+    const labelled = o.labelKey === undefined ? undefined : obsCodes(a, o.labelKey as string, 'labelKey', source);
+    return { x: a.x, labels: labelled?.codes ?? new Uint8Array(a.x.rows), name: path.basename(source), ...(labelled ? { labelNames: labelled.names } : {}) };
+  }
   if (source === 'mnist') return { ...(await mnist({ split: 'train', mmap })), name: 'mnist' };
   const ext = path.extname(source.replace(/\.gz$/, '')).toLowerCase();
   const name = path.basename(source);

@@ -11,6 +11,8 @@ import { BYTE_SCALE, DataMatrix } from './rows';
 export interface LabelledData<X extends DataMatrix = Matrix> {
   x: X;
   labels: Uint8Array;
+  /** what each label code means (an .h5ad obs column's categories), when known */
+  labelNames?: string[];
 }
 
 function mnistDir(): string {

@@ -158,10 +158,12 @@ Napi::Value Gather(const Napi::CallbackInfo& info) {
   auto idx = iv.As<Napi::TypedArrayOf<int64_t>>();
   const int64_t n = static_cast<int64_t>(idx.ElementLength());
   float* out = a.f32(4, "out", a.product({n, cols}, "out"));
+  const int64_t* rows_asked = idx.Data();
   for (int64_t i = 0; i < n; ++i)
-    if (idx[i] < 0 || idx[i] >= rows)
-      a.range_error("indices", "row indices in [0, " + std::to_string(rows) + ")", Napi::Number::New(a.env(), static_cast<double>(idx[i])));
-  Status s = n > 0 ? x->gather(out, idx.Data(), n) : Status::Ok();
+    if (rows_asked[i] < 0 || rows_asked[i] >= rows)
+      a.range_error("indices", "row indices in [0, " + std::to_string(rows) + ")",
+                    Napi::Number::New(a.env(), static_cast<double>(rows_asked[i])));
+  Status s = n > 0 ? x->gather(out, rows_asked, n) : Status::Ok();
   if (!s.ok()) throw_status(a.env(), s);
   return a.env().Undefined();
 }

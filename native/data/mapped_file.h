@@ -24,6 +24,10 @@ class MappedFile {
   const std::string& path() const { return path_; }
   // Asks the kernel to read [offset, offset + bytes) ahead (madvise WILLNEED); a hint, failures ignored.
   void will_need(size_t offset, size_t bytes) const;
+  // When the file fits in half the machine's memory: maps every page now (madvise POPULATE_READ, else a read of one
+  // byte per page), so that a shuffled pass pays no page fault per row — reading the file from disk in order if it
+  // is not in the page cache. Larger files are left to faults and reads ahead. Returns whether it populated.
+  bool populate() const;
 
  private:
   MappedFile(std::string path, uint8_t* data, size_t size) : path_(std::move(path)), data_(data), size_(size) {}

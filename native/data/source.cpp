@@ -70,6 +70,9 @@ class DenseF32 : public RowSource {
   void will_need(int64_t r0, int64_t r1) const override {
     will_need_rows(storage_.mapping, data_, cols() * 4, r0, r1);
   }
+  void prepare() const override {
+    if (storage_.mapping) storage_.mapping->populate();
+  }
 
  private:
   const float* data_;
@@ -93,6 +96,9 @@ class DenseU8 : public RowSource {
   }
   void will_need(int64_t r0, int64_t r1) const override {
     will_need_rows(storage_.mapping, data_, cols(), r0, r1);
+  }
+  void prepare() const override {
+    if (storage_.mapping) storage_.mapping->populate();
   }
 
  private:
@@ -138,6 +144,7 @@ class Subset : public RowSource {
     const int64_t lo = idx_[r0], hi = idx_[r1 - 1] + 1;
     if (hi > lo && hi - lo <= 2 * (r1 - r0)) base_->will_need(lo, hi);
   }
+  void prepare() const override { base_->prepare(); }
 
  private:
   std::shared_ptr<const RowSource> base_;

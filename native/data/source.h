@@ -33,6 +33,9 @@ class RowSource {
   virtual const float* view(int64_t r0) const { (void)r0; return nullptr; }
   // A hint that rows [r0, r1) are read soon (a mapped file reads them ahead).
   virtual void will_need(int64_t r0, int64_t r1) const { (void)r0; (void)r1; }
+  // Before many passes in shuffled order (training): a mapped file that fits in memory is mapped whole now
+  // (MappedFile::populate).
+  virtual void prepare() const {}
 
  protected:
   // OK, or the error for a value at (r, c) that is not finite or not inside `support`.

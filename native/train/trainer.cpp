@@ -184,6 +184,10 @@ Status VaeTrainer::train_epoch(int64_t epoch, const float* kl_weights, const flo
                                EpochResult* result, const std::atomic<bool>* cancel, const ProgressFn& progress) {
   const int64_t N = rows_, bs = workspace_->capacity;
   const int64_t steps = steps_per_epoch();
+  if (!prepared_) {  // a mapped file that fits in memory is mapped whole before the first shuffled pass
+    data_->prepare();
+    prepared_ = true;
+  }
   LK_RETURN_IF_ERROR(order_epoch(epoch));
   *result = EpochResult{};
   // The shadow starts each epoch from the master weights (they may have been set between epochs); Adam keeps it.

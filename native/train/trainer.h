@@ -113,6 +113,7 @@ class VaeTrainer {
   // Block shuffle: the epoch's order of blocks, where each ends in perm_, and how many have been read ahead.
   std::vector<int64_t> block_order_, block_end_;
   int64_t blocks_ahead_ = 0;
+  bool prepared_ = false;  // data_->prepare() done (the first epoch)
   // Aggressive training's inner batches: a second shuffled pass over the data, reshuffled when used up.
   std::vector<int64_t> inner_perm_;
   int64_t inner_cursor_ = 0, inner_shuffles_ = 0, inner_steps_ = 0;
