@@ -63,14 +63,11 @@ export type NativeRows =
   | { indptr: BigInt64Array; indices: Int32Array; values: Float32Array }
   | { base: NativeRows; rows: BigInt64Array };
 
-export type RowsForm = 'dense' | 'mapped' | 'bytes' | 'csr' | 'selection';
-
-/** A checked input: its size and its native form. */
+/** A checked input: its size and its native form (and the matrix itself when it is dense float32 in memory). */
 export class Rows {
   constructor(
     readonly rows: number,
     readonly cols: number,
-    readonly form: RowsForm,
     readonly native: NativeRows,
     /** The dense matrix, when the input was an in-memory float32 one. */
     readonly dense?: Matrix,
@@ -78,7 +75,7 @@ export class Rows {
 
   /** Checked in-memory float32 rows. */
   static ofMatrix(m: Matrix): Rows {
-    return new Rows(m.rows, m.cols, 'dense', m.data, m);
+    return new Rows(m.rows, m.cols, m.data, m);
   }
 }
 
@@ -114,7 +111,7 @@ export function takeDataRows(x: DataMatrix, indices: ArrayLike<number>): Matrix 
 /** The whole of x as a dense float32 matrix (x itself when it is one in memory). */
 export function denseMatrix(x: DataMatrix): Matrix {
   const r = rowsOf('x', x, { unchecked: true });
-  return r.dense ?? denseRows(r, { length: r.rows } as ArrayLike<number>, true);
+  return r.dense ?? denseRows(r, null);
 }
 
 export interface ToRowsOptions extends Pick<ToMatrixOptions, 'cols' | 'allowEmpty'> {
@@ -139,11 +136,11 @@ function rowsOf(name: string, x: unknown, options: ToRowsOptions): Rows {
   if (isByteMatrix(x)) {
     const { rows, cols } = shape(name, x);
     if (x.data.length !== rows * cols) fail(`${name}.data`, `a Uint8Array of length rows·cols = ${rows * cols}`, x.data);
-    return new Rows(rows, cols, 'bytes', x.data);
+    return new Rows(rows, cols, x.data);
   }
   if (isMappedMatrix(x)) {
     const { rows, cols } = shape(name, x);
-    return new Rows(rows, cols, 'mapped', { mapping: x.mapping, offset: x.offset, dtype: x.dtype });
+    return new Rows(rows, cols, { mapping: x.mapping, offset: x.offset, dtype: x.dtype });
   }
   const m = toMatrix(name, x, { cols: options.cols, allowEmpty: true, finite: !options.unchecked });
   if (!options.unchecked) options.check?.(m);
@@ -183,21 +180,22 @@ function csrRows(name: string, x: CsrMatrix): Rows {
   if (indptr.length !== rows + 1) fail(`${name}.indptr`, `rows + 1 = ${rows + 1} entries`, x.indptr);
   if (values.length !== indices.length) fail(`${name}.data`, `one value per index (${indices.length})`, x.data);
   // Structure and values are checked natively, once per call (data_binding.h).
-  return new Rows(rows, cols, 'csr', { indptr, indices, values });
+  return new Rows(rows, cols, { indptr, indices, values });
 }
 
 function selectionRows(name: string, x: RowSelection, options: ToRowsOptions): Rows {
   const base = rowsOf(name, x.of, options);
   const idx = integers(`${name}.indices`, x.indices, (n) => new BigInt64Array(n), Math.max(0, base.rows - 1));
   if (base.rows === 0 && idx.length > 0) fail(`${name}.indices`, 'no indices (the input has no rows)', x.indices);
-  return new Rows(idx.length, base.cols, 'selection', { base: base.native, rows: idx });
+  return new Rows(idx.length, base.cols, { base: base.native, rows: idx });
 }
 
-/** Rows `indices` (identity: 0 … rows − 1) of checked rows, densified natively into a new float32 matrix. */
-export function denseRows(x: Rows, indices: ArrayLike<number>, identity = false): Matrix {
-  const out: Matrix = { data: new Float32Array(indices.length * x.cols), rows: indices.length, cols: x.cols };
-  const idx = new BigInt64Array(indices.length);
-  for (let i = 0; i < idx.length; i++) idx[i] = BigInt(identity ? i : indices[i]);
+/** Rows `indices` (null: every row) of checked rows, densified natively into a new float32 matrix. */
+export function denseRows(x: Rows, indices: ArrayLike<number> | null): Matrix {
+  const n = indices ? indices.length : x.rows;
+  const out: Matrix = { data: new Float32Array(n * x.cols), rows: n, cols: x.cols };
+  const idx = new BigInt64Array(n);
+  for (let i = 0; i < n; i++) idx[i] = BigInt(indices ? indices[i] : i);
   if (idx.length > 0) native().data.gather(x.native, x.rows, x.cols, idx, out.data);
   return out;
 }
