@@ -175,7 +175,6 @@ export async function readNpy(file: string): Promise<Matrix> {
  * convert with x.astype(np.float32).
  */
 export async function mapNpy(file: string): Promise<MappedMatrix> {
-  await withDataFile(file, async () => undefined); // a missing file or a folder: loadData's message
   const mapping = native().data.mapFile(file);
   const h = parseNpyHeader(mapping.read(0, NPY_HEADER_MAX), file);
   valueBytes(h, mapping.byteLength(), badNpy(file));

@@ -34,11 +34,6 @@ Status RowSource::check_value(float v, Support support, int64_t r, int64_t c) co
                                           " at row " + std::to_string(r) + ", column " + std::to_string(c));
 }
 
-Status DenseView::read_row(float* out, int64_t r) const {
-  std::memcpy(out, data_ + r * cols(), sizeof(float) * cols());
-  return Status::Ok();
-}
-
 namespace {
 
 // The bytes of mapping m that rows [r0, r1) of `data` occupy, read ahead.

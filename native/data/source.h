@@ -70,15 +70,4 @@ Status csr_source(std::string name, int64_t rows, int64_t cols, std::vector<int6
 Status subset_source(std::shared_ptr<const RowSource> base, std::vector<int64_t> idx,
                      std::shared_ptr<const RowSource>* out);
 
-// A non-owning view of checked float32 rows (rows, cols) for a call that reads them before returning.
-class DenseView : public RowSource {
- public:
-  DenseView(const float* data, int64_t rows, int64_t cols) : RowSource("x", rows, cols), data_(data) {}
-  Status read_row(float* out, int64_t r) const override;
-  const float* view(int64_t r0) const override { return data_ + r0 * cols(); }
-
- private:
-  const float* data_;
-};
-
 }  // namespace lk
