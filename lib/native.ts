@@ -221,22 +221,24 @@ export interface NativeLinearGaussian {
 }
 
 export interface NativeClassical {
-  gmmFit(x: Float32Array, rows: number, cols: number, options: {
+  gmmFit(x: NativeRows, rows: number, cols: number, options: {
     nComponents: number; covarianceType: NativeCovarianceType; tol: number; maxIter: number; nInit: number; init: 'kmeans' | 'k-means++' | 'random' | 'random_from_data';
     regCovar: number; seed: number; threads: number; weightsInit?: Float64Array; meansInit?: Float64Array; precisionsInit?: Float64Array; onProgress?: NativeProgress;
   }): NativeJob<NativeGmmFit>;
-  gmmLogProb(x: Float32Array, rows: number, cols: number, params: NativeGmmParams, resp: Float64Array | null, logNorm: Float64Array): void;
-  pcaFit(x: Float32Array, rows: number, cols: number, nComponents: number, threads: number): NativeJob<{
+  gmmLogProb(x: NativeRows, rows: number, cols: number, params: NativeGmmParams, resp: Float64Array | null, logNorm: Float64Array): void;
+  pcaFit(x: NativeRows, rows: number, cols: number, nComponents: number, threads: number): NativeJob<{
     mean: Float64Array; components: Float64Array; explainedVariance: Float64Array; noiseVariance: number; totalVariance: number;
   }>;
-  linearGaussianEm(x: Float32Array, rows: number, cols: number, options: {
+  linearGaussianEm(x: NativeRows, rows: number, cols: number, options: {
     nComponents: number; isotropic: boolean; ddof: number; tol: number; maxIter: number; seed: number; sampleEstep: boolean; samples: number; threads: number; onProgress?: NativeProgress;
   }): NativeJob<{ mean: Float64Array; W: Float64Array; psi: Float64Array; loglike: Float64Array; nIter: number; converged: boolean }>;
   /** scikit-learn's SVD-based FactorAnalysis (native/models/linear_gaussian.h); the result as linearGaussianEm's. */
-  factorAnalysisSvd(x: Float32Array, rows: number, cols: number, options: { nComponents: number; tol: number; maxIter: number; threads: number; onProgress?: NativeProgress }): NativeJob<{
+  factorAnalysisSvd(x: NativeRows, rows: number, cols: number, options: { nComponents: number; tol: number; maxIter: number; threads: number; onProgress?: NativeProgress }): NativeJob<{
     mean: Float64Array; W: Float64Array; psi: Float64Array; loglike: Float64Array; nIter: number; converged: boolean }>;
-  linearGaussianLogDensity(x: Float32Array, rows: number, cols: number, model: NativeLinearGaussian, out: Float64Array): void;
-  linearGaussianPosteriorMean(x: Float32Array, rows: number, cols: number, model: NativeLinearGaussian, out: Float64Array): void;
+  linearGaussianLogDensity(x: NativeRows, rows: number, cols: number, model: NativeLinearGaussian, out: Float64Array): void;
+  linearGaussianPosteriorMean(x: NativeRows, rows: number, cols: number, model: NativeLinearGaussian, out: Float64Array): void;
+  /** (x − mean) componentsᵀ into out (rows, nComponents). */
+  pcaTransform(x: NativeRows, rows: number, cols: number, model: { nComponents: number; mean: Float64Array; components: Float64Array }, out: Float32Array): void;
   cholesky(a: Float64Array, d: number): void;
   spdInverse(a: Float64Array, d: number): number;
   symmetricEigen(a: Float64Array, d: number, w: Float64Array): void;

@@ -189,6 +189,33 @@ test('fit gmm | pca | ppca | fa write a model, metrics and a picture; score read
   expect(badCov.err).toMatch(/--covariance expects one of full, tied, diag, spherical but received "banded"/);
 });
 
+test('fit reads --mmap and sparse .h5ad layers natively: the same fit as the in-memory data; score re-reads the recorded source', async () => {
+  const images = path.join(tmp, 'fa-images.npy'); // 8×8 images
+  fs.writeFileSync(images, encodeNpy({ data: uniform(300 * 64, 5), rows: 300, cols: 64 }));
+  const metrics = async (dir: string, args: string[]) => {
+    const r = await runCli(['fit', 'fa', '--data', images, '--components', '3', '--out', path.join(tmp, dir), '--threads', '1', ...args]);
+    expect(r.code).toBe(0);
+    return JSON.parse(fs.readFileSync(path.join(tmp, dir, 'metrics.json'), 'utf8'));
+  };
+  const [plain, mapped] = [await metrics('fa-plain', []), await metrics('fa-mmap', ['--mmap'])];
+  expect(mapped.config.source).toMatchObject({ mmap: true });
+  expect(mapped.logLikelihoodPerIteration).toEqual(plain.logLikelihoodPerIteration);
+  expect(mapped.final.testLogLikelihood).toBe(plain.final.testLogLikelihood);
+  const s = await runCli(['score', '--model', path.join(tmp, 'fa-mmap', 'model.safetensors')]);
+  expect(JSON.parse(s.out.trim().split('\n').pop()!).logLikelihood).toBe(plain.final.testLogLikelihood);
+
+  const cells = path.join(__dirname, 'fixtures', 'cells.h5ad'); // layers['counts'] is CSR
+  const out = path.join(tmp, 'gmm-cells');
+  const r = await runCli(['fit', 'gmm', '--data', cells, '--layer', 'counts', '--label-key', 'cell_type', '--components', '2',
+    '--covariance', 'diag', '--out', out, '--threads', '1']);
+  expect(r.code).toBe(0);
+  const m = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+  expect(m.config).toMatchObject({ source: { layer: 'counts', labelKey: 'cell_type' }, trainRows: 36, testRows: 4, cols: 12 });
+  const sc = await runCli(['score', '--model', path.join(out, 'model.safetensors'), '--split', 'train']);
+  expect(JSON.parse(sc.out.trim().split('\n').pop()!).logLikelihood).toBeCloseTo(m.final.trainLogLikelihood, 10);
+  expect(fs.readFileSync(path.join(out, 'scatter.svg'), 'utf8')).toMatch(/cluster|component/);
+});
+
 test('--precision for train, eval and sample: metrics.json and eval.json record the precision and the ISA', async () => {
   const { native } = await import('../lib/native');
   const info = native().info();

@@ -68,14 +68,7 @@ describe('memory-mapped .npy and bytes', () => {
 
   test('uint8 bytes (mapped .npy, in memory) train as their float32 v · (1/255); loadData scales a 2-D uint8 .npy', async () => {
     const file = path.join(tmp, 'mnist-u8.npy');
-    const header = `{'descr': '|u1', 'fortran_order': False, 'shape': (${mnistBytes.rows}, 784), }`;
-    const pad = ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64);
-    const head = Buffer.alloc(10);
-    head.writeUInt8(0x93, 0);
-    head.write('NUMPY', 1, 'latin1');
-    head[6] = 1;
-    head.writeUInt16LE(header.length + pad.length + 1, 8);
-    fs.writeFileSync(file, Buffer.concat([head, Buffer.from(header + pad + '\n', 'latin1'), Buffer.from(mnistBytes.data)]));
+    fs.writeFileSync(file, encodeNpy(mnistBytes));
     const mapped = await mapNpy(file);
     expect(mapped.dtype).toBe('uint8');
     const inMemory = denseMatrix((await loadData(file)).x);

@@ -2,7 +2,7 @@
 // and a picture) and `latentkit score` (mean log-likelihood of a saved classical model on a data split).
 import * as fs from 'fs';
 import * as path from 'path';
-import { denseMatrix } from '../data';
+import { DataMatrix, takeDataRows } from '../data/rows';
 import { project2d } from '../eval/projection';
 import { writeFileAtomic } from '../io/atomic';
 import { Matrix } from '../matrix';
@@ -43,18 +43,24 @@ function build(model: ModelName, flags: Flags): Classical {
   return new FactorAnalysis({ nComponents, method, estep, samples: num(flags, 'samples', 1), seed, threads, maxIter, tol });
 }
 
+/** Test rows the scatter shows at most (the first ones, densified for the picture alone). */
+const SCATTER_ROWS = 10_000;
+
 /**
- * What the picture shows: component means (GMM) or axes / loadings as images, else a 2-D scatter coloured by cluster
- * (GMM) or label; returns the files written.
+ * What the picture shows: component means (GMM) or axes / loadings as images, else a 2-D scatter of the test rows
+ * coloured by cluster (GMM) or label; returns the files written.
  */
-async function writeModelPicture(out: string, model: Classical, x: Matrix, labels: Uint8Array): Promise<string[]> {
-  const side = squareSide(x.cols);
+async function writeModelPicture(out: string, model: Classical, test: DataMatrix, testLabels: Uint8Array): Promise<string[]> {
+  const side = squareSide(test.cols);
   if (side !== undefined) {
     const rows = model instanceof GaussianMixture ? model.means : model.components;
-    const images = { data: Float32Array.from(rows.data), rows: rows.shape[0], cols: x.cols };
+    const images = { data: Float32Array.from(rows.data), rows: rows.shape[0], cols: test.cols };
     await writeFileAtomic(path.join(out, 'components.png'), imageGridPng(images, { height: side, columns: Math.min(images.rows, 10), normalize: !(model instanceof GaussianMixture), zoom: 3 }));
     return ['components.png'];
   }
+  const shown = Math.min(test.rows, SCATTER_ROWS);
+  const x: Matrix = takeDataRows(test, Array.from({ length: shown }, (_, i) => i));
+  const labels = testLabels.subarray(0, shown);
   const gmm = model instanceof GaussianMixture;
   return writePicture(out, 'scatter', await scatterChart(project2d(x), gmm ? model.predict(x) : labels, { title: 'test rows on their first two principal axes',
     xTitle: 'principal axis 1', yTitle: 'principal axis 2', legendTitle: gmm ? 'component' : 'label' }));
@@ -66,16 +72,16 @@ export async function fitCommand(argv: string[]): Promise<void> {
     'n-init': { type: 'string' }, 'reg-covar': { type: 'string' }, method: { type: 'string' }, estep: { type: 'string' },
     samples: { type: 'string' }, 'max-iter': { type: 'string' }, tol: { type: 'string' }, seed: { type: 'string' },
     threads: { type: 'string' }, out: { type: 'string' }, labels: { type: 'string' }, 'test-data': { type: 'string' },
-    'test-labels': { type: 'string' } }, commandHelp('fit'), true);
+    'test-labels': { type: 'string' }, mmap: { type: 'boolean', default: false }, layer: { type: 'string' },
+    'label-key': { type: 'string' } }, commandHelp('fit'), true);
   const flags = values as Flags;
   if (positionals.length !== 1 || !MODELS.includes(positionals[0] as ModelName))
     usage(`fit expects one model, ${MODELS.join(' | ')}, but received ${JSON.stringify(positionals.join(' '))}`);
   const name = positionals[0] as ModelName;
   const model = build(name, flags);
   const source = dataSource(flags, num(flags, 'seed', 0));
-  // The classical fits read dense float32 in memory (this command has no --mmap).
-  const split = await loadSplit(source);
-  const data = { ...split, train: { ...split.train, x: denseMatrix(split.train.x) }, test: { ...split.test, x: denseMatrix(split.test.x) } };
+  // Any form is read natively a chunk of rows at a time: mapped (--mmap), bytes, sparse (.npz, .h5ad).
+  const data = await loadSplit(source);
   const out = String(flags.out ?? `runs/${name}`);
   process.stderr.write(`fitting ${name} (${JSON.stringify(model.options)}) on ${data.name}: ${data.train.x.rows} train / ${data.test.x.rows} test rows × ${data.train.x.cols}\n`);
   const t0 = performance.now();
@@ -119,7 +125,8 @@ const LOADERS: Record<string, (file: string) => Promise<Classical>> = {
 
 export async function scoreCommand(argv: string[]): Promise<void> {
   const { values } = parseCommand('score', argv, {
-    model: { type: 'string' }, data: { type: 'string' }, labels: { type: 'string' }, split: { type: 'string', default: 'test' } }, commandHelp('score'));
+    model: { type: 'string' }, data: { type: 'string' }, labels: { type: 'string' }, split: { type: 'string', default: 'test' },
+    mmap: { type: 'boolean', default: false }, layer: { type: 'string' }, 'label-key': { type: 'string' } }, commandHelp('score'));
   const flags = values as Flags;
   if (!values.model) usage('score needs --model <model.safetensors> (written by latentkit fit)');
   const kind = await checkpointKind(values.model);
@@ -127,7 +134,7 @@ export async function scoreCommand(argv: string[]): Promise<void> {
   if (!load) usage(kind === 'vae' ? `${values.model} is a VAE: use latentkit eval --model ${values.model}` : `${values.model} holds a ${kind}, not a model latentkit score knows`);
   const model = await load(values.model);
   const split = choice(flags, 'split', ['test', 'train'] as const, 'test');
-  const x = denseMatrix((await evaluationRows(values.model, flags, split, 'score')).x);
+  const x = (await evaluationRows(values.model, flags, split, 'score')).x;
   const t0 = performance.now();
   const result = { model: kind, split, rows: x.rows, logLikelihood: model.score(x), seconds: 0 };
   result.seconds = (performance.now() - t0) / 1000;

@@ -28,10 +28,11 @@ Usage:
   latentkit fit gmm|pca|ppca|fa [--data <src>] [--components N] [--covariance full|tied|diag|spherical]
                 [--init kmeans|k-means++|random|random_from_data] [--n-init N] [--reg-covar X]
                 [--method closed|em (ppca) | svd|em (fa)] [--estep expectation|sample] [--samples S] [--max-iter N] [--tol X]
-                [--seed N] [--threads N] [--out runs/<model>]
+                [--seed N] [--threads N] [--out runs/<model>] [--mmap] [--layer <name>] [--label-key <col>]
                                      fit a classical model on the train split: model.safetensors, metrics.json,
-                                     loglike.png (+ .svg, .vl.json), components.png (images) or scatter.png (other data)
-  latentkit score --model <model.safetensors> [--data <src>] [--split test|train]
+                                     loglike.png (+ .svg, .vl.json), components.png (images) or scatter.png (other data);
+                                     the data in any form train reads (--mmap, sparse .npz / .h5ad), never densified
+  latentkit score --model <model.safetensors> [--data <src>] [--split test|train] [--mmap] [--layer <name>]
                                      mean log-likelihood per row of a fitted classical model: every row of --data
                                      (mnist: its --split) or, without --data, the run's own test (or train) rows
   latentkit <command> --help         one command's options

@@ -6,7 +6,7 @@ import { LatentkitError } from '../errors';
 import { Matrix } from '../matrix';
 import { native } from '../native';
 import { withDataFile } from './file';
-import type { MappedMatrix } from './rows';
+import type { ByteMatrix, MappedMatrix } from './rows';
 
 /** A parsed .npy header: the dtype, the shape as (rows, cols), and the byte offset of the values. */
 export interface NpyHeader {
@@ -201,9 +201,10 @@ async function readAt(fh: fs.promises.FileHandle, position: number, length: numb
   return done === length ? buf : buf.subarray(0, done);
 }
 
-/** Serialises a float32 matrix as a version-1 .npy file. */
-export function encodeNpy(m: Matrix): Buffer {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${m.rows}, ${m.cols}), }`;
+/** Serialises a float32 matrix (or a uint8 one, as bytes: '|u1') as a version-1 .npy file. */
+export function encodeNpy(m: Matrix | ByteMatrix): Buffer {
+  const descr = m.data instanceof Uint8Array ? '|u1' : '<f4';
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${m.rows}, ${m.cols}), }`;
   const total = 10 + header.length + 1;
   header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
   const head = Buffer.alloc(10);

@@ -1,8 +1,9 @@
 // models/classical.ts — what the classical models (GaussianMixture, PCA, PPCA, FactorAnalysis) share: float64
-// parameter tensors, data checks, the not-fitted error, ConvergenceWarning, and their safetensors checkpoints
+// parameter tensors, data checks (data in any form of data/rows.ts), the not-fitted error, ConvergenceWarning, and their safetensors checkpoints
 // (float64 tensors; metadata format=latentkit, kind=<model>, options as JSON).
 import { LatentkitError } from '../errors';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors';
+import { Rows, toRows } from '../data/rows';
 import { Matrix, MatrixLike, toMatrix } from '../matrix';
 import { LatentkitError as Err, withCallerStack } from '../errors';
 import type { NativeJob, NativeProgress } from '../native';
@@ -20,11 +21,21 @@ export function tensor64(data: Float64Array, shape: number[]): Tensor64 {
   return { data, shape };
 }
 
-/** The training or scoring data as a float32 matrix, checked (finite values, the expected width). */
+/** A float32 matrix (latent codes), checked (finite values, the expected width). */
 export function dataMatrix(name: string, x: unknown, cols?: number, minRows = 1): Matrix {
   const m = toMatrix(name, x as MatrixLike, { cols, allowEmpty: minRows === 0 });
   if (m.rows < minRows) failReceived(name, `at least ${minRows} rows`, `${m.rows} rows`);
   return m;
+}
+
+/**
+ * The training or scoring data in any form (data/rows.ts: dense, bytes, CSR, a mapped file, a row selection),
+ * checked: the expected width, at least `minRows` rows, finite values (a mapped file's natively, as they are read).
+ */
+export function dataRows(name: string, x: unknown, cols?: number, minRows = 1): Rows {
+  const r = toRows(name, x, { cols, allowEmpty: minRows === 0 });
+  if (r.rows < minRows) failReceived(name, `at least ${minRows} rows`, `${r.rows} rows`);
+  return r;
 }
 
 /** A user parameter given as a (nested) number array or typed array, flattened to float64 of length `length`. */

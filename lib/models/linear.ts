@@ -1,12 +1,13 @@
 // models/linear.ts — the linear Gaussian latent-variable models, scikit-learn's API camelCased: PCA, PPCA and
 // FactorAnalysis. Each is x = W z + mean + ε with z ~ N(0, I_q) and ε ~ N(0, diag ψ) (ψ = σ² for PCA/PPCA), so they
 // share one scoring path (native log-density and posterior mean through the matrix inversion lemma). Data
-// (rows, d) float32; parameters float64: mean (d), W (d, q) row-major, ψ (d); components are (q, d).
+// (rows, d) in any form of data/rows.ts (dense float32, bytes, CSR, a mapped file), read natively a chunk at a time; parameters float64: mean (d), W (d, q) row-major, ψ (d); components are (q, d).
+import { DataInput, Rows } from '../data/rows';
 import { Matrix, MatrixLike, matrix } from '../matrix';
 import { native, NativeJob, NativeLinearGaussian, NativeProgress } from '../native';
 import { RngPurpose, rngStream } from '../rng';
 import { fail, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../validate';
-import { convergenceWarning, dataMatrix, FitOptions, loadModel, notFitted, runFit, saveModel, Tensor64, tensor64 } from './classical';
+import { convergenceWarning, dataMatrix, dataRows, FitOptions, loadModel, notFitted, runFit, saveModel, Tensor64, tensor64 } from './classical';
 import { threadsOption } from '../threads';
 
 interface LinearFit {
@@ -50,26 +51,26 @@ abstract class LinearGaussianModel {
   }
 
   /** log N(x_i | mean, W Wᵀ + diag ψ) per row (scikit-learn's score_samples). */
-  scoreSamples(x: MatrixLike): Float64Array {
+  scoreSamples(x: DataInput): Float64Array {
     const m = this.nativeModel('scoreSamples');
-    const data = dataMatrix('x', x, m.mean.length);
+    const data = dataRows('x', x, m.mean.length);
     const out = new Float64Array(data.rows);
-    native().classical.linearGaussianLogDensity(data.data, data.rows, data.cols, m, out);
+    native().classical.linearGaussianLogDensity(data.native, data.rows, data.cols, m, out);
     return out;
   }
 
   /** Mean log-likelihood per row. */
-  score(x: MatrixLike): number {
+  score(x: DataInput): number {
     const s = this.scoreSamples(x);
     return s.reduce((a, b) => a + b, 0) / s.length;
   }
 
   /** The posterior mean E[z | x] = G⁻¹ Wᵀ Ψ⁻¹ (x − mean), (rows, q). */
-  transform(x: MatrixLike): Matrix {
+  transform(x: DataInput): Matrix {
     const m = this.nativeModel('transform');
-    const data = dataMatrix('x', x, m.mean.length);
+    const data = dataRows('x', x, m.mean.length);
     const out = new Float64Array(data.rows * m.nComponents);
-    native().classical.linearGaussianPosteriorMean(data.data, data.rows, data.cols, m, out);
+    native().classical.linearGaussianPosteriorMean(data.native, data.rows, data.cols, m, out);
     return { data: Float32Array.from(out), rows: data.rows, cols: m.nComponents };
   }
 
@@ -177,10 +178,10 @@ abstract class LinearGaussianModel {
 }
 
 /** From closed-form PCA: W = Vᵀ diag(√(λ − σ²)), the maximum-likelihood PPCA loadings (Tipping & Bishop 1999). */
-async function closedForm(x: Matrix, q: number, threads: number, options: FitOptions): Promise<LinearFit> {
+async function closedForm(x: Rows, q: number, threads: number, options: FitOptions): Promise<LinearFit> {
   const d = x.cols;
   if (q > Math.min(x.rows, d)) fail('nComponents', `at most min(rows, columns) = ${Math.min(x.rows, d)}`, q);
-  const r = await runFit('PCA', options, () => native().classical.pcaFit(x.data, x.rows, d, q, threads));
+  const r = await runFit('PCA', options, () => native().classical.pcaFit(x.native, x.rows, d, q, threads));
   const W = new Float64Array(d * q);
   for (let a = 0; a < q; a++) {
     const scale = Math.sqrt(Math.max(r.explainedVariance[a] - r.noiseVariance, 0));
@@ -203,18 +204,16 @@ export class PCA extends LinearGaussianModel {
     this.options = { nComponents: integer('nComponents', o.nComponents, 1, 1 << 20), threads: threadsOption(o.threads) };
   }
   /** `signal` (optional) cancels the fit. */
-  async fit(x: MatrixLike, options: FitOptions = {}): Promise<this> {
-    this.fitted = await closedForm(dataMatrix('x', x, undefined, 2), this.options.nComponents, this.options.threads, options);
+  async fit(x: DataInput, options: FitOptions = {}): Promise<this> {
+    this.fitted = await closedForm(dataRows('x', x, undefined, 2), this.options.nComponents, this.options.threads, options);
     return this;
   }
   /** Projection on the principal axes, (x − mean) Vᵀ (scikit-learn's PCA.transform). */
-  override transform(x: MatrixLike): Matrix {
+  override transform(x: DataInput): Matrix {
     const f = this.model('transform');
-    const data = dataMatrix('x', x, f.d);
-    const xc = new Float32Array(data.data.length);
-    for (let i = 0; i < data.rows; i++) for (let j = 0; j < f.d; j++) xc[i * f.d + j] = data.data[i * f.d + j] - f.mean[j];
+    const data = dataRows('x', x, f.d);
     const out = matrix(data.rows, f.q);
-    native().kernels.gemm(false, true, data.rows, f.q, f.d, 1, xc, Float32Array.from(f.components), 0, out.data);
+    native().classical.pcaTransform(data.native, data.rows, data.cols, { nComponents: f.q, mean: f.mean, components: f.components }, out.data);
     return out;
   }
   /** z (rows, q) in principal-axis coordinates → z V + mean. */
@@ -247,9 +246,9 @@ export class PPCA extends LinearGaussianModel {
       seed: integer('seed', o.seed ?? 0, 0), threads: threadsOption(o.threads) };
   }
   /** `signal` cancels the fit; `progress` (method 'em') gets each EM iteration's mean log-likelihood. */
-  async fit(x: MatrixLike, options: FitOptions = {}): Promise<this> {
+  async fit(x: DataInput, options: FitOptions = {}): Promise<this> {
     const o = this.options;
-    const m = dataMatrix('x', x, undefined, 2);
+    const m = dataRows('x', x, undefined, 2);
     if (o.method === 'closed') {
       this.fitted = await closedForm(m, o.nComponents, o.threads, options);
       return this;
@@ -300,12 +299,12 @@ export class FactorAnalysis extends LinearGaussianModel {
         this.options.estep !== 'expectation' ? this.options.estep : this.options.samples);
   }
   /** `signal` cancels the fit; `progress` gets each iteration's mean log-likelihood. */
-  async fit(x: MatrixLike, options: FitOptions = {}): Promise<this> {
+  async fit(x: DataInput, options: FitOptions = {}): Promise<this> {
     const o = this.options;
-    const m = dataMatrix('x', x, undefined, 2);
+    const m = dataRows('x', x, undefined, 2);
     if (o.nComponents > m.cols) fail('nComponents', `at most the number of columns (${m.cols})`, o.nComponents);
     this.fitted = o.method === 'svd'
-      ? await linearFit(m, (onProgress) => native().classical.factorAnalysisSvd(m.data, m.rows, m.cols, { nComponents: o.nComponents, tol: o.tol, maxIter: o.maxIter, threads: o.threads, ...(onProgress ? { onProgress } : {}) }),
+      ? await linearFit(m, (onProgress) => native().classical.factorAnalysisSvd(m.native, m.rows, m.cols, { nComponents: o.nComponents, tol: o.tol, maxIter: o.maxIter, threads: o.threads, ...(onProgress ? { onProgress } : {}) }),
         { q: o.nComponents, isotropic: false, maxIter: o.maxIter, tol: o.tol, warnOnMaxIter: true }, 'FactorAnalysis', options)
       : await linearEm(m, { nComponents: o.nComponents, isotropic: false, ddof: 0, tol: o.tol, maxIter: o.maxIter, seed: o.seed,
         sampleEstep: o.estep === 'sample', samples: o.samples, threads: o.threads }, 'FactorAnalysis', options);
@@ -325,13 +324,13 @@ export class FactorAnalysis extends LinearGaussianModel {
 
 type NativeLinearFit = Awaited<ReturnType<ReturnType<typeof native>['classical']['linearGaussianEm']>>;
 
-async function linearEm(m: Matrix, opts: Parameters<ReturnType<typeof native>['classical']['linearGaussianEm']>[3], model: string, options: FitOptions): Promise<LinearFit> {
-  return linearFit(m, (onProgress) => native().classical.linearGaussianEm(m.data, m.rows, m.cols, { ...opts, ...(onProgress ? { onProgress } : {}) }),
+async function linearEm(m: Rows, opts: Parameters<ReturnType<typeof native>['classical']['linearGaussianEm']>[3], model: string, options: FitOptions): Promise<LinearFit> {
+  return linearFit(m, (onProgress) => native().classical.linearGaussianEm(m.native, m.rows, m.cols, { ...opts, ...(onProgress ? { onProgress } : {}) }),
     { q: opts.nComponents, isotropic: opts.isotropic, maxIter: opts.maxIter, tol: opts.tol, warnOnMaxIter: !opts.sampleEstep }, model, options);
 }
 
 /** Runs a native linear-Gaussian fit and derives components, explained and total variance from its W and ψ. */
-async function linearFit(m: Matrix, start: (onProgress?: NativeProgress) => NativeJob<NativeLinearFit>, o: { q: number; isotropic: boolean; maxIter: number; tol: number; warnOnMaxIter: boolean },
+async function linearFit(m: Rows, start: (onProgress?: NativeProgress) => NativeJob<NativeLinearFit>, o: { q: number; isotropic: boolean; maxIter: number; tol: number; warnOnMaxIter: boolean },
   model: string, options: FitOptions): Promise<LinearFit> {
   const r = await runFit(model, options, start);
   const d = m.cols, q = o.q;

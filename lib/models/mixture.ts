@@ -1,11 +1,13 @@
 // models/mixture.ts — GaussianMixture, scikit-learn's API camelCased, fitted by native EM (native/models/gmm.*).
-// Data x: (rows, cols) float32; parameters float64: weights (K), means (K, d), covariances and precisionsCholesky
+// Data x: (rows, cols) in any form of data/rows.ts (dense float32, bytes, CSR, a mapped file), read natively a chunk
+// at a time; parameters float64: weights (K), means (K, d), covariances and precisionsCholesky
 // shaped by covarianceType — full (K, d, d), tied (d, d), diag (K, d), spherical (K). Σ⁻¹ = P Pᵀ for each factor P.
-import { Matrix, MatrixLike, matrix } from '../matrix';
+import { DataInput } from '../data/rows';
+import { Matrix, matrix } from '../matrix';
 import { native, NativeGmmParams } from '../native';
 import { RngPurpose, rngStream } from '../rng';
 import { fail, finiteNumber, integer, knownKeys, oneOf, plainObject } from '../validate';
-import { convergenceWarning, dataMatrix, FitOptions, flatFloat64, loadModel, notFitted, runFit, saveModel, Tensor64, tensor64 } from './classical';
+import { convergenceWarning, dataRows, FitOptions, flatFloat64, loadModel, notFitted, runFit, saveModel, Tensor64, tensor64 } from './classical';
 import { threadsOption } from '../threads';
 
 export const COVARIANCE_TYPES = ['full', 'tied', 'diag', 'spherical'] as const;
@@ -74,9 +76,9 @@ export class GaussianMixture {
    * Fits by EM (best of nInit initialisations); emits a ConvergenceWarning when EM stops at maxIter. `signal` cancels
    * the fit (LATENTKIT_CANCELLED; a fitted model stays as it was); `progress` gets each iteration's lower bound.
    */
-  async fit(x: MatrixLike, options: FitOptions = {}): Promise<this> {
+  async fit(x: DataInput, options: FitOptions = {}): Promise<this> {
     const o = this.options;
-    const m = dataMatrix('x', x, undefined, 2);
+    const m = dataRows('x', x, undefined, 2);
     const K = o.nComponents, d = m.cols;
     if (K > m.rows) fail('nComponents', `at most the number of rows (${m.rows})`, K);
     const size = covarianceShape(o.covarianceType, K, d).reduce((a, b) => a * b, 1);
@@ -90,7 +92,7 @@ export class GaussianMixture {
       const sum = init.weightsInit.reduce((a, b) => a + b, 0);
       if (init.weightsInit.some((w) => w < 0) || Math.abs(sum - 1) > 1e-6) fail('weightsInit', 'non-negative weights summing to 1', this.#init.weights);
     }
-    const r = await runFit('GaussianMixture', options, (onProgress) => native().classical.gmmFit(m.data, m.rows, d, {
+    const r = await runFit('GaussianMixture', options, (onProgress) => native().classical.gmmFit(m.native, m.rows, d, {
       nComponents: K, covarianceType: o.covarianceType, tol: o.tol, maxIter: o.maxIter, nInit: o.nInit,
       init: o.init, regCovar: o.regCovar, seed: o.seed, threads: o.threads, ...init, ...(onProgress ? { onProgress } : {}),
     }));
@@ -106,46 +108,47 @@ export class GaussianMixture {
     return this;
   }
 
-  async fitPredict(x: MatrixLike): Promise<Int32Array> {
-    await this.fit(x);
-    return this.predict(x);
+  async fitPredict(x: DataInput): Promise<Int32Array> {
+    const m = dataRows('x', x, undefined, 2);
+    await this.fit(m);
+    return this.predict(m);
   }
 
   #fitted(method: string): Fitted {
     return this.#fit ?? notFitted('GaussianMixture', method);
   }
 
-  #logProb(method: string, x: MatrixLike, withResp: boolean): { logNorm: Float64Array; resp: Float64Array | null; rows: number } {
+  #logProb(method: string, x: DataInput, withResp: boolean): { logNorm: Float64Array; resp: Float64Array | null; rows: number } {
     const f = this.#fitted(method);
-    const m = dataMatrix('x', x, f.d);
+    const m = dataRows('x', x, f.d);
     const K = this.options.nComponents;
     const params: NativeGmmParams = { nComponents: K, covarianceType: this.options.covarianceType,
       weights: f.weights, means: f.means.data, precisionsCholesky: f.precisionsCholesky.data };
     const logNorm = new Float64Array(m.rows);
     const resp = withResp ? new Float64Array(m.rows * K) : null;
-    native().classical.gmmLogProb(m.data, m.rows, f.d, params, resp, logNorm);
+    native().classical.gmmLogProb(m.native, m.rows, f.d, params, resp, logNorm);
     return { logNorm, resp, rows: m.rows };
   }
 
   /** log p(x_i) per row. */
-  scoreSamples(x: MatrixLike): Float64Array {
+  scoreSamples(x: DataInput): Float64Array {
     return this.#logProb('scoreSamples', x, false).logNorm;
   }
 
   /** Mean log-likelihood per row. */
-  score(x: MatrixLike): number {
+  score(x: DataInput): number {
     const s = this.scoreSamples(x);
     return s.reduce((a, b) => a + b, 0) / s.length;
   }
 
   /** Posterior component probabilities (rows, nComponents), row-major float64. */
-  predictProba(x: MatrixLike): { data: Float64Array; rows: number; cols: number } {
+  predictProba(x: DataInput): { data: Float64Array; rows: number; cols: number } {
     const { resp, rows } = this.#logProb('predictProba', x, true);
     return { data: resp!, rows, cols: this.options.nComponents };
   }
 
   /** The most probable component of each row. */
-  predict(x: MatrixLike): Int32Array {
+  predict(x: DataInput): Int32Array {
     const { resp, rows } = this.#logProb('predict', x, true);
     const K = this.options.nComponents;
     const labels = new Int32Array(rows);
@@ -206,14 +209,14 @@ export class GaussianMixture {
   }
 
   /** Bayesian information criterion on x (lower is better). */
-  bic(x: MatrixLike): number {
-    const m = dataMatrix('x', x, this.#fitted('bic').d);
+  bic(x: DataInput): number {
+    const m = dataRows('x', x, this.#fitted('bic').d);
     return -2 * this.score(m) * m.rows + this.nParameters * Math.log(m.rows);
   }
 
   /** Akaike information criterion on x (lower is better). */
-  aic(x: MatrixLike): number {
-    const m = dataMatrix('x', x, this.#fitted('aic').d);
+  aic(x: DataInput): number {
+    const m = dataRows('x', x, this.#fitted('aic').d);
     return -2 * this.score(m) * m.rows + 2 * this.nParameters;
   }
 

@@ -1,6 +1,8 @@
-// classical_binding.cpp — the JS functions of the classical models (object `classical`): stateless calls on
-// float32 data x (rows × cols) and float64 parameters that the TypeScript classes own. Fits return Promises and run
-// on the compute thread; scoring calls are synchronous (small work runs inline, see executor.h).
+// classical_binding.cpp — the JS functions of the classical models (object `classical`): stateless calls on data x
+// (rows × cols, in any form data_binding.h reads: dense float32, bytes, CSR, a mapped file, a row subset) and
+// float64 parameters that the TypeScript classes own. Fits return Promises and run on the compute thread (their data
+// owned by the job: in-memory arrays copied, mappings held); scoring calls are synchronous (small work runs inline,
+// see executor.h).
 //   gmmFit(x, rows, cols, options) → Promise<{ weights, means, covariances, precisionsCholesky, lowerBounds,
 //                                               lowerBound, nIter, converged }>
 //   gmmLogProb(x, rows, cols, params, resp | null, logNorm): responsibilities (rows × K) and log-densities
@@ -8,6 +10,7 @@
 //   linearGaussianEm(x, rows, cols, options) → Promise<{ mean, W, psi, loglike, nIter, converged }>
 //   factorAnalysisSvd(x, rows, cols, options) → the same (scikit-learn's SVD-based FactorAnalysis)
 //   linearGaussianLogDensity(x, rows, cols, model, out) / linearGaussianPosteriorMean(x, rows, cols, model, out)
+//   pcaTransform(x, rows, cols, { nComponents, mean, components }, out): (x − mean) componentsᵀ into out (Float32Array)
 //   cholesky(a, d): lower Cholesky factor of a (d × d, Float64Array) in place; spdInverse(a, d) → log det, a ← a⁻¹;
 //   symmetricEigen(a, d, w): eigenvalues (descending) into w, eigenvectors into the rows of a
 #include <napi.h>
@@ -21,6 +24,7 @@
 #include "../core/linalg.h"
 #include "args.h"
 #include "async_job.h"
+#include "data_binding.h"
 #include "executor.h"
 
 namespace lk {
@@ -33,29 +37,11 @@ Napi::Float64Array to_js(Napi::Env env, const std::vector<double>& v) {
   return a;
 }
 
-struct Data {
-  const float* x;
-  int64_t rows, cols;
-};
-
-// (x, rows, cols) at positions 0..2; rows >= min_rows.
-Data data_args(const Args& a, int64_t min_rows) {
-  Data d;
-  d.rows = a.integer(1, "rows", min_rows);
-  d.cols = a.integer(2, "cols", 1, 1 << 24);
-  d.x = a.f32(0, "x", a.product({d.rows, d.cols}, "x"));
-  return d;
-}
-
-// The data of an async fit, copied into memory the job owns (async_job.h).
-struct OwnedData {
-  std::shared_ptr<const std::vector<float>> x;
-  int64_t rows, cols;
-  const float* data() const { return x->data(); }
-};
-OwnedData owned_data_args(const Args& a, int64_t min_rows) {
-  const Data d = data_args(a, min_rows);
-  return {std::make_shared<const std::vector<float>>(d.x, d.x + d.rows * d.cols), d.rows, d.cols};
+// (x, rows, cols) at positions 0..2 (rows >= min_rows) as a row source; `own` for an async job (data_binding.h).
+std::shared_ptr<const RowSource> data_args(const Args& a, int64_t min_rows, bool own) {
+  const int64_t rows = a.integer(1, "rows", min_rows);
+  const int64_t cols = a.integer(2, "cols", 1, 1 << 24);
+  return source_arg(a, 0, "x", rows, cols, own, Support::Real);
 }
 
 // An optional Float64Array option copied into `dst` (left empty when absent); the pointer to pass on, or null.
@@ -85,7 +71,7 @@ Napi::Function progress_option(const Args& a, const Napi::Object& o) {
 
 Napi::Value GmmFit(const Napi::CallbackInfo& info) {
   Args a(info, "gmmFit");
-  const OwnedData data = owned_data_args(a, 1);
+  const auto data = data_args(a, 1, true);
   Napi::Object o = a.object(3, "options");
   struct Fit {
     GmmFitOptions opt;
@@ -95,7 +81,7 @@ Napi::Value GmmFit(const Napi::CallbackInfo& info) {
   };
   auto fit = std::make_shared<Fit>();
   GmmFitOptions& opt = fit->opt;
-  opt.components = required_integer(a, o, "nComponents", 1, data.rows);
+  opt.components = required_integer(a, o, "nComponents", 1, data->rows());
   opt.type = covariance_option(a, o);
   opt.tol = required_number(a, o, "tol");
   opt.max_iter = required_integer(a, o, "maxIter", 1, 1 << 24);
@@ -103,7 +89,7 @@ Napi::Value GmmFit(const Napi::CallbackInfo& info) {
   opt.init = static_cast<GmmInit>(required_enum(a, o, "init", {"kmeans", "k-means++", "random", "random_from_data"}));
   opt.reg_covar = required_number(a, o, "regCovar");
   opt.seed = static_cast<uint64_t>(required_integer(a, o, "seed", 0, (int64_t(1) << 53) - 1));
-  const int64_t K = opt.components, d = data.cols;
+  const int64_t K = opt.components, d = data->cols();
   const int64_t cov = covariance_size(opt.type, K, d);
   if (cov < 0 || cov > kMaxElements) a.range_error("nComponents", "a mixture whose covariances have at most 2^40 elements", o.Get("nComponents"));
   opt.weights_init = owned_option_f64(a, o, "weightsInit", K, &fit->weights_init);
@@ -112,7 +98,7 @@ Napi::Value GmmFit(const Napi::CallbackInfo& info) {
   return run_async(
       info.Env(), threads_option(a, o),
       [data, fit](const JobControl& control) {
-        return gmm_fit(data.data(), data.rows, data.cols, fit->opt, &fit->params, &fit->report, control);
+        return gmm_fit(*data, fit->opt, &fit->params, &fit->report, control);
       },
       [fit](Napi::Env env) -> Napi::Value {
         const GmmParams& params = fit->params;
@@ -134,14 +120,15 @@ Napi::Value GmmFit(const Napi::CallbackInfo& info) {
 // gmmLogProb(x, rows, cols, { nComponents, covarianceType, weights, means, precisionsCholesky }, resp|null, logNorm)
 Napi::Value GmmLogProb(const Napi::CallbackInfo& info) {
   Args a(info, "gmmLogProb");
-  const Data data = data_args(a, 0);
+  const auto data = data_args(a, 0, false);
+  const int64_t rows = data->rows(), cols = data->cols();
   Napi::Object o = a.object(3, "params");
   GmmParams p;
   const int64_t components = required_integer(a, o, "nComponents", 1, 1 << 20);
   const CovarianceType type = covariance_option(a, o);
-  const int64_t cov = covariance_size(type, components, data.cols);
+  const int64_t cov = covariance_size(type, components, cols);
   if (cov < 0 || cov > kMaxElements) a.range_error("nComponents", "a mixture whose covariances have at most 2^40 elements", o.Get("nComponents"));
-  p.resize(components, data.cols, type);
+  p.resize(components, cols, type);
   const int64_t K = p.K, d = p.d;
   auto copy = [&](const char* key, std::vector<double>& dst) {
     const double* src = option_f64(a, o, key, static_cast<int64_t>(dst.size()));
@@ -151,10 +138,10 @@ Napi::Value GmmLogProb(const Napi::CallbackInfo& info) {
   copy("weights", p.weights);
   copy("means", p.means);
   copy("precisionsCholesky", p.precisions_cholesky);
-  double* resp = a.f64(4, "resp", a.product({data.rows, K}, "resp"), true);
-  double* log_norm = a.f64(5, "logNorm", data.rows);
-  Status s = run_on_compute_thread(0, static_cast<double>(data.rows) * K * d * (d + 2), [&] {
-    return gmm_log_prob(p, data.x, data.rows, resp, log_norm);
+  double* resp = a.f64(4, "resp", a.product({rows, K}, "resp"), true);
+  double* log_norm = a.f64(5, "logNorm", rows);
+  Status s = run_on_compute_thread(0, static_cast<double>(rows) * K * d * (d + 2), [&] {
+    return gmm_log_prob(p, *data, resp, log_norm);
   });
   if (!s.ok()) throw_status(info.Env(), s);
   return info.Env().Undefined();
@@ -162,13 +149,13 @@ Napi::Value GmmLogProb(const Napi::CallbackInfo& info) {
 
 Napi::Value PcaFit(const Napi::CallbackInfo& info) {
   Args a(info, "pcaFit");
-  const OwnedData data = owned_data_args(a, 2);
-  const int64_t q = a.integer(3, "nComponents", 1, std::min(data.rows, data.cols));
+  const auto data = data_args(a, 2, true);
+  const int64_t q = a.integer(3, "nComponents", 1, std::min(data->rows(), data->cols()));
   const int threads = static_cast<int>(a.integer(4, "threads", 0, 1024));
   auto out = std::make_shared<PcaResult>();
   return run_async(
       info.Env(), threads,
-      [data, q, out](const std::atomic<bool>&) { return pca_fit(data.data(), data.rows, data.cols, q, out.get()); },
+      [data, q, out](const std::atomic<bool>&) { return pca_fit(*data, q, out.get()); },
       [out](Napi::Env env) -> Napi::Value {
         Napi::Object r = Napi::Object::New(env);
         r.Set("mean", to_js(env, out->mean));
@@ -204,10 +191,10 @@ Napi::Value linear_fit_job(const Args& a, const Napi::Object& o,
 
 Napi::Value LinearGaussianEm(const Napi::CallbackInfo& info) {
   Args a(info, "linearGaussianEm");
-  const OwnedData data = owned_data_args(a, 2);
+  const auto data = data_args(a, 2, true);
   Napi::Object o = a.object(3, "options");
   auto opt = std::make_shared<LinearGaussianEmOptions>();
-  opt->q = required_integer(a, o, "nComponents", 1, data.cols);
+  opt->q = required_integer(a, o, "nComponents", 1, data->cols());
   opt->isotropic = required_bool(a, o, "isotropic");
   opt->ddof = required_integer(a, o, "ddof", 0, 1);
   opt->tol = required_number(a, o, "tol");
@@ -216,22 +203,22 @@ Napi::Value LinearGaussianEm(const Napi::CallbackInfo& info) {
   opt->sample_estep = required_bool(a, o, "sampleEstep");
   opt->samples = required_integer(a, o, "samples", 1, 1 << 16);
   return linear_fit_job(a, o, [data, opt](const JobControl& control, LinearGaussian* model, LinearGaussianEmReport* report) {
-    return linear_gaussian_em(data.data(), data.rows, data.cols, *opt, model, report, control);
+    return linear_gaussian_em(*data, *opt, model, report, control);
   });
 }
 
 // factorAnalysisSvd(x, rows, cols, { nComponents, tol, maxIter, threads }) → the same result as linearGaussianEm.
 Napi::Value FactorAnalysisSvd(const Napi::CallbackInfo& info) {
   Args a(info, "factorAnalysisSvd");
-  const OwnedData data = owned_data_args(a, 2);
+  const auto data = data_args(a, 2, true);
   Napi::Object o = a.object(3, "options");
-  if (data.cols > (1 << 14)) a.range_error("cols", "at most 16384 columns (the method eigendecomposes a cols × cols matrix)", info[2]);
+  if (data->cols() > (1 << 14)) a.range_error("cols", "at most 16384 columns (the method eigendecomposes a cols × cols matrix)", info[2]);
   auto opt = std::make_shared<FactorAnalysisSvdOptions>();
-  opt->q = required_integer(a, o, "nComponents", 1, data.cols);
+  opt->q = required_integer(a, o, "nComponents", 1, data->cols());
   opt->tol = required_number(a, o, "tol");
   opt->max_iter = required_integer(a, o, "maxIter", 1, 1 << 24);
   return linear_fit_job(a, o, [data, opt](const JobControl& control, LinearGaussian* model, LinearGaussianEmReport* report) {
-    return factor_analysis_svd(data.data(), data.rows, data.cols, *opt, model, report, control);
+    return factor_analysis_svd(*data, *opt, model, report, control);
   });
 }
 
@@ -239,11 +226,12 @@ Napi::Value FactorAnalysisSvd(const Napi::CallbackInfo& info) {
 template <typename F>
 Napi::Value linear_gaussian_call(const Napi::CallbackInfo& info, const char* fn, bool per_latent, F call) {
   Args a(info, fn);
-  const Data data = data_args(a, 0);
+  const auto data = data_args(a, 0, false);
+  const int64_t rows = data->rows();
   Napi::Object o = a.object(3, "model");
   LinearGaussian m;
-  m.d = data.cols;
-  m.q = option_integer(a, o, "nComponents", 1, 1, data.cols);
+  m.d = data->cols();
+  m.q = option_integer(a, o, "nComponents", 1, 1, m.d);
   auto read = [&](const char* key, int64_t n, std::vector<double>& dst) {
     const double* src = option_f64(a, o, key, n);
     if (!src) a.type_error(key, "a Float64Array of length " + std::to_string(n), o.Get(key));
@@ -254,9 +242,8 @@ Napi::Value linear_gaussian_call(const Napi::CallbackInfo& info, const char* fn,
   read("psi", m.d, m.psi);
   for (double v : m.psi)
     if (!(v > 0) || !std::isfinite(v)) a.range_error("psi", "positive finite noise variances", o.Get("psi"));
-  double* out = a.f64(4, "out", per_latent ? a.product({data.rows, m.q}, "out") : data.rows);
-  Status s = run_on_compute_thread(0, 4.0 * static_cast<double>(data.rows) * m.d * m.q,
-                                   [&] { return call(m, data.x, data.rows, out); });
+  double* out = a.f64(4, "out", per_latent ? a.product({rows, m.q}, "out") : rows);
+  Status s = run_on_compute_thread(0, 4.0 * static_cast<double>(rows) * m.d * m.q, [&] { return call(m, *data, out); });
   if (!s.ok()) throw_status(info.Env(), s);
   return info.Env().Undefined();
 }
@@ -267,6 +254,25 @@ Napi::Value LinearGaussianLogDensity(const Napi::CallbackInfo& info) {
 
 Napi::Value LinearGaussianPosteriorMean(const Napi::CallbackInfo& info) {
   return linear_gaussian_call(info, "linearGaussianPosteriorMean", true, linear_gaussian_posterior_mean);
+}
+
+// pcaTransform(x, rows, cols, { nComponents, mean, components }, out)
+Napi::Value PcaTransform(const Napi::CallbackInfo& info) {
+  Args a(info, "pcaTransform");
+  const auto data = data_args(a, 0, false);
+  const int64_t rows = data->rows(), d = data->cols();
+  Napi::Object o = a.object(3, "model");
+  const int64_t q = option_integer(a, o, "nComponents", 1, 1, d);
+  const double* mean = option_f64(a, o, "mean", d);
+  const double* components = option_f64(a, o, "components", a.product({q, d}, "components"));
+  if (!mean) a.type_error("mean", "a Float64Array of length " + std::to_string(d), o.Get("mean"));
+  if (!components) a.type_error("components", "a Float64Array of length " + std::to_string(q * d), o.Get("components"));
+  float* out = a.f32(4, "out", a.product({rows, q}, "out"));
+  const std::vector<double> mu(mean, mean + d), v(components, components + q * d);
+  Status s = run_on_compute_thread(0, 2.0 * static_cast<double>(rows) * d * q,
+                                   [&] { return linear_projection(*data, mu, v, q, out); });
+  if (!s.ok()) throw_status(info.Env(), s);
+  return info.Env().Undefined();
 }
 
 Napi::Value Cholesky(const Napi::CallbackInfo& info) {
@@ -311,6 +317,7 @@ Napi::Object init_classical(Napi::Env env) {
   o.Set("factorAnalysisSvd", guarded_function(env, "factorAnalysisSvd", FactorAnalysisSvd));
   o.Set("linearGaussianLogDensity", guarded_function(env, "linearGaussianLogDensity", LinearGaussianLogDensity));
   o.Set("linearGaussianPosteriorMean", guarded_function(env, "linearGaussianPosteriorMean", LinearGaussianPosteriorMean));
+  o.Set("pcaTransform", guarded_function(env, "pcaTransform", PcaTransform));
   o.Set("cholesky", guarded_function(env, "cholesky", Cholesky));
   o.Set("spdInverse", guarded_function(env, "spdInverse", SpdInverse));
   o.Set("symmetricEigen", guarded_function(env, "symmetricEigen", SymmetricEigen));

@@ -43,14 +43,6 @@ Status sum_rows_forward(float* out, const float* x, int64_t B, int64_t D) {
   return Status::Ok();
 }
 
-std::vector<double> column_means(const float* x, int64_t B, int64_t D) {
-  std::vector<double> m(static_cast<size_t>(D), 0.0);
-  for (int64_t i = 0; i < B; ++i)
-    for (int64_t j = 0; j < D; ++j) m[j] += x[i * D + j];
-  for (double& v : m) v /= static_cast<double>(B);
-  return m;
-}
-
 LK_TARGET_CLONES void centre_rows(float* xc, const float* x, int64_t r0, int64_t rows, int64_t D, const float* shift) {
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < D; ++j) xc[i * D + j] = x[(r0 + i) * D + j] - shift[j];

@@ -15,9 +15,6 @@ Status logsumexp_rows_backward(float* d_x, const float* d_out, const float* x, c
 // out[b] = Σ_d x_bd in double, rounded to float.
 Status sum_rows_forward(float* out, const float* x, int64_t B, int64_t D);
 
-// The column means of x (B, D) in float64.
-std::vector<double> column_means(const float* x, int64_t B, int64_t D);
-
 // xc (rows, D) = x rows r0 … r0 + rows − 1 minus shift (D), in float32 (vectorised; exact to its rounding).
 void centre_rows(float* xc, const float* x, int64_t r0, int64_t rows, int64_t D, const float* shift);
 

@@ -15,9 +15,9 @@
 #include "../core/gemm.h"
 #include "../core/linalg.h"
 #include "../core/memory.h"
-#include "../core/reduce.h"
 #include "../core/rng.h"
 #include "../core/threads.h"
+#include "../data/centred_rows.h"
 
 namespace lk {
 
@@ -126,57 +126,46 @@ Status precisions_from_precisions(GmmParams& p, const double* precisions) {
   return Status::Ok();
 }
 
-// Column means of x in float64.
-std::vector<float> to_float(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
-
 int team_size() { return omp_get_max_threads(); }
 
-// Runs body(r0, B, slot) for every chunk of kChunk rows. Chunk c belongs to slot c mod T (T = the team size) and
-// each slot runs its chunks in order, the slots spread over the team (threads.h): buffers and accumulators indexed
-// by `slot` then see the same chunks in the same order on every run, so sums over rows — and the fit — do not
-// depend on which thread was faster (per-thread accumulators under a dynamic schedule gave 3 different fits in 10).
-template <typename Body>
-Status for_each_chunk(int64_t n, Body body) {
-  const int64_t chunks = (n + kChunk - 1) / kChunk, slots = std::min<int64_t>(team_size(), std::max<int64_t>(chunks, 1));
-  return parallel_items(slots, [&](int64_t slot, int) -> Status {
-    for (int64_t c = slot; c < chunks; c += slots)
-      LK_RETURN_IF_ERROR(body(c * kChunk, std::min(kChunk, n - c * kChunk), static_cast<int>(slot)));
-    return Status::Ok();
-  });
-}
-
 // The M-step: weights, means, covariances and precision Cholesky factors from responsibilities resp (n, K).
-// `mean` is the data's column mean (the centring shift).
-Status m_step(const float* x, int64_t n, const std::vector<double>& mean, const double* resp, double reg,
-              GmmParams& p) {
-  const int64_t K = p.K, d = p.d;
+// xc: the data centred by `mean`, their column mean.
+Status m_step(const CentredRows& xc, const std::vector<double>& mean, const double* resp, double reg, GmmParams& p) {
+  const int64_t n = xc.rows(), K = p.K, d = p.d;
   const bool diagonal = p.type == CovarianceType::Diag || p.type == CovarianceType::Spherical;
-  const std::vector<float> mean_f = to_float(mean);
   // One pass over the data: n_k, Σ_i r_ik x̃_i and, for diagonal types, Σ_i r_ik x̃_i² (x̃ = x − m) — one GEMM
   // rᵀ [x̃, x̃²] per chunk in float32, accumulated across chunks in float64.
   const int64_t w = diagonal ? 2 * d : d;
   const int T = team_size();
   std::vector<std::vector<double>> t_nk(T, std::vector<double>(static_cast<size_t>(K), 0.0)),
       t_sums(T, std::vector<double>(static_cast<size_t>(K * w), 0.0));
-  std::vector<std::vector<float>> t_z(T), t_rf(T), t_mf(T);
-  LK_RETURN_IF_ERROR(for_each_chunk(n, [&](int64_t r0, int64_t B, int t) -> Status {
+  std::vector<std::vector<float>> t_xc(T), t_z(T), t_rf(T), t_mf(T);
+  LK_RETURN_IF_ERROR(for_each_chunk(n, kChunk, [&](int64_t r0, int64_t B, int t) -> Status {
     std::vector<float>&z = t_z[t], &rf = t_rf[t], &mf = t_mf[t];
-    z.resize(static_cast<size_t>(kChunk * w));
+    t_xc[t].resize(static_cast<size_t>(kChunk * d));
     rf.resize(static_cast<size_t>(kChunk * K));
     mf.resize(static_cast<size_t>(K * w));
+    const float* c = nullptr;  // x̃ (B, d)
+    LK_RETURN_IF_ERROR(xc.read(r0, B, t_xc[t].data(), &c));
+    const float* zs = c;       // the GEMM's right side: x̃, or [x̃, x̃²] per row for diagonal types
+    if (diagonal) {
+      z.resize(static_cast<size_t>(kChunk * w));
+      for (int64_t i = 0; i < B; ++i)
+        for (int64_t j = 0; j < d; ++j) {
+          const float v = c[i * d + j];
+          z[i * w + j] = v;
+          z[i * w + d + j] = v * v;
+        }
+      zs = z.data();
+    }
     for (int64_t i = 0; i < B; ++i) {
-      for (int64_t j = 0; j < d; ++j) {
-        const float v = x[(r0 + i) * d + j] - mean_f[j];
-        z[i * w + j] = v;
-        if (diagonal) z[i * w + d + j] = v * v;
-      }
       for (int64_t k = 0; k < K; ++k) {
         const double r = resp[(r0 + i) * K + k];
         t_nk[t][k] += r;
         rf[i * K + k] = static_cast<float>(r);
       }
     }
-    LK_RETURN_IF_ERROR(gemm(true, false, K, w, B, 1.f, rf.data(), z.data(), 0.f, mf.data()));
+    LK_RETURN_IF_ERROR(gemm(true, false, K, w, B, 1.f, rf.data(), zs, 0.f, mf.data()));
     for (int64_t i = 0; i < K * w; ++i) t_sums[t][i] += mf[i];
     return Status::Ok();
   }));
@@ -206,18 +195,19 @@ Status m_step(const float* x, int64_t n, const std::vector<double>& mean, const 
     std::vector<float> mcf(static_cast<size_t>(K * d));
     for (int64_t i = 0; i < K * d; ++i) mcf[i] = static_cast<float>(mc[i]);
     std::vector<std::vector<double>> t_cov(T, std::vector<double>(static_cast<size_t>(mats * d * d), 0.0));
-    std::vector<std::vector<float>> t_xc(T), t_d(T), t_cf(T);
-    LK_RETURN_IF_ERROR(for_each_chunk(n, [&](int64_t r0, int64_t B, int t) -> Status {
-      std::vector<float>&xcc = t_xc[t], &D = t_d[t], &cf = t_cf[t];
-      xcc.resize(static_cast<size_t>(kChunk * d));
+    std::vector<std::vector<float>> t_d(T), t_cf(T);
+    LK_RETURN_IF_ERROR(for_each_chunk(n, kChunk, [&](int64_t r0, int64_t B, int t) -> Status {
+      std::vector<float>&D = t_d[t], &cf = t_cf[t];
+      t_xc[t].resize(static_cast<size_t>(kChunk * d));
       D.resize(static_cast<size_t>(kChunk * d));
       cf.resize(static_cast<size_t>(d * d));
-      centre_rows(xcc.data(), x, r0, B, d, mean_f.data());
+      const float* xcc = nullptr;
+      LK_RETURN_IF_ERROR(xc.read(r0, B, t_xc[t].data(), &xcc));
       for (int64_t k = 0; k < mats; ++k) {
-        const float* src = xcc.data();
+        const float* src = xcc;
         if (full) {
           for (int64_t i = 0; i < B; ++i)
-            scaled_diff(D.data() + i * d, xcc.data() + i * d, mcf.data() + k * d,
+            scaled_diff(D.data() + i * d, xcc + i * d, mcf.data() + k * d,
                         static_cast<float>(std::sqrt(resp[(r0 + i) * K + k])), d);
           src = D.data();
         }
@@ -280,58 +270,66 @@ Status chunk_sq_distances(float* out, float* dots, const float* xc, const double
   return Status::Ok();
 }
 
-// Data centred once for the k-means passes: x̃ = x − column mean (float32, so GEMMs never cancel large offsets), and
-// ‖x̃_i‖² in float64.
+// The data centred by their column mean for the k-means passes (x̃ = x − mean in float32, so GEMMs never cancel
+// large offsets), read a chunk at a time, and ‖x̃_i‖² of every row in float64.
 struct CentredData {
-  std::vector<double> mean;
-  std::vector<float> xc;
+  CentredRows xc;
   std::vector<double> norm;
-  CentredData(const float* x, int64_t n, int64_t d) : mean(column_means(x, n, d)) {
-    const std::vector<float> mean_f = to_float(mean);
-    reserve_bytes(checked_mul(n, d), sizeof(float), "k-means's centred copy of the data");
-    xc.resize(static_cast<size_t>(n * d));
+  CentredData(const RowSource& x, const std::vector<double>& mean) : xc(x, mean) {}
+  Status compute_norms() {
+    const int64_t n = xc.rows(), d = xc.cols();
     norm.resize(static_cast<size_t>(n));
-    centre_rows(xc.data(), x, 0, n, d, mean_f.data());
-    for (int64_t i = 0; i < n; ++i) {
-      double s = 0;
-      for (int64_t j = 0; j < d; ++j) s += static_cast<double>(xc[i * d + j]) * xc[i * d + j];
-      norm[i] = s;
-    }
+    std::vector<std::vector<float>> t_rows(static_cast<size_t>(team_size()));
+    return for_each_chunk(n, kChunk, [&](int64_t r0, int64_t B, int t) -> Status {
+      t_rows[t].resize(static_cast<size_t>(kChunk * d));
+      const float* rows = nullptr;
+      LK_RETURN_IF_ERROR(xc.read(r0, B, t_rows[t].data(), &rows));
+      for (int64_t i = 0; i < B; ++i) {
+        double s = 0;
+        for (int64_t j = 0; j < d; ++j) s += static_cast<double>(rows[i * d + j]) * rows[i * d + j];
+        norm[r0 + i] = s;
+      }
+      return Status::Ok();
+    });
   }
 };
 
 // Centres (rows `idx` of x̃) as float32 (T, d) with their squared norms.
-void gather_centres(const CentredData& c, const int64_t* idx, int64_t T, int64_t d, float* ct, float* cnorm) {
-  for (int64_t t = 0; t < T; ++t) {
-    std::copy_n(c.xc.data() + idx[t] * d, d, ct + t * d);
-    cnorm[t] = static_cast<float>(c.norm[idx[t]]);
-  }
+Status gather_centres(const CentredData& c, const int64_t* idx, int64_t T, float* ct, float* cnorm) {
+  LK_RETURN_IF_ERROR(c.xc.gather(ct, idx, T));
+  for (int64_t t = 0; t < T; ++t) cnorm[t] = static_cast<float>(c.norm[idx[t]]);
+  return Status::Ok();
 }
 
 // Greedy k-means++ (Arthur & Vassilvitskii 2007, with scikit-learn's 2 + ⌊log k⌋ local trials per centre): the first
 // centre uniformly; then `trials` candidates drawn with probability ∝ the squared distance to the nearest centre so
 // far, keeping the one that lowers the total most. Distances are GEMMs over chunks spread over the team (fixed
 // slots: the same seeds give the same centres at any thread count).
-std::vector<int64_t> kmeans_plus_plus(const CentredData& c, int64_t n, int64_t d, int64_t k, uint64_t seed, Status* status) {
+std::vector<int64_t> kmeans_plus_plus(const CentredData& c, int64_t k, uint64_t seed, Status* status) {
+  const int64_t n = c.xc.rows(), d = c.xc.cols();
   const int64_t trials = 2 + static_cast<int64_t>(std::log(static_cast<double>(k)));
   const std::vector<float> u = uniforms(1 + (k - 1) * trials, seed, rng_stream(RngPurpose::ClusterInit, 1));
   std::vector<int64_t> idx{std::min<int64_t>(n - 1, static_cast<int64_t>(u[0] * static_cast<double>(n)))};
   std::vector<double> closest(static_cast<size_t>(n));
   const int T = team_size();
-  std::vector<std::vector<float>> t_dist(T), t_dots(T);
+  std::vector<std::vector<float>> t_rows(T), t_dist(T), t_dots(T);
   std::vector<float> ct(static_cast<size_t>(trials * d)), cnorm(static_cast<size_t>(trials));
   // Pass over the data against centres ct (m of them): fn(i, distances of row i) per row.
   auto pass = [&](int64_t m, auto fn) {
-    return for_each_chunk(n, [&](int64_t r0, int64_t B, int t) -> Status {
+    return for_each_chunk(n, kChunk, [&](int64_t r0, int64_t B, int t) -> Status {
+      t_rows[t].resize(static_cast<size_t>(kChunk * d));
       t_dist[t].resize(static_cast<size_t>(kChunk * trials));
       t_dots[t].resize(static_cast<size_t>(kChunk * trials));
-      LK_RETURN_IF_ERROR(chunk_sq_distances(t_dist[t].data(), t_dots[t].data(), c.xc.data() + r0 * d, c.norm.data() + r0,
+      const float* rows = nullptr;
+      LK_RETURN_IF_ERROR(c.xc.read(r0, B, t_rows[t].data(), &rows));
+      LK_RETURN_IF_ERROR(chunk_sq_distances(t_dist[t].data(), t_dots[t].data(), rows, c.norm.data() + r0,
                                             ct.data(), cnorm.data(), B, m, d));
       for (int64_t i = 0; i < B; ++i) fn(r0 + i, t_dist[t].data() + i * m, t);
       return Status::Ok();
     });
   };
-  gather_centres(c, idx.data(), 1, d, ct.data(), cnorm.data());
+  *status = gather_centres(c, idx.data(), 1, ct.data(), cnorm.data());
+  if (!status->ok()) return idx;
   *status = pass(1, [&](int64_t i, const float* dist, int) { closest[i] = dist[0]; });
   if (!status->ok()) return idx;
   std::vector<std::vector<double>> t_pot(T, std::vector<double>(static_cast<size_t>(trials)));
@@ -351,7 +349,8 @@ std::vector<int64_t> kmeans_plus_plus(const CentredData& c, int64_t n, int64_t d
     }
     for (; next < targets.size(); ++next) cand[targets[next].second] = n - 1;
     // The potential each candidate would leave; keep the lowest.
-    gather_centres(c, cand.data(), trials, d, ct.data(), cnorm.data());
+    *status = gather_centres(c, cand.data(), trials, ct.data(), cnorm.data());
+    if (!status->ok()) return idx;
     for (auto& p : t_pot) std::fill(p.begin(), p.end(), 0.0);
     *status = pass(trials, [&](int64_t i, const float* dist, int t) {
       for (int64_t j = 0; j < trials; ++j) t_pot[t][j] += std::min<double>(closest[i], dist[j]);
@@ -362,7 +361,8 @@ std::vector<int64_t> kmeans_plus_plus(const CentredData& c, int64_t n, int64_t d
       for (int64_t j = 0; j < trials; ++j) pot[j] += t_pot[t][j];
     const int64_t best = std::min_element(pot.begin(), pot.end()) - pot.begin();
     idx.push_back(cand[best]);
-    gather_centres(c, &cand[best], 1, d, ct.data(), cnorm.data());
+    *status = gather_centres(c, &cand[best], 1, ct.data(), cnorm.data());
+    if (!status->ok()) return idx;
     *status = pass(1, [&](int64_t i, const float* dist, int) { closest[i] = std::min<double>(closest[i], dist[0]); });
     if (!status->ok()) return idx;
   }
@@ -393,14 +393,14 @@ void GmmParams::resize(int64_t K_, int64_t d_, CovarianceType t) {
   precisions_cholesky.assign(covariances.size(), 0.0);
 }
 
-Status gmm_log_prob(const GmmParams& p, const float* x, int64_t n, double* resp, double* log_norm) {
-  const int64_t K = p.K, d = p.d;
+Status gmm_log_prob(const GmmParams& p, const RowSource& x, double* resp, double* log_norm) {
+  const int64_t n = x.rows(), K = p.K, d = p.d;
   if (K < 1 || d < 1) return Status::Error(Code::InvalidArgument, "the mixture has no components");
   // Shift s = Σ_k w_k μ_k: every product below is on x − s and μ_k − s.
   std::vector<double> s(static_cast<size_t>(d), 0.0);
   for (int64_t k = 0; k < K; ++k)
     for (int64_t j = 0; j < d; ++j) s[j] += p.weights[k] * p.means[k * d + j];
-  const std::vector<float> s_f = to_float(s);
+  const CentredRows xs(x, s);
   const std::vector<double> logdet = log_det_precision_cholesky(p);
   std::vector<double> bias(static_cast<size_t>(K));
   for (int64_t k = 0; k < K; ++k)
@@ -444,20 +444,21 @@ Status gmm_log_prob(const GmmParams& p, const float* x, int64_t n, double* resp,
   std::vector<std::vector<float>> t_xc(T), t_y(T), t_z2(T);
   std::vector<std::vector<float>> t_e(T);
   std::vector<std::vector<double>> t_lp(T), t_mx(T);
-  return for_each_chunk(n, [&](int64_t r0, int64_t B, int t) -> Status {
+  return for_each_chunk(n, kChunk, [&](int64_t r0, int64_t B, int t) -> Status {
     std::vector<float>&xc = t_xc[t], &y = t_y[t], &z2 = t_z2[t];
     std::vector<double>&lp = t_lp[t], &mx = t_mx[t];
     xc.resize(static_cast<size_t>(kChunk * d));
     y.resize(static_cast<size_t>(kChunk * (gemm_path ? mats * d : K)));
     lp.resize(static_cast<size_t>(kChunk * K));
-    centre_rows(xc.data(), x, r0, B, d, s_f.data());
+    const float* xr = nullptr;  // x − s (B, d)
+    LK_RETURN_IF_ERROR(xs.read(r0, B, xc.data(), &xr));
     if (gemm_path) {
-      LK_RETURN_IF_ERROR(gemm(false, false, B, mats * d, d, 1.f, xc.data(), pcat.data(), 0.f, y.data()));
+      LK_RETURN_IF_ERROR(gemm(false, false, B, mats * d, d, 1.f, xr, pcat.data(), 0.f, y.data()));
     } else {
       z2.resize(static_cast<size_t>(kChunk * 2 * d));
       for (int64_t i = 0; i < B; ++i)
         for (int64_t j = 0; j < d; ++j) {
-          const float v = xc[i * d + j];
+          const float v = xr[i * d + j];
           z2[i * 2 * d + j] = v * v;
           z2[i * 2 * d + d + j] = v;
         }
@@ -491,17 +492,21 @@ Status gmm_log_prob(const GmmParams& p, const float* x, int64_t n, double* resp,
   });
 }
 
-Status kmeans(const float* x, int64_t n, int64_t d, int64_t k, uint64_t seed, int64_t max_iter, int32_t* labels,
-              double* centers) {
+namespace {
+
+// k-means (k-means++ seeding, then Lloyd's iterations until no label changes, the centres move by at most
+// scikit-learn's tol, or max_iter) on the centred data c: labels (n).
+Status kmeans(const CentredData& c, int64_t k, uint64_t seed, int64_t max_iter, int32_t* labels) {
+  const int64_t n = c.xc.rows(), d = c.xc.cols();
   if (k < 1 || k > n) return Status::Error(Code::InvalidArgument, "k-means needs 1 <= k <= rows");
-  const CentredData c(x, n, d);
   Status st;
-  const std::vector<int64_t> init = kmeans_plus_plus(c, n, d, k, seed, &st);
+  const std::vector<int64_t> init = kmeans_plus_plus(c, k, seed, &st);
   LK_RETURN_IF_ERROR(st);
-  // Centres are kept centred (x̃ space) during Lloyd's iterations and shifted back at the end.
+  // Centres are kept centred (x̃ space) during Lloyd's iterations.
   std::vector<double> cen(static_cast<size_t>(k * d));
-  for (int64_t t = 0; t < k; ++t)
-    for (int64_t j = 0; j < d; ++j) cen[t * d + j] = c.xc[init[t] * d + j];
+  std::vector<float> row(static_cast<size_t>(k * d));
+  LK_RETURN_IF_ERROR(c.xc.gather(row.data(), init.data(), k));
+  for (int64_t i = 0; i < k * d; ++i) cen[i] = row[i];
   // scikit-learn's stopping rule: the centres moved by at most tol = 1e-4 × the mean feature variance (squared
   // Frobenius shift), or no label changed.
   double mean_var = 0;
@@ -509,11 +514,12 @@ Status kmeans(const float* x, int64_t n, int64_t d, int64_t k, uint64_t seed, in
   const double tol = 1e-4 * mean_var / static_cast<double>(n * d);
   const int T = team_size();
   std::vector<float> ct(static_cast<size_t>(k * d)), cnorm(static_cast<size_t>(k));
-  std::vector<std::vector<float>> t_dist(T), t_dots(T);
+  std::vector<std::vector<float>> t_rows(T), t_dist(T), t_dots(T);
   std::vector<std::vector<double>> t_sums(T), t_count(T);
   std::vector<double> best(static_cast<size_t>(n));
   std::vector<int64_t> changed_by(static_cast<size_t>(T));
   for (int t = 0; t < T; ++t) {
+    t_rows[t].resize(static_cast<size_t>(kChunk * d));
     t_dist[t].resize(static_cast<size_t>(kChunk * k));
     t_dots[t].resize(static_cast<size_t>(kChunk * k));
   }
@@ -533,17 +539,19 @@ Status kmeans(const float* x, int64_t n, int64_t d, int64_t k, uint64_t seed, in
       t_count[t].assign(static_cast<size_t>(k), 0.0);
       changed_by[t] = 0;
     }
-    LK_RETURN_IF_ERROR(for_each_chunk(n, [&](int64_t r0, int64_t B, int t) -> Status {
+    LK_RETURN_IF_ERROR(for_each_chunk(n, kChunk, [&](int64_t r0, int64_t B, int t) -> Status {
       float* dist = t_dist[t].data();
-      LK_RETURN_IF_ERROR(chunk_sq_distances(dist, t_dots[t].data(), c.xc.data() + r0 * d, c.norm.data() + r0, ct.data(),
-                                            cnorm.data(), B, k, d));
+      const float* rows = nullptr;
+      LK_RETURN_IF_ERROR(c.xc.read(r0, B, t_rows[t].data(), &rows));
+      LK_RETURN_IF_ERROR(chunk_sq_distances(dist, t_dots[t].data(), rows, c.norm.data() + r0, ct.data(), cnorm.data(),
+                                            B, k, d));
       for (int64_t i = 0; i < B; ++i) {
         const float* di = dist + i * k;
         const int32_t arg = static_cast<int32_t>(std::min_element(di, di + k) - di);
         best[r0 + i] = di[arg];
         if (labels[r0 + i] != arg) ++changed_by[t], labels[r0 + i] = arg;
         t_count[t][arg] += 1;
-        const float* xi = c.xc.data() + (r0 + i) * d;
+        const float* xi = rows + i * d;
         double* sum = t_sums[t].data() + arg * d;
         for (int64_t j = 0; j < d; ++j) sum[j] += xi[j];
       }
@@ -568,7 +576,8 @@ Status kmeans(const float* x, int64_t n, int64_t d, int64_t k, uint64_t seed, in
       if (counts[t] == 0) {  // an empty cluster takes the point farthest from its centre
         const int64_t far = std::max_element(best.begin(), best.end()) - best.begin();
         best[far] = 0;
-        for (int64_t j = 0; j < d; ++j) cen[t * d + j] = c.xc[far * d + j];
+        LK_RETURN_IF_ERROR(c.xc.gather(row.data(), &far, 1));
+        for (int64_t j = 0; j < d; ++j) cen[t * d + j] = row[j];
         shift = HUGE_VAL;
         continue;
       }
@@ -583,17 +592,21 @@ Status kmeans(const float* x, int64_t n, int64_t d, int64_t k, uint64_t seed, in
       break;
     }
   }
-  for (int64_t t = 0; t < k; ++t)
-    for (int64_t j = 0; j < d; ++j) centers[t * d + j] = cen[t * d + j] + c.mean[j];
   return Status::Ok();
 }
 
-Status gmm_fit(const float* x, int64_t n, int64_t d, const GmmFitOptions& o, GmmParams* best, GmmFitReport* report,
+}  // namespace
+
+Status gmm_fit(const RowSource& x, const GmmFitOptions& o, GmmParams* best, GmmFitReport* report,
                const JobControl& control) {
-  const int64_t K = o.components;
+  const int64_t n = x.rows(), d = x.cols(), K = o.components;
   if (K < 1 || K > n)
     return Status::Error(Code::InvalidArgument, "nComponents must be in [1, rows] (" + std::to_string(n) + " rows)");
-  const std::vector<double> mean = column_means(x, n, d);
+  std::vector<double> mean;
+  LK_RETURN_IF_ERROR(column_means(x, &mean));
+  CentredData centred(x, mean);  // every EM iteration's M-step (and k-means) passes over it
+  LK_RETURN_IF_ERROR(centred.xc.keep_centred_copy());
+  if (o.init == GmmInit::KMeans || o.init == GmmInit::KMeansPlusPlus) LK_RETURN_IF_ERROR(centred.compute_norms());
   std::vector<double> resp(static_cast<size_t>(n * K)), log_norm(static_cast<size_t>(n));
   double best_bound = -std::numeric_limits<double>::infinity();
   bool have_best = false;
@@ -603,8 +616,7 @@ Status gmm_fit(const float* x, int64_t n, int64_t d, const GmmFitOptions& o, Gmm
     std::fill(resp.begin(), resp.end(), 0.0);
     if (o.init == GmmInit::KMeans) {
       std::vector<int32_t> labels(static_cast<size_t>(n));
-      std::vector<double> centers(static_cast<size_t>(K * d));
-      LK_RETURN_IF_ERROR(kmeans(x, n, d, K, seed, 300, labels.data(), centers.data()));
+      LK_RETURN_IF_ERROR(kmeans(centred, K, seed, 300, labels.data()));
       for (int64_t i = 0; i < n; ++i) resp[i * K + labels[i]] = 1;
     } else if (o.init == GmmInit::Random) {
       const std::vector<float> u = uniforms(n * K, seed, rng_stream(RngPurpose::ClusterInit, 2));
@@ -617,7 +629,7 @@ Status gmm_fit(const float* x, int64_t n, int64_t d, const GmmFitOptions& o, Gmm
       std::vector<int64_t> idx;
       if (o.init == GmmInit::KMeansPlusPlus) {
         Status st;
-        idx = kmeans_plus_plus(CentredData(x, n, d), n, d, K, seed, &st);
+        idx = kmeans_plus_plus(centred, K, seed, &st);
         LK_RETURN_IF_ERROR(st);
       } else {  // random_from_data: K distinct rows
         std::vector<int64_t> perm(static_cast<size_t>(n));
@@ -628,7 +640,7 @@ Status gmm_fit(const float* x, int64_t n, int64_t d, const GmmFitOptions& o, Gmm
     }
     GmmParams p;
     p.resize(K, d, o.type);
-    LK_RETURN_IF_ERROR(m_step(x, n, mean, resp.data(), o.reg_covar, p));
+    LK_RETURN_IF_ERROR(m_step(centred.xc, mean, resp.data(), o.reg_covar, p));
     if (o.weights_init) std::copy_n(o.weights_init, K, p.weights.data());
     if (o.means_init) std::copy_n(o.means_init, K * d, p.means.data());
     if (o.precisions_init) LK_RETURN_IF_ERROR(precisions_from_precisions(p, o.precisions_init));
@@ -638,7 +650,7 @@ Status gmm_fit(const float* x, int64_t n, int64_t d, const GmmFitOptions& o, Gmm
     for (int64_t it = 1; it <= o.max_iter; ++it) {
       if (control.stop()) return Status::Error(Code::Cancelled, "GaussianMixture.fit was cancelled");
       const double prev = bound;
-      LK_RETURN_IF_ERROR(gmm_log_prob(p, x, n, resp.data(), log_norm.data()));
+      LK_RETURN_IF_ERROR(gmm_log_prob(p, x, resp.data(), log_norm.data()));
       double s = 0;
       for (double v : log_norm) s += v;
       bound = s / static_cast<double>(n);
@@ -650,7 +662,7 @@ Status gmm_fit(const float* x, int64_t n, int64_t d, const GmmFitOptions& o, Gmm
       r.lower_bounds.push_back(bound);
       r.n_iter = it;
       control.report(init, it, bound);
-      LK_RETURN_IF_ERROR(m_step(x, n, mean, resp.data(), o.reg_covar, p));
+      LK_RETURN_IF_ERROR(m_step(centred.xc, mean, resp.data(), o.reg_covar, p));
       if (std::abs(bound - prev) < o.tol) {
         r.converged = true;
         break;

@@ -1,7 +1,8 @@
 // gmm.h — Gaussian mixture models fitted by EM, in scikit-learn's parameterisation: weights (K), means (K, d) and,
 // by covariance type, covariances / precision Cholesky factors of shape full (K, d, d), tied (d, d), diag (K, d) or
-// spherical (K). A precision Cholesky factor P satisfies Σ⁻¹ = P Pᵀ (P triangular). Data x is float32 (n, d),
-// row-major; parameters and responsibilities are float64. The E-step for all rows × components is one batched
+// spherical (K). A precision Cholesky factor P satisfies Σ⁻¹ = P Pᵀ (P triangular). Data x (n, d) is a row
+// source (data/source.h: dense, bytes, CSR, mapped), read a chunk of rows at a time, centred, in float32 and never
+// densified whole; parameters and responsibilities (n, K) are float64. The E-step for all rows × components is one batched
 // computation per chunk of rows (one GEMM against every component's P for full/tied, a fused loop for diag/
 // spherical); the M-step is GEMMs (means, covariances) plus LAPACK Cholesky per component.
 #pragma once
@@ -11,6 +12,7 @@
 
 #include "../core/progress.h"
 #include "../core/status.h"
+#include "../data/source.h"
 
 namespace lk {
 
@@ -53,15 +55,12 @@ struct GmmFitReport {
 
 // Per row: log_norm[i] = log Σ_k w_k N(x_i | μ_k, Σ_k); resp (n, K, optional) = posterior probability of each
 // component (the responsibilities).
-Status gmm_log_prob(const GmmParams& p, const float* x, int64_t n, double* resp, double* log_norm);
+Status gmm_log_prob(const GmmParams& p, const RowSource& x, double* resp, double* log_norm);
 
 // EM from the initialisation `o.init` (or the given initial parameters), best of o.n_init by final lower bound.
 // `control` (optional) is polled for cancellation and told each iteration's lower bound.
-Status gmm_fit(const float* x, int64_t n, int64_t d, const GmmFitOptions& o, GmmParams* best, GmmFitReport* report,
+// k-means initialisation runs k-means++ seeding then Lloyd's iterations (scikit-learn's KMeans, at most 300).
+Status gmm_fit(const RowSource& x, const GmmFitOptions& o, GmmParams* best, GmmFitReport* report,
                const JobControl& control = {});
-
-// k-means (k-means++ seeding, then Lloyd's iterations until no label changes or max_iter): labels (n), centers (k, d).
-Status kmeans(const float* x, int64_t n, int64_t d, int64_t k, uint64_t seed, int64_t max_iter, int32_t* labels,
-              double* centers);
 
 }  // namespace lk

@@ -14,8 +14,9 @@
 
 #include "../core/gemm.h"
 #include "../core/linalg.h"
-#include "../core/reduce.h"
 #include "../core/rng.h"
+#include "../core/threads.h"
+#include "../data/centred_rows.h"
 
 namespace lk {
 
@@ -67,22 +68,22 @@ void times_g_inv(const float* u, int64_t B, int64_t q, const std::vector<double>
     }
 }
 
-// gram (q, q) = uᵀu in float64 for u (n, q) float32: the likelihood subtracts tr(G⁻¹ UᵀU) from a sum of similar
-// size, so float32 accumulation over n rows would show up as noise in it.
-void gram_f64(const float* u, int64_t n, int64_t q, double* gram) {
-  std::fill(gram, gram + q * q, 0.0);
-#pragma omp parallel if (n * q * q > (int64_t(1) << 20))
-  {
-    std::vector<double> local(static_cast<size_t>(q * q), 0.0);
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t a = 0; a < q; ++a) {
-        const double ua = u[i * q + a];
-        for (int64_t b = 0; b < q; ++b) local[a * q + b] += ua * u[i * q + b];
-      }
-#pragma omp critical
-    for (int64_t k = 0; k < q * q; ++k) gram[k] += local[k];
-  }
+// gram (q, q) += uᵀu in float64 for u (n, q) float32: the likelihood subtracts tr(G⁻¹ UᵀU) from a sum of similar
+// size, so float32 accumulation over the rows would show up as noise in it.
+void add_gram_f64(const float* u, int64_t n, int64_t q, double* gram) {
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t a = 0; a < q; ++a) {
+      const double ua = u[i * q + a];
+      for (int64_t b = 0; b < q; ++b) gram[a * q + b] += ua * u[i * q + b];
+    }
+}
+
+// The slots' accumulators (for_each_chunk) summed in slot order: the same total on every run.
+std::vector<double> sum_slots(const std::vector<std::vector<double>>& t) {
+  std::vector<double> s(t[0].size(), 0.0);
+  for (const auto& v : t)
+    for (size_t i = 0; i < s.size(); ++i) s[i] += v[i];
+  return s;
 }
 
 Status check_model(const LinearGaussian& m) {
@@ -95,16 +96,17 @@ Status check_model(const LinearGaussian& m) {
 }  // namespace
 
 namespace {
-// cov (d, d) = Σ_i (x_i − mean)(x_i − mean)ᵀ / denominator: one GEMM per chunk of centred rows, summed in float64.
-Status centred_covariance(const float* x, int64_t n, int64_t d, const std::vector<double>& mean, double denominator,
-                          std::vector<double>* cov) {
-  const std::vector<float> mean_f(mean.begin(), mean.end());
+// cov (d, d) = Σ_i x̃_i x̃_iᵀ / denominator for the centred rows xc: one GEMM (on the whole team: d × d is large) per
+// chunk, summed in float64.
+Status centred_covariance(const CentredRows& x, double denominator, std::vector<double>* cov) {
+  const int64_t n = x.rows(), d = x.cols();
   cov->assign(static_cast<size_t>(d * d), 0.0);
   std::vector<float> xc(static_cast<size_t>(std::min(kChunk, n) * d)), cf(static_cast<size_t>(d * d));
   for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
     const int64_t B = std::min(kChunk, n - r0);
-    centre_rows(xc.data(), x, r0, B, d, mean_f.data());
-    LK_RETURN_IF_ERROR(gemm(true, false, d, d, B, 1.f, xc.data(), xc.data(), 0.f, cf.data()));
+    const float* rows = nullptr;
+    LK_RETURN_IF_ERROR(x.read(r0, B, xc.data(), &rows));
+    LK_RETURN_IF_ERROR(gemm(true, false, d, d, B, 1.f, rows, rows, 0.f, cf.data()));
     for (int64_t i = 0; i < d * d; ++i) (*cov)[i] += cf[i];
   }
   for (double& v : *cov) v /= denominator;
@@ -112,13 +114,14 @@ Status centred_covariance(const float* x, int64_t n, int64_t d, const std::vecto
 }
 }  // namespace
 
-Status pca_fit(const float* x, int64_t n, int64_t d, int64_t q, PcaResult* out) {
+Status pca_fit(const RowSource& x, int64_t q, PcaResult* out) {
+  const int64_t n = x.rows(), d = x.cols();
   if (n < 2) return Status::Error(Code::InvalidArgument, "PCA needs at least 2 rows");
   if (q < 1 || q > std::min(n, d))
     return Status::Error(Code::InvalidArgument, "nComponents must be in [1, min(rows, columns)]");
-  out->mean = column_means(x, n, d);
+  LK_RETURN_IF_ERROR(column_means(x, &out->mean));
   std::vector<double> cov;
-  LK_RETURN_IF_ERROR(centred_covariance(x, n, d, out->mean, static_cast<double>(n - 1), &cov));
+  LK_RETURN_IF_ERROR(centred_covariance(CentredRows(x, out->mean), static_cast<double>(n - 1), &cov));
   double trace = 0;
   for (int64_t j = 0; j < d; ++j) trace += cov[j * d + j];
   std::vector<double> w(static_cast<size_t>(d));
@@ -140,32 +143,50 @@ Status pca_fit(const float* x, int64_t n, int64_t d, int64_t q, PcaResult* out) 
   return Status::Ok();
 }
 
+Status linear_projection(const RowSource& x, const std::vector<double>& mean, const std::vector<double>& components,
+                         int64_t q, float* out) {
+  const int64_t n = x.rows(), d = x.cols();
+  if (static_cast<int64_t>(mean.size()) != d || static_cast<int64_t>(components.size()) != q * d)
+    return Status::Error(Code::InvalidArgument, "inconsistent PCA model sizes");
+  const CentredRows centred(x, mean);
+  const std::vector<float> v(components.begin(), components.end());
+  std::vector<float> xc(static_cast<size_t>(std::min(kChunk, n) * d));
+  for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
+    const int64_t B = std::min(kChunk, n - r0);
+    const float* rows = nullptr;
+    LK_RETURN_IF_ERROR(centred.read(r0, B, xc.data(), &rows));
+    LK_RETURN_IF_ERROR(gemm(false, true, B, q, d, 1.f, rows, v.data(), 0.f, out + r0 * q));
+  }
+  return Status::Ok();
+}
+
 namespace {
 
 // The per-chunk work both scoring calls share: x̃ = x − μ (float) and E[z | x] = G⁻¹ Aᵀ x̃ (float64) for chunks of
 // rows, handed to body(r0, B, x̃, E[z]).
 template <typename Body>
-Status for_each_posterior_chunk(const LinearGaussian& m, const Posterior& p, const float* x, int64_t n, Body body) {
-  const int64_t d = m.d, q = m.q;
-  const std::vector<float> mean_f(m.mean.begin(), m.mean.end());
+Status for_each_posterior_chunk(const LinearGaussian& m, const Posterior& p, const RowSource& x, Body body) {
+  const int64_t n = x.rows(), d = m.d, q = m.q;
+  const CentredRows centred(x, m.mean);
   const int64_t chunk = std::min(kChunk, n);
   std::vector<float> xc(static_cast<size_t>(chunk * d)), u(static_cast<size_t>(chunk * q));
   std::vector<double> ez(static_cast<size_t>(chunk * q));
   for (int64_t r0 = 0; r0 < n; r0 += kChunk) {
     const int64_t B = std::min(kChunk, n - r0);
-    centre_rows(xc.data(), x, r0, B, d, mean_f.data());
-    LK_RETURN_IF_ERROR(gemm(false, false, B, q, d, 1.f, xc.data(), p.A.data(), 0.f, u.data()));
+    const float* rows = nullptr;
+    LK_RETURN_IF_ERROR(centred.read(r0, B, xc.data(), &rows));
+    LK_RETURN_IF_ERROR(gemm(false, false, B, q, d, 1.f, rows, p.A.data(), 0.f, u.data()));
     times_g_inv(u.data(), B, q, p.g_inv, ez.data());
-    LK_RETURN_IF_ERROR(body(r0, B, xc.data(), ez.data()));
+    LK_RETURN_IF_ERROR(body(r0, B, rows, ez.data()));
   }
   return Status::Ok();
 }
 
 }  // namespace
 
-Status linear_gaussian_log_density(const LinearGaussian& m, const float* x, int64_t n, double* out) {
+Status linear_gaussian_log_density(const LinearGaussian& m, const RowSource& x, double* out) {
   LK_RETURN_IF_ERROR(check_model(m));
-  const int64_t d = m.d, q = m.q;
+  const int64_t n = x.rows(), d = m.d, q = m.q;
   Posterior p;
   LK_RETURN_IF_ERROR(posterior(m, 0.0, &p));
   // quad = min_z (x̃ − Wz)ᵀΨ⁻¹(x̃ − Wz) + zᵀz, attained at z = E[z|x]: a sum of squares, stable when ψ is small.
@@ -174,7 +195,7 @@ Status linear_gaussian_log_density(const LinearGaussian& m, const float* x, int6
   const int64_t chunk = std::min(kChunk, n);
   std::vector<float> recon(static_cast<size_t>(chunk * d)), ezf(static_cast<size_t>(chunk * q));
   const double constant = -0.5 * (static_cast<double>(d) * kLog2Pi + p.sum_log_psi + p.log_det_g);
-  return for_each_posterior_chunk(m, p, x, n, [&](int64_t r0, int64_t B, const float* xc, const double* ez) -> Status {
+  return for_each_posterior_chunk(m, p, x, [&](int64_t r0, int64_t B, const float* xc, const double* ez) -> Status {
     for (int64_t i = 0; i < B * q; ++i) ezf[i] = static_cast<float>(ez[i]);
     LK_RETURN_IF_ERROR(gemm(false, true, B, d, q, 1.f, ezf.data(), wt.data(), 0.f, recon.data()));
     for (int64_t i = 0; i < B; ++i) {
@@ -190,31 +211,50 @@ Status linear_gaussian_log_density(const LinearGaussian& m, const float* x, int6
   });
 }
 
-Status linear_gaussian_posterior_mean(const LinearGaussian& m, const float* x, int64_t n, double* out) {
+Status linear_gaussian_posterior_mean(const LinearGaussian& m, const RowSource& x, double* out) {
   LK_RETURN_IF_ERROR(check_model(m));
   Posterior p;
   LK_RETURN_IF_ERROR(posterior(m, 0.0, &p));
-  return for_each_posterior_chunk(m, p, x, n, [&](int64_t r0, int64_t B, const float*, const double* ez) -> Status {
+  return for_each_posterior_chunk(m, p, x, [&](int64_t r0, int64_t B, const float*, const double* ez) -> Status {
     std::copy_n(ez, B * m.q, out + r0 * m.q);
     return Status::Ok();
   });
 }
 
-Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaussianEmOptions& o, LinearGaussian* out,
+Status linear_gaussian_em(const RowSource& x, const LinearGaussianEmOptions& o, LinearGaussian* out,
                           LinearGaussianEmReport* report, const JobControl& control) {
-  const int64_t q = o.q;
+  const int64_t n = x.rows(), d = x.cols(), q = o.q;
   if (n <= o.ddof + 1) return Status::Error(Code::InvalidArgument, "EM needs at least " + std::to_string(o.ddof + 2) + " rows");
   if (q < 1 || q > d) return Status::Error(Code::InvalidArgument, "nComponents must be in [1, columns]");
   const double N = static_cast<double>(n - o.ddof);
   LinearGaussian& m = *out;
   m.d = d;
   m.q = q;
-  m.mean = column_means(x, n, d);
-  std::vector<float> xc(static_cast<size_t>(n * d));  // centred once: every iteration is then pure GEMMs
-  centre_rows(xc.data(), x, 0, n, d, std::vector<float>(m.mean.begin(), m.mean.end()).data());
-  std::vector<double> ss(static_cast<size_t>(d), 0.0);  // Σ_i x̃_ij²
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < d; ++j) ss[j] += static_cast<double>(xc[i * d + j]) * xc[i * d + j];
+  LK_RETURN_IF_ERROR(column_means(x, &m.mean));
+  CentredRows centred(x, m.mean);
+  LK_RETURN_IF_ERROR(centred.keep_centred_copy());  // every iteration passes over it
+  // Every pass runs chunks of rows in the team's slots (for_each_chunk), each slot with its own buffers and float64
+  // accumulators, its GEMMs on its own thread.
+  const int T = omp_get_max_threads();
+  std::vector<std::vector<float>> t_xc(T), t_u(T), t_z(T), t_e(T), t_f(T), t_g(T);
+  auto slots = [T](int64_t size) { return std::vector<std::vector<double>>(T, std::vector<double>(static_cast<size_t>(size), 0.0)); };
+  // The centred rows [r0, r0 + B) of slot t.
+  auto read_chunk = [&](int64_t r0, int64_t B, int t, const float** rows) -> Status {
+    t_xc[t].resize(static_cast<size_t>(kChunk * d));
+    return centred.read(r0, B, t_xc[t].data(), rows);
+  };
+  std::vector<double> ss;  // Σ_i x̃_ij²
+  {
+    auto t_ss = slots(d);
+    LK_RETURN_IF_ERROR(for_each_chunk(n, kChunk, [&](int64_t r0, int64_t B, int t) -> Status {
+      const float* xc = nullptr;
+      LK_RETURN_IF_ERROR(read_chunk(r0, B, t, &xc));
+      for (int64_t i = 0; i < B; ++i)
+        for (int64_t j = 0; j < d; ++j) t_ss[t][j] += static_cast<double>(xc[i * d + j]) * xc[i * d + j];
+      return Status::Ok();
+    }));
+    ss = sum_slots(t_ss);
+  }
   // Initial W: N(0, 1) × √(S_jj / q); ψ = S_jj.
   {
     std::vector<float> e(static_cast<size_t>(d * q));
@@ -229,13 +269,6 @@ Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaus
       for (int64_t a = 0; a < q; ++a) m.W[j * q + a] = e[j * q + a] * std::sqrt(var / static_cast<double>(q));
     }
   }
-  std::vector<float> u(static_cast<size_t>(n * q)), xtu(static_cast<size_t>(d * q)), utu(static_cast<size_t>(q * q));
-  std::vector<float> zf, eps;
-  if (o.sample_estep) {
-    zf.resize(static_cast<size_t>(n * q));
-    eps.resize(static_cast<size_t>(n * q));
-  }
-  std::vector<double> utu_d(static_cast<size_t>(q * q));
   std::vector<double> sxz(static_cast<size_t>(d * q)), szz(static_cast<size_t>(q * q)), tmp(static_cast<size_t>(q * q));
   double prev = -HUGE_VAL;
   report->loglike.clear();
@@ -246,13 +279,56 @@ Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaus
     Status ps = posterior(m, o.min_psi, &p);
     if (!ps.ok()) return Status::Error(Code::NonFiniteLoss, "EM broke down at iteration " + std::to_string(it) + ": " + ps.message);
     const std::vector<double>& gi = p.g_inv;
-    LK_RETURN_IF_ERROR(gemm(false, false, n, q, d, 1.f, xc.data(), p.A.data(), 0.f, u.data()));
-    gram_f64(u.data(), n, q, utu_d.data());
+    std::vector<double> l;  // L Lᵀ = G⁻¹ (sampling E-step)
+    if (o.sample_estep) {
+      l = gi;
+      LK_RETURN_IF_ERROR(cholesky_lower(l.data(), q));
+    }
+    // One pass: U = X̃A per chunk, UᵀU, and X̃ᵀU (expectation) or X̃ᵀZ, ZᵀZ with Z = U G⁻¹ + E Lᵀ (sampling; E's
+    // draws numbered by row, so they do not depend on the chunking).
+    auto t_uu = slots(q * q), t_xz = slots(d * q), t_zz = slots(o.sample_estep ? q * q : 0);
+    const double scale = 1.0 / (N * static_cast<double>(o.samples));
+    LK_RETURN_IF_ERROR(for_each_chunk(n, kChunk, [&](int64_t r0, int64_t B, int t) -> Status {
+      const float* xc = nullptr;
+      LK_RETURN_IF_ERROR(read_chunk(r0, B, t, &xc));
+      std::vector<float>&u = t_u[t], &f = t_f[t];
+      u.resize(static_cast<size_t>(kChunk * q));
+      f.resize(static_cast<size_t>(d * q));
+      LK_RETURN_IF_ERROR(gemm(false, false, B, q, d, 1.f, xc, p.A.data(), 0.f, u.data()));
+      add_gram_f64(u.data(), B, q, t_uu[t].data());
+      if (!o.sample_estep) {
+        LK_RETURN_IF_ERROR(gemm(true, false, d, q, B, 1.f, xc, u.data(), 0.f, f.data()));
+        for (int64_t i = 0; i < d * q; ++i) t_xz[t][i] += f[i];
+        return Status::Ok();
+      }
+      std::vector<float>&z = t_z[t], &e = t_e[t], &g = t_g[t];
+      z.resize(static_cast<size_t>(kChunk * q));
+      e.resize(static_cast<size_t>(kChunk * q));
+      g.resize(static_cast<size_t>(q * q));
+      for (int64_t s = 0; s < o.samples; ++s) {
+        LK_RETURN_IF_ERROR(rng_normal_fill(e.data(), B * q, o.seed,
+                                           rng_stream(RngPurpose::LatentSample, static_cast<uint64_t>(it * o.samples + s)),
+                                           static_cast<uint64_t>(r0 * q)));
+        for (int64_t i = 0; i < B; ++i)
+          for (int64_t b = 0; b < q; ++b) {
+            double v = 0;
+            for (int64_t a = 0; a < q; ++a) v += static_cast<double>(u[i * q + a]) * gi[a * q + b];
+            for (int64_t a = 0; a <= b; ++a) v += l[b * q + a] * e[i * q + a];
+            z[i * q + b] = static_cast<float>(v);
+          }
+        LK_RETURN_IF_ERROR(gemm(true, false, d, q, B, 1.f, xc, z.data(), 0.f, f.data()));
+        LK_RETURN_IF_ERROR(gemm(true, false, q, q, B, 1.f, z.data(), z.data(), 0.f, g.data()));
+        for (int64_t i = 0; i < d * q; ++i) t_xz[t][i] += f[i] * scale;
+        for (int64_t i = 0; i < q * q; ++i) t_zz[t][i] += g[i] * scale;
+      }
+      return Status::Ok();
+    }));
+    const std::vector<double> utu = sum_slots(t_uu), xz = sum_slots(t_xz);
     // The log-likelihood of the current parameters (mean per row).
     double quad = 0;
     for (int64_t j = 0; j < d; ++j) quad += ss[j] * p.inv_psi[j];
     for (int64_t a = 0; a < q; ++a)
-      for (int64_t b = 0; b < q; ++b) quad -= gi[a * q + b] * utu_d[b * q + a];
+      for (int64_t b = 0; b < q; ++b) quad -= gi[a * q + b] * utu[b * q + a];
     const double ll = -0.5 * (static_cast<double>(d) * kLog2Pi + p.sum_log_psi + p.log_det_g + quad / static_cast<double>(n));
     if (!std::isfinite(ll))
       return Status::Error(Code::NonFiniteLoss, "the log-likelihood became non-finite at EM iteration " + std::to_string(it));
@@ -261,17 +337,16 @@ Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaus
     control.report(0, it, ll);
     // Sufficient statistics S_xz (d, q) and S_zz (q, q).
     if (!o.sample_estep) {
-      LK_RETURN_IF_ERROR(gemm(true, false, d, q, n, 1.f, xc.data(), u.data(), 0.f, xtu.data()));
       for (int64_t j = 0; j < d; ++j)
         for (int64_t b = 0; b < q; ++b) {
           double s = 0;
-          for (int64_t a = 0; a < q; ++a) s += static_cast<double>(xtu[j * q + a]) * gi[a * q + b];
+          for (int64_t a = 0; a < q; ++a) s += xz[j * q + a] * gi[a * q + b];
           sxz[j * q + b] = s / N;
         }
       for (int64_t a = 0; a < q; ++a)  // tmp = UᵀU G⁻¹
         for (int64_t b = 0; b < q; ++b) {
           double s = 0;
-          for (int64_t c = 0; c < q; ++c) s += utu_d[a * q + c] * gi[c * q + b];
+          for (int64_t c = 0; c < q; ++c) s += utu[a * q + c] * gi[c * q + b];
           tmp[a * q + b] = s;
         }
       for (int64_t a = 0; a < q; ++a)
@@ -281,26 +356,8 @@ Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaus
           szz[a * q + b] = gi[a * q + b] + s / N;
         }
     } else {
-      std::vector<double> l = gi;  // L Lᵀ = G⁻¹
-      LK_RETURN_IF_ERROR(cholesky_lower(l.data(), q));
-      std::fill(sxz.begin(), sxz.end(), 0.0);
-      std::fill(szz.begin(), szz.end(), 0.0);
-      const double scale = 1.0 / (N * static_cast<double>(o.samples));
-      for (int64_t s = 0; s < o.samples; ++s) {
-        LK_RETURN_IF_ERROR(rng_normal_fill(eps.data(), n * q, o.seed,
-                                           rng_stream(RngPurpose::LatentSample, static_cast<uint64_t>(it * o.samples + s)), 0));
-        for (int64_t i = 0; i < n; ++i)
-          for (int64_t b = 0; b < q; ++b) {
-            double v = 0;
-            for (int64_t a = 0; a < q; ++a) v += static_cast<double>(u[i * q + a]) * gi[a * q + b];
-            for (int64_t a = 0; a <= b; ++a) v += l[b * q + a] * eps[i * q + a];
-            zf[i * q + b] = static_cast<float>(v);
-          }
-        LK_RETURN_IF_ERROR(gemm(true, false, d, q, n, 1.f, xc.data(), zf.data(), 0.f, xtu.data()));
-        LK_RETURN_IF_ERROR(gemm(true, false, q, q, n, 1.f, zf.data(), zf.data(), 0.f, utu.data()));
-        for (int64_t i = 0; i < d * q; ++i) sxz[i] += xtu[i] * scale;
-        for (int64_t i = 0; i < q * q; ++i) szz[i] += utu[i] * scale;
-      }
+      sxz = xz;
+      szz = sum_slots(t_zz);
     }
     // M-step: W = S_xz S_zz⁻¹, ψ_j = S_jj − (W S_xzᵀ)_jj.
     Status si = spd_inverse(szz.data(), q);
@@ -327,18 +384,18 @@ Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaus
   return Status::Ok();
 }
 
-Status factor_analysis_svd(const float* x, int64_t n, int64_t d, const FactorAnalysisSvdOptions& o, LinearGaussian* out,
+Status factor_analysis_svd(const RowSource& x, const FactorAnalysisSvdOptions& o, LinearGaussian* out,
                            LinearGaussianEmReport* report, const JobControl& control) {
-  const int64_t q = o.q;
+  const int64_t n = x.rows(), d = x.cols(), q = o.q;
   if (n < 2) return Status::Error(Code::InvalidArgument, "FactorAnalysis needs at least 2 rows");
   if (q < 1 || q > d) return Status::Error(Code::InvalidArgument, "nComponents must be in [1, columns]");
   constexpr double kSmall = 1e-12;  // scikit-learn's SMALL: the floor of ψ and of √ψ's offset
   LinearGaussian& m = *out;
   m.d = d;
   m.q = q;
-  m.mean = column_means(x, n, d);
+  LK_RETURN_IF_ERROR(column_means(x, &m.mean));
   std::vector<double> S;  // the sample covariance, denominator n (np.var)
-  LK_RETURN_IF_ERROR(centred_covariance(x, n, d, m.mean, static_cast<double>(n), &S));
+  LK_RETURN_IF_ERROR(centred_covariance(CentredRows(x, m.mean), static_cast<double>(n), &S));
   std::vector<double> variance(static_cast<size_t>(d)), sqrt_psi(static_cast<size_t>(d)), C(static_cast<size_t>(d * d));
   std::vector<double> w(static_cast<size_t>(d));
   for (int64_t j = 0; j < d; ++j) variance[j] = S[j * d + j];

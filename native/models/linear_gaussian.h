@@ -1,7 +1,8 @@
 // linear_gaussian.h — linear Gaussian latent-variable models x = W z + μ + ε, z ~ N(0, I_q), ε ~ N(0, diag ψ):
 // probabilistic PCA (ψ isotropic, σ²) and factor analysis (ψ per feature), plus the closed-form PCA they start
-// from. Data x is float32 (n, d) row-major; μ (d), W (d, q) row-major and ψ (d) are float64. Every pass over the
-// data is a GEMM on the centred data (chunked or once-centred), with q×q and d×q algebra in float64.
+// from. Data x (n, d) is a row source (data/source.h: dense, bytes, CSR, mapped) read a chunk of rows at a time,
+// centred, in float32 and never densified whole; μ (d), W (d, q) row-major and ψ (d) are float64. Every pass over
+// the data is GEMMs on chunks of centred rows, accumulated in float64, with q×q and d×q algebra in float64.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -9,6 +10,7 @@
 
 #include "../core/progress.h"
 #include "../core/status.h"
+#include "../data/source.h"
 
 namespace lk {
 
@@ -25,13 +27,17 @@ struct PcaResult {
   std::vector<double> mean, components, explained_variance;
   double noise_variance = 0, total_variance = 0;
 };
-Status pca_fit(const float* x, int64_t n, int64_t d, int64_t q, PcaResult* out);
+Status pca_fit(const RowSource& x, int64_t q, PcaResult* out);
+
+// out (n, q) float32 = (x_i − mean) Vᵀ: the projection on PCA's components V (q, d) row-major.
+Status linear_projection(const RowSource& x, const std::vector<double>& mean, const std::vector<double>& components,
+                         int64_t q, float* out);
 
 // log N(x_i | μ, W Wᵀ + diag ψ) per row, through the matrix inversion lemma (G = I + Wᵀ Ψ⁻¹ W, q × q). out (n).
-Status linear_gaussian_log_density(const LinearGaussian& m, const float* x, int64_t n, double* out);
+Status linear_gaussian_log_density(const LinearGaussian& m, const RowSource& x, double* out);
 
 // Posterior mean E[z | x_i] = G⁻¹ Wᵀ Ψ⁻¹ (x_i − μ). out (n, q).
-Status linear_gaussian_posterior_mean(const LinearGaussian& m, const float* x, int64_t n, double* out);
+Status linear_gaussian_posterior_mean(const LinearGaussian& m, const RowSource& x, double* out);
 
 // The user-facing fields are set by the caller (TypeScript resolves the defaults, models/linear.ts).
 struct LinearGaussianEmOptions {
@@ -54,7 +60,7 @@ struct LinearGaussianEmReport {
 
 // EM from a random W (N(0, 1) scaled by each feature's standard deviation / √q) and ψ = the feature variances.
 // The sampling E-step runs all max_iter iterations (its likelihood moves by Monte-Carlo noise, so tol does not apply).
-Status linear_gaussian_em(const float* x, int64_t n, int64_t d, const LinearGaussianEmOptions& o, LinearGaussian* out,
+Status linear_gaussian_em(const RowSource& x, const LinearGaussianEmOptions& o, LinearGaussian* out,
                           LinearGaussianEmReport* report, const JobControl& control = {});
 
 // Factor analysis by scikit-learn's SVD-based fixed point (Barber 2012, algorithm 21.1; sklearn's FactorAnalysis):
@@ -66,7 +72,7 @@ struct FactorAnalysisSvdOptions {  // set by the caller, as LinearGaussianEmOpti
   double tol = 0;  // on the total log-likelihood, as scikit-learn
   int64_t max_iter = 0;
 };
-Status factor_analysis_svd(const float* x, int64_t n, int64_t d, const FactorAnalysisSvdOptions& o, LinearGaussian* out,
+Status factor_analysis_svd(const RowSource& x, const FactorAnalysisSvdOptions& o, LinearGaussian* out,
                            LinearGaussianEmReport* report, const JobControl& control = {});
 
 }  // namespace lk
