@@ -82,10 +82,10 @@ std::shared_ptr<const RowSource> source_of(const Args& a, const Napi::Value& v, 
     Storage storage;
     if (own) {
       const size_t bytes = t.ByteLength();
-      reserve_bytes(static_cast<int64_t>(bytes), 1, name.c_str());
-      auto copy = std::make_shared<std::vector<uint8_t>>(data, data + bytes);
-      data = copy->data();
-      storage.keep = copy;
+      std::shared_ptr<uint8_t> copy = allocate_large(static_cast<int64_t>(bytes), name.c_str());
+      if (bytes > 0) std::memcpy(copy.get(), data, bytes);
+      data = copy.get();
+      storage.keep = std::move(copy);
     }
     if (kind == napi_uint8_array) return dense_u8_source(name, data, rows, cols, std::move(storage));
     return dense_f32_source(name, reinterpret_cast<const float*>(data), rows, cols, std::move(storage),

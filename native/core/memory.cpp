@@ -1,8 +1,10 @@
 // memory.cpp — see memory.h.
 #include "memory.h"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -38,6 +40,24 @@ void reserve_bytes(int64_t count, int64_t element_bytes, const char* what) {
   const int64_t bytes = checked_mul(count, element_bytes);
   if (bytes < 0) throw AllocationError(HUGE_VAL, what);
   if (bytes > physical_memory_bytes()) throw AllocationError(static_cast<double>(bytes), what);
+}
+
+std::shared_ptr<uint8_t> allocate_large(int64_t bytes, const char* what) {
+  constexpr int64_t kMapped = int64_t(4) << 20;
+  reserve_bytes(bytes, 1, what);
+  if (bytes < kMapped) {
+    auto* p = new (std::nothrow) uint8_t[static_cast<size_t>(std::max<int64_t>(bytes, 1))]();
+    if (!p) throw AllocationError(static_cast<double>(bytes), what);
+    return std::shared_ptr<uint8_t>(p, std::default_delete<uint8_t[]>());
+  }
+  const size_t size = static_cast<size_t>(bytes);
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw AllocationError(static_cast<double>(bytes), what);
+  ::madvise(p, size, MADV_HUGEPAGE);
+#ifdef MADV_POPULATE_WRITE
+  ::madvise(p, size, MADV_POPULATE_WRITE);  // kernels before 5.14: the pages fault in as they are filled
+#endif
+  return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [size](uint8_t* q) { ::munmap(q, size); });
 }
 
 Status out_of_memory_status(const std::bad_alloc& e) {

@@ -36,16 +36,17 @@ CentredRows::CentredRows(const RowSource& x, const std::vector<double>& shift)
 
 Status CentredRows::keep_centred_copy() {
   const float* all = x_.view(0);
-  if (!all || !copy_.empty() || rows() == 0) return Status::Ok();
-  reserve_bytes(checked_mul(rows(), cols()), sizeof(float), "the centred copy of the data");
-  copy_.resize(static_cast<size_t>(rows() * cols()));
-  centre_rows(copy_.data(), all, 0, rows(), cols(), shift_.data());
+  if (!all || copy_ || rows() == 0) return Status::Ok();
+  copy_memory_ = allocate_large(checked_product({rows(), cols(), int64_t(sizeof(float))}), "the centred copy of the data");
+  float* copy = reinterpret_cast<float*>(copy_memory_.get());
+  centre_rows(copy, all, 0, rows(), cols(), shift_.data());
+  copy_ = copy;
   return Status::Ok();
 }
 
 Status CentredRows::read(int64_t r0, int64_t B, float* scratch, const float** out) const {
-  if (!copy_.empty()) {
-    *out = copy_.data() + r0 * cols();
+  if (copy_) {
+    *out = copy_ + r0 * cols();
     return Status::Ok();
   }
   const float* rows = x_.view(r0);
@@ -59,8 +60,8 @@ Status CentredRows::read(int64_t r0, int64_t B, float* scratch, const float** ou
 }
 
 Status CentredRows::gather(float* out, const int64_t* idx, int64_t T) const {
-  if (!copy_.empty()) {
-    for (int64_t t = 0; t < T; ++t) std::copy_n(copy_.data() + idx[t] * cols(), cols(), out + t * cols());
+  if (copy_) {
+    for (int64_t t = 0; t < T; ++t) std::copy_n(copy_ + idx[t] * cols(), cols(), out + t * cols());
     return Status::Ok();
   }
   LK_RETURN_IF_ERROR(x_.gather(out, idx, T));

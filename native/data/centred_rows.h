@@ -6,6 +6,7 @@
 // floats, hence the same fit. Reads may run on many threads at once.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "../core/status.h"
@@ -35,7 +36,8 @@ class CentredRows {
  private:
   const RowSource& x_;
   std::vector<float> shift_;
-  std::vector<float> copy_;  // empty, or the centred rows (rows × cols)
+  std::shared_ptr<uint8_t> copy_memory_;
+  const float* copy_ = nullptr;  // null, or the centred rows (rows × cols)
 };
 
 }  // namespace lk
