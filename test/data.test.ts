@@ -123,7 +123,7 @@ describe('MNIST and helpers', () => {
     fs.writeFileSync(f, '0,1\n2,3\n4,5\n6,7\n8,9\n');
     const d = await loadData(f);
     expect([d.x.rows, d.x.cols]).toEqual([5, 2]);
-    await expect(loadData(path.join(tmp, 'x.parquet'))).rejects.toThrow(/unknown data format/);
+    await expect(loadData(path.join(tmp, 'x.feather'))).rejects.toThrow(/unknown data format/);
     const s = trainTestSplit(denseMatrix(d.x), d.labels, { testFraction: 0.4, seed: 1 });
     expect([s.train.x.rows, s.test.x.rows]).toEqual([3, 2]);
     const all = [...s.train.x.data, ...s.test.x.data].sort((a, b) => a - b);

@@ -55,7 +55,7 @@ test('bad input names the key: missing layer or column, a string column, csc, a 
   const cells = path.join(fixtures, 'cells.h5ad');
   await expect(readH5ad(cells, { layer: 'spliced' })).rejects.toThrow(/has no layers\['spliced'\] \(layers holds counts\)/);
   await expect(loadData(cells, { labelKey: 'tissue' })).rejects.toThrow(/labelKey "tissue": obs has no such categorical or numeric column \(it has batch, cell_type, n_genes, score\)/);
-  await expect(loadData(cells, { labelKey: 'score' })).rejects.toThrow(/labelKey "score": it is numeric and row 0 holds .*; codes are integers/);
+  await expect(loadData(cells, { labelKey: 'score' })).rejects.toThrow(/labelKey "score": it is numeric and row 0 \(cell0\) holds .*; codes are integers/);
   const junk = path.join(tmp, 'junk.h5ad');
   fs.writeFileSync(junk, 'not hdf5 at all');
   await expect(readH5ad(junk)).rejects.toThrow(/junk\.h5ad: it is not an HDF5 file/);

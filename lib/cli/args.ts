@@ -89,9 +89,11 @@ export interface DataSource {
   seed: number;
   /** --mmap: the data files are memory-mapped, not read (loadData's mmap) */
   mmap?: boolean;
-  /** .h5ad: --layer, and the obs column of the labels (--label-key, or --condition-key's) */
+  /** .h5ad: --layer, and the obs column of the labels (--label-key, or --condition-key's; .parquet: the label column) */
   layer?: string;
   labelKey?: string;
+  /** .parquet: --columns, the numeric columns that make the matrix */
+  columns?: string[];
 }
 
 export function dataSource(flags: Flags, seed: number): DataSource {
@@ -103,8 +105,12 @@ export function dataSource(flags: Flags, seed: number): DataSource {
   const labelKey = file('label-key') ?? file('condition-key');
   if (file('layer') !== undefined) src.layer = file('layer');
   if (labelKey !== undefined) src.labelKey = labelKey;
-  if ((src.layer !== undefined || labelKey !== undefined) && !/\.h5ad$/i.test(src.data))
-    usage(`--${src.layer !== undefined ? 'layer' : flags['label-key'] !== undefined ? 'label-key' : 'condition-key'} applies to an .h5ad --data`);
+  if (file('columns') !== undefined) src.columns = file('columns')!.split(',').map((c) => c.trim()).filter((c) => c !== '');
+  const isH5ad = /\.h5ad$/i.test(src.data), isParquet = /\.parquet$/i.test(src.data);
+  if (src.layer !== undefined && !isH5ad) usage('--layer applies to an .h5ad --data');
+  if (labelKey !== undefined && !isH5ad && !isParquet)
+    usage(`--${flags['label-key'] !== undefined ? 'label-key' : 'condition-key'} applies to an .h5ad or .parquet --data`);
+  if (src.columns !== undefined && !isParquet) usage('--columns applies to a .parquet --data');
   for (const [key, flag] of [['labels', 'labels'], ['testData', 'test-data'], ['testLabels', 'test-labels']] as const) {
     const v = abs(file(flag));
     if (v !== undefined) src[key] = v;
@@ -115,12 +121,12 @@ export function dataSource(flags: Flags, seed: number): DataSource {
 
 /** Every row of `source` ('mnist': its `split`), with the labels of `labelsFile` when given. */
 export async function loadRows(source: string, labelsFile?: string, split: 'train' | 'test' = 'train', mmap = false,
-  h5ad: { layer?: string; labelKey?: string } = {}): Promise<LabelledData<DataMatrix> & { name: string }> {
+  table: { layer?: string; labelKey?: string; columns?: string[] } = {}): Promise<LabelledData<DataMatrix> & { name: string }> {
   if (source === 'mnist') {
     if (labelsFile !== undefined) usage('--labels applies to file data; mnist brings its own labels');
     return { ...(await mnist({ split, mmap })), name: 'mnist' };
   }
-  const d = await loadData(source, { mmap, layer: h5ad.layer, labelKey: h5ad.labelKey });
+  const d = await loadData(source, { mmap, layer: table.layer, labelKey: table.labelKey, columns: table.columns });
   if (labelsFile !== undefined) {
     const l = denseMatrix((await loadData(labelsFile)).x);
     if (l.cols !== 1 || l.rows !== d.x.rows)

@@ -73,7 +73,7 @@ export async function fitCommand(argv: string[]): Promise<void> {
     samples: { type: 'string' }, 'max-iter': { type: 'string' }, tol: { type: 'string' }, seed: { type: 'string' },
     threads: { type: 'string' }, out: { type: 'string' }, labels: { type: 'string' }, 'test-data': { type: 'string' },
     'test-labels': { type: 'string' }, mmap: { type: 'boolean', default: false }, layer: { type: 'string' },
-    'label-key': { type: 'string' } }, commandHelp('fit'), true);
+    'label-key': { type: 'string' }, columns: { type: 'string' } }, commandHelp('fit'), true);
   const flags = values as Flags;
   if (positionals.length !== 1 || !MODELS.includes(positionals[0] as ModelName))
     usage(`fit expects one model, ${MODELS.join(' | ')}, but received ${JSON.stringify(positionals.join(' '))}`);
@@ -126,7 +126,8 @@ const LOADERS: Record<string, (file: string) => Promise<Classical>> = {
 export async function scoreCommand(argv: string[]): Promise<void> {
   const { values } = parseCommand('score', argv, {
     model: { type: 'string' }, data: { type: 'string' }, labels: { type: 'string' }, split: { type: 'string', default: 'test' },
-    mmap: { type: 'boolean', default: false }, layer: { type: 'string' }, 'label-key': { type: 'string' } }, commandHelp('score'));
+    mmap: { type: 'boolean', default: false }, layer: { type: 'string' }, 'label-key': { type: 'string' }, columns: { type: 'string' } },
+    commandHelp('score'));
   const flags = values as Flags;
   if (!values.model) usage('score needs --model <model.safetensors> (written by latentkit fit)');
   const kind = await checkpointKind(values.model);

@@ -8,7 +8,7 @@ export const HELP = `latentkit ${VERSION} — latent-variable models at native s
 Usage:
   latentkit train [options]          train a VAE and write a run folder
   latentkit eval --model <file> [--data <src> [--labels <file>]] [--samples S] [--iw K] [--out <file>] [--threads N]
-                 [--precision fp32|bf16|auto]
+                 [--precision fp32|bf16|auto] [--mmap] [--layer <name>] [--columns <a,b,...>]
                                      test loss (negative ELBO per example, nats), KL per dimension, active units,
                                      mutual information and, with --iw K, the importance-sampled log-likelihood, on
                                      every row of --data (mnist: its test split) or, without --data, on the test rows
@@ -29,17 +29,19 @@ Usage:
                 [--init kmeans|k-means++|random|random_from_data] [--n-init N] [--reg-covar X]
                 [--method closed|em (ppca) | svd|em (fa)] [--estep expectation|sample] [--samples S] [--max-iter N] [--tol X]
                 [--seed N] [--threads N] [--out runs/<model>] [--mmap] [--layer <name>] [--label-key <col>]
+                [--columns <a,b,...>]
                                      fit a classical model on the train split: model.safetensors, metrics.json,
                                      loglike.png (+ .svg, .vl.json), components.png (images) or scatter.png (other data);
                                      the data in any form train reads (--mmap, sparse .npz / .h5ad), never densified
   latentkit score --model <model.safetensors> [--data <src>] [--split test|train] [--mmap] [--layer <name>]
+                  [--columns <a,b,...>]
                                      mean log-likelihood per row of a fitted classical model: every row of --data
                                      (mnist: its --split) or, without --data, the run's own test (or train) rows
   latentkit <command> --help         one command's options
   latentkit --help | --version | -V
 
 train options (defaults train the reference MNIST VAE, 784-400-20):
-  --data <src>          mnist (default), or a .npy / .npz / .csv / .h5ad / IDX file (a seeded 10% is held out for testing, unless
+  --data <src>          mnist (default), or a .npy / .npz / .csv / .h5ad / .parquet / IDX file (a seeded 10% is held out for testing, unless
                         --test-data is given); IDX images bring the labels file beside them
   --test-data <src>     the test set (every row); --data is then trained on whole
   --test-labels <file>  labels of the --test-data rows
@@ -49,8 +51,12 @@ train options (defaults train the reference MNIST VAE, 784-400-20):
                         blocks of consecutive rows and the rows within each: a mapped file is read in runs)
   --shuffle-block-rows <n>  rows per block of --shuffle blocks (${SHUFFLE_BLOCK_ROWS})
   --layer <name>        .h5ad: train on layers[name] (e.g. counts) instead of X
-  --label-key <col>     .h5ad: the obs column whose categories label the rows (the latent plot's legend)
-  --condition-key <col> .h5ad: a conditional VAE on this obs column, one-hot (scVI's batch_key); it labels the rows
+  --label-key <col>     .h5ad: the obs column whose categories label the rows (the latent plot's legend); .parquet:
+                        the label column (strings or booleans as categories, or integers 0…255)
+  --condition-key <col> .h5ad / .parquet: a conditional VAE on this column, one-hot (scVI's batch_key); it labels
+                        the rows
+  --columns <a,b,...>   .parquet: the numeric columns to train on, in this order (default: every numeric column but
+                        the label column)
   --latent <n>          latent dimensions (20)
   --arch <mlp|conv|file.json>  the networks: mlp (from --hidden; the default), conv (for images: conv 32 and 64
                         channels, kernel 4, stride 2 → dense 256, mirrored by transposed convolutions; height

@@ -41,7 +41,7 @@ async function train(argv: string[]): Promise<void> {
       'lr-warmup-steps': { type: 'string' }, 'lr-min': { type: 'string' }, 'lr-factor': { type: 'string' }, 'lr-patience': { type: 'string' },
       'clip-grad-norm': { type: 'string' }, 'checkpoint-every': { type: 'string' }, 'keep-last': { type: 'string' },
       mmap: { type: 'boolean', default: false }, shuffle: { type: 'string' }, 'shuffle-block-rows': { type: 'string' },
-      layer: { type: 'string' }, 'label-key': { type: 'string' }, 'condition-key': { type: 'string' },
+      layer: { type: 'string' }, 'label-key': { type: 'string' }, 'condition-key': { type: 'string' }, columns: { type: 'string' },
   }, commandHelp('train'));
   const { flags, resumeFile } = resumeFlags(values as Flags, argv);
   const precision = precisionFlag(flags, 'train');
@@ -306,7 +306,8 @@ async function evaluate(argv: string[]): Promise<void> {
   const { values } = parseCommand('eval', argv, {
     model: { type: 'string' }, data: { type: 'string' }, samples: { type: 'string' }, iw: { type: 'string' },
     out: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, binarize: { type: 'boolean', default: false },
-    labels: { type: 'string' }, precision: { type: 'string' } }, commandHelp('eval'));
+    labels: { type: 'string' }, precision: { type: 'string' }, mmap: { type: 'boolean', default: false }, layer: { type: 'string' },
+    columns: { type: 'string' } }, commandHelp('eval'));
   const flags = values as Flags;
   if (!flags.model) usage('eval needs --model <model.safetensors>', 'eval');
   const precision = precisionFlag(flags, 'eval');

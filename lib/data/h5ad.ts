@@ -8,6 +8,7 @@
 import { LatentkitError } from '../errors';
 import { Matrix } from '../matrix';
 import { readDataFile } from './file';
+import { LabelColumn, labelCodes } from './labels';
 import { CsrMatrix } from './rows';
 
 // jsfive's CommonJS build has no type declarations: the part of its API used here.
@@ -23,7 +24,7 @@ interface H5Node {
 const jsfive = require('jsfive') as { File: new (buffer: ArrayBuffer, name: string) => H5Node };
 
 /** An obs column: a categorical one (codes −1 for missing) or a numeric one. */
-export type ObsColumn = { kind: 'categorical'; codes: Int32Array; categories: string[] } | { kind: 'numeric'; values: Float64Array };
+export type ObsColumn = LabelColumn;
 
 export interface AnnData {
   /** X, or layers[layer] */
@@ -102,19 +103,8 @@ export async function readH5ad(file: string, options: { layer?: string } = {}): 
  * numeric column of integers 0…n names its values); `use` names what it is for in errors (--label-key, …).
  */
 export function obsCodes(a: AnnData, key: string, use: string, file: string): { codes: Uint8Array; names: string[] } {
-  const bad = (why: string): never => {
-    throw new LatentkitError('LATENTKIT_BAD_DATA', `${file}: ${use} ${JSON.stringify(key)}: ${why}`);
-  };
   const col = a.obs[key];
-  if (!col) bad(`obs has no such categorical or numeric column (it has ${Object.keys(a.obs).join(', ') || 'none'})`);
-  if (col.kind === 'categorical') {
-    if (col.categories.length > 255) bad(`it has ${col.categories.length} categories; at most 255 are supported`);
-    const missing = col.codes.findIndex((c) => c < 0);
-    if (missing >= 0) bad(`row ${missing} (${a.obsNames[missing]}) has no category`);
-    return { codes: Uint8Array.from(col.codes), names: col.categories };
-  }
-  const bad_ = Array.from(col.values).findIndex((v) => !Number.isInteger(v) || v < 0 || v > 255);
-  if (bad_ >= 0) bad(`it is numeric and row ${bad_} holds ${col.values[bad_]}; codes are integers in [0, 255] (or use a categorical column)`);
-  const n = Math.max(0, ...col.values) + 1;
-  return { codes: Uint8Array.from(col.values), names: Array.from({ length: n }, (_, i) => String(i)) };
+  if (!col)
+    throw new LatentkitError('LATENTKIT_BAD_DATA', `${file}: ${use} ${JSON.stringify(key)}: obs has no such categorical or numeric column (it has ${Object.keys(a.obs).join(', ') || 'none'})`);
+  return labelCodes(col, `${file}: ${use} ${JSON.stringify(key)}`, (i) => `row ${i} (${a.obsNames[i]})`);
 }

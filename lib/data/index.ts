@@ -12,12 +12,15 @@ import { mapIdxImages, readIdx } from './idx';
 import { mapNpy, npyHeaderOf, readNpy } from './npy';
 import { BYTE_SCALE, DataMatrix, isCsrMatrix, isMappedMatrix, isRowSelection, selectRows } from './rows';
 import { obsCodes, readH5ad } from './h5ad';
+import { readParquet } from './parquet';
 import { csrOfNpz, isSparseNpz, npzMatrices, npzMembers } from './npz';
 import { readDataFile } from './file';
 
 export { parseIdx, readIdx } from './idx';
 export { parseNpy, readNpy, mapNpy, encodeNpy } from './npy';
 export { readH5ad, obsCodes } from './h5ad';
+export { readParquet } from './parquet';
+export type { ParquetOptions, ParquetTable } from './parquet';
 export type { AnnData, ObsColumn } from './h5ad';
 export { selectRows, takeDataRows, denseMatrix } from './rows';
 export type { ByteMatrix, CsrMatrix, MappedMatrix, RowSelection, DataInput, DataMatrix } from './rows';
@@ -33,8 +36,10 @@ export interface LoadDataOptions {
   mmap?: boolean;
   /** .h5ad: the matrix layers[layer] instead of X */
   layer?: string;
-  /** .h5ad: the obs column whose codes are the labels (labelNames: its categories) */
+  /** .h5ad: the obs column whose codes are the labels (labelNames: its categories); .parquet: the label column */
   labelKey?: string;
+  /** .parquet: the numeric columns that make the matrix, in this order (default: every numeric one but labelKey) */
+  columns?: string[];
 }
 
 /**
@@ -42,19 +47,32 @@ export interface LoadDataOptions {
  * gives its member 'x' (or its only member) as the data and its member 'y' or 'labels', when present, as integer
  * labels; an .npz written by scipy.sparse.save_npz gives its CSR matrix (a CsrMatrix, never densified). A 2-D uint8
  * .npy is read as images are, each value v as v / 255 (as IDX images are). An AnnData .h5ad gives X (or
- * layers[layer]) — a CSR one as a CsrMatrix — with the obs column labelKey as labels (data/h5ad.ts).
+ * layers[layer]) — a CSR one as a CsrMatrix — with the obs column labelKey as labels (data/h5ad.ts). A Parquet
+ * table gives its numeric columns (or `columns`, by name) with the column labelKey as labels (data/parquet.ts).
  * With mmap: true the data are mapped, not read (a MappedMatrix: a float32 or uint8 .npy, an uncompressed uint8 IDX
  * image file, 'mnist') and training, evaluation and encoding read them in place.
  */
 export async function loadData(source: string, options: LoadDataOptions = {}): Promise<LabelledData<DataMatrix> & { name: string; labelNames?: string[] }> {
   const o = plainObject('loadDataOptions', options);
-  knownKeys('loadDataOptions', o, ['mmap', 'layer', 'labelKey']);
+  knownKeys('loadDataOptions', o, ['mmap', 'layer', 'labelKey', 'columns']);
   const mmap = boolean('mmap', o.mmap ?? false);
   for (const k of ['layer', 'labelKey'] as const)
-    if (o[k] !== undefined && typeof o[k] !== 'string') fail(k, 'an .h5ad key (a string)', o[k], 'type');
+    if (o[k] !== undefined && typeof o[k] !== 'string') fail(k, 'a key (a string)', o[k], 'type');
+  if (o.columns !== undefined && !(Array.isArray(o.columns) && o.columns.every((c) => typeof c === 'string')))
+    fail('columns', 'an array of column names (strings)', o.columns, 'type');
   const ext0 = path.extname(source).toLowerCase();
-  if ((o.layer !== undefined || o.labelKey !== undefined) && ext0 !== '.h5ad')
-    fail(o.layer !== undefined ? 'layer' : 'labelKey', `nothing unless the source is an .h5ad file (${path.basename(source)} is not)`, o.layer ?? o.labelKey, 'type');
+  const only = (key: 'layer' | 'labelKey' | 'columns', formats: string[], kind: string) => {
+    if (o[key] !== undefined && !formats.includes(ext0))
+      fail(key, `nothing unless the source is ${kind} file (${path.basename(source)} is not)`, o[key], 'type');
+  };
+  only('layer', ['.h5ad'], 'an .h5ad');
+  only('labelKey', ['.h5ad', '.parquet'], 'an .h5ad or .parquet');
+  only('columns', ['.parquet'], 'a .parquet');
+  if (ext0 === '.parquet') {
+    if (mmap) throw new LatentkitError('LATENTKIT_BAD_DATA', `${source}: a Parquet table is decoded into memory (mmap applies to .npy and IDX files)`);
+    const t = await readParquet(source, { columns: o.columns as string[] | undefined, labelKey: o.labelKey as string | undefined });
+    return { x: t.x, labels: t.labels, name: path.basename(source), ...(t.labelNames ? { labelNames: t.labelNames } : {}) };
+  }
   if (ext0 === '.h5ad') {
     if (mmap) throw new LatentkitError('LATENTKIT_BAD_DATA', `${source}: an .h5ad is read into memory (mmap applies to .npy and IDX files)`);
     const a = await readH5ad(source, { layer: o.layer as string | undefined });
@@ -84,7 +102,7 @@ export async function loadData(source: string, options: LoadDataOptions = {}): P
       process.emitWarning(`${name}: no label file found beside it (${name.replace(/images-idx3/, 'labels-idx1')}); every row gets label 0`,
         { type: 'DataWarning', code: 'LATENTKIT_NO_LABELS' });
     return { ...d, name };
-  } else throw new LatentkitError('LATENTKIT_BAD_DATA', `${source}: unknown data format ${ext} (use mnist, .npy, .npz, .csv or an IDX file)`);
+  } else throw new LatentkitError('LATENTKIT_BAD_DATA', `${source}: unknown data format ${ext} (use mnist, .npy, .npz, .csv, .h5ad, .parquet or an IDX file)`);
   return { x, labels: new Uint8Array(x.rows), name };
 }
 
