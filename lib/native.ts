@@ -115,6 +115,17 @@ export interface NativeTrainOptions {
   precision: NativePrecision;
   clipGradNorm?: number; // > 0: the global gradient norm of each update is clipped to it
   shuffleBlockRows?: number; // > 0: a block shuffle of blocks of this many rows (trainer.h); 0: a global permutation
+  distributed?: boolean; // data-parallel over MPI_COMM_WORLD (trainer.h, distributed/communicator.h)
+}
+
+/** The process group of distributed training (native/binding/distributed_binding.cpp). */
+export interface NativeDistributed {
+  launched(): boolean;
+  init(): { rank: number; size: number };
+  allGather(bytes: Uint8Array): Promise<Buffer[]>;
+  allReduceSum(values: Float64Array): Promise<Float64Array>;
+  reduceStats(): { seconds: number; bytes: number };
+  abort(code: number): void;
 }
 
 /** A file mapped into memory (native/data/mapped_file.h), unmapped when this and every source over it are gone. */
@@ -257,6 +268,7 @@ export interface NativeBinding {
   };
   classical: NativeClassical;
   data: NativeData;
+  distributed: NativeDistributed;
   /**
    * isa: oneDNN's effective ISA; bf16Native: whether it computes bf16 natively; autoPrecision: what precision 'auto'
    * runs; inferenceRows: the rows of one encode / decode pass (inputs split at multiples of it give the same bits).

@@ -20,6 +20,7 @@ import { imageGridPng, squareSide } from '../viz/images';
 import { labelledGrid, lineChart, scatterChart, writePicture } from '../viz/chart';
 import { VERSION } from '../version';
 import { native } from '../native';
+import { processGroup } from '../distributed';
 import { commandHelp, HELP } from './help';
 import { EpochProgress } from './progress';
 
@@ -42,6 +43,7 @@ async function train(argv: string[]): Promise<void> {
       'clip-grad-norm': { type: 'string' }, 'checkpoint-every': { type: 'string' }, 'keep-last': { type: 'string' },
       mmap: { type: 'boolean', default: false }, shuffle: { type: 'string' }, 'shuffle-block-rows': { type: 'string' },
       layer: { type: 'string' }, 'label-key': { type: 'string' }, 'condition-key': { type: 'string' }, columns: { type: 'string' },
+      distributed: { type: 'boolean', default: false },
   }, commandHelp('train'));
   const { flags, resumeFile } = resumeFlags(values as Flags, argv);
   const precision = precisionFlag(flags, 'train');
@@ -53,6 +55,9 @@ async function train(argv: string[]): Promise<void> {
     return n;
   });
   const source = dataSource(flags, seed);
+  // --distributed: data-parallel over the ranks of mpirun; rank 0 alone prints progress and writes the run folder.
+  const group = flags.distributed ? processGroup() : null;
+  const writer = !group || group.rank === 0;
   const data = await loadSplit(source);
   // --condition-key: a conditional model on an .h5ad obs column (scVI's batch_key), one-hot
   const conditional = Boolean(flags.conditional) || flags['condition-key'] !== undefined;
@@ -87,16 +92,19 @@ async function train(argv: string[]): Promise<void> {
   process.once('SIGINT', onSigint);
   const progress = new EpochProgress();
   const shape = network.hidden ? `${vae.inputDim}-${hidden.join('-')}-${vae.latentDim}` : `${network.architecture ?? 'custom'} ${(vae.options.inputShape ?? [vae.inputDim]).join('×')} → ${vae.latentDim}`;
-  process.stderr.write(`training ${shape} VAE (${likelihood}) on ${data.name}: ` +
-    `${data.train.x.rows} train / ${data.test.x.rows} test rows, ${vae.numParams} parameters, ${precision} (${config.isa})\n`);
+  if (writer)
+    process.stderr.write(`training ${shape} VAE (${likelihood}) on ${data.name}: ` +
+      `${data.train.x.rows} train / ${data.test.x.rows} test rows, ${vae.numParams} parameters, ${precision} (${config.isa})` +
+      `${group ? `, ${group.size} ranks` : ''}\n`);
   const t0 = performance.now();
   // After every epoch the model, then metrics.json naming the same epoch: whenever the run stops (Ctrl-C, a kill, a
   // full disk) the folder holds one consistent, loadable state.
   const done: EpochRecord[] = resumeFile ? (await readTrainingCheckpoint(resumeFile)).loop.history : [];
   if (resumeFile) process.stderr.write(`resuming from ${resumeFile} (epoch ${done.length} of ${epochs})\n`);
   const checkpoint = async (r: EpochRecord) => {
-    progress.epoch(r, epochs);
     done.push(r);
+    if (!writer) return;
+    progress.epoch(r, epochs);
     await vae.save(modelFile, { epoch: r.epoch });
     await writeFileAtomic(metricsFile, JSON.stringify({ config, modelEpoch: r.epoch, complete: false, epochs: done }, null, 2) + '\n');
   };
@@ -107,7 +115,8 @@ async function train(argv: string[]): Promise<void> {
       weightDecay: config.weightDecay, binarize: config.binarize, ...objective, seed, threads, precision, validation: data.test.x,
       condition: trainCondition, validationCondition: testCondition, lrSchedule: config.lrSchedule, clipGradNorm: config.clipGradNorm, shuffle: config.shuffle,
       earlyStopping: config.earlyStopping, checkpoint: { dir: out, every: num(flags, 'checkpoint-every', 1), keepLast: num(flags, 'keep-last', 2) },
-      resumeFrom: resumeFile, signal: controller.signal, progress: (p) => progress.step(p), onEpoch: checkpoint });
+      resumeFrom: resumeFile, signal: controller.signal, progress: writer ? (p) => progress.step(p) : undefined, onEpoch: checkpoint,
+      distributed: Boolean(group) });
   } catch (e) {
     if ((e as LatentkitError).code === 'LATENTKIT_CANCELLED')
       process.stderr.write(done.length > 0
@@ -118,6 +127,7 @@ async function train(argv: string[]): Promise<void> {
     process.removeListener('SIGINT', onSigint);
   }
   const seconds = (performance.now() - t0) / 1000;
+  if (!writer) return; // the other ranks' work ends with training
   // With early stopping the model is the best epoch's (restored by fit): the run's model.safetensors says so.
   const modelEpoch = history.best?.restored ? history.best.epoch : history.epochs.length;
   if (history.best?.restored) await vae.save(modelFile, { epoch: modelEpoch });

@@ -2,7 +2,8 @@
 // steps): options and their checks, one native epoch per Promise, the KL-weight and learning-rate schedules of each
 // epoch (schedule.ts), validation after each epoch, the aggressive phase controlled by I_q on held-out rows, early
 // stopping and the best epoch, training checkpoints and resuming from one (checkpoint.ts), progress, onEpoch,
-// cancellation.
+// cancellation; data-parallel training over MPI (distributed: true, ../distributed.ts).
+import { abortJob, agreeAcrossRanks, ProcessGroup, processGroup } from '../distributed';
 import { LatentkitError, withCallerStack } from '../errors';
 import { EVAL_SEED, meanNegElbo } from '../eval/vae';
 import { DataInput, pickRows } from '../data/rows';
@@ -93,6 +94,15 @@ export interface FitOptions extends ObjectiveOptions {
   resumeFrom?: string;
   onEpoch?: (record: EpochRecord) => void | Promise<void>;
   progress?: (p: StepProgress) => void;
+  /**
+   * Data-parallel training over MPI, under `mpirun -np N` (or srun): every rank passes the same data, model and
+   * options; each batch of batchSize rows is split over the ranks and their gradients summed before each update, so
+   * N ranks follow one process's trajectory up to float summation order (native/train/trainer.h). Rank 0 alone writes
+   * checkpoints; validation is computed by every rank on all its rows (the same numbers everywhere). Ranks given
+   * different options or data sizes fail at the start, naming the rank and the option; an error on one rank after
+   * training began ends the whole job (exit status 1). Outside an MPI launcher: one process, with a warning.
+   */
+  distributed?: boolean;
 }
 
 export interface History {
@@ -123,7 +133,7 @@ function shuffleBlockRows(v: unknown): number {
 }
 
 const FIT_KEYS = ['condition', 'validationCondition', 'epochs', 'batchSize', 'learningRate', 'aggressive', 'adamEps', 'weightDecay', 'threads', 'validation', 'shuffle', 'binarize', 'seed', 'signal', 'precision', 'onEpoch', 'progress',
-  'lrSchedule', 'clipGradNorm', 'earlyStopping', 'checkpoint', 'resumeFrom', ...OBJECTIVE_KEYS] as const;
+  'lrSchedule', 'clipGradNorm', 'earlyStopping', 'checkpoint', 'resumeFrom', 'distributed', ...OBJECTIVE_KEYS] as const;
 
 export async function fitVae(vae: Vae, x: DataInput, options: FitOptions = {}): Promise<History> {
   const o = plainObject('fitOptions', options);
@@ -167,6 +177,13 @@ export async function fitVae(vae: Vae, x: DataInput, options: FitOptions = {}): 
     clipGradNorm, shuffleBlockRows: blockRows, lrSchedule: lrSchedule ?? null, earlyStopping: earlyStopping ?? null, rows: data.rows, validationRows: validation?.rows ?? 0 };
   const resume = o.resumeFrom === undefined ? undefined : await readTrainingCheckpoint(o.resumeFrom as string);
   if (resume) checkResume(vae, resume, fitRecord);
+  const group: ProcessGroup | null = boolean('distributed', o.distributed ?? false) ? processGroup() : null;
+  if (group) {
+    if (objective.freeBits > 0) fail('freeBits', '0 with distributed: true (its floor is on the whole batch\'s mean KL per dimension; not supported yet)', objective.freeBits);
+    const { threads: _threads, ...model } = vae.options;
+    await agreeAcrossRanks(group, 'fit', { model, fit: fitRecord, cols: data.cols, resumeFrom: resume?.loop.epoch ?? null });
+  }
+  const writesCheckpoints = !group || group.rank === 0;
 
   requireIdle(vae, 'fit');
   if (signal?.aborted) throw cancelled();
@@ -180,7 +197,7 @@ export async function fitVae(vae: Vae, x: DataInput, options: FitOptions = {}): 
       throw new LatentkitError('LATENTKIT_BAD_CHECKPOINT', `${resume.file} is not a latentkit training checkpoint: ${why}`);
     }));
     nat.beginTraining(data.native, data.rows, { batchSize, lr: learningRate, eps: adamEps, weightDecay, binarize, seed, precision, clipGradNorm,
-      shuffleBlockRows: blockRows, ...nativeStep(objective) }, condition?.data ?? null);
+      shuffleBlockRows: blockRows, ...nativeStep(objective), ...(group ? { distributed: true } : {}) }, condition?.data ?? null);
     if (resume) nat.restoreTrainingState({ ...resume.trainer, ...resume.adam });
     const stepsPerEpoch = nat.stepsPerEpoch();
     const history: History = { epochs: [], precision };
@@ -244,11 +261,14 @@ export async function fitVae(vae: Vae, x: DataInput, options: FitOptions = {}): 
       }
       loop.history.push(record);
       loop.epoch = epoch + 1;
-      if (checkpoint) {
+      if (checkpoint && writesCheckpoints) {
         const periodic = loop.epoch % checkpoint.every === 0 || loop.epoch === epochs || Boolean(loop.stopped);
         await checkpointEpoch(checkpoint, loop.epoch, (file) => writeTrainingCheckpoint(file, vae, nat.trainingState(), loop, fitRecord, bestParams), { periodic, best: improved });
       }
-      if (onEpoch) await onEpoch(record);
+      if (onEpoch) {
+        if (!group) await onEpoch(record);
+        else await Promise.resolve().then(() => onEpoch(record)).catch((e) => abortJob(group, e)); // the others would wait for ever
+      }
       if (signal?.aborted) throw cancelled();
     }
     if (loop.stopped) history.stopped = loop.stopped;

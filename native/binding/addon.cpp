@@ -16,6 +16,7 @@ Napi::Function init_vae(Napi::Env env);
 Napi::Object init_cuda_kernels(Napi::Env env);
 Napi::Object init_classical(Napi::Env env);
 Napi::Object init_data(Napi::Env env);
+Napi::Object init_distributed(Napi::Env env);
 }  // namespace lk
 
 namespace {
@@ -72,6 +73,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("VaeNative", lk::init_vae(env));
   exports.Set("classical", lk::init_classical(env));
   exports.Set("data", lk::init_data(env));
+  exports.Set("distributed", lk::init_distributed(env));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
   exports.Set("poolStats", Napi::Function::New(env, PoolStatsOf, "poolStats"));

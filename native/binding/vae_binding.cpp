@@ -567,7 +567,7 @@ Napi::Value VaeNative::Evaluate(const Napi::CallbackInfo& info) {
 }
 
 // beginTraining(data, rows, { batchSize, lr, beta1, beta2, eps, weightDecay, binarize, seed, objective, samples,
-// klWeight, freeBits, precision, clipGradNorm?, shuffleBlockRows? }, condition?): data is any source
+// klWeight, freeBits, precision, clipGradNorm?, shuffleBlockRows?, distributed? }, condition?): data is any source
 // (data_binding.h), copied into native memory once unless it lies in a mapped file; the conditions are copied; every
 // training buffer is allocated.
 Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
@@ -591,6 +591,10 @@ Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
   if (!(t.clip_grad_norm >= 0.f) || !std::isfinite(t.clip_grad_norm))
     a.range_error("clipGradNorm", "a finite number >= 0 (0: no clipping)", o.Get("clipGradNorm"));
   t.shuffle_block_rows = option_integer(a, o, "shuffleBlockRows", 0, 0, kMaxElements);
+  if (option_bool(a, o, "distributed", false)) {  // data-parallel over MPI_COMM_WORLD (trainer.h)
+    Status ws = Communicator::World(&t.comm);
+    if (!ws.ok()) throw_status(info.Env(), ws);
+  }
   // Allocation and one copy, no parallel work: done here so a fit never waits behind another model's job.
   trainer_.reset();
   Status s = VaeTrainer::Create(model_.get(), std::move(data), condition_arg(a, 3, rows, model_->config().condition_dim),

@@ -16,6 +16,7 @@ enum class Code {
   Busy,              // a model is training and cannot serve another call
   OutOfMemory,       // an allocation failed or would exceed the machine's memory (the message says how much)
   BadData,           // input data that cannot be used as given (a non-finite value read from a file, a bad file)
+  Distributed,       // distributed training cannot run: no MPI, ranks that disagree, a failed collective
 };
 
 struct Status {
@@ -37,6 +38,7 @@ inline const char* code_name(Code c) {
     case Code::Busy: return "BUSY";
     case Code::OutOfMemory: return "OUT_OF_MEMORY";
     case Code::BadData: return "BAD_DATA";
+    case Code::Distributed: return "DISTRIBUTED";
   }
   return "UNKNOWN";
 }

@@ -290,13 +290,14 @@ Status VaeModel::evaluate(const EvalTerms& out, const RowSource& x, const float*
 }
 
 Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, const float* cb, int64_t B, uint64_t seed,
-                                  uint64_t eps_stream, const StepOptions& o, float* g, ObjectiveResult* sums) const {
+                                  uint64_t eps_stream, const StepOptions& o, float* g, ObjectiveResult* sums,
+                                  int64_t row0) const {
   const int64_t L = config_.latent_dim, D = config_.input_dim, K = o.samples, R = B * K;
   const ParamView p = ws.view(params_.data());
 
-  // Forward: B examples through the encoder, K draws each through the decoder.
+  // Forward: B examples through the encoder, K draws each through the decoder (ε row-major: row, draw, dimension).
   LK_RETURN_IF_ERROR(encode_batch(ws, xb, cb, B));
-  LK_RETURN_IF_ERROR(rng_normal_fill(ws.eps, R * L, seed, eps_stream, 0));
+  LK_RETURN_IF_ERROR(rng_normal_fill(ws.eps, R * L, seed, eps_stream, static_cast<uint64_t>(row0 * K * L)));
   LK_RETURN_IF_ERROR(gaussian_reparameterize_forward(ws.z, ws.mean, ws.log_var, ws.eps, B, L, K));
   LK_RETURN_IF_ERROR(decode_batch(ws, ws.z, cb, B, K));
   const float* xr = xb;

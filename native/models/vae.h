@@ -108,10 +108,12 @@ class VaeModel {
 
   // Training's use of the model (train/trainer.h): the parameter groups, and one forward and backward of the
   // batch-mean objective on a workspace of at least B examples (x: (B, input_dim), cond: (B, condition_dim) or
-  // null) with ε drawn from (seed, eps_stream) — the gradient added to g, the batch sums into *sums.
+  // null) with ε drawn from (seed, eps_stream), row b's draws numbered as row row0 + b's (a rank's share of a larger
+  // batch) — the gradient added to g, the batch sums into *sums.
   ParamGroup group(const std::string& name) const { return plan_.group(name); }
   Status forward_backward(VaeWorkspace& ws, const float* xb, const float* cb, int64_t B, uint64_t seed,
-                          uint64_t eps_stream, const StepOptions& step, float* g, ObjectiveResult* sums) const;
+                          uint64_t eps_stream, const StepOptions& step, float* g, ObjectiveResult* sums,
+                          int64_t row0 = 0) const;
   Status check_condition(const float* cond, int64_t rows) const;  // a conditional model needs cond for rows > 0
   Status check_width(const RowSource& x) const;                   // x.cols() == input_dim
 

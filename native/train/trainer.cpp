@@ -28,6 +28,8 @@ Status VaeTrainer::Create(VaeModel* model, std::shared_ptr<const RowSource> data
   LK_RETURN_IF_ERROR(check_step(options.step));
   if (c.prior_components > 0 && options.step.free_bits > 0.f)
     return Status::Error(Code::InvalidArgument, "freeBits needs prior 'normal' (a closed-form KL per dimension)");
+  if (options.comm && options.step.free_bits > 0.f)  // its floor is on the batch's mean KL per dimension
+    return Status::Error(Code::InvalidArgument, "freeBits is not supported with distributed training yet");
   // The conditions, the gradient and Adam's two moments, the permutations (the workspace checks its own size).
   const int64_t N = model->num_params(), Q = c.condition_dim;
   const int64_t floats = checked_add(checked_product({rows, Q}), checked_mul(3, N));
@@ -56,14 +58,14 @@ int64_t VaeTrainer::steps_per_epoch() const {
   return (rows_ + bs - 1) / bs;
 }
 
-Status VaeTrainer::gather(const int64_t* idx, int64_t B, uint64_t binarize_step) {
+Status VaeTrainer::gather(const int64_t* idx, int64_t B, uint64_t binarize_step, int64_t row0) {
   const int64_t D = model_->config().input_dim, Q = model_->config().condition_dim;
   VaeWorkspace& ws = *workspace_;
   LK_RETURN_IF_ERROR(data_->gather(ws.x, idx, B));
   for (int64_t b = 0; b < B && Q > 0; ++b) std::memcpy(ws.cond + b * Q, cond_.data() + idx[b] * Q, sizeof(float) * Q);
   if (options_.binarize)
     return rng_binarize_in_place(ws.x, ws.probs, B * D, options_.seed, rng_stream(RngPurpose::Binarize, binarize_step),
-                                 0);
+                                 static_cast<uint64_t>(row0 * D));
   return Status::Ok();
 }
 
@@ -72,17 +74,57 @@ namespace {
 constexpr uint64_t kInnerStreams = uint64_t(1) << 40;
 }  // namespace
 
-Status VaeTrainer::step(int64_t B, uint64_t eps_step, float kl_weight, float lr, Part part, EpochResult* sums) {
+Status VaeTrainer::batch_step(const int64_t* positions, int64_t B, uint64_t stream, float kl_weight, float lr,
+                              Part part, EpochResult* sums) {
+  int64_t lo = 0, hi = B;
+  if (Communicator* c = options_.comm) {
+    lo = B * c->rank() / c->size();
+    hi = B * (c->rank() + 1) / c->size();
+  }
+  return step(positions + lo, hi - lo, lo, B, stream, kl_weight, lr, part, sums);
+}
+
+Status VaeTrainer::step(const int64_t* rows, int64_t b, int64_t row0, int64_t B, uint64_t stream, float kl_weight,
+                        float lr, Part part, EpochResult* sums) {
   StepOptions st = options_.step;
   st.kl_weight = kl_weight;
   VaeWorkspace& ws = *workspace_;
   ObjectiveResult batch;
-  LK_RETURN_IF_ERROR(model_->forward_backward(ws, ws.x, model_->config().condition_dim > 0 ? ws.cond : nullptr, B,
-                                              options_.seed, rng_stream(RngPurpose::Eps, eps_step), st, grad_.data(),
-                                              &batch));
-  sums->loss_sum += batch.loss;
-  sums->reconstruction_sum += batch.reconstruction;
-  sums->kl_sum += batch.kl;
+  Status local;
+  if (cancel_ && cancel_->load()) {
+    local = Status::Error(Code::Cancelled, "training was cancelled");
+    if (!options_.comm) return local;
+  } else if (b > 0) {  // (a rank may have no row of a batch smaller than the ranks)
+    local = gather(rows, b, stream, row0);
+    if (local.ok())
+      local = model_->forward_backward(ws, ws.x, model_->config().condition_dim > 0 ? ws.cond : nullptr, b,
+                                       options_.seed, rng_stream(RngPurpose::Eps, stream), st, grad_.data(), &batch,
+                                       row0);
+  }
+  double batch_sums[4] = {batch.loss, batch.reconstruction, batch.kl, local.ok() ? 0.0 : 1.0};
+  if (Communicator* c = options_.comm) {
+    // The loss sums first, with how many ranks failed: a failure stops every rank at this step (none is left
+    // waiting in a collective), the failed rank with its own error.
+    LK_RETURN_IF_ERROR(c->all_reduce_sum(batch_sums, 4));
+    if (!local.ok()) {
+      local.message += " (on rank " + std::to_string(c->rank()) + ")";
+      return local;
+    }
+    if (batch_sums[3] > 0)
+      return Status::Error(Code::Distributed, "distributed training: " + std::to_string(static_cast<int>(batch_sums[3])) +
+                                                  " other rank(s) failed or were cancelled at this step (their error "
+                                                  "is theirs to report); training stopped on every rank");
+    // The gradient of the whole batch's mean: each rank's mean weighted by its share b / B, summed over the ranks.
+    const float share = static_cast<float>(static_cast<double>(b) / static_cast<double>(B));
+    float* g = grad_.data();
+    const int64_t n = model_->num_params();
+    for (int64_t i = 0; i < n; ++i) g[i] *= share;
+    LK_RETURN_IF_ERROR(c->all_reduce_sum(g, n));
+  }
+  LK_RETURN_IF_ERROR(local);
+  sums->loss_sum += batch_sums[0];
+  sums->reconstruction_sum += batch_sums[1];
+  sums->kl_sum += batch_sums[2];
   return apply_gradient(part, lr, sums);
 }
 
@@ -184,9 +226,15 @@ Status VaeTrainer::train_epoch(int64_t epoch, const float* kl_weights, const flo
                                EpochResult* result, const std::atomic<bool>* cancel, const ProgressFn& progress) {
   const int64_t N = rows_, bs = workspace_->capacity;
   const int64_t steps = steps_per_epoch();
+  cancel_ = cancel;  // checked by each step (distributed: by every rank at once, trainer.h)
+  const bool solo = !options_.comm;
   if (!prepared_) {  // a mapped file that fits in memory is mapped whole before the first shuffled pass
     data_->prepare();
     prepared_ = true;
+  }
+  if (options_.comm && !synced_) {  // every rank starts from rank 0's parameters
+    LK_RETURN_IF_ERROR(options_.comm->broadcast(model_->params(), model_->num_params() * static_cast<int64_t>(sizeof(float)), 0));
+    synced_ = true;
   }
   LK_RETURN_IF_ERROR(order_epoch(epoch));
   *result = EpochResult{};
@@ -207,17 +255,16 @@ Status VaeTrainer::train_epoch(int64_t epoch, const float* kl_weights, const flo
       double previous = HUGE_VAL, window = 0.0;
       int64_t window_rows = 0;
       for (int64_t i = 1; i <= 100; ++i) {
-        if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "training was cancelled");
+        if (solo && cancel && cancel->load()) return Status::Error(Code::Cancelled, "training was cancelled");
         if (inner_shuffles_ == 0 || inner_cursor_ + bs > N) {  // (re)shuffle the inner pass
           LK_RETURN_IF_ERROR(shuffle_inner());
           inner_cursor_ = 0;
         }
         const uint64_t inner = kInnerStreams + static_cast<uint64_t>(inner_steps_++);
-        LK_RETURN_IF_ERROR(gather(inner_perm_.data() + inner_cursor_, bs, inner));  // bs ≤ N: full batches
-        inner_cursor_ += bs;
         EpochResult inner_sums;
         inner_sums.grad_norm_max = result->grad_norm_max;
-        Status st = step(bs, inner, w, lr, Part::Encoder, &inner_sums);
+        Status st = batch_step(inner_perm_.data() + inner_cursor_, bs, inner, w, lr, Part::Encoder, &inner_sums);  // bs ≤ N: full batches
+        inner_cursor_ += bs;
         if (!st.ok()) return annotate(st, s);
         result->encoder_steps += 1;
         result->clipped_steps += inner_sums.clipped_steps;
@@ -233,10 +280,10 @@ Status VaeTrainer::train_epoch(int64_t epoch, const float* kl_weights, const flo
         }
       }
     }
-    if (cancel && cancel->load()) return Status::Error(Code::Cancelled, "training was cancelled");
+    if (solo && cancel && cancel->load()) return Status::Error(Code::Cancelled, "training was cancelled");
     read_ahead(r0, B);
-    LK_RETURN_IF_ERROR(gather(perm_.data() + r0, B, static_cast<uint64_t>(global_step)));
-    Status st = step(B, static_cast<uint64_t>(global_step), w, lr, aggressive ? Part::Decoder : Part::All, result);
+    Status st = batch_step(perm_.data() + r0, B, static_cast<uint64_t>(global_step), w, lr,
+                           aggressive ? Part::Decoder : Part::All, result);
     if (!st.ok()) return annotate(st, s);
     result->examples += B;
     result->steps += 1;

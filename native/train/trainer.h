@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../core/optim.h"
+#include "../distributed/communicator.h"
 #include "../data/source.h"
 #include "../models/vae.h"
 
@@ -37,6 +38,13 @@ struct TrainOptions {
   // > 0: each update's gradient is scaled by min(1, c / (‖g‖₂ + 1e-6)), ‖g‖₂ over the groups it updates (PyTorch's
   // clip_grad_norm_).
   float clip_grad_norm = 0.f;
+  // Data-parallel training (distributed/communicator.h); null: one process. Every rank holds the same data and follows the
+  // same seeded order; each batch of batch_size positions is split over the ranks (rank r of n takes positions
+  // [⌊B r / n⌋, ⌊B (r + 1) / n⌋)), each row's random draws (ε, binarisation) numbered by its position in the whole
+  // batch, and the gradients are summed, each weighted by its rank's share of the batch, before the clip and Adam,
+  // with the batch's loss sums: n ranks follow one process's trajectory up to float summation order. The first
+  // epoch starts from rank 0's parameters (broadcast).
+  Communicator* comm = nullptr;
 };
 
 // Adam's moments and step counts per group, and the aggressive phase's inner pass position.
@@ -88,9 +96,16 @@ class VaeTrainer {
     int64_t begin = 0, end = 0, adam_steps = 0;
   };
   // Rows idx[0 … B − 1] of the data (and conditions) into the workspace's batch, binarised with the draws of
-  // `binarize_step` when asked.
-  Status gather(const int64_t* idx, int64_t B, uint64_t binarize_step);
-  Status step(int64_t B, uint64_t eps_step, float kl_weight, float lr, Part part, EpochResult* sums);
+  // `binarize_step` when asked (numbered from row `row0` of the whole batch).
+  Status gather(const int64_t* idx, int64_t B, uint64_t binarize_step, int64_t row0);
+  // One update on the batch at positions[0 … B) of an order (stream: its draws' number): this rank's share of it
+  // (all of it in one process) gathered and stepped.
+  Status batch_step(const int64_t* positions, int64_t B, uint64_t stream, float kl_weight, float lr, Part part,
+                    EpochResult* sums);
+  // Data rows[0 … b) gathered as rows [row0, row0 + b) of a batch of B (b = B in one process), forward and
+  // backward, the ranks' gradients and loss sums reduced, then apply_gradient.
+  Status step(const int64_t* rows, int64_t b, int64_t row0, int64_t B, uint64_t stream, float kl_weight, float lr,
+              Part part, EpochResult* sums);
   // Between backward and the optimiser: the clip, then Adam on each updated group at `lr` (clearing its gradient),
   // the others' gradient cleared.
   Status apply_gradient(Part part, float lr, EpochResult* sums);
@@ -114,6 +129,8 @@ class VaeTrainer {
   std::vector<int64_t> block_order_, block_end_;
   int64_t blocks_ahead_ = 0;
   bool prepared_ = false;  // data_->prepare() done (the first epoch)
+  bool synced_ = false;    // distributed: rank 0's parameters broadcast (the first epoch)
+  const std::atomic<bool>* cancel_ = nullptr;  // the running epoch's cancel flag
   // Aggressive training's inner batches: a second shuffled pass over the data, reshuffled when used up.
   std::vector<int64_t> inner_perm_;
   int64_t inner_cursor_ = 0, inner_shuffles_ = 0, inner_steps_ = 0;
