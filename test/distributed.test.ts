@@ -83,6 +83,20 @@ describeMpi('2 ranks at global batch B train as 1 process at batch B', () => {
     expect(rows.stderr).toMatch(/rank 1 differs from rank 0 in fit\.rows: rank 1 has 192, rank 0 has 128/);
   });
 
+  test('a NaN that one rank reads stops every rank at that step: that rank names the row, the others the failure', async () => {
+    const { encodeNpy } = require('../lib/data') as typeof import('../lib/data');
+    const all = (await (require('../lib/data') as typeof import('../lib/data')).datasets.mnist({ split: 'train' })).x;
+    const x = { data: Float32Array.from(all.data.subarray(0, 256 * 784)), rows: 256, cols: 784 };
+    x.data[77 * 784 + 300] = NaN;
+    const dataFile = path.join(tmp, 'nan.npy');
+    fs.writeFileSync(dataFile, encodeNpy(x));
+    const r = train({ model: MLP, fit: { epochs: 3, batchSize: 64, threads: 1 }, rows: 256, dataFile }, 2, 60_000);
+    expect(r.status).not.toBe(0);
+    expect(r.status).not.toBeNull();
+    expect(r.stderr).toMatch(/LATENTKIT_BAD_DATA Expected finite values for x but received NaN at row 77, column 300 .*\(on rank [01]\)/);
+    expect(r.stderr).toMatch(/LATENTKIT_DISTRIBUTED distributed training: 1 other rank\(s\) failed or were cancelled at this step/);
+  });
+
   test('latentkit train --distributed: rank 0 writes the run folder; the model matches a one-process run', () => {
     const bin = path.join(__dirname, '..', 'bin', 'latentkit.js');
     const data = path.join(tmp, 'rows.npy');

@@ -15,7 +15,8 @@ const lk = require(path.join(__dirname, '..', '..', 'dist'));
   config.model = { ...config.model, ...mine.model };
   config.rows = mine.rows ?? config.rows;
   const all = (await lk.datasets.mnist({ split: 'train' })).x;
-  const x = { data: all.data.subarray(0, config.rows * 784), rows: config.rows, cols: 784 };
+  // config.dataFile: a float32 .npy, memory-mapped (its values checked natively as each rank reads them)
+  const x = config.dataFile ? (await lk.loadData(config.dataFile, { mmap: true })).x : { data: all.data.subarray(0, config.rows * 784), rows: config.rows, cols: 784 };
   const group = config.distributed ? lk.processGroup() : null;
   const rank = group ? group.rank : 0;
   const vae = new lk.Vae(config.model);
