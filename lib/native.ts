@@ -235,16 +235,20 @@ export interface NativeClassical {
   gmmFit(x: NativeRows, rows: number, cols: number, options: {
     nComponents: number; covarianceType: NativeCovarianceType; tol: number; maxIter: number; nInit: number; init: 'kmeans' | 'k-means++' | 'random' | 'random_from_data';
     regCovar: number; seed: number; threads: number; weightsInit?: Float64Array; meansInit?: Float64Array; precisionsInit?: Float64Array; onProgress?: NativeProgress;
+    distributed?: boolean;
   }): NativeJob<NativeGmmFit>;
   gmmLogProb(x: NativeRows, rows: number, cols: number, params: NativeGmmParams, resp: Float64Array | null, logNorm: Float64Array): void;
-  pcaFit(x: NativeRows, rows: number, cols: number, nComponents: number, threads: number): NativeJob<{
+  /** distributed: x is this rank's shard and the fit the whole set's (classical_binding.cpp). */
+  pcaFit(x: NativeRows, rows: number, cols: number, nComponents: number, threads: number, distributed?: boolean): NativeJob<{
     mean: Float64Array; components: Float64Array; explainedVariance: Float64Array; noiseVariance: number; totalVariance: number;
   }>;
   linearGaussianEm(x: NativeRows, rows: number, cols: number, options: {
     nComponents: number; isotropic: boolean; ddof: number; tol: number; maxIter: number; seed: number; sampleEstep: boolean; samples: number; threads: number; onProgress?: NativeProgress;
+    distributed?: boolean;
   }): NativeJob<{ mean: Float64Array; W: Float64Array; psi: Float64Array; loglike: Float64Array; nIter: number; converged: boolean }>;
   /** scikit-learn's SVD-based FactorAnalysis (native/models/linear_gaussian.h); the result as linearGaussianEm's. */
-  factorAnalysisSvd(x: NativeRows, rows: number, cols: number, options: { nComponents: number; tol: number; maxIter: number; threads: number; onProgress?: NativeProgress }): NativeJob<{
+  factorAnalysisSvd(x: NativeRows, rows: number, cols: number, options: { nComponents: number; tol: number; maxIter: number; threads: number; onProgress?: NativeProgress;
+    distributed?: boolean }): NativeJob<{
     mean: Float64Array; W: Float64Array; psi: Float64Array; loglike: Float64Array; nIter: number; converged: boolean }>;
   linearGaussianLogDensity(x: NativeRows, rows: number, cols: number, model: NativeLinearGaussian, out: Float64Array): void;
   linearGaussianPosteriorMean(x: NativeRows, rows: number, cols: number, model: NativeLinearGaussian, out: Float64Array): void;

@@ -75,6 +75,28 @@ describeMpi('2 ranks at global batch B train as 1 process at batch B', () => {
     expect(lossRel).toBeLessThan(1e-5);
   });
 
+  test('classical fits over 2 ranks\' shards equal the fit on every row: GMM, PCA, PPCA (EM), FA (SVD, sampling EM)', () => {
+    const script = path.join(__dirname, 'scripts', 'distributed-classical.js');
+    const [oneFile, twoFile] = [path.join(tmp, 'classical-1.json'), path.join(tmp, 'classical-2.json')];
+    const one = spawnSync(process.execPath, [script, oneFile], { env, encoding: 'utf8', timeout: 120_000 });
+    const two = spawnSync(mpirun!, ['--oversubscribe', '-np', '2', process.execPath, script, twoFile, 'distributed'], { env, encoding: 'utf8', timeout: 120_000 });
+    expect([one.status, two.status]).toEqual([0, 0]);
+    const [a, b] = [oneFile, twoFile].map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
+    expect([a.size, b.size]).toEqual([1, 2]);
+    // Parameters relative to max(|p|, 1); the mixture's 30 EM iterations (not converged: tol 0) carry the float32
+    // M-step sums of two shards instead of one chunk, 2.7e-5 measured; the bounds agree to 1e-8.
+    const tolerance: Record<string, number> = { gmm: 1e-4, pca: 1e-5, ppca: 1e-5, fa: 1e-5, sampled: 1e-5 };
+    const report: string[] = [];
+    for (const k of Object.keys(tolerance)) {
+      const p: number[] = a[k].params, q: number[] = b[k].params;
+      const rel = Math.max(...p.map((v, i) => Math.abs(v - q[i]) / Math.max(Math.abs(v), 1)));
+      report.push(`${k} ${rel.toExponential(2)}`);
+      expect(rel).toBeLessThan(tolerance[k]);
+      if (a[k].bound !== undefined) expect(Math.abs(b[k].bound - a[k].bound) / Math.abs(a[k].bound)).toBeLessThan(1e-6);
+    }
+    console.log(`classical, largest parameter difference: ${report.join(', ')}`);
+  });
+
   test('ranks given different options fail at the start, naming the rank and the option', () => {
     const r = train({ model: MLP, fit: { epochs: 1, batchSize: 64, threads: 1 }, rows: 128, perRank: { 1: { model: { latentDim: 9 } } } }, 2);
     expect(r.status).not.toBe(0);

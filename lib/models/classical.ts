@@ -8,7 +8,8 @@ import { Matrix, MatrixLike, toMatrix } from '../matrix';
 import { LatentkitError as Err, withCallerStack } from '../errors';
 import type { NativeJob, NativeProgress } from '../native';
 import { storedThreads } from '../threads';
-import { fail, failReceived, knownKeys, plainObject } from '../validate';
+import { abortJob, agreeAcrossRanks, processGroup } from '../distributed';
+import { boolean, fail, failReceived, knownKeys, plainObject } from '../validate';
 import { VERSION } from '../version';
 
 /** A float64 tensor, row-major. */
@@ -134,27 +135,40 @@ export interface FitProgress {
 export interface FitOptions {
   signal?: AbortSignal;
   progress?: (p: FitProgress) => void;
+  /**
+   * Under mpirun: x is this rank's shard of the rows (the shards in rank order make the set) and the fit is the
+   * whole set's, its sums reduced over the ranks at every iteration; every rank gets the same parameters. Every rank
+   * passes the same options (checked: a difference names the rank and the option); GaussianMixture needs init
+   * 'random'. An error on any rank ends the job (exit status 1). Outside an MPI launcher: one process, with a warning.
+   */
+  distributed?: boolean;
 }
 
 /**
  * Runs a native fit under its options: the signal cancels the job (rejecting with LATENTKIT_CANCELLED, the model left
- * as it was), progress reports arrive on the event loop, and a native error gets the caller's stack.
+ * as it was), progress reports arrive on the event loop, and a native error gets the caller's stack. With
+ * distributed: true under mpirun, `describe` (the model's options and the data's width) is checked against rank 0's
+ * first, `start` is told to reduce over the ranks, and an error ends the job (the other ranks would wait for ever).
  */
-export async function runFit<T>(model: string, options: unknown, start: (onProgress?: NativeProgress) => NativeJob<T>): Promise<T> {
+export async function runFit<T>(model: string, options: unknown, start: (onProgress?: NativeProgress, distributed?: boolean) => NativeJob<T>,
+  describe: Record<string, unknown> = {}): Promise<T> {
   const o = plainObject('fitOptions', options ?? {});
-  knownKeys('fitOptions', o, ['signal', 'progress']);
+  knownKeys('fitOptions', o, ['signal', 'progress', 'distributed']);
+  const group = boolean('distributed', o.distributed ?? false) ? processGroup() : null;
+  if (group) await agreeAcrossRanks(group, `${model}.fit`, describe);
   const signal = o.signal as AbortSignal | undefined;
   if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')) fail('signal', 'an AbortSignal', signal, 'type');
   const progress = o.progress as FitOptions['progress'];
   if (progress !== undefined && typeof progress !== 'function') fail('progress', 'a function', progress, 'type');
   const cancelled = () => new Err('LATENTKIT_CANCELLED', `${model}.fit was cancelled by its AbortSignal`);
   if (signal?.aborted) throw cancelled();
-  const job = start(progress && ((init, iteration, logLikelihood) => progress({ init, iteration, logLikelihood })));
+  const job = start(progress && ((init, iteration, logLikelihood) => progress({ init, iteration, logLikelihood })), Boolean(group));
   const onAbort = () => job.cancel();
   signal?.addEventListener('abort', onAbort);
   try {
     return await withCallerStack(() => job);
   } catch (e) {
+    if (group) abortJob(group, e);
     throw (e as LatentkitError).code === 'LATENTKIT_CANCELLED' && signal?.aborted ? cancelled() : e;
   } finally {
     signal?.removeEventListener('abort', onAbort);

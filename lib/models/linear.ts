@@ -181,7 +181,8 @@ abstract class LinearGaussianModel {
 async function closedForm(x: Rows, q: number, threads: number, options: FitOptions): Promise<LinearFit> {
   const d = x.cols;
   if (q > Math.min(x.rows, d)) fail('nComponents', `at most min(rows, columns) = ${Math.min(x.rows, d)}`, q);
-  const r = await runFit('PCA', options, () => native().classical.pcaFit(x.native, x.rows, d, q, threads));
+  const r = await runFit('PCA', options, (_, distributed) => native().classical.pcaFit(x.native, x.rows, d, q, threads, Boolean(distributed)),
+    { nComponents: q, cols: d });
   const W = new Float64Array(d * q);
   for (let a = 0; a < q; a++) {
     const scale = Math.sqrt(Math.max(r.explainedVariance[a] - r.noiseVariance, 0));
@@ -304,7 +305,7 @@ export class FactorAnalysis extends LinearGaussianModel {
     const m = dataRows('x', x, undefined, 2);
     if (o.nComponents > m.cols) fail('nComponents', `at most the number of columns (${m.cols})`, o.nComponents);
     this.fitted = o.method === 'svd'
-      ? await linearFit(m, (onProgress) => native().classical.factorAnalysisSvd(m.native, m.rows, m.cols, { nComponents: o.nComponents, tol: o.tol, maxIter: o.maxIter, threads: o.threads, ...(onProgress ? { onProgress } : {}) }),
+      ? await linearFit(m, (onProgress, distributed) => native().classical.factorAnalysisSvd(m.native, m.rows, m.cols, { nComponents: o.nComponents, tol: o.tol, maxIter: o.maxIter, threads: o.threads, ...(onProgress ? { onProgress } : {}), ...(distributed ? { distributed } : {}) }),
         { q: o.nComponents, isotropic: false, maxIter: o.maxIter, tol: o.tol, warnOnMaxIter: true }, 'FactorAnalysis', options)
       : await linearEm(m, { nComponents: o.nComponents, isotropic: false, ddof: 0, tol: o.tol, maxIter: o.maxIter, seed: o.seed,
         sampleEstep: o.estep === 'sample', samples: o.samples, threads: o.threads }, 'FactorAnalysis', options);
@@ -325,14 +326,14 @@ export class FactorAnalysis extends LinearGaussianModel {
 type NativeLinearFit = Awaited<ReturnType<ReturnType<typeof native>['classical']['linearGaussianEm']>>;
 
 async function linearEm(m: Rows, opts: Parameters<ReturnType<typeof native>['classical']['linearGaussianEm']>[3], model: string, options: FitOptions): Promise<LinearFit> {
-  return linearFit(m, (onProgress) => native().classical.linearGaussianEm(m.native, m.rows, m.cols, { ...opts, ...(onProgress ? { onProgress } : {}) }),
+  return linearFit(m, (onProgress, distributed) => native().classical.linearGaussianEm(m.native, m.rows, m.cols, { ...opts, ...(onProgress ? { onProgress } : {}), ...(distributed ? { distributed } : {}) }),
     { q: opts.nComponents, isotropic: opts.isotropic, maxIter: opts.maxIter, tol: opts.tol, warnOnMaxIter: !opts.sampleEstep }, model, options);
 }
 
 /** Runs a native linear-Gaussian fit and derives components, explained and total variance from its W and ψ. */
-async function linearFit(m: Rows, start: (onProgress?: NativeProgress) => NativeJob<NativeLinearFit>, o: { q: number; isotropic: boolean; maxIter: number; tol: number; warnOnMaxIter: boolean },
+async function linearFit(m: Rows, start: (onProgress?: NativeProgress, distributed?: boolean) => NativeJob<NativeLinearFit>, o: { q: number; isotropic: boolean; maxIter: number; tol: number; warnOnMaxIter: boolean },
   model: string, options: FitOptions): Promise<LinearFit> {
-  const r = await runFit(model, options, start);
+  const r = await runFit(model, options, start, { ...o, cols: m.cols });
   const d = m.cols, q = o.q;
   const components = new Float64Array(q * d);
   for (let j = 0; j < d; j++) for (let a = 0; a < q; a++) components[a * d + j] = r.W[j * q + a];

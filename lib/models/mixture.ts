@@ -92,10 +92,12 @@ export class GaussianMixture {
       const sum = init.weightsInit.reduce((a, b) => a + b, 0);
       if (init.weightsInit.some((w) => w < 0) || Math.abs(sum - 1) > 1e-6) fail('weightsInit', 'non-negative weights summing to 1', this.#init.weights);
     }
-    const r = await runFit('GaussianMixture', options, (onProgress) => native().classical.gmmFit(m.native, m.rows, d, {
+    const { threads: _threads, ...described } = o;
+    const r = await runFit('GaussianMixture', options, (onProgress, distributed) => native().classical.gmmFit(m.native, m.rows, d, {
       nComponents: K, covarianceType: o.covarianceType, tol: o.tol, maxIter: o.maxIter, nInit: o.nInit,
       init: o.init, regCovar: o.regCovar, seed: o.seed, threads: o.threads, ...init, ...(onProgress ? { onProgress } : {}),
-    }));
+      ...(distributed ? { distributed } : {}),
+    }), { options: described, cols: d, init: Object.fromEntries(Object.entries(init).map(([k, v]) => [k, v ? Array.from(v) : null])) });
     const shape = covarianceShape(o.covarianceType, K, d);
     this.#fit = {
       d, weights: r.weights, means: tensor64(r.means, [K, d]), covariances: tensor64(r.covariances, shape),

@@ -3,6 +3,8 @@
 // float64 parameters that the TypeScript classes own. Fits return Promises and run on the compute thread (their data
 // owned by the job: in-memory arrays copied, mappings held); scoring calls are synchronous (small work runs inline,
 // see executor.h).
+// Each fit's options (pcaFit: its 6th argument) may say distributed: true — x is then this rank's shard of the set and
+// the fit is the whole set's over MPI_COMM_WORLD (distributed/shard.h; every rank makes the same call).
 //   gmmFit(x, rows, cols, options) → Promise<{ weights, means, covariances, precisionsCholesky, lowerBounds,
 //                                               lowerBound, nIter, converged }>
 //   gmmLogProb(x, rows, cols, params, resp | null, logNorm): responsibilities (rows × K) and log-densities
@@ -53,6 +55,18 @@ const double* owned_option_f64(const Args& a, const Napi::Object& o, const char*
   return dst->data();
 }
 
+// The world communicator when `distributed` is true (throws LATENTKIT_DISTRIBUTED when MPI cannot start), else null.
+Communicator* communicator(const Args& a, bool distributed) {
+  if (!distributed) return nullptr;
+  Communicator* c = nullptr;
+  Status s = Communicator::World(&c);
+  if (!s.ok()) throw_status(a.env(), s);
+  return c;
+}
+
+// A job's shard: made on the compute thread (a collective) before the fit.
+Status shard_of(Communicator* comm, const RowSource& x, Shard* out) { return make_shard(comm, x.rows(), out); }
+
 int threads_option(const Args& a, const Napi::Object& o) {
   return static_cast<int>(required_integer(a, o, "threads", 0, 1024));
 }
@@ -95,10 +109,13 @@ Napi::Value GmmFit(const Napi::CallbackInfo& info) {
   opt.weights_init = owned_option_f64(a, o, "weightsInit", K, &fit->weights_init);
   opt.means_init = owned_option_f64(a, o, "meansInit", a.product({K, d}, "meansInit"), &fit->means_init);
   opt.precisions_init = owned_option_f64(a, o, "precisionsInit", cov, &fit->precisions_init);
+  Communicator* comm = communicator(a, option_bool(a, o, "distributed", false));
   return run_async(
       info.Env(), threads_option(a, o),
-      [data, fit](const JobControl& control) {
-        return gmm_fit(*data, fit->opt, &fit->params, &fit->report, control);
+      [data, fit, comm](const JobControl& control) {
+        Shard shard;
+        LK_RETURN_IF_ERROR(shard_of(comm, *data, &shard));
+        return gmm_fit(*data, fit->opt, &fit->params, &fit->report, control, shard);
       },
       [fit](Napi::Env env) -> Napi::Value {
         const GmmParams& params = fit->params;
@@ -152,10 +169,15 @@ Napi::Value PcaFit(const Napi::CallbackInfo& info) {
   const auto data = data_args(a, 2, true);
   const int64_t q = a.integer(3, "nComponents", 1, std::min(data->rows(), data->cols()));
   const int threads = static_cast<int>(a.integer(4, "threads", 0, 1024));
+  Communicator* comm = communicator(a, info.Length() > 5 && info[5].IsBoolean() && info[5].As<Napi::Boolean>().Value());
   auto out = std::make_shared<PcaResult>();
   return run_async(
       info.Env(), threads,
-      [data, q, out](const std::atomic<bool>&) { return pca_fit(*data, q, out.get()); },
+      [data, q, out, comm](const std::atomic<bool>&) {
+        Shard shard;
+        LK_RETURN_IF_ERROR(shard_of(comm, *data, &shard));
+        return pca_fit(*data, q, out.get(), shard);
+      },
       [out](Napi::Env env) -> Napi::Value {
         Napi::Object r = Napi::Object::New(env);
         r.Set("mean", to_js(env, out->mean));
@@ -202,8 +224,11 @@ Napi::Value LinearGaussianEm(const Napi::CallbackInfo& info) {
   opt->seed = static_cast<uint64_t>(required_integer(a, o, "seed", 0, (int64_t(1) << 53) - 1));
   opt->sample_estep = required_bool(a, o, "sampleEstep");
   opt->samples = required_integer(a, o, "samples", 1, 1 << 16);
-  return linear_fit_job(a, o, [data, opt](const JobControl& control, LinearGaussian* model, LinearGaussianEmReport* report) {
-    return linear_gaussian_em(*data, *opt, model, report, control);
+  Communicator* comm = communicator(a, option_bool(a, o, "distributed", false));
+  return linear_fit_job(a, o, [data, opt, comm](const JobControl& control, LinearGaussian* model, LinearGaussianEmReport* report) {
+    Shard shard;
+    LK_RETURN_IF_ERROR(shard_of(comm, *data, &shard));
+    return linear_gaussian_em(*data, *opt, model, report, control, shard);
   });
 }
 
@@ -217,8 +242,11 @@ Napi::Value FactorAnalysisSvd(const Napi::CallbackInfo& info) {
   opt->q = required_integer(a, o, "nComponents", 1, data->cols());
   opt->tol = required_number(a, o, "tol");
   opt->max_iter = required_integer(a, o, "maxIter", 1, 1 << 24);
-  return linear_fit_job(a, o, [data, opt](const JobControl& control, LinearGaussian* model, LinearGaussianEmReport* report) {
-    return factor_analysis_svd(*data, *opt, model, report, control);
+  Communicator* comm = communicator(a, option_bool(a, o, "distributed", false));
+  return linear_fit_job(a, o, [data, opt, comm](const JobControl& control, LinearGaussian* model, LinearGaussianEmReport* report) {
+    Shard shard;
+    LK_RETURN_IF_ERROR(shard_of(comm, *data, &shard));
+    return factor_analysis_svd(*data, *opt, model, report, control, shard);
   });
 }
 

@@ -12,7 +12,7 @@ namespace {
 constexpr int64_t kRowsPerRead = 1024;  // rows densified at a time when column means read a non-dense source
 }
 
-Status column_means(const RowSource& x, std::vector<double>* out) {
+Status column_means(const RowSource& x, std::vector<double>* out, const Shard& shard) {
   const int64_t n = x.rows(), d = x.cols();
   out->assign(static_cast<size_t>(d), 0.0);
   std::vector<float> buf;
@@ -27,7 +27,8 @@ Status column_means(const RowSource& x, std::vector<double>* out) {
     for (int64_t i = 0; i < B; ++i)
       for (int64_t j = 0; j < d; ++j) (*out)[j] += rows[i * d + j];
   }
-  for (double& v : *out) v /= static_cast<double>(n);
+  LK_RETURN_IF_ERROR(shard.sum(out));
+  for (double& v : *out) v /= static_cast<double>(shard.total_rows(n));
   return Status::Ok();
 }
 

@@ -10,12 +10,13 @@
 #include <vector>
 
 #include "../core/status.h"
+#include "../distributed/shard.h"
 #include "source.h"
 
 namespace lk {
 
-// The column means of x (cols) in float64, summed row by row in row order.
-Status column_means(const RowSource& x, std::vector<double>* out);
+// The column means of x (cols) in float64, summed row by row in row order (over every rank's shard: shard.h).
+Status column_means(const RowSource& x, std::vector<double>* out, const Shard& shard = {});
 
 class CentredRows {
  public:

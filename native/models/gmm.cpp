@@ -130,7 +130,8 @@ int team_size() { return omp_get_max_threads(); }
 
 // The M-step: weights, means, covariances and precision Cholesky factors from responsibilities resp (n, K).
 // xc: the data centred by `mean`, their column mean.
-Status m_step(const CentredRows& xc, const std::vector<double>& mean, const double* resp, double reg, GmmParams& p) {
+Status m_step(const CentredRows& xc, const std::vector<double>& mean, const double* resp, double reg, GmmParams& p,
+              const Shard& shard) {
   const int64_t n = xc.rows(), K = p.K, d = p.d;
   const bool diagonal = p.type == CovarianceType::Diag || p.type == CovarianceType::Spherical;
   // One pass over the data: n_k, Σ_i r_ik x̃_i and, for diagonal types, Σ_i r_ik x̃_i² (x̃ = x − m) — one GEMM
@@ -169,11 +170,14 @@ Status m_step(const CentredRows& xc, const std::vector<double>& mean, const doub
     for (int64_t i = 0; i < K * w; ++i) t_sums[t][i] += mf[i];
     return Status::Ok();
   }));
-  std::vector<double> nk(static_cast<size_t>(K), 10 * DBL_EPSILON), sums(static_cast<size_t>(K * w), 0.0);
+  std::vector<double> nk(static_cast<size_t>(K), 0.0), sums(static_cast<size_t>(K * w), 0.0);
   for (int t = 0; t < T; ++t) {
     for (int64_t k = 0; k < K; ++k) nk[k] += t_nk[t][k];
     for (int64_t i = 0; i < K * w; ++i) sums[i] += t_sums[t][i];
   }
+  LK_RETURN_IF_ERROR(shard.sum(&nk));
+  LK_RETURN_IF_ERROR(shard.sum(&sums));
+  for (double& v : nk) v += 10 * DBL_EPSILON;
   std::vector<double> mc(static_cast<size_t>(K * d));  // centred means μ_k − m
   for (int64_t k = 0; k < K; ++k)
     for (int64_t j = 0; j < d; ++j) mc[k * d + j] = sums[k * w + j];
@@ -219,6 +223,7 @@ Status m_step(const CentredRows& xc, const std::vector<double>& mean, const doub
     }));
     for (int t = 0; t < T; ++t)
       for (size_t i = 0; i < p.covariances.size(); ++i) p.covariances[i] += t_cov[t][i];
+    LK_RETURN_IF_ERROR(shard.sum(&p.covariances));
     if (full) {
       for (int64_t k = 0; k < K; ++k) {
         double* C = p.covariances.data() + k * d * d;
@@ -251,10 +256,10 @@ Status m_step(const CentredRows& xc, const std::vector<double>& mean, const doub
   return precisions_from_covariances(p);
 }
 
-// Uniform [0, 1) doubles from the Philox stream (float draws, enough for sampling indices).
-std::vector<float> uniforms(int64_t n, uint64_t seed, uint64_t stream) {
+// Uniform [0, 1) draws offset … offset + n − 1 of the Philox stream (float draws, enough for sampling indices).
+std::vector<float> uniforms(int64_t n, uint64_t seed, uint64_t stream, uint64_t offset = 0) {
   std::vector<float> u(static_cast<size_t>(n));
-  (void)rng_uniform_fill(u.data(), n, seed, stream, 0);
+  (void)rng_uniform_fill(u.data(), n, seed, stream, offset);
   return u;
 }
 
@@ -598,12 +603,15 @@ Status kmeans(const CentredData& c, int64_t k, uint64_t seed, int64_t max_iter, 
 }  // namespace
 
 Status gmm_fit(const RowSource& x, const GmmFitOptions& o, GmmParams* best, GmmFitReport* report,
-               const JobControl& control) {
-  const int64_t n = x.rows(), d = x.cols(), K = o.components;
-  if (K < 1 || K > n)
-    return Status::Error(Code::InvalidArgument, "nComponents must be in [1, rows] (" + std::to_string(n) + " rows)");
+               const JobControl& control, const Shard& shard) {
+  const int64_t n = x.rows(), total = shard.total_rows(n), d = x.cols(), K = o.components;  // this shard's rows, the set's
+  if (K < 1 || K > total)
+    return Status::Error(Code::InvalidArgument, "nComponents must be in [1, rows] (" + std::to_string(total) + " rows)");
+  if (shard.comm && o.init != GmmInit::Random)
+    return Status::Error(Code::InvalidArgument, "init must be 'random' with distributed: true (k-means and rows drawn "
+                                                "from the data are not yet computed over the ranks' shards)");
   std::vector<double> mean;
-  LK_RETURN_IF_ERROR(column_means(x, &mean));
+  LK_RETURN_IF_ERROR(column_means(x, &mean, shard));
   CentredData centred(x, mean);  // every EM iteration's M-step (and k-means) passes over it
   LK_RETURN_IF_ERROR(centred.xc.keep_centred_copy());
   if (o.init == GmmInit::KMeans || o.init == GmmInit::KMeansPlusPlus) LK_RETURN_IF_ERROR(centred.compute_norms());
@@ -619,7 +627,7 @@ Status gmm_fit(const RowSource& x, const GmmFitOptions& o, GmmParams* best, GmmF
       LK_RETURN_IF_ERROR(kmeans(centred, K, seed, 300, labels.data()));
       for (int64_t i = 0; i < n; ++i) resp[i * K + labels[i]] = 1;
     } else if (o.init == GmmInit::Random) {
-      const std::vector<float> u = uniforms(n * K, seed, rng_stream(RngPurpose::ClusterInit, 2));
+      const std::vector<float> u = uniforms(n * K, seed, rng_stream(RngPurpose::ClusterInit, 2), static_cast<uint64_t>(shard.offset * K));
       for (int64_t i = 0; i < n; ++i) {
         double s = 0;
         for (int64_t k = 0; k < K; ++k) s += u[i * K + k];
@@ -640,7 +648,7 @@ Status gmm_fit(const RowSource& x, const GmmFitOptions& o, GmmParams* best, GmmF
     }
     GmmParams p;
     p.resize(K, d, o.type);
-    LK_RETURN_IF_ERROR(m_step(centred.xc, mean, resp.data(), o.reg_covar, p));
+    LK_RETURN_IF_ERROR(m_step(centred.xc, mean, resp.data(), o.reg_covar, p, shard));
     if (o.weights_init) std::copy_n(o.weights_init, K, p.weights.data());
     if (o.means_init) std::copy_n(o.means_init, K * d, p.means.data());
     if (o.precisions_init) LK_RETURN_IF_ERROR(precisions_from_precisions(p, o.precisions_init));
@@ -653,7 +661,8 @@ Status gmm_fit(const RowSource& x, const GmmFitOptions& o, GmmParams* best, GmmF
       LK_RETURN_IF_ERROR(gmm_log_prob(p, x, resp.data(), log_norm.data()));
       double s = 0;
       for (double v : log_norm) s += v;
-      bound = s / static_cast<double>(n);
+      LK_RETURN_IF_ERROR(shard.sum(&s, 1));
+      bound = s / static_cast<double>(total);
       if (!std::isfinite(bound))
         return Status::Error(Code::NonFiniteLoss, "GaussianMixture: the log-likelihood became " +
                                                       std::string(std::isnan(bound) ? "NaN" : "infinite") +
@@ -662,7 +671,7 @@ Status gmm_fit(const RowSource& x, const GmmFitOptions& o, GmmParams* best, GmmF
       r.lower_bounds.push_back(bound);
       r.n_iter = it;
       control.report(init, it, bound);
-      LK_RETURN_IF_ERROR(m_step(centred.xc, mean, resp.data(), o.reg_covar, p));
+      LK_RETURN_IF_ERROR(m_step(centred.xc, mean, resp.data(), o.reg_covar, p, shard));
       if (std::abs(bound - prev) < o.tol) {
         r.converged = true;
         break;

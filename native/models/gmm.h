@@ -13,6 +13,7 @@
 #include "../core/progress.h"
 #include "../core/status.h"
 #include "../data/source.h"
+#include "../distributed/shard.h"
 
 namespace lk {
 
@@ -59,8 +60,9 @@ Status gmm_log_prob(const GmmParams& p, const RowSource& x, double* resp, double
 
 // EM from the initialisation `o.init` (or the given initial parameters), best of o.n_init by final lower bound.
 // `control` (optional) is polled for cancellation and told each iteration's lower bound.
-// k-means initialisation runs k-means++ seeding then Lloyd's iterations (scikit-learn's KMeans, at most 300).
+// k-means initialisation runs k-means++ seeding then Lloyd's iterations (scikit-learn's KMeans, at most 300). With a
+// shard (distributed/shard.h), x is one rank's rows and the fit is the whole set's (init 'random' only).
 Status gmm_fit(const RowSource& x, const GmmFitOptions& o, GmmParams* best, GmmFitReport* report,
-               const JobControl& control = {});
+               const JobControl& control = {}, const Shard& shard = {});
 
 }  // namespace lk

@@ -97,8 +97,8 @@ Status check_model(const LinearGaussian& m) {
 
 namespace {
 // cov (d, d) = Σ_i x̃_i x̃_iᵀ / denominator for the centred rows xc: one GEMM (on the whole team: d × d is large) per
-// chunk, summed in float64.
-Status centred_covariance(const CentredRows& x, double denominator, std::vector<double>* cov) {
+// chunk, summed in float64 (and over the ranks' shards).
+Status centred_covariance(const CentredRows& x, double denominator, std::vector<double>* cov, const Shard& shard) {
   const int64_t n = x.rows(), d = x.cols();
   cov->assign(static_cast<size_t>(d * d), 0.0);
   std::vector<float> xc(static_cast<size_t>(std::min(kChunk, n) * d)), cf(static_cast<size_t>(d * d));
@@ -109,19 +109,20 @@ Status centred_covariance(const CentredRows& x, double denominator, std::vector<
     LK_RETURN_IF_ERROR(gemm(true, false, d, d, B, 1.f, rows, rows, 0.f, cf.data()));
     for (int64_t i = 0; i < d * d; ++i) (*cov)[i] += cf[i];
   }
+  LK_RETURN_IF_ERROR(shard.sum(cov));
   for (double& v : *cov) v /= denominator;
   return Status::Ok();
 }
 }  // namespace
 
-Status pca_fit(const RowSource& x, int64_t q, PcaResult* out) {
-  const int64_t n = x.rows(), d = x.cols();
+Status pca_fit(const RowSource& x, int64_t q, PcaResult* out, const Shard& shard) {
+  const int64_t n = shard.total_rows(x.rows()), d = x.cols();
   if (n < 2) return Status::Error(Code::InvalidArgument, "PCA needs at least 2 rows");
   if (q < 1 || q > std::min(n, d))
     return Status::Error(Code::InvalidArgument, "nComponents must be in [1, min(rows, columns)]");
-  LK_RETURN_IF_ERROR(column_means(x, &out->mean));
+  LK_RETURN_IF_ERROR(column_means(x, &out->mean, shard));
   std::vector<double> cov;
-  LK_RETURN_IF_ERROR(centred_covariance(CentredRows(x, out->mean), static_cast<double>(n - 1), &cov));
+  LK_RETURN_IF_ERROR(centred_covariance(CentredRows(x, out->mean), static_cast<double>(n - 1), &cov, shard));
   double trace = 0;
   for (int64_t j = 0; j < d; ++j) trace += cov[j * d + j];
   std::vector<double> w(static_cast<size_t>(d));
@@ -222,15 +223,15 @@ Status linear_gaussian_posterior_mean(const LinearGaussian& m, const RowSource& 
 }
 
 Status linear_gaussian_em(const RowSource& x, const LinearGaussianEmOptions& o, LinearGaussian* out,
-                          LinearGaussianEmReport* report, const JobControl& control) {
-  const int64_t n = x.rows(), d = x.cols(), q = o.q;
+                          LinearGaussianEmReport* report, const JobControl& control, const Shard& shard) {
+  const int64_t rows = x.rows(), n = shard.total_rows(rows), d = x.cols(), q = o.q;  // this shard's rows, the set's
   if (n <= o.ddof + 1) return Status::Error(Code::InvalidArgument, "EM needs at least " + std::to_string(o.ddof + 2) + " rows");
   if (q < 1 || q > d) return Status::Error(Code::InvalidArgument, "nComponents must be in [1, columns]");
   const double N = static_cast<double>(n - o.ddof);
   LinearGaussian& m = *out;
   m.d = d;
   m.q = q;
-  LK_RETURN_IF_ERROR(column_means(x, &m.mean));
+  LK_RETURN_IF_ERROR(column_means(x, &m.mean, shard));
   CentredRows centred(x, m.mean);
   LK_RETURN_IF_ERROR(centred.keep_centred_copy());  // every iteration passes over it
   // Every pass runs chunks of rows in the team's slots (for_each_chunk), each slot with its own buffers and float64
@@ -246,7 +247,7 @@ Status linear_gaussian_em(const RowSource& x, const LinearGaussianEmOptions& o, 
   std::vector<double> ss;  // Σ_i x̃_ij²
   {
     auto t_ss = slots(d);
-    LK_RETURN_IF_ERROR(for_each_chunk(n, kChunk, [&](int64_t r0, int64_t B, int t) -> Status {
+    LK_RETURN_IF_ERROR(for_each_chunk(rows, kChunk, [&](int64_t r0, int64_t B, int t) -> Status {
       const float* xc = nullptr;
       LK_RETURN_IF_ERROR(read_chunk(r0, B, t, &xc));
       for (int64_t i = 0; i < B; ++i)
@@ -254,6 +255,7 @@ Status linear_gaussian_em(const RowSource& x, const LinearGaussianEmOptions& o, 
       return Status::Ok();
     }));
     ss = sum_slots(t_ss);
+    LK_RETURN_IF_ERROR(shard.sum(&ss));
   }
   // Initial W: N(0, 1) × √(S_jj / q); ψ = S_jj.
   {
@@ -288,7 +290,7 @@ Status linear_gaussian_em(const RowSource& x, const LinearGaussianEmOptions& o, 
     // draws numbered by row, so they do not depend on the chunking).
     auto t_uu = slots(q * q), t_xz = slots(d * q), t_zz = slots(o.sample_estep ? q * q : 0);
     const double scale = 1.0 / (N * static_cast<double>(o.samples));
-    LK_RETURN_IF_ERROR(for_each_chunk(n, kChunk, [&](int64_t r0, int64_t B, int t) -> Status {
+    LK_RETURN_IF_ERROR(for_each_chunk(rows, kChunk, [&](int64_t r0, int64_t B, int t) -> Status {
       const float* xc = nullptr;
       LK_RETURN_IF_ERROR(read_chunk(r0, B, t, &xc));
       std::vector<float>&u = t_u[t], &f = t_f[t];
@@ -308,7 +310,7 @@ Status linear_gaussian_em(const RowSource& x, const LinearGaussianEmOptions& o, 
       for (int64_t s = 0; s < o.samples; ++s) {
         LK_RETURN_IF_ERROR(rng_normal_fill(e.data(), B * q, o.seed,
                                            rng_stream(RngPurpose::LatentSample, static_cast<uint64_t>(it * o.samples + s)),
-                                           static_cast<uint64_t>(r0 * q)));
+                                           static_cast<uint64_t>((shard.offset + r0) * q)));
         for (int64_t i = 0; i < B; ++i)
           for (int64_t b = 0; b < q; ++b) {
             double v = 0;
@@ -323,7 +325,9 @@ Status linear_gaussian_em(const RowSource& x, const LinearGaussianEmOptions& o, 
       }
       return Status::Ok();
     }));
-    const std::vector<double> utu = sum_slots(t_uu), xz = sum_slots(t_xz);
+    std::vector<double> utu = sum_slots(t_uu), xz = sum_slots(t_xz);
+    LK_RETURN_IF_ERROR(shard.sum(&utu));
+    LK_RETURN_IF_ERROR(shard.sum(&xz));
     // The log-likelihood of the current parameters (mean per row).
     double quad = 0;
     for (int64_t j = 0; j < d; ++j) quad += ss[j] * p.inv_psi[j];
@@ -358,6 +362,7 @@ Status linear_gaussian_em(const RowSource& x, const LinearGaussianEmOptions& o, 
     } else {
       sxz = xz;
       szz = sum_slots(t_zz);
+      LK_RETURN_IF_ERROR(shard.sum(&szz));
     }
     // M-step: W = S_xz S_zz⁻¹, ψ_j = S_jj − (W S_xzᵀ)_jj.
     Status si = spd_inverse(szz.data(), q);
@@ -385,17 +390,17 @@ Status linear_gaussian_em(const RowSource& x, const LinearGaussianEmOptions& o, 
 }
 
 Status factor_analysis_svd(const RowSource& x, const FactorAnalysisSvdOptions& o, LinearGaussian* out,
-                           LinearGaussianEmReport* report, const JobControl& control) {
-  const int64_t n = x.rows(), d = x.cols(), q = o.q;
+                           LinearGaussianEmReport* report, const JobControl& control, const Shard& shard) {
+  const int64_t n = shard.total_rows(x.rows()), d = x.cols(), q = o.q;
   if (n < 2) return Status::Error(Code::InvalidArgument, "FactorAnalysis needs at least 2 rows");
   if (q < 1 || q > d) return Status::Error(Code::InvalidArgument, "nComponents must be in [1, columns]");
   constexpr double kSmall = 1e-12;  // scikit-learn's SMALL: the floor of ψ and of √ψ's offset
   LinearGaussian& m = *out;
   m.d = d;
   m.q = q;
-  LK_RETURN_IF_ERROR(column_means(x, &m.mean));
+  LK_RETURN_IF_ERROR(column_means(x, &m.mean, shard));
   std::vector<double> S;  // the sample covariance, denominator n (np.var)
-  LK_RETURN_IF_ERROR(centred_covariance(CentredRows(x, m.mean), static_cast<double>(n), &S));
+  LK_RETURN_IF_ERROR(centred_covariance(CentredRows(x, m.mean), static_cast<double>(n), &S, shard));
   std::vector<double> variance(static_cast<size_t>(d)), sqrt_psi(static_cast<size_t>(d)), C(static_cast<size_t>(d * d));
   std::vector<double> w(static_cast<size_t>(d));
   for (int64_t j = 0; j < d; ++j) variance[j] = S[j * d + j];

@@ -11,6 +11,7 @@
 #include "../core/progress.h"
 #include "../core/status.h"
 #include "../data/source.h"
+#include "../distributed/shard.h"
 
 namespace lk {
 
@@ -27,7 +28,9 @@ struct PcaResult {
   std::vector<double> mean, components, explained_variance;
   double noise_variance = 0, total_variance = 0;
 };
-Status pca_fit(const RowSource& x, int64_t q, PcaResult* out);
+// Every fit takes an optional shard (distributed/shard.h): x is then one rank's rows of the set, and the fit is the
+// whole set's (its sums reduced over the ranks).
+Status pca_fit(const RowSource& x, int64_t q, PcaResult* out, const Shard& shard = {});
 
 // out (n, q) float32 = (x_i − mean) Vᵀ: the projection on PCA's components V (q, d) row-major.
 Status linear_projection(const RowSource& x, const std::vector<double>& mean, const std::vector<double>& components,
@@ -61,7 +64,7 @@ struct LinearGaussianEmReport {
 // EM from a random W (N(0, 1) scaled by each feature's standard deviation / √q) and ψ = the feature variances.
 // The sampling E-step runs all max_iter iterations (its likelihood moves by Monte-Carlo noise, so tol does not apply).
 Status linear_gaussian_em(const RowSource& x, const LinearGaussianEmOptions& o, LinearGaussian* out,
-                          LinearGaussianEmReport* report, const JobControl& control = {});
+                          LinearGaussianEmReport* report, const JobControl& control = {}, const Shard& shard = {});
 
 // Factor analysis by scikit-learn's SVD-based fixed point (Barber 2012, algorithm 21.1; sklearn's FactorAnalysis):
 // each iteration takes the top q eigenpairs (s_k, v_k) of Ψ^-½ S Ψ^-½ (S: the sample covariance, denominator n),
@@ -73,6 +76,6 @@ struct FactorAnalysisSvdOptions {  // set by the caller, as LinearGaussianEmOpti
   int64_t max_iter = 0;
 };
 Status factor_analysis_svd(const RowSource& x, const FactorAnalysisSvdOptions& o, LinearGaussian* out,
-                           LinearGaussianEmReport* report, const JobControl& control = {});
+                           LinearGaussianEmReport* report, const JobControl& control = {}, const Shard& shard = {});
 
 }  // namespace lk
