@@ -136,6 +136,21 @@ describeMpi('2 ranks at global batch B train as 1 process at batch B', () => {
     expect(Math.abs(b.final.testLoss - a.final.testLoss) / a.final.testLoss).toBeLessThan(1e-5);
   });
 
+  test('latentkit fit fa --distributed: each rank fits its shard; rank 0 writes the metrics of the one-process fit', () => {
+    const bin = path.join(__dirname, '..', 'bin', 'latentkit.js');
+    const data = path.join(tmp, 'fa-rows.npy');
+    const { encodeNpy } = require('../lib/data') as typeof import('../lib/data');
+    fs.writeFileSync(data, encodeNpy({ data: Float32Array.from({ length: 500 * 12 }, (_, i) => Math.sin(i * 0.37) + ((i * 7919) % 13) / 13), rows: 500, cols: 12 }));
+    const args = (out: string) => [bin, 'fit', 'fa', '--data', data, '--components', '3', '--threads', '1', '--out', path.join(tmp, out)];
+    const one = spawnSync(process.execPath, args('fit-one'), { env, encoding: 'utf8', timeout: 120_000 });
+    const two = spawnSync(mpirun!, ['--oversubscribe', '-np', '2', process.execPath, ...args('fit-two'), '--distributed'], { env, encoding: 'utf8', timeout: 120_000 });
+    expect([one.status, two.status]).toEqual([0, 0]);
+    expect(two.stderr).toMatch(/2 ranks/);
+    const [a, b] = ['fit-one', 'fit-two'].map((d) => JSON.parse(fs.readFileSync(path.join(tmp, d, 'metrics.json'), 'utf8')));
+    expect(Math.abs(b.final.testLogLikelihood - a.final.testLogLikelihood) / Math.abs(a.final.testLogLikelihood)).toBeLessThan(1e-6);
+    expect(b.logLikelihoodPerIteration).toHaveLength(a.logLikelihoodPerIteration.length);
+  });
+
   test('a rank killed mid-training ends the job in bounded time, non-zero, with rank 0\'s last checkpoint loadable', async () => {
     const dir = path.join(tmp, 'checkpoints');
     const r = train({ model: MLP, fit: { epochs: 200, batchSize: 64, threads: 1, checkpoint: { dir } }, rows: 640, kill: { rank: 1, afterEpochs: 3 } }, 2, 90_000);

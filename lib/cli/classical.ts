@@ -2,7 +2,8 @@
 // and a picture) and `latentkit score` (mean log-likelihood of a saved classical model on a data split).
 import * as fs from 'fs';
 import * as path from 'path';
-import { DataMatrix, takeDataRows } from '../data/rows';
+import { DataMatrix, selectRows, takeDataRows } from '../data/rows';
+import { processGroup } from '../distributed';
 import { project2d } from '../eval/projection';
 import { writeFileAtomic } from '../io/atomic';
 import { Matrix } from '../matrix';
@@ -73,7 +74,7 @@ export async function fitCommand(argv: string[]): Promise<void> {
     samples: { type: 'string' }, 'max-iter': { type: 'string' }, tol: { type: 'string' }, seed: { type: 'string' },
     threads: { type: 'string' }, out: { type: 'string' }, labels: { type: 'string' }, 'test-data': { type: 'string' },
     'test-labels': { type: 'string' }, mmap: { type: 'boolean', default: false }, layer: { type: 'string' },
-    'label-key': { type: 'string' }, columns: { type: 'string' } }, commandHelp('fit'), true);
+    'label-key': { type: 'string' }, columns: { type: 'string' }, distributed: { type: 'boolean', default: false } }, commandHelp('fit'), true);
   const flags = values as Flags;
   if (positionals.length !== 1 || !MODELS.includes(positionals[0] as ModelName))
     usage(`fit expects one model, ${MODELS.join(' | ')}, but received ${JSON.stringify(positionals.join(' '))}`);
@@ -82,16 +83,25 @@ export async function fitCommand(argv: string[]): Promise<void> {
   const source = dataSource(flags, num(flags, 'seed', 0));
   // Any form is read natively a chunk of rows at a time: mapped (--mmap), bytes, sparse (.npz, .h5ad).
   const data = await loadSplit(source);
+  // --distributed: each rank fits on its shard of the train rows (rank r of n: rows ⌊N r / n⌋ …), the fit the
+  // whole set's; rank 0 scores and writes the run folder.
+  const group = flags.distributed ? processGroup() : null;
+  const writer = !group || group.rank === 0;
+  const N = data.train.x.rows;
+  const shard = group ? selectRows(data.train.x, Array.from({ length: Math.floor((N * (group.rank + 1)) / group.size) - Math.floor((N * group.rank) / group.size) },
+    (_, i) => Math.floor((N * group.rank) / group.size) + i)) : data.train.x;
   const out = String(flags.out ?? `runs/${name}`);
-  process.stderr.write(`fitting ${name} (${JSON.stringify(model.options)}) on ${data.name}: ${data.train.x.rows} train / ${data.test.x.rows} test rows × ${data.train.x.cols}\n`);
+  if (writer)
+    process.stderr.write(`fitting ${name} (${JSON.stringify(model.options)}) on ${data.name}: ${data.train.x.rows} train / ${data.test.x.rows} test rows × ${data.train.x.cols}` +
+      `${group ? `, ${group.size} ranks` : ''}\n`);
   const t0 = performance.now();
   // Ctrl-C cancels the fit (nothing is written); each EM iteration's log-likelihood shows on a terminal.
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);
-  const tty = process.stderr.isTTY;
+  const tty = process.stderr.isTTY && writer;
   try {
-    await model.fit(data.train.x, { signal: controller.signal, progress: (p) => {
+    await model.fit(shard, { signal: controller.signal, distributed: Boolean(group), progress: (p) => {
       if (tty) process.stderr.write(`\r${p.init > 0 ? `init ${p.init + 1}, ` : ''}iteration ${p.iteration}: log-likelihood ${p.logLikelihood.toFixed(4)} per row   `);
     } });
   } finally {
@@ -99,6 +109,7 @@ export async function fitCommand(argv: string[]): Promise<void> {
     if (tty) process.stderr.write('\n');
   }
   const seconds = (performance.now() - t0) / 1000;
+  if (!writer) return; // every rank holds the fitted model; rank 0 writes it
   const curve = model instanceof GaussianMixture ? model.lowerBounds : model.loglike;
   const final: Record<string, unknown> = { trainLogLikelihood: model.score(data.train.x), testLogLikelihood: model.score(data.test.x), seconds };
   if (model instanceof GaussianMixture)

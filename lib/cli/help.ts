@@ -29,10 +29,11 @@ Usage:
                 [--init kmeans|k-means++|random|random_from_data] [--n-init N] [--reg-covar X]
                 [--method closed|em (ppca) | svd|em (fa)] [--estep expectation|sample] [--samples S] [--max-iter N] [--tol X]
                 [--seed N] [--threads N] [--out runs/<model>] [--mmap] [--layer <name>] [--label-key <col>]
-                [--columns <a,b,...>]
+                [--columns <a,b,...>] [--distributed]
                                      fit a classical model on the train split: model.safetensors, metrics.json,
                                      loglike.png (+ .svg, .vl.json), components.png (images) or scatter.png (other data);
-                                     the data in any form train reads (--mmap, sparse .npz / .h5ad), never densified
+                                     the data in any form train reads (--mmap, sparse .npz / .h5ad), never densified;
+                                     --distributed under mpirun: each rank fits its shard of the rows, rank 0 writes
   latentkit score --model <model.safetensors> [--data <src>] [--split test|train] [--mmap] [--layer <name>]
                   [--columns <a,b,...>]
                                      mean log-likelihood per row of a fitted classical model: every row of --data
