@@ -9,21 +9,13 @@ import { datasets, encodeNpy, loadData, mapNpy, selectRows } from '../lib/data';
 import { BYTE_SCALE, ByteMatrix, CsrMatrix, DataInput, MappedMatrix } from '../lib/data/rows';
 import { Matrix } from '../lib/matrix';
 import { FactorAnalysis, GaussianMixture, GaussianMixtureOptions, PCA, PPCA } from '../lib';
-import { randn } from './helpers';
+import { csrOf, randn } from './helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'latentkit-classical-sources-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 // maxIter-bounded fits warn by design (ConvergenceWarning; FactorAnalysis on MNIST's constant border pixels)
 beforeAll(() => { jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined); });
 
-const csrOf = (m: Matrix): CsrMatrix => {
-  const indptr = [0], indices: number[] = [], data: number[] = [];
-  for (let r = 0; r < m.rows; r++) {
-    for (let c = 0; c < m.cols; c++) if (m.data[r * m.cols + c] !== 0) { indices.push(c); data.push(m.data[r * m.cols + c]); }
-    indptr.push(indices.length);
-  }
-  return { indptr: Int32Array.from(indptr), indices: Int32Array.from(indices), data: Float32Array.from(data), rows: m.rows, cols: m.cols };
-};
 const all = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /** Every form of the same values: in memory, CSR, mapped float32, (bytes:) in-memory and mapped uint8, a selection. */

@@ -12,7 +12,7 @@ import { Matrix, takeRows } from '../lib/matrix';
 import { FitOptions, Vae, VaeOptions } from '../lib/models/vae';
 import { native } from '../lib/native';
 import { rngStream, RngPurpose } from '../lib/rng';
-import { randn } from './helpers';
+import { csrOf, randn } from './helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'latentkit-data-sources-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -152,17 +152,9 @@ describe('sparse CSR input', () => {
   const dense: Matrix = { data: new Float32Array(rows * cols), rows, cols };
   const noise = randn(rows * cols, 11);
   for (let i = 0; i < dense.data.length; i++) if (noise[i] > 1.65) dense.data[i] = 1 + Math.floor(3 * Math.abs(noise[(i * 7) % noise.length]));
-  const csr = (m: Matrix): CsrMatrix => {
-    const indptr = [0], indices: number[] = [], data: number[] = [];
-    for (let r = 0; r < m.rows; r++) {
-      for (let c = 0; c < m.cols; c++) if (m.data[r * m.cols + c] !== 0) { indices.push(c); data.push(m.data[r * m.cols + c]); }
-      indptr.push(indices.length);
-    }
-    return { indptr: Int32Array.from(indptr), indices: Int32Array.from(indices), data: Float32Array.from(data), rows: m.rows, cols: m.cols };
-  };
 
   test('a CSR matrix and its dense twin give the same ZINB fit, ELBO and encoding, bit for bit', async () => {
-    const sparse = csr(dense);
+    const sparse = csrOf(dense);
     const density = sparse.indices.length / (rows * cols);
     expect(density).toBeGreaterThan(0.03);
     expect(density).toBeLessThan(0.08);

@@ -73,3 +73,13 @@ export async function runCli(args: string[]): Promise<{ code: number; out: strin
     se.mockRestore();
   }
 }
+
+/** The CSR form (SciPy's layout) of a dense matrix: its non-zero entries, row by row. */
+export function csrOf(m: { data: Float32Array; rows: number; cols: number }): { indptr: Int32Array; indices: Int32Array; data: Float32Array; rows: number; cols: number } {
+  const indptr = [0], indices: number[] = [], data: number[] = [];
+  for (let r = 0; r < m.rows; r++) {
+    for (let c = 0; c < m.cols; c++) if (m.data[r * m.cols + c] !== 0) { indices.push(c); data.push(m.data[r * m.cols + c]); }
+    indptr.push(indices.length);
+  }
+  return { indptr: Int32Array.from(indptr), indices: Int32Array.from(indices), data: Float32Array.from(data), rows: m.rows, cols: m.cols };
+}
