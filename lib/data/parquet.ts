@@ -12,11 +12,15 @@ import { withDataFile } from './file';
 import { LabelColumn, labelCodes } from './labels';
 import type { LabelledData } from './mnist';
 
-// ES modules, loaded by require (Node >= 20.19; jest transpiles them, jest.config.js).
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const hyparquet = require('hyparquet') as typeof import('hyparquet');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { compressors } = require('hyparquet-compressors') as { compressors: Record<string, (input: Uint8Array, outputLength: number) => Uint8Array> };
+type Codecs = Record<string, (input: Uint8Array, outputLength: number) => Uint8Array>;
+// ES modules, loaded by require (Node >= 20.19; jest transpiles them, jest.config.js) on the first read: the codecs
+// compile WebAssembly, which a program that reads no Parquet should not pay for.
+let reader: { hyparquet: typeof import('hyparquet'); compressors: Codecs } | undefined;
+function parquetReader(): { hyparquet: typeof import('hyparquet'); compressors: Codecs } {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  reader ??= { hyparquet: require('hyparquet'), compressors: (require('hyparquet-compressors') as { compressors: Codecs }).compressors };
+  return reader;
+}
 
 export interface ParquetOptions {
   /** the numeric columns that make the matrix, in this order (default: every numeric column but labelKey) */
@@ -69,6 +73,7 @@ export async function readParquet(file: string, options: ParquetOptions = {}): P
   const bad = (why: string): never => {
     throw new LatentkitError('LATENTKIT_BAD_DATA', `${file}: ${why}`);
   };
+  const { hyparquet, compressors } = parquetReader();
   return withDataFile(file, async (fh, size) => {
     const buffer = fileBuffer(fh, size);
     let metadata: FileMetaData;
