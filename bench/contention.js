@@ -14,12 +14,8 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? fallback : process.argv[i + 1];
-};
+const { arg, median } = require('./args');
 const rows = Number(arg('rows', 20000)), epochs = Number(arg('epochs', 2)), rounds = Number(arg('rounds', 3));
-const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
 // One measurement in a child: { vae: examples/s of epochs after the first } or { gmm: seconds }.
 const CHILD = `

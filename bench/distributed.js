@@ -12,11 +12,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? fallback : process.argv[i + 1];
-};
-const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+const { arg, median } = require('./args');
 
 async function worker([threads, distributed, epochs, out]) {
   const lk = require('../dist');

@@ -11,13 +11,9 @@ const os = require('os');
 const path = require('path');
 const { Vae, datasets, headRows, native } = require('../dist');
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? fallback : process.argv[i + 1];
-};
+const { arg, median } = require('./args');
 const counts = arg('models', '2,4').split(',').map(Number);
 const rows = Number(arg('rows', 20000)), epochs = Number(arg('epochs', 2)), rounds = Number(arg('rounds', 3));
-const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 const model = (seed) => new Vae({ inputDim: 784, latentDim: 20, hidden: [400], seed });
 
 (async () => {

@@ -16,10 +16,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? fallback : process.argv[i + 1];
-};
+const { arg } = require('./args');
 const gb = Number(arg('gb', 6)), seconds = Number(arg('seconds', 40)), epochs = Number(arg('epochs', 2));
 const threads = Number(arg('threads', 2));
 const dir = arg('dir', os.tmpdir());

@@ -12,13 +12,9 @@ const os = require('os');
 const path = require('path');
 const { GaussianMixture, PCA, Vae, native } = require('../dist');
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? fallback : process.argv[i + 1];
-};
+const { arg, median } = require('./args');
 const cells = Number(arg('cells', 20000)), genes = Number(arg('genes', 2000)), density = Number(arg('density', 0.05));
 const epochs = Number(arg('epochs', 2)), rounds = Number(arg('rounds', 3)), threads = Number(arg('threads', 2));
-const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
 // Counts: each entry non-zero with probability `density`, then 1 + a geometric-ish count (a seeded LCG).
 let state = 12345;
