@@ -30,6 +30,18 @@ export async function withDataFile<T>(file: string, use: (fh: fs.promises.FileHa
   }
 }
 
+/** Bytes [position, position + length) of an open file (fewer at its end). */
+export async function readAt(fh: fs.promises.FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done === length ? buf : buf.subarray(0, done);
+}
+
 function unreadable(file: string, e: unknown): LatentkitError {
   const err = e as NodeJS.ErrnoException;
   const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a folder' : err.code === 'EACCES' ? 'permission denied' : err.message;

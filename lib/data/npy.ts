@@ -1,11 +1,10 @@
 // data/npy.ts — NumPy .npy files (format versions 1–3): little-endian float32 / float64 / uint8 (and int32/int64),
 // C order, 1-D (one column) or 2-D. readNpy gives a float32 matrix (values as stored), read in pieces so any size
 // loads; mapNpy maps a float32 or uint8 file into memory without reading it.
-import * as fs from 'fs';
 import { LatentkitError } from '../errors';
 import { Matrix } from '../matrix';
 import { native } from '../native';
-import { withDataFile } from './file';
+import { readAt, withDataFile } from './file';
 import type { ByteMatrix, MappedMatrix } from './rows';
 
 /** A parsed .npy header: the dtype, the shape as (rows, cols), and the byte offset of the values. */
@@ -190,16 +189,6 @@ export async function mapNpy(file: string): Promise<MappedMatrix> {
 /** The longest header read (format 2 allows 4 GB headers; real ones are a few hundred bytes). */
 const NPY_HEADER_MAX = 1 << 20;
 
-async function readAt(fh: fs.promises.FileHandle, position: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return done === length ? buf : buf.subarray(0, done);
-}
 
 /** Serialises a float32 matrix (or a uint8 one, as bytes: '|u1') as a version-1 .npy file. */
 export function encodeNpy(m: Matrix | ByteMatrix): Buffer {

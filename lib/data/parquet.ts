@@ -8,7 +8,7 @@
 import type { AsyncBuffer, FileMetaData, SchemaTree } from 'hyparquet';
 import { LatentkitError } from '../errors';
 import { Matrix } from '../matrix';
-import { withDataFile } from './file';
+import { readAt, withDataFile } from './file';
 import { LabelColumn, labelCodes } from './labels';
 import type { LabelledData } from './mnist';
 
@@ -56,14 +56,8 @@ function fileBuffer(fh: import('fs').promises.FileHandle, size: number): AsyncBu
   return {
     byteLength: size,
     async slice(start: number, end = size) {
-      const buf = Buffer.alloc(Math.max(0, end - start));
-      let done = 0;
-      while (done < buf.length) {
-        const { bytesRead } = await fh.read(buf, done, buf.length - done, start + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return buf.buffer.slice(buf.byteOffset, buf.byteOffset + done) as ArrayBuffer;
+      const buf = await readAt(fh, start, Math.max(0, end - start));
+      return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer;
     },
   };
 }

@@ -64,9 +64,6 @@ Communicator* communicator(const Args& a, bool distributed) {
   return c;
 }
 
-// A job's shard: made on the compute thread (a collective) before the fit.
-Status shard_of(Communicator* comm, const RowSource& x, Shard* out) { return make_shard(comm, x.rows(), out); }
-
 int threads_option(const Args& a, const Napi::Object& o) {
   return static_cast<int>(required_integer(a, o, "threads", 0, 1024));
 }
@@ -113,8 +110,8 @@ Napi::Value GmmFit(const Napi::CallbackInfo& info) {
   return run_async(
       info.Env(), threads_option(a, o),
       [data, fit, comm](const JobControl& control) {
-        Shard shard;
-        LK_RETURN_IF_ERROR(shard_of(comm, *data, &shard));
+        Shard shard;  // made on the compute thread: a collective
+        LK_RETURN_IF_ERROR(make_shard(comm, data->rows(), &shard));
         return gmm_fit(*data, fit->opt, &fit->params, &fit->report, control, shard);
       },
       [fit](Napi::Env env) -> Napi::Value {
@@ -175,7 +172,7 @@ Napi::Value PcaFit(const Napi::CallbackInfo& info) {
       info.Env(), threads,
       [data, q, out, comm](const std::atomic<bool>&) {
         Shard shard;
-        LK_RETURN_IF_ERROR(shard_of(comm, *data, &shard));
+        LK_RETURN_IF_ERROR(make_shard(comm, data->rows(), &shard));
         return pca_fit(*data, q, out.get(), shard);
       },
       [out](Napi::Env env) -> Napi::Value {
@@ -189,15 +186,20 @@ Napi::Value PcaFit(const Napi::CallbackInfo& info) {
       });
 }
 
-// A linear-Gaussian fit as an async job (threads and onProgress from its options) whose promise gives
-// { mean, W, psi, loglike, nIter, converged }.
-Napi::Value linear_fit_job(const Args& a, const Napi::Object& o,
-                           std::function<Status(const JobControl&, LinearGaussian*, LinearGaussianEmReport*)> fit) {
+// A linear-Gaussian fit of `data` as an async job (threads, onProgress and distributed from its options) whose
+// promise gives { mean, W, psi, loglike, nIter, converged }; `fit` gets the data's shard (distributed/shard.h).
+using LinearFit = std::function<Status(const JobControl&, const Shard&, LinearGaussian*, LinearGaussianEmReport*)>;
+Napi::Value linear_fit_job(const Args& a, const Napi::Object& o, std::shared_ptr<const RowSource> data, LinearFit fit) {
   auto model = std::make_shared<LinearGaussian>();
   auto report = std::make_shared<LinearGaussianEmReport>();
+  Communicator* comm = communicator(a, option_bool(a, o, "distributed", false));
   return run_async(
       a.env(), threads_option(a, o),
-      [fit, model, report](const JobControl& control) { return fit(control, model.get(), report.get()); },
+      [fit, data, comm, model, report](const JobControl& control) {
+        Shard shard;  // made on the compute thread: a collective
+        LK_RETURN_IF_ERROR(make_shard(comm, data->rows(), &shard));
+        return fit(control, shard, model.get(), report.get());
+      },
       [model, report](Napi::Env env) -> Napi::Value {
         Napi::Object r = Napi::Object::New(env);
         r.Set("mean", to_js(env, model->mean));
@@ -224,10 +226,8 @@ Napi::Value LinearGaussianEm(const Napi::CallbackInfo& info) {
   opt->seed = static_cast<uint64_t>(required_integer(a, o, "seed", 0, (int64_t(1) << 53) - 1));
   opt->sample_estep = required_bool(a, o, "sampleEstep");
   opt->samples = required_integer(a, o, "samples", 1, 1 << 16);
-  Communicator* comm = communicator(a, option_bool(a, o, "distributed", false));
-  return linear_fit_job(a, o, [data, opt, comm](const JobControl& control, LinearGaussian* model, LinearGaussianEmReport* report) {
-    Shard shard;
-    LK_RETURN_IF_ERROR(shard_of(comm, *data, &shard));
+  return linear_fit_job(a, o, data, [data, opt](const JobControl& control, const Shard& shard, LinearGaussian* model,
+                                                 LinearGaussianEmReport* report) {
     return linear_gaussian_em(*data, *opt, model, report, control, shard);
   });
 }
@@ -242,10 +242,8 @@ Napi::Value FactorAnalysisSvd(const Napi::CallbackInfo& info) {
   opt->q = required_integer(a, o, "nComponents", 1, data->cols());
   opt->tol = required_number(a, o, "tol");
   opt->max_iter = required_integer(a, o, "maxIter", 1, 1 << 24);
-  Communicator* comm = communicator(a, option_bool(a, o, "distributed", false));
-  return linear_fit_job(a, o, [data, opt, comm](const JobControl& control, LinearGaussian* model, LinearGaussianEmReport* report) {
-    Shard shard;
-    LK_RETURN_IF_ERROR(shard_of(comm, *data, &shard));
+  return linear_fit_job(a, o, data, [data, opt](const JobControl& control, const Shard& shard, LinearGaussian* model,
+                                                 LinearGaussianEmReport* report) {
     return factor_analysis_svd(*data, *opt, model, report, control, shard);
   });
 }
