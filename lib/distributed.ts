@@ -1,6 +1,7 @@
 // distributed.ts — data-parallel training over MPI (native/distributed/communicator.h; the trainer splits each batch over
 // the ranks and sums their gradients, native/train/trainer.h): the process group, the start-of-job check that every
 // rank was given the same model, options and data shape, and the rule for a rank that cannot go on.
+import { DataMatrix, RowSelection, selectRows } from './data/rows';
 import { LatentkitError } from './errors';
 import { native } from './native';
 
@@ -33,6 +34,28 @@ export function processGroup(): ProcessGroup | null {
   return group;
 }
 
+/** Rows [start, end) of n rows that rank r of a group of `size` takes as its part: ⌊n r / size⌋ … ⌊n (r + 1) / size⌋. */
+export function rankPart(n: number, g: ProcessGroup): { start: number; end: number } {
+  return { start: Math.floor((n * g.rank) / g.size), end: Math.floor((n * (g.rank + 1)) / g.size) };
+}
+
+/** Rank r's shard of x, rows rankPart(x.rows) of it, as a selection (a mapped file is read only there). */
+export function shardOf(x: DataMatrix, g: ProcessGroup): RowSelection {
+  const { start, end } = rankPart(x.rows, g);
+  return selectRows(x, Array.from({ length: end - start }, (_, i) => start + i));
+}
+
+/** Every rank's numbers (the same count on every rank), in rank order: a collective, on every rank at once. */
+export async function gatherAcrossRanks(values: number[]): Promise<number[][]> {
+  const all = await native().distributed.allGather(new Uint8Array(new Float64Array(values).buffer));
+  return all.map((b) => Array.from(new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + 8 * values.length))));
+}
+
+/** The elementwise sums over the ranks (float64): a collective, on every rank at once. */
+export async function sumAcrossRanks(values: number[]): Promise<number[]> {
+  return Array.from(await native().distributed.allReduceSum(new Float64Array(values)));
+}
+
 /** The first key (dotted) at which two JSON-like values differ, with each side's value; undefined when equal. */
 function firstDifference(a: unknown, b: unknown, at = ''): { key: string; mine: unknown; theirs: unknown } | undefined {
   if (JSON.stringify(a) === JSON.stringify(b)) return undefined;
@@ -54,7 +77,7 @@ function firstDifference(a: unknown, b: unknown, at = ''): { key: string; mine: 
 export async function agreeAcrossRanks(g: ProcessGroup, what: string, description: Record<string, unknown>): Promise<void> {
   const d = native().distributed;
   const mine = Buffer.from(JSON.stringify(description), 'utf8');
-  const lengths = (await d.allGather(new Uint8Array(new Float64Array([mine.length]).buffer))).map((b) => new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + 8))[0]);
+  const lengths = (await gatherAcrossRanks([mine.length])).map((v) => v[0]);
   const padded = Buffer.alloc(Math.max(...lengths));
   mine.copy(padded);
   const all = (await d.allGather(padded)).map((b, r) => JSON.parse(b.subarray(0, lengths[r]).toString('utf8')) as unknown);

@@ -20,5 +20,5 @@ export type { GaussianMixtureOptions, CovarianceType, GmmInit } from './models/m
 export { PCA, PPCA, FactorAnalysis } from './models/linear';
 export type { PcaOptions, PpcaOptions, FactorAnalysisOptions } from './models/linear';
 export type { Tensor64 } from './models/classical';
-export { processGroup } from './distributed';
+export { processGroup, rankPart, shardOf } from './distributed';
 export type { ProcessGroup } from './distributed';

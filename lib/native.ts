@@ -116,6 +116,7 @@ export interface NativeTrainOptions {
   clipGradNorm?: number; // > 0: the global gradient norm of each update is clipped to it
   shuffleBlockRows?: number; // > 0: a block shuffle of blocks of this many rows (trainer.h); 0: a global permutation
   distributed?: boolean; // data-parallel over MPI_COMM_WORLD (trainer.h, distributed/communicator.h)
+  sharded?: boolean; // … each rank holding its shard of the rows (else the whole set)
 }
 
 /** The process group of distributed training (native/binding/distributed_binding.cpp). */
@@ -173,9 +174,12 @@ export interface NativeVae {
   /** decode as a job on the compute thread; aux (log-scale or dropout logits) only when withAux. */
   decodeAsync(z: Float32Array, rows: number, condition: Float32Array | null, precision: NativePrecision, withAux: boolean): Promise<{ mean: Float32Array; aux: Float32Array | null }>;
   decoderLogScale(): Float32Array | null;
-  /** Per-example terms over `samples` draws; each wanted output comes back as a new Float32Array (else null). */
+  /**
+   * Per-example terms over `samples` draws; each wanted output comes back as a new Float32Array (else null).
+   * rowOffset: row i draws as row rowOffset + i of a larger set (a rank's part of it).
+   */
   evaluate(x: NativeRows, rows: number, samples: number, seed: number, binarize: boolean, analyticKl: boolean,
-    want: { reconstruction?: boolean; kl?: boolean; logLikelihood?: boolean }, condition: Float32Array | null, precision: NativePrecision): Promise<{
+    want: { reconstruction?: boolean; kl?: boolean; logLikelihood?: boolean }, condition: Float32Array | null, precision: NativePrecision, rowOffset?: number): Promise<{
     reconstruction: Float32Array | null; kl: Float32Array | null; logLikelihood: Float32Array | null;
   }>;
   /** fp32 unless a precision is given. */

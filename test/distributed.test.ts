@@ -68,12 +68,20 @@ describeMpi('2 ranks at global batch B train as 1 process at batch B', () => {
     ['an uneven split (batch 63, a last batch of 10)', { model: MLP, fit: { epochs: 5, batchSize: 63, threads: 1 }, rows: 640 }, 1e-5],
     ['IWAE k = 5', { model: MLP, fit: { epochs: 5, batchSize: 64, threads: 1, objective: 'iwae', k: 5 }, rows: 640 }, 1e-5],
     ['a conv model', { model: { inputDim: 784, latentDim: 4, architecture: 'conv', inputShape: [1, 28, 28], seed: 2 }, fit: { epochs: 2, batchSize: 32, threads: 1 }, rows: 800 }, 3e-5],
+    ['each rank given only its shard (200 and 440 rows), validation split likewise', { model: MLP, fit: { epochs: 5, batchSize: 64, threads: 1, binarize: true }, rows: 640, sharded: true, firstShard: 200, validationRows: 300 }, 1e-5],
+    ['free bits (the floor on the whole batch\'s mean KL per dimension), validation split over the ranks', { model: MLP, fit: { epochs: 5, batchSize: 64, threads: 1, freeBits: 0.25 }, rows: 640, validationRows: 250 }, 1e-5],
+    ['aggressive training (encoder inner loops, I_q on the validation set)', { model: MLP, fit: { epochs: 2, batchSize: 64, threads: 1, aggressive: true }, rows: 320, validationRows: 200 }, 1e-5],
   ])('%s: 50 steps, every parameter (relative to max(|p|, 1)) and every epoch loss agree', (_, config, tolerance) => {
     const one = train(config, 0), two = train(config, 2);
     expect(one.result?.size).toBe(1);
     expect([two.status, two.result?.size]).toEqual([0, 2]);
     const rel = maxRelative(two.result!.params, one.result!.params);
-    const lossRel = Math.max(...one.result!.losses.map((l, i) => Math.abs(two.result!.losses[i] - l) / Math.abs(l)));
+    const relative = (a: (number | null)[], b: (number | null)[]) => Math.max(0, ...b.map((l, i) => (l === null ? 0 : Math.abs(a[i]! - l) / Math.abs(l))));
+    const lossRel = relative(two.result!.losses, one.result!.losses);
+    if ('validationRows' in config) {
+      expect(one.result!.testLosses.every((l) => typeof l === 'number')).toBe(true);
+      expect(relative(two.result!.testLosses, one.result!.testLosses)).toBeLessThan(1e-5);
+    }
     console.log(`${_}: largest parameter difference ${rel.toExponential(2)} (relative), loss ${lossRel.toExponential(2)}; ` +
       `1 process ${one.seconds.toFixed(1)} s, 2 ranks ${two.seconds.toFixed(1)} s (both with start-up)`);
     if (instrumented && 'architecture' in config.model) {
@@ -87,7 +95,7 @@ describeMpi('2 ranks at global batch B train as 1 process at batch B', () => {
     expect(lossRel).toBeLessThan(1e-5);
   });
 
-  test('classical fits over 2 ranks\' shards equal the fit on every row: GMM, PCA, PPCA (EM), FA (SVD, sampling EM)', () => {
+  test('classical fits over 2 ranks\' shards equal the fit on every row: GMM (every init), PCA, PPCA (EM), FA (SVD, sampling EM)', () => {
     const script = path.join(__dirname, 'scripts', 'distributed-classical.js');
     const [oneFile, twoFile] = [path.join(tmp, 'classical-1.json'), path.join(tmp, 'classical-2.json')];
     const one = spawnSync(process.execPath, [script, oneFile], { env: process.env, encoding: 'utf8', timeout: 120_000 });
@@ -97,7 +105,7 @@ describeMpi('2 ranks at global batch B train as 1 process at batch B', () => {
     expect([a.size, b.size]).toEqual([1, 2]);
     // Parameters relative to max(|p|, 1); the mixture's 30 EM iterations (not converged: tol 0) carry the float32
     // M-step sums of two shards instead of one chunk, 2.7e-5 measured; the bounds agree to 1e-8.
-    const tolerance: Record<string, number> = { gmm: 1e-4, pca: 1e-5, ppca: 1e-5, fa: 1e-5, sampled: 1e-5 };
+    const tolerance: Record<string, number> = { gmm: 1e-4, gmmKmeans: 1e-5, gmmPlusPlus: 1e-5, gmmFromData: 1e-5, pca: 1e-5, ppca: 1e-5, fa: 1e-5, sampled: 1e-5 };
     const report: string[] = [];
     for (const k of Object.keys(tolerance)) {
       const p: number[] = a[k].params, q: number[] = b[k].params;
@@ -105,6 +113,7 @@ describeMpi('2 ranks at global batch B train as 1 process at batch B', () => {
       report.push(`${k} ${rel.toExponential(2)}`);
       expect(rel).toBeLessThan(tolerance[k]);
       if (a[k].bound !== undefined) expect(Math.abs(b[k].bound - a[k].bound) / Math.abs(a[k].bound)).toBeLessThan(1e-6);
+      if (a[k].iterations !== undefined) expect(b[k].iterations).toBe(a[k].iterations); // the same initialisation, the same path
     }
     console.log(`classical, largest parameter difference: ${report.join(', ')}`);
   });
@@ -146,6 +155,12 @@ describeMpi('2 ranks at global batch B train as 1 process at batch B', () => {
     const [a, b] = [metrics('cli-one'), metrics('cli-two')];
     expect(b.config.flags.distributed).toBe(true);
     expect(Math.abs(b.final.testLoss - a.final.testLoss) / a.final.testLoss).toBeLessThan(1e-5);
+    // --shard: each rank reads only its rows of the file (and of the test split): the same model
+    const sharded = spawnSync(mpirun!, launch(2, [process.execPath, ...args(path.join(tmp, 'cli-shard')), '--distributed', '--shard']), { env, encoding: 'utf8', timeout: 120_000 });
+    expect(sharded.status).toBe(0);
+    const c = metrics('cli-shard');
+    expect(c.config.flags.shard).toBe(true);
+    expect(Math.abs(c.final.testLoss - a.final.testLoss) / a.final.testLoss).toBeLessThan(1e-5);
   });
 
   test('latentkit fit fa --distributed: each rank fits its shard; rank 0 writes the metrics of the one-process fit', () => {
@@ -185,4 +200,10 @@ test('distributed: true outside an MPI launcher trains as one process, with a wa
   } finally {
     warn.mockRestore();
   }
+});
+
+test('an unknown distributed mode is refused, naming the option', async () => {
+  const x = { data: Float32Array.from({ length: 64 * 8 }, (_, i) => (i % 5) / 5), rows: 64, cols: 8 };
+  await expect(new Vae({ inputDim: 8, latentDim: 2, hidden: [4] }).fit(x, { epochs: 1, distributed: 'shards' as never }))
+    .rejects.toThrow(/Expected true, false, 'replicated' or 'sharded' for distributed but received "shards"/);
 });

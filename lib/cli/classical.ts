@@ -2,8 +2,8 @@
 // and a picture) and `latentkit score` (mean log-likelihood of a saved classical model on a data split).
 import * as fs from 'fs';
 import * as path from 'path';
-import { DataMatrix, selectRows, takeDataRows } from '../data/rows';
-import { processGroup } from '../distributed';
+import { DataMatrix, takeDataRows } from '../data/rows';
+import { processGroup, shardOf } from '../distributed';
 import { project2d } from '../eval/projection';
 import { writeFileAtomic } from '../io/atomic';
 import { Matrix } from '../matrix';
@@ -87,9 +87,7 @@ export async function fitCommand(argv: string[]): Promise<void> {
   // whole set's; rank 0 scores and writes the run folder.
   const group = flags.distributed ? processGroup() : null;
   const writer = !group || group.rank === 0;
-  const N = data.train.x.rows;
-  const shard = group ? selectRows(data.train.x, Array.from({ length: Math.floor((N * (group.rank + 1)) / group.size) - Math.floor((N * group.rank) / group.size) },
-    (_, i) => Math.floor((N * group.rank) / group.size) + i)) : data.train.x;
+  const shard = group ? shardOf(data.train.x, group) : data.train.x;
   const out = String(flags.out ?? `runs/${name}`);
   if (writer)
     process.stderr.write(`fitting ${name} (${JSON.stringify(model.options)}) on ${data.name}: ${data.train.x.rows} train / ${data.test.x.rows} test rows × ${data.train.x.cols}` +

@@ -60,6 +60,8 @@ train options (defaults train the reference MNIST VAE, 784-400-20):
                         the label column)
   --distributed         data-parallel training over the ranks of mpirun -np N (or srun): each batch split over the
                         ranks, gradients summed; rank 0 prints progress and writes the run folder
+  --shard               with --distributed: each rank reads, trains and validates on its shard of the rows (rank r
+                        of n: rows ⌊N r / n⌋ …) instead of holding them all; the same trajectory
   --latent <n>          latent dimensions (20)
   --arch <mlp|conv|file.json>  the networks: mlp (from --hidden; the default), conv (for images: conv 32 and 64
                         channels, kernel 4, stride 2 → dense 256, mirrored by transposed convolutions; height

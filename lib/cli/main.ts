@@ -20,7 +20,7 @@ import { imageGridPng, squareSide } from '../viz/images';
 import { labelledGrid, lineChart, scatterChart, writePicture } from '../viz/chart';
 import { VERSION } from '../version';
 import { native } from '../native';
-import { processGroup } from '../distributed';
+import { processGroup, rankPart, shardOf } from '../distributed';
 import { commandHelp, HELP } from './help';
 import { EpochProgress } from './progress';
 
@@ -43,7 +43,7 @@ async function train(argv: string[]): Promise<void> {
       'clip-grad-norm': { type: 'string' }, 'checkpoint-every': { type: 'string' }, 'keep-last': { type: 'string' },
       mmap: { type: 'boolean', default: false }, shuffle: { type: 'string' }, 'shuffle-block-rows': { type: 'string' },
       layer: { type: 'string' }, 'label-key': { type: 'string' }, 'condition-key': { type: 'string' }, columns: { type: 'string' },
-      distributed: { type: 'boolean', default: false },
+      distributed: { type: 'boolean', default: false }, shard: { type: 'boolean', default: false },
   }, commandHelp('train'));
   const { flags, resumeFile } = resumeFlags(values as Flags, argv);
   const precision = precisionFlag(flags, 'train');
@@ -56,9 +56,19 @@ async function train(argv: string[]): Promise<void> {
   });
   const source = dataSource(flags, seed);
   // --distributed: data-parallel over the ranks of mpirun; rank 0 alone prints progress and writes the run folder.
+  // --shard: each rank trains (and validates) on its shard of the rows, rank r of n rows ⌊N r / n⌋ … (a mapped file is
+  // read only there), instead of holding them all.
+  if (flags.shard && !flags.distributed) usage('--shard needs --distributed');
   const group = flags.distributed ? processGroup() : null;
   const writer = !group || group.rank === 0;
   const data = await loadSplit(source);
+  const sharded = Boolean(group && flags.shard);
+  const shardRows = (x: DataMatrix) => (sharded ? shardOf(x, group!) : x);
+  const shardCondition = (m: Matrix | undefined) => {
+    if (!m || !sharded) return m;
+    const { start, end } = rankPart(m.rows, group!);
+    return takeRows(m, Array.from({ length: end - start }, (_, i) => start + i));
+  };
   // --condition-key: a conditional model on an .h5ad obs column (scVI's batch_key), one-hot
   const conditional = Boolean(flags.conditional) || flags['condition-key'] !== undefined;
   const classes = conditional ? labelClasses(data.train.labels) : 0;
@@ -111,12 +121,12 @@ async function train(argv: string[]): Promise<void> {
   let history;
   try {
     await fs.promises.mkdir(out, { recursive: true });
-    history = await vae.fit(data.train.x, { epochs, batchSize: config.batchSize, learningRate: config.learningRate, adamEps: config.adamEps, aggressive: config.aggressive,
-      weightDecay: config.weightDecay, binarize: config.binarize, ...objective, seed, threads, precision, validation: data.test.x,
-      condition: trainCondition, validationCondition: testCondition, lrSchedule: config.lrSchedule, clipGradNorm: config.clipGradNorm, shuffle: config.shuffle,
+    history = await vae.fit(shardRows(data.train.x), { epochs, batchSize: config.batchSize, learningRate: config.learningRate, adamEps: config.adamEps, aggressive: config.aggressive,
+      weightDecay: config.weightDecay, binarize: config.binarize, ...objective, seed, threads, precision,
+      validation: shardRows(data.test.x), condition: shardCondition(trainCondition), validationCondition: shardCondition(testCondition), lrSchedule: config.lrSchedule, clipGradNorm: config.clipGradNorm, shuffle: config.shuffle,
       earlyStopping: config.earlyStopping, checkpoint: { dir: out, every: num(flags, 'checkpoint-every', 1), keepLast: num(flags, 'keep-last', 2) },
       resumeFrom: resumeFile, signal: controller.signal, progress: writer ? (p) => progress.step(p) : undefined, onEpoch: checkpoint,
-      distributed: Boolean(group) });
+      distributed: sharded ? 'sharded' : Boolean(group) });
   } catch (e) {
     if ((e as LatentkitError).code === 'LATENTKIT_CANCELLED')
       process.stderr.write(done.length > 0

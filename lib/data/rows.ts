@@ -100,6 +100,13 @@ export function selectRows(x: DataMatrix, indices: ArrayLike<number>): RowSelect
   return { of: x, indices, rows: indices.length, cols: x.cols };
 }
 
+/** Rows [start, end) of a checked input, without a copy (a selection of its native rows). */
+export function rowRange(x: Rows, start: number, end: number): Rows {
+  const n = x.native;
+  if (typeof n === 'object' && 'base' in n) return new Rows(end - start, x.cols, { base: n.base, rows: n.rows.slice(start, end) });
+  return new Rows(end - start, x.cols, { base: n, rows: BigInt64Array.from({ length: end - start }, (_, i) => BigInt(start + i)) });
+}
+
 /**
  * Rows `indices` of x as a new dense float32 matrix, without checking values against a likelihood (for the few rows
  * a picture or a report shows; a model checks what it reads).

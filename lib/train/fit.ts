@@ -3,10 +3,10 @@
 // epoch (schedule.ts), validation after each epoch, the aggressive phase controlled by I_q on held-out rows, early
 // stopping and the best epoch, training checkpoints and resuming from one (checkpoint.ts), progress, onEpoch,
 // cancellation; data-parallel training over MPI (distributed: true, ../distributed.ts).
-import { abortJob, agreeAcrossRanks, ProcessGroup, processGroup } from '../distributed';
+import { abortJob, agreeAcrossRanks, gatherAcrossRanks, ProcessGroup, processGroup, rankPart, sumAcrossRanks } from '../distributed';
 import { LatentkitError, withCallerStack } from '../errors';
 import { EVAL_SEED, meanNegElbo } from '../eval/vae';
-import { DataInput, pickRows } from '../data/rows';
+import { DataInput, pickRows, rowRange } from '../data/rows';
 import { MatrixLike, takeRows } from '../matrix';
 import { conditionOf, evaluateTerms, inputOf, nativeOf, requireIdle, stateOf, storedParameters, subsetIndices, Vae } from '../models/vae/model';
 import { resolveVaeOptions, VaeOptions } from '../models/vae/options';
@@ -95,14 +95,17 @@ export interface FitOptions extends ObjectiveOptions {
   onEpoch?: (record: EpochRecord) => void | Promise<void>;
   progress?: (p: StepProgress) => void;
   /**
-   * Data-parallel training over MPI, under `mpirun -np N` (or srun): every rank passes the same data, model and
-   * options; each batch of batchSize rows is split over the ranks and their gradients summed before each update, so
-   * N ranks follow one process's trajectory up to float summation order (native/train/trainer.h). Rank 0 alone writes
-   * checkpoints; validation is computed by every rank on all its rows (the same numbers everywhere). Ranks given
-   * different options or data sizes fail at the start, naming the rank and the option; an error on one rank after
-   * training began ends the whole job (exit status 1). Outside an MPI launcher: one process, with a warning.
+   * Data-parallel training over MPI, under `mpirun -np N` (or srun). `true` (or 'replicated'): every rank passes the
+   * same data; 'sharded': each rank passes its own shard of the rows (and of `validation`), the shards in rank order
+   * making up the set. Every rank passes the same model and options; each batch of batchSize rows of the whole set's
+   * seeded order is split over the ranks (whichever holds a row computes it) and their gradients summed before each
+   * update, so N ranks follow one process's trajectory up to float summation order (native/train/trainer.h), with
+   * either way of holding the data. Validation is split over the ranks and its sums reduced; rank 0 alone writes
+   * checkpoints. Ranks given different options or data widths fail at the start, naming the rank and the option;
+   * an error on one rank after training began ends the whole job (exit status 1). Outside an MPI launcher: one
+   * process, with a warning.
    */
-  distributed?: boolean;
+  distributed?: boolean | 'replicated' | 'sharded';
 }
 
 export interface History {
@@ -115,6 +118,21 @@ export interface History {
   stopped?: { epoch: number; reason: string };
   /** The checkpoint this fit continued, and the epochs it held. */
   resumedFrom?: { file: string; epoch: number };
+}
+
+/** The `distributed` option: null (one process), 'replicated' (true) or 'sharded'. */
+function distributedMode(v: unknown): 'replicated' | 'sharded' | null {
+  if (v === undefined || v === false) return null;
+  if (v === true || v === 'replicated') return 'replicated';
+  if (v === 'sharded') return v;
+  return fail('distributed', "true, false, 'replicated' or 'sharded'", v, 'type');
+}
+
+/** Sharded: where this rank's rows (and validation rows) lie in the whole set, the shards in rank order. */
+async function shardsOf(g: ProcessGroup, rows: number, validationRows: number): Promise<{ total: number; validationOffset: number; validationTotal: number }> {
+  const all = await gatherAcrossRanks([rows, validationRows]);
+  const sum = (k: number, upTo: number) => all.slice(0, upTo).reduce((a, v) => a + v[k], 0);
+  return { total: sum(0, all.length), validationOffset: sum(1, g.rank), validationTotal: sum(1, all.length) };
 }
 
 /** Rows per block of shuffle: 'blocks' (16 MB of 784-wide float32 rows; 4 MB as bytes). */
@@ -175,14 +193,32 @@ export async function fitVae(vae: Vae, x: DataInput, options: FitOptions = {}): 
   // What a resume must repeat, by option name (the data by its sizes).
   const fitRecord: Record<string, unknown> = { batchSize, learningRate, adamEps, weightDecay, binarize, seed, precision, objective, aggressive: aggressiveOption,
     clipGradNorm, shuffleBlockRows: blockRows, lrSchedule: lrSchedule ?? null, earlyStopping: earlyStopping ?? null, rows: data.rows, validationRows: validation?.rows ?? 0 };
+  const mode = distributedMode(o.distributed);
+  const group: ProcessGroup | null = mode ? processGroup() : null;
+  // Where this process's rows lie in the whole set: all of it, or (sharded) its shard; the fit record counts the set.
+  const parts = group && mode === 'sharded' ? await shardsOf(group, data.rows, validation?.rows ?? 0) : { total: data.rows, validationOffset: 0, validationTotal: validation?.rows ?? 0 };
+  Object.assign(fitRecord, { rows: parts.total, validationRows: parts.validationTotal });
   const resume = o.resumeFrom === undefined ? undefined : await readTrainingCheckpoint(o.resumeFrom as string);
   if (resume) checkResume(vae, resume, fitRecord);
-  const group: ProcessGroup | null = boolean('distributed', o.distributed ?? false) ? processGroup() : null;
   if (group) {
-    if (objective.freeBits > 0) fail('freeBits', '0 with distributed: true (its floor is on the whole batch\'s mean KL per dimension; not supported yet)', objective.freeBits);
     const { threads: _threads, ...model } = vae.options;
-    await agreeAcrossRanks(group, 'fit', { model, fit: fitRecord, cols: data.cols, resumeFrom: resume?.loop.epoch ?? null });
+    await agreeAcrossRanks(group, 'fit', { model, fit: fitRecord, cols: data.cols, distributed: mode, resumeFrom: resume?.loop.epoch ?? null });
   }
+  // The validation loss (−ELBO, one draw per row): in one process over all its rows; distributed, each rank over its
+  // part (its shard, or its slice of the common set), each row's draws numbered by its row in the whole set.
+  const validationLoss = async (): Promise<number> => {
+    const want = { analyticKl: vae.options.prior === 'normal', terms: true };
+    if (!group) return meanNegElbo(await evaluateTerms(vae, validation!, validationCondition, 1, EVAL_SEED, binarize, want, precision));
+    const { start, end } = mode === 'sharded' ? { start: 0, end: validation!.rows } : rankPart(validation!.rows, group);
+    const offset = mode === 'sharded' ? parts.validationOffset : start;
+    let sum = 0;
+    if (end > start) {
+      const terms = await evaluateTerms(vae, rowRange(validation!, start, end), validationCondition && takeRows(validationCondition, Array.from({ length: end - start }, (_, i) => start + i)),
+        1, EVAL_SEED, binarize, want, precision, offset);
+      for (let i = 0; i < terms.kl.length; i++) sum += terms.reconstruction[i] + terms.kl[i];
+    }
+    return (await sumAcrossRanks([sum]))[0] / parts.validationTotal;
+  };
   const writesCheckpoints = !group || group.rank === 0;
 
   requireIdle(vae, 'fit');
@@ -197,7 +233,7 @@ export async function fitVae(vae: Vae, x: DataInput, options: FitOptions = {}): 
       throw new LatentkitError('LATENTKIT_BAD_CHECKPOINT', `${resume.file} is not a latentkit training checkpoint: ${why}`);
     }));
     nat.beginTraining(data.native, data.rows, { batchSize, lr: learningRate, eps: adamEps, weightDecay, binarize, seed, precision, clipGradNorm,
-      shuffleBlockRows: blockRows, ...nativeStep(objective), ...(group ? { distributed: true } : {}) }, condition?.data ?? null);
+      shuffleBlockRows: blockRows, ...nativeStep(objective), ...(group ? { distributed: true, sharded: mode === 'sharded' } : {}) }, condition?.data ?? null);
     if (resume) nat.restoreTrainingState({ ...resume.trainer, ...resume.adam });
     const stepsPerEpoch = nat.stepsPerEpoch();
     const history: History = { epochs: [], precision };
@@ -240,15 +276,13 @@ export async function fitVae(vae: Vae, x: DataInput, options: FitOptions = {}): 
         seconds,
       };
       if (miRows) {
-        const mi = vae.mutualInformation(miRows, { seed: EVAL_SEED, condition: miCondition });
+        let mi = vae.mutualInformation(miRows, { seed: EVAL_SEED, condition: miCondition });
+        if (group) mi = (await sumAcrossRanks([group.rank === 0 ? mi : 0]))[0]; // rank 0's decides (a shard's may differ)
         Object.assign(record, { aggressive: loop.aggressive, encoderSteps: r.encoderSteps, mutualInformation: mi });
         if (loop.aggressive && !(mi > (loop.lastMi as number))) loop.aggressive = false; // I_q stopped rising: plain VAE training from here
         loop.lastMi = mi;
       }
-      if (validation) {
-        const terms = await evaluateTerms(vae, validation, validationCondition, 1, EVAL_SEED, binarize, { analyticKl: vae.options.prior === 'normal', terms: true }, precision);
-        record.testLoss = meanNegElbo(terms);
-      }
+      if (validation) record.testLoss = await validationLoss();
       const monitored = (m: Monitor) => (m === 'validation' ? record.testLoss! : record.trainLoss);
       if (lrSchedule?.kind === 'plateau') loop.plateau = plateauStep(loop.plateau!, monitored(lrSchedule.monitor), lrSchedule);
       let improved = false;

@@ -500,9 +500,9 @@ class EvaluateJob : public ModelJob {
  public:
   EvaluateJob(Napi::Env env, VaeNative* owner, int threads, std::shared_ptr<const RowSource> x,
               std::vector<float> cond, int64_t rows, int64_t samples, bool analytic_kl, uint64_t seed, bool binarize, Precision precision,
-              bool want_reconstruction, bool want_kl, bool want_log_likelihood)
+              int64_t row_offset, bool want_reconstruction, bool want_kl, bool want_log_likelihood)
       : ModelJob(env, owner, threads, Access::Shared), x_(std::move(x)), cond_(std::move(cond)), rows_(rows), samples_(samples),
-        analytic_kl_(analytic_kl), seed_(seed), binarize_(binarize), precision_(precision) {
+        analytic_kl_(analytic_kl), seed_(seed), binarize_(binarize), precision_(precision), row_offset_(row_offset) {
     const size_t n = static_cast<size_t>(rows);
     if (want_reconstruction) reconstruction_.resize(n);
     if (want_kl) kl_.resize(n);
@@ -516,7 +516,7 @@ class EvaluateJob : public ModelJob {
     out.kl = kl_.empty() ? nullptr : kl_.data();
     out.log_likelihood = log_likelihood_.empty() ? nullptr : log_likelihood_.data();
     return owner_->model().evaluate(out, *x_, cond_.empty() ? nullptr : cond_.data(), samples_,
-                                    analytic_kl_, seed_, binarize_, precision_, cancel_flag());
+                                    analytic_kl_, seed_, binarize_, precision_, cancel_flag(), row_offset_);
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -539,11 +539,12 @@ class EvaluateJob : public ModelJob {
   uint64_t seed_;
   bool binarize_;
   Precision precision_;
+  int64_t row_offset_;
   std::vector<float> reconstruction_, kl_, log_likelihood_;
 };
 
 // evaluate(x, rows, samples, seed, binarize, analyticKl, { reconstruction, kl, logLikelihood }, condition | null,
-// precision)
+// precision, rowOffset?) — rowOffset: the draws of row i are those of row rowOffset + i (a rank's part of a set)
 // → Promise<{ reconstruction, kl, logLikelihood }> (each a new Float32Array of rows when asked for, else null)
 Napi::Value VaeNative::Evaluate(const Napi::CallbackInfo& info) {
   Args a(info, "evaluate");
@@ -557,17 +558,19 @@ Napi::Value VaeNative::Evaluate(const Napi::CallbackInfo& info) {
   Napi::Object want = a.object(6, "want");
   const float* cond = condition_arg(a, 7, rows, model_->config().condition_dim);
   const Precision precision = a.precision(8);
+  const int64_t row_offset = info.Length() > 9 && !info[9].IsUndefined() ? a.integer(9, "rowOffset", 0) : 0;
   const int64_t Q = model_->config().condition_dim;
   std::vector<float> cond_copy = cond ? std::vector<float>(cond, cond + rows * Q) : std::vector<float>();
   return AsyncJob::Start(info.Env(), new EvaluateJob(info.Env(), this, threads_, std::move(x), std::move(cond_copy),
-                                                     rows, samples, analytic_kl, seed, binarize, precision,
+                                                     rows, samples, analytic_kl, seed, binarize, precision, row_offset,
                                                      option_bool(a, want, "reconstruction", false),
                                                      option_bool(a, want, "kl", false),
                                                      option_bool(a, want, "logLikelihood", false)));
 }
 
 // beginTraining(data, rows, { batchSize, lr, beta1, beta2, eps, weightDecay, binarize, seed, objective, samples,
-// klWeight, freeBits, precision, clipGradNorm?, shuffleBlockRows?, distributed? }, condition?): data is any source
+// klWeight, freeBits, precision, clipGradNorm?, shuffleBlockRows?, distributed?, sharded? }, condition?): data is any
+// source
 // (data_binding.h), copied into native memory once unless it lies in a mapped file; the conditions are copied; every
 // training buffer is allocated.
 Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
@@ -594,6 +597,7 @@ Napi::Value VaeNative::BeginTraining(const Napi::CallbackInfo& info) {
   if (option_bool(a, o, "distributed", false)) {  // data-parallel over MPI_COMM_WORLD (trainer.h)
     Status ws = Communicator::World(&t.comm);
     if (!ws.ok()) throw_status(info.Env(), ws);
+    t.sharded = option_bool(a, o, "sharded", false);  // each rank holds its shard of the set (else all of it)
   }
   // Allocation and one copy, no parallel work: done here so a fit never waits behind another model's job.
   trainer_.reset();

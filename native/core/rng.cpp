@@ -115,4 +115,34 @@ Status rng_binarize_in_place(float* x, float* scratch, int64_t n, uint64_t seed,
   return Status::Ok();
 }
 
+namespace {
+// fill(first row, rows, first position) over the runs of consecutive positions.
+template <class Fill>
+Status for_each_run(const int64_t* positions, int64_t rows, Fill fill) {
+  if (!positions) return rows > 0 ? fill(0, rows, 0) : Status::Ok();
+  for (int64_t b = 0; b < rows;) {
+    int64_t e = b + 1;
+    while (e < rows && positions[e] == positions[e - 1] + 1) ++e;
+    LK_RETURN_IF_ERROR(fill(b, e - b, positions[b]));
+    b = e;
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Status rng_normal_fill_rows(float* out, const int64_t* positions, int64_t rows, int64_t width, uint64_t seed,
+                            uint64_t stream) {
+  return for_each_run(positions, rows, [&](int64_t b, int64_t n, int64_t p) {
+    return rng_normal_fill(out + b * width, n * width, seed, stream, static_cast<uint64_t>(p * width));
+  });
+}
+
+Status rng_binarize_rows_in_place(float* x, float* scratch, const int64_t* positions, int64_t rows, int64_t width,
+                                  uint64_t seed, uint64_t stream) {
+  return for_each_run(positions, rows, [&](int64_t b, int64_t n, int64_t p) {
+    return rng_binarize_in_place(x + b * width, scratch + b * width, n * width, seed, stream,
+                                 static_cast<uint64_t>(p * width));
+  });
+}
+
 }  // namespace lk

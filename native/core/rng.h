@@ -20,6 +20,13 @@ Status rng_uniform_fill(float* out, int64_t n, uint64_t seed, uint64_t stream, u
 // Dynamic binarisation in place: x_i ~ Bernoulli(x_i), with the uniforms of (seed, stream) from draw `offset` drawn
 // into `scratch`.  x, scratch: (n)
 Status rng_binarize_in_place(float* x, float* scratch, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset);
+// Rows of a batch whose draws are numbered by their positions in a larger batch (a data-parallel rank holds some rows
+// of each batch, train/trainer.h): row b's `width` draws are draws positions[b]·width … of (seed, stream); positions
+// null: row b is position b. Each run of consecutive positions is one fill.  out, x, scratch: (rows, width)
+Status rng_normal_fill_rows(float* out, const int64_t* positions, int64_t rows, int64_t width, uint64_t seed,
+                            uint64_t stream);
+Status rng_binarize_rows_in_place(float* x, float* scratch, const int64_t* positions, int64_t rows, int64_t width,
+                                  uint64_t seed, uint64_t stream);
 // A uniformly random permutation of 0..n-1 (Fisher–Yates driven by the stream; _at: from draw `offset` on). perm: (n)
 Status rng_permutation(int64_t* perm, int64_t n, uint64_t seed, uint64_t stream);
 Status rng_permutation_at(int64_t* perm, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset);

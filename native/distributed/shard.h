@@ -16,6 +16,7 @@ struct Shard {
   int64_t offset = 0;  // the whole set's index of this shard's row 0
   int64_t total = 0;   // the whole set's rows
   Status sum(double* v, int64_t n) const { return comm ? comm->all_reduce_sum(v, n) : Status::Ok(); }
+  Status sum(float* v, int64_t n) const { return comm ? comm->all_reduce_sum(v, n) : Status::Ok(); }
   Status sum(std::vector<double>* v) const { return sum(v->data(), static_cast<int64_t>(v->size())); }
   // The whole set's rows, for a shard of `local` rows.
   int64_t total_rows(int64_t local) const { return comm ? total : local; }

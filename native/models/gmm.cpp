@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -277,10 +278,12 @@ Status chunk_sq_distances(float* out, float* dots, const float* xc, const double
 
 // The data centred by their column mean for the k-means passes (x̃ = x − mean in float32, so GEMMs never cancel
 // large offsets), read a chunk at a time, and ‖x̃_i‖² of every row in float64.
+// With a shard, xc and norm are this rank's rows, and a row index below (a centre's, a candidate's) is the set's.
 struct CentredData {
   CentredRows xc;
   std::vector<double> norm;
-  CentredData(const RowSource& x, const std::vector<double>& mean) : xc(x, mean) {}
+  Shard shard;
+  CentredData(const RowSource& x, const std::vector<double>& mean, const Shard& s) : xc(x, mean), shard(s) {}
   Status compute_norms() {
     const int64_t n = xc.rows(), d = xc.cols();
     norm.resize(static_cast<size_t>(n));
@@ -299,10 +302,43 @@ struct CentredData {
   }
 };
 
-// Centres (rows `idx` of x̃) as float32 (T, d) with their squared norms.
+// Centres (the set's rows `idx` of x̃) as float32 (T, d) with their squared norms (norms computed); with a shard the
+// rank that holds each row gives it to the others (a sum over the ranks of the rows each holds, zeros elsewhere).
 Status gather_centres(const CentredData& c, const int64_t* idx, int64_t T, float* ct, float* cnorm) {
-  LK_RETURN_IF_ERROR(c.xc.gather(ct, idx, T));
-  for (int64_t t = 0; t < T; ++t) cnorm[t] = static_cast<float>(c.norm[idx[t]]);
+  if (!c.shard.comm) {
+    LK_RETURN_IF_ERROR(c.xc.gather(ct, idx, T));
+    for (int64_t t = 0; t < T; ++t) cnorm[t] = static_cast<float>(c.norm[idx[t]]);
+    return Status::Ok();
+  }
+  const int64_t n = c.xc.rows(), d = c.xc.cols();
+  std::fill(ct, ct + T * d, 0.f);
+  std::vector<double> norms(static_cast<size_t>(T), 0.0);
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t local = idx[t] - c.shard.offset;
+    if (local < 0 || local >= n) continue;
+    LK_RETURN_IF_ERROR(c.xc.gather(ct + t * d, &local, 1));
+    norms[t] = c.norm[local];
+  }
+  LK_RETURN_IF_ERROR(c.shard.sum(ct, T * d));
+  LK_RETURN_IF_ERROR(c.shard.sum(&norms));
+  for (int64_t t = 0; t < T; ++t) cnorm[t] = static_cast<float>(norms[t]);
+  return Status::Ok();
+}
+
+// The set's total of a per-rank sum, and the sum of the ranks before this one (rank order).
+Status ranks_total(const Shard& shard, double mine, double* before, double* total) {
+  *before = 0;
+  *total = mine;
+  if (!shard.comm) return Status::Ok();
+  std::vector<uint8_t> all;
+  LK_RETURN_IF_ERROR(shard.comm->all_gather(&mine, sizeof mine, &all));
+  *total = 0;
+  for (int r = 0; r < shard.comm->size(); ++r) {
+    double v = 0;
+    std::memcpy(&v, all.data() + r * sizeof v, sizeof v);
+    if (r < shard.comm->rank()) *before += v;
+    *total += v;
+  }
   return Status::Ok();
 }
 
@@ -311,10 +347,10 @@ Status gather_centres(const CentredData& c, const int64_t* idx, int64_t T, float
 // far, keeping the one that lowers the total most. Distances are GEMMs over chunks spread over the team (fixed
 // slots: the same seeds give the same centres at any thread count).
 std::vector<int64_t> kmeans_plus_plus(const CentredData& c, int64_t k, uint64_t seed, Status* status) {
-  const int64_t n = c.xc.rows(), d = c.xc.cols();
+  const int64_t n = c.xc.rows(), d = c.xc.cols(), total_rows = c.shard.total_rows(n), offset = c.shard.offset;
   const int64_t trials = 2 + static_cast<int64_t>(std::log(static_cast<double>(k)));
   const std::vector<float> u = uniforms(1 + (k - 1) * trials, seed, rng_stream(RngPurpose::ClusterInit, 1));
-  std::vector<int64_t> idx{std::min<int64_t>(n - 1, static_cast<int64_t>(u[0] * static_cast<double>(n)))};
+  std::vector<int64_t> idx{std::min<int64_t>(total_rows - 1, static_cast<int64_t>(u[0] * static_cast<double>(total_rows)))};
   std::vector<double> closest(static_cast<size_t>(n));
   const int T = team_size();
   std::vector<std::vector<float>> t_rows(T), t_dist(T), t_dots(T);
@@ -340,19 +376,29 @@ std::vector<int64_t> kmeans_plus_plus(const CentredData& c, int64_t k, uint64_t 
   std::vector<std::vector<double>> t_pot(T, std::vector<double>(static_cast<size_t>(trials)));
   std::vector<int64_t> cand(static_cast<size_t>(trials));
   for (int64_t centre = 1; centre < k; ++centre) {
-    // Candidates: searchsorted of the draws in the cumulative sum of the squared distances.
-    double total = 0;
-    for (double v : closest) total += v;
+    // Candidates: searchsorted of the draws in the cumulative sum of the squared distances (over the shards in rank
+    // order: each rank finds the first of its rows past each draw, and the first rank's find is the set's).
+    double mine = 0, before = 0, total = 0;
+    for (double v : closest) mine += v;
+    *status = ranks_total(c.shard, mine, &before, &total);
+    if (!status->ok()) return idx;
     std::vector<std::pair<double, int64_t>> targets;
     for (int64_t t = 0; t < trials; ++t) targets.push_back({u[1 + (centre - 1) * trials + t] * total, t});
     std::sort(targets.begin(), targets.end());
-    double run = 0;
+    double run = before;
     size_t next = 0;
+    std::fill(cand.begin(), cand.end(), total_rows - 1);  // a draw past every row's sum: the last row
     for (int64_t i = 0; i < n && next < targets.size(); ++i) {
       run += closest[i];
-      while (next < targets.size() && run > targets[next].first) cand[targets[next++].second] = i;
+      while (next < targets.size() && run > targets[next].first) cand[targets[next++].second] = offset + i;
     }
-    for (; next < targets.size(); ++next) cand[targets[next].second] = n - 1;
+    if (c.shard.comm) {  // the smallest row found by any rank (as the largest negated index)
+      std::vector<double> neg(static_cast<size_t>(trials));
+      for (int64_t t = 0; t < trials; ++t) neg[t] = -static_cast<double>(cand[t]);
+      *status = c.shard.comm->all_reduce_max(neg.data(), trials);
+      if (!status->ok()) return idx;
+      for (int64_t t = 0; t < trials; ++t) cand[t] = static_cast<int64_t>(-neg[t]);
+    }
     // The potential each candidate would leave; keep the lowest.
     *status = gather_centres(c, cand.data(), trials, ct.data(), cnorm.data());
     if (!status->ok()) return idx;
@@ -364,6 +410,8 @@ std::vector<int64_t> kmeans_plus_plus(const CentredData& c, int64_t k, uint64_t 
     std::vector<double> pot(static_cast<size_t>(trials), 0.0);
     for (int t = 0; t < T; ++t)
       for (int64_t j = 0; j < trials; ++j) pot[j] += t_pot[t][j];
+    *status = c.shard.sum(&pot);
+    if (!status->ok()) return idx;
     const int64_t best = std::min_element(pot.begin(), pot.end()) - pot.begin();
     idx.push_back(cand[best]);
     *status = gather_centres(c, &cand[best], 1, ct.data(), cnorm.data());
@@ -499,26 +547,48 @@ Status gmm_log_prob(const GmmParams& p, const RowSource& x, double* resp, double
 
 namespace {
 
+// The set's row (its index) farthest from its centre, the first of the largest, over the shards; its distance in
+// *best (this rank's rows) set to 0 where it lies.
+Status farthest_row(const Shard& shard, std::vector<double>* best, int64_t* far) {
+  const int64_t local = std::max_element(best->begin(), best->end()) - best->begin();
+  double mine[2] = {best->empty() ? -HUGE_VAL : (*best)[local], static_cast<double>(shard.offset + local)};
+  *far = shard.offset + local;
+  if (shard.comm) {
+    std::vector<uint8_t> all;
+    LK_RETURN_IF_ERROR(shard.comm->all_gather(mine, sizeof mine, &all));
+    double top = -HUGE_VAL;
+    for (int r = 0; r < shard.comm->size(); ++r) {  // rank order: the first of equal distances is the lowest row
+      double v[2];
+      std::memcpy(v, all.data() + r * sizeof v, sizeof v);
+      if (v[0] > top) top = v[0], *far = static_cast<int64_t>(v[1]);
+    }
+  }
+  const int64_t at = *far - shard.offset;
+  if (at >= 0 && at < static_cast<int64_t>(best->size())) (*best)[at] = 0;
+  return Status::Ok();
+}
+
 // k-means (k-means++ seeding, then Lloyd's iterations until no label changes, the centres move by at most
 // scikit-learn's tol, or max_iter) on the centred data c: labels (n).
 Status kmeans(const CentredData& c, int64_t k, uint64_t seed, int64_t max_iter, int32_t* labels) {
-  const int64_t n = c.xc.rows(), d = c.xc.cols();
-  if (k < 1 || k > n) return Status::Error(Code::InvalidArgument, "k-means needs 1 <= k <= rows");
+  const int64_t n = c.xc.rows(), d = c.xc.cols(), total_rows = c.shard.total_rows(n);
+  if (k < 1 || k > total_rows) return Status::Error(Code::InvalidArgument, "k-means needs 1 <= k <= rows");
   Status st;
   const std::vector<int64_t> init = kmeans_plus_plus(c, k, seed, &st);
   LK_RETURN_IF_ERROR(st);
   // Centres are kept centred (x̃ space) during Lloyd's iterations.
   std::vector<double> cen(static_cast<size_t>(k * d));
   std::vector<float> row(static_cast<size_t>(k * d));
-  LK_RETURN_IF_ERROR(c.xc.gather(row.data(), init.data(), k));
+  std::vector<float> ct(static_cast<size_t>(k * d)), cnorm(static_cast<size_t>(k));
+  LK_RETURN_IF_ERROR(gather_centres(c, init.data(), k, row.data(), cnorm.data()));
   for (int64_t i = 0; i < k * d; ++i) cen[i] = row[i];
   // scikit-learn's stopping rule: the centres moved by at most tol = 1e-4 × the mean feature variance (squared
   // Frobenius shift), or no label changed.
   double mean_var = 0;
   for (int64_t i = 0; i < n; ++i) mean_var += c.norm[i];
-  const double tol = 1e-4 * mean_var / static_cast<double>(n * d);
+  LK_RETURN_IF_ERROR(c.shard.sum(&mean_var, 1));
+  const double tol = 1e-4 * mean_var / static_cast<double>(total_rows * d);
   const int T = team_size();
-  std::vector<float> ct(static_cast<size_t>(k * d)), cnorm(static_cast<size_t>(k));
   std::vector<std::vector<float>> t_rows(T), t_dist(T), t_dots(T);
   std::vector<std::vector<double>> t_sums(T), t_count(T);
   std::vector<double> best(static_cast<size_t>(n));
@@ -562,8 +632,10 @@ Status kmeans(const CentredData& c, int64_t k, uint64_t seed, int64_t max_iter, 
       }
       return Status::Ok();
     }));
-    *changed = 0;
-    for (int t = 0; t < T; ++t) *changed += changed_by[t];
+    double all_changed = 0;
+    for (int t = 0; t < T; ++t) all_changed += static_cast<double>(changed_by[t]);
+    LK_RETURN_IF_ERROR(c.shard.sum(&all_changed, 1));
+    *changed = static_cast<int64_t>(all_changed);
     return Status::Ok();
   };
   std::fill(labels, labels + n, -1);
@@ -576,12 +648,14 @@ Status kmeans(const CentredData& c, int64_t k, uint64_t seed, int64_t max_iter, 
       for (int64_t i = 0; i < k * d; ++i) sums[i] += t_sums[t][i];
       for (int64_t i = 0; i < k; ++i) counts[i] += t_count[t][i];
     }
+    LK_RETURN_IF_ERROR(c.shard.sum(&sums));
+    LK_RETURN_IF_ERROR(c.shard.sum(&counts));
     double shift = 0;
     for (int64_t t = 0; t < k; ++t) {
       if (counts[t] == 0) {  // an empty cluster takes the point farthest from its centre
-        const int64_t far = std::max_element(best.begin(), best.end()) - best.begin();
-        best[far] = 0;
-        LK_RETURN_IF_ERROR(c.xc.gather(row.data(), &far, 1));
+        int64_t far = 0;
+        LK_RETURN_IF_ERROR(farthest_row(c.shard, &best, &far));
+        LK_RETURN_IF_ERROR(gather_centres(c, &far, 1, row.data(), cnorm.data()));
         for (int64_t j = 0; j < d; ++j) cen[t * d + j] = row[j];
         shift = HUGE_VAL;
         continue;
@@ -607,12 +681,9 @@ Status gmm_fit(const RowSource& x, const GmmFitOptions& o, GmmParams* best, GmmF
   const int64_t n = x.rows(), total = shard.total_rows(n), d = x.cols(), K = o.components;  // this shard's rows, the set's
   if (K < 1 || K > total)
     return Status::Error(Code::InvalidArgument, "nComponents must be in [1, rows] (" + std::to_string(total) + " rows)");
-  if (shard.comm && o.init != GmmInit::Random)
-    return Status::Error(Code::InvalidArgument, "init must be 'random' with distributed: true (k-means and rows drawn "
-                                                "from the data are not yet computed over the ranks' shards)");
   std::vector<double> mean;
   LK_RETURN_IF_ERROR(column_means(x, &mean, shard));
-  CentredData centred(x, mean);  // every EM iteration's M-step (and k-means) passes over it
+  CentredData centred(x, mean, shard);  // every EM iteration's M-step (and k-means) passes over it
   LK_RETURN_IF_ERROR(centred.xc.keep_centred_copy());
   if (o.init == GmmInit::KMeans || o.init == GmmInit::KMeansPlusPlus) LK_RETURN_IF_ERROR(centred.compute_norms());
   std::vector<double> resp(static_cast<size_t>(n * K)), log_norm(static_cast<size_t>(n));
@@ -640,11 +711,12 @@ Status gmm_fit(const RowSource& x, const GmmFitOptions& o, GmmParams* best, GmmF
         idx = kmeans_plus_plus(centred, K, seed, &st);
         LK_RETURN_IF_ERROR(st);
       } else {  // random_from_data: K distinct rows
-        std::vector<int64_t> perm(static_cast<size_t>(n));
-        LK_RETURN_IF_ERROR(rng_permutation(perm.data(), n, seed, rng_stream(RngPurpose::ClusterInit, 3)));
+        std::vector<int64_t> perm(static_cast<size_t>(total));
+        LK_RETURN_IF_ERROR(rng_permutation(perm.data(), total, seed, rng_stream(RngPurpose::ClusterInit, 3)));
         idx.assign(perm.begin(), perm.begin() + K);
       }
-      for (int64_t k = 0; k < K; ++k) resp[idx[k] * K + k] = 1;
+      for (int64_t k = 0; k < K; ++k)  // the set's rows idx: those in this shard
+        if (idx[k] >= shard.offset && idx[k] < shard.offset + n) resp[(idx[k] - shard.offset) * K + k] = 1;
     }
     GmmParams p;
     p.resize(K, d, o.type);

@@ -61,7 +61,8 @@ Status gmm_log_prob(const GmmParams& p, const RowSource& x, double* resp, double
 // EM from the initialisation `o.init` (or the given initial parameters), best of o.n_init by final lower bound.
 // `control` (optional) is polled for cancellation and told each iteration's lower bound.
 // k-means initialisation runs k-means++ seeding then Lloyd's iterations (scikit-learn's KMeans, at most 300). With a
-// shard (distributed/shard.h), x is one rank's rows and the fit is the whole set's (init 'random' only).
+// shard (distributed/shard.h), x is one rank's rows and the fit is the whole set's, every initialisation included
+// (k-means++ finds each candidate in the rank that holds it; Lloyd's sums, like EM's, are summed over the ranks).
 Status gmm_fit(const RowSource& x, const GmmFitOptions& o, GmmParams* best, GmmFitReport* report,
                const JobControl& control = {}, const Shard& shard = {});
 

@@ -44,8 +44,9 @@ Status objective_forward_backward(ObjectiveResult* out, float* d_nll, float* d_r
     for (int64_t b = 0; b < B; ++b) loss += std::log(static_cast<double>(K)) - bound[b];
   } else if (o.free_bits > 0.f) {
     double floored = 0.0;
+    const float batch_rows = static_cast<float>(t.kl_dims_rows > 0 ? t.kl_dims_rows : B);
     for (int64_t d = 0; d < t.L; ++d) {
-      const float mean_kl = t.kl_dims[d] / static_cast<float>(B);
+      const float mean_kl = t.kl_dims[d] / batch_rows;
       dim_scale[d] = mean_kl > o.free_bits ? 1.0f : 0.0f;
       floored += std::max(mean_kl, o.free_bits);
     }

@@ -30,6 +30,9 @@ struct ObjectiveTerms {
   const float* kl = nullptr;       // (B) closed-form KL, or null: the KL is Monte Carlo from ratio
   const float* kl_dims = nullptr;  // (L) Σ_b KL_{b,d} — free bits only
   int64_t B = 0, K = 1, L = 0;
+  // The rows kl_dims sums over (0: B): a data-parallel rank's B rows are part of a batch of kl_dims_rows whose
+  // sums it was given, so the floor is on the whole batch's mean; the loss is still this rank's B rows' share.
+  int64_t kl_dims_rows = 0;
 };
 
 struct ObjectiveResult {

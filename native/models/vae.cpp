@@ -209,7 +209,7 @@ constexpr int64_t kEvalRows = 2048;
 
 Status VaeModel::evaluate(const EvalTerms& out, const RowSource& x, const float* cond, int64_t samples,
                           bool analytic_kl, uint64_t seed, bool binarize, Precision precision,
-                          const std::atomic<bool>* cancel) const {
+                          const std::atomic<bool>* cancel, int64_t row_offset) const {
   const int64_t rows = x.rows();
   if (samples < 1) return Status::Error(Code::InvalidArgument, "samples must be >= 1");
   LK_RETURN_IF_ERROR(check_width(x));
@@ -243,13 +243,14 @@ Status VaeModel::evaluate(const EvalTerms& out, const RowSource& x, const float*
     VaeWorkspace& ws = *workspaces[t];
     LK_RETURN_IF_ERROR(x.read(ws.x, r0, B));
     if (binarize)  // a fixed binarisation of the evaluation data (probs is free until the likelihood runs)
-      LK_RETURN_IF_ERROR(rng_binarize_in_place(ws.x, ws.probs, B * D, seed, rng_stream(RngPurpose::Binarize, ~0ull), r0 * D));
+      LK_RETURN_IF_ERROR(rng_binarize_in_place(ws.x, ws.probs, B * D, seed, rng_stream(RngPurpose::Binarize, ~0ull),
+                                               (row_offset + r0) * D));
     const float* cb = Q > 0 ? cond + r0 * Q : nullptr;
     LK_RETURN_IF_ERROR(encode_batch(ws, ws.x, cb, B));
     if (j == 0 && out.kl && analytic_kl)
       LK_RETURN_IF_ERROR(gaussian_kl_std_normal_forward(out.kl + r0, ws.mean, ws.log_var, B, L));
     for (int64_t b = 0; b < B; ++b)
-      LK_RETURN_IF_ERROR(rng_normal_fill(ws.eps + b * K * L, K * L, seed, stream, ((r0 + b) * samples + s0) * L));
+      LK_RETURN_IF_ERROR(rng_normal_fill(ws.eps + b * K * L, K * L, seed, stream, ((row_offset + r0 + b) * samples + s0) * L));
     LK_RETURN_IF_ERROR(gaussian_reparameterize_forward(ws.z, ws.mean, ws.log_var, ws.eps, B, L, K));
     LK_RETURN_IF_ERROR(decode_batch(ws, ws.z, cb, B, K));
     const float* xr = ws.x;
@@ -291,13 +292,13 @@ Status VaeModel::evaluate(const EvalTerms& out, const RowSource& x, const float*
 
 Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, const float* cb, int64_t B, uint64_t seed,
                                   uint64_t eps_stream, const StepOptions& o, float* g, ObjectiveResult* sums,
-                                  int64_t row0) const {
+                                  const BatchShare& share) const {
   const int64_t L = config_.latent_dim, D = config_.input_dim, K = o.samples, R = B * K;
   const ParamView p = ws.view(params_.data());
 
   // Forward: B examples through the encoder, K draws each through the decoder (ε row-major: row, draw, dimension).
   LK_RETURN_IF_ERROR(encode_batch(ws, xb, cb, B));
-  LK_RETURN_IF_ERROR(rng_normal_fill(ws.eps, R * L, seed, eps_stream, static_cast<uint64_t>(row0 * K * L)));
+  LK_RETURN_IF_ERROR(rng_normal_fill_rows(ws.eps, share.positions, B, K * L, seed, eps_stream));
   LK_RETURN_IF_ERROR(gaussian_reparameterize_forward(ws.z, ws.mean, ws.log_var, ws.eps, B, L, K));
   LK_RETURN_IF_ERROR(decode_batch(ws, ws.z, cb, B, K));
   const float* xr = xb;
@@ -310,10 +311,14 @@ Status VaeModel::forward_backward(VaeWorkspace& ws, const float* xb, const float
   const bool mc_kl = !prior_->closed_form_kl(), iwae = o.objective == Objective::Iwae;
   if (iwae || mc_kl) LK_RETURN_IF_ERROR(log_ratio_forward(ws, B, K));
   if (!mc_kl) LK_RETURN_IF_ERROR(gaussian_kl_std_normal_forward(ws.kl, ws.mean, ws.log_var, B, L));
-  if (o.free_bits > 0.f) LK_RETURN_IF_ERROR(gaussian_kl_std_normal_dims_forward(ws.kl_dims, ws.mean, ws.log_var, B, L));
+  if (o.free_bits > 0.f) {
+    LK_RETURN_IF_ERROR(gaussian_kl_std_normal_dims_forward(ws.kl_dims, ws.mean, ws.log_var, B, L));
+    if (share.reduce_kl_dims) LK_RETURN_IF_ERROR(share.reduce_kl_dims(ws.kl_dims, L));
+  }
   ObjectiveTerms terms;
   terms.nll = ws.nll, terms.ratio = iwae || mc_kl ? ws.ratio : nullptr, terms.kl = mc_kl ? nullptr : ws.kl;
   terms.kl_dims = o.free_bits > 0.f ? ws.kl_dims : nullptr, terms.B = B, terms.K = K, terms.L = L;
+  terms.kl_dims_rows = share.batch_rows;
   ObjectiveResult obj;
   ws.zero_grads(B, L, D);
   LK_RETURN_IF_ERROR(objective_forward_backward(&obj, ws.rows, iwae || mc_kl ? ws.d_log_w : nullptr, ws.dim_scale,

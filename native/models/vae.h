@@ -10,6 +10,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,15 @@
 #include "../nn/sequential.h"
 
 namespace lk {
+
+// A data-parallel rank's rows of a batch (train/trainer.h): row b's draws are numbered by positions[b], its position
+// in the whole batch (null: b); with free bits, the per-dimension KL sums of these rows are summed over the ranks by
+// reduce_kl_dims (called once per step, on every rank) and the floor is on the mean over batch_rows rows.
+struct BatchShare {
+  const int64_t* positions = nullptr;
+  int64_t batch_rows = 0;  // the whole batch's rows (0: these rows are the whole batch)
+  std::function<Status(float* kl_dims, int64_t n)> reduce_kl_dims;
+};
 
 // The decoder's likelihood p(x | z). Its main output head gives logits (Bernoulli), the mean (Gaussian, Laplace) or
 // the log-mean (Poisson, NB, ZINB); a second head gives σ(z) (sigma mode Decoder) or ZINB's dropout logits.
@@ -96,10 +106,12 @@ class VaeModel {
   const float* decoder_log_scale(int64_t* count) const;
   // Per-example terms over `samples` draws of z per row, in chunks of bounded memory. Draw s of row i uses the
   // normal numbers at offset (i·samples + s)·latent_dim of stream (Eval, 0), so results do not depend on chunking
-  // and the k = 1 log-likelihood equals the ELBO with a Monte-Carlo KL.  x: (rows, input_dim) of any source
+  // and the k = 1 log-likelihood equals the ELBO with a Monte-Carlo KL; row_offset > 0: row i draws as row
+  // row_offset + i (x is a part, from that row on, of a set evaluated by several processes).  x: (rows, input_dim)
+  // of any source
   Status evaluate(const EvalTerms& out, const RowSource& x, const float* cond, int64_t samples,
                   bool analytic_kl, uint64_t seed, bool binarize, Precision precision,
-                  const std::atomic<bool>* cancel) const;
+                  const std::atomic<bool>* cancel, int64_t row_offset = 0) const;
 
   // The batch-mean objective over x (rows, input_dim) with ε drawn from (seed, step 0), and its gradient with
   // respect to every parameter (grad: num_params()). For gradient checks; training uses the same code path.
@@ -108,12 +120,12 @@ class VaeModel {
 
   // Training's use of the model (train/trainer.h): the parameter groups, and one forward and backward of the
   // batch-mean objective on a workspace of at least B examples (x: (B, input_dim), cond: (B, condition_dim) or
-  // null) with ε drawn from (seed, eps_stream), row b's draws numbered as row row0 + b's (a rank's share of a larger
-  // batch) — the gradient added to g, the batch sums into *sums.
+  // null) with ε drawn from (seed, eps_stream) — the gradient added to g, the batch sums into *sums. `share`: these
+  // B rows are a data-parallel rank's part of a larger batch (BatchShare).
   ParamGroup group(const std::string& name) const { return plan_.group(name); }
   Status forward_backward(VaeWorkspace& ws, const float* xb, const float* cb, int64_t B, uint64_t seed,
                           uint64_t eps_stream, const StepOptions& step, float* g, ObjectiveResult* sums,
-                          int64_t row0 = 0) const;
+                          const BatchShare& share = {}) const;
   Status check_condition(const float* cond, int64_t rows) const;  // a conditional model needs cond for rows > 0
   Status check_width(const RowSource& x) const;                   // x.cols() == input_dim
 

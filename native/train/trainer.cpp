@@ -19,32 +19,43 @@ VaeTrainer::~VaeTrainer() = default;
 Status VaeTrainer::Create(VaeModel* model, std::shared_ptr<const RowSource> data, const float* cond,
                           const TrainOptions& options, std::unique_ptr<VaeTrainer>* out) {
   const VaeConfig& c = model->config();
-  const int64_t rows = data->rows();
+  const int64_t local = data->rows();
   LK_RETURN_IF_ERROR(model->check_width(*data));
-  LK_RETURN_IF_ERROR(model->check_condition(cond, rows));
-  if (rows < 1) return Status::Error(Code::InvalidArgument, "the training set is empty");
+  LK_RETURN_IF_ERROR(model->check_condition(cond, local));
+  if (local < 1) return Status::Error(Code::InvalidArgument, "the training set is empty");
   if (options.batch_size < 1) return Status::Error(Code::InvalidArgument, "batchSize must be >= 1");
   if (options.shuffle_block_rows < 0) return Status::Error(Code::InvalidArgument, "shuffleBlockRows must be >= 0");
   LK_RETURN_IF_ERROR(check_step(options.step));
   if (c.prior_components > 0 && options.step.free_bits > 0.f)
     return Status::Error(Code::InvalidArgument, "freeBits needs prior 'normal' (a closed-form KL per dimension)");
-  if (options.comm && options.step.free_bits > 0.f)  // its floor is on the batch's mean KL per dimension
-    return Status::Error(Code::InvalidArgument, "freeBits is not supported with distributed training yet");
-  // The conditions, the gradient and Adam's two moments, the permutations (the workspace checks its own size).
+  const bool sharded = options.comm && options.sharded;
+  if (sharded && options.shuffle_block_rows > 0)  // a batch from one block would lie in one rank's shard
+    return Status::Error(Code::InvalidArgument, "shuffle 'blocks' with sharded data: each batch would come from one "
+                                                "rank's shard, leaving the others idle; use shuffle 'global'");
+  Shard shard{options.comm, 0, local};
+  if (sharded) LK_RETURN_IF_ERROR(make_shard(options.comm, local, &shard));  // (a collective)
+  const int64_t rows = shard.total, batch = std::min(options.batch_size, rows);
+  // The conditions, the gradient and Adam's two moments, the orders and a rank's part of a batch (the workspace
+  // checks its own size).
   const int64_t N = model->num_params(), Q = c.condition_dim;
-  const int64_t floats = checked_add(checked_product({rows, Q}), checked_mul(3, N));
-  reserve_bytes(checked_add(floats, checked_mul(4, rows)), sizeof(float), "the training state");
+  const int64_t floats = checked_add(checked_product({local, Q}), checked_mul(3, N));
+  reserve_bytes(checked_add(floats, checked_add(checked_mul(4, rows), checked_mul(4, batch))), sizeof(float),
+                "the training state");
   std::unique_ptr<VaeTrainer> t(new VaeTrainer(model, options, rows));
+  t->shard_ = shard;
   t->data_ = std::move(data);
-  if (Q > 0) t->cond_.assign(cond, cond + rows * Q);
+  if (Q > 0) t->cond_.assign(cond, cond + local * Q);
   if (options.precision == Precision::Bf16) t->params16_.resize(static_cast<size_t>(N));
-  t->workspace_.reset(new VaeWorkspace(*model, std::min(options.batch_size, rows), options.step.samples, true,
-                                       VaeWorkspace::shadow(t->params16_)));
+  t->workspace_.reset(new VaeWorkspace(*model, batch, options.step.samples, true, VaeWorkspace::shadow(t->params16_)));
   t->grad_.assign(static_cast<size_t>(N), 0.f);
   t->adam_m_.assign(static_cast<size_t>(N), 0.f);
   t->adam_v_.assign(static_cast<size_t>(N), 0.f);
   t->perm_.resize(static_cast<size_t>(rows));
   t->inner_perm_.resize(static_cast<size_t>(rows));
+  if (options.comm) {
+    t->part_rows_.reserve(static_cast<size_t>(batch));
+    t->part_positions_.reserve(static_cast<size_t>(batch));
+  }
   // The encoder group, then the generative model's (decoder, likelihood, prior): contiguous, in that order.
   const ParamGroup enc = model->group("encoder");
   t->encoder_ = {enc.begin, enc.end, 0};
@@ -58,14 +69,14 @@ int64_t VaeTrainer::steps_per_epoch() const {
   return (rows_ + bs - 1) / bs;
 }
 
-Status VaeTrainer::gather(const int64_t* idx, int64_t B, uint64_t binarize_step, int64_t row0) {
+Status VaeTrainer::gather(const int64_t* idx, const int64_t* positions, int64_t B, uint64_t binarize_step) {
   const int64_t D = model_->config().input_dim, Q = model_->config().condition_dim;
   VaeWorkspace& ws = *workspace_;
   LK_RETURN_IF_ERROR(data_->gather(ws.x, idx, B));
   for (int64_t b = 0; b < B && Q > 0; ++b) std::memcpy(ws.cond + b * Q, cond_.data() + idx[b] * Q, sizeof(float) * Q);
   if (options_.binarize)
-    return rng_binarize_in_place(ws.x, ws.probs, B * D, options_.seed, rng_stream(RngPurpose::Binarize, binarize_step),
-                                 static_cast<uint64_t>(row0 * D));
+    return rng_binarize_rows_in_place(ws.x, ws.probs, positions, B, D, options_.seed,
+                                      rng_stream(RngPurpose::Binarize, binarize_step));
   return Status::Ok();
 }
 
@@ -74,36 +85,65 @@ namespace {
 constexpr uint64_t kInnerStreams = uint64_t(1) << 40;
 }  // namespace
 
-Status VaeTrainer::batch_step(const int64_t* positions, int64_t B, uint64_t stream, float kl_weight, float lr,
+Status VaeTrainer::batch_step(const int64_t* order, int64_t B, uint64_t stream, float kl_weight, float lr,
                               Part part, EpochResult* sums) {
-  int64_t lo = 0, hi = B;
-  if (Communicator* c = options_.comm) {
-    lo = B * c->rank() / c->size();
-    hi = B * (c->rank() + 1) / c->size();
+  Communicator* c = options_.comm;
+  if (!c) return step(order, nullptr, B, B, stream, kl_weight, lr, part, sums);
+  part_rows_.clear();
+  part_positions_.clear();
+  if (options_.sharded) {  // the batch's rows that lie in this rank's shard
+    const int64_t lo = shard_.offset, hi = lo + data_->rows();
+    for (int64_t j = 0; j < B; ++j)
+      if (order[j] >= lo && order[j] < hi) {
+        part_rows_.push_back(order[j] - lo);
+        part_positions_.push_back(j);
+      }
+  } else {  // every rank holds the set: rank r takes positions [⌊B r / n⌋, ⌊B (r + 1) / n⌋)
+    for (int64_t j = B * c->rank() / c->size(); j < B * (c->rank() + 1) / c->size(); ++j) {
+      part_rows_.push_back(order[j]);
+      part_positions_.push_back(j);
+    }
   }
-  return step(positions + lo, hi - lo, lo, B, stream, kl_weight, lr, part, sums);
+  return step(part_rows_.data(), part_positions_.data(), static_cast<int64_t>(part_rows_.size()), B, stream,
+              kl_weight, lr, part, sums);
 }
 
-Status VaeTrainer::step(const int64_t* rows, int64_t b, int64_t row0, int64_t B, uint64_t stream, float kl_weight,
-                        float lr, Part part, EpochResult* sums) {
+Status VaeTrainer::step(const int64_t* rows, const int64_t* positions, int64_t b, int64_t B, uint64_t stream,
+                        float kl_weight, float lr, Part part, EpochResult* sums) {
   StepOptions st = options_.step;
   st.kl_weight = kl_weight;
   VaeWorkspace& ws = *workspace_;
+  Communicator* c = options_.comm;
   ObjectiveResult batch;
+  BatchShare share;
+  share.positions = positions;
+  share.batch_rows = B;
+  // Free bits' floor is on the whole batch's mean KL per dimension: every rank sums its rows' into the others' once
+  // per step, also a rank that holds none of the batch or failed before it got there.
+  bool dims_reduced = false;
+  if (c && st.free_bits > 0.f)
+    share.reduce_kl_dims = [&](float* kl_dims, int64_t n) {
+      dims_reduced = true;
+      return c->all_reduce_sum(kl_dims, n);
+    };
   Status local;
   if (cancel_ && cancel_->load()) {
     local = Status::Error(Code::Cancelled, "training was cancelled");
-    if (!options_.comm) return local;
-  } else if (b > 0) {  // (a rank may have no row of a batch smaller than the ranks)
-    local = gather(rows, b, stream, row0);
+    if (!c) return local;
+  } else if (b > 0) {  // (a rank may have no row of a batch)
+    local = gather(rows, positions, b, stream);
     if (local.ok())
       local = model_->forward_backward(ws, ws.x, model_->config().condition_dim > 0 ? ws.cond : nullptr, b,
                                        options_.seed, rng_stream(RngPurpose::Eps, stream), st, grad_.data(), &batch,
-                                       row0);
+                                       share);
+  }
+  if (share.reduce_kl_dims && !dims_reduced) {
+    std::vector<float> none(static_cast<size_t>(model_->config().latent_dim), 0.f);
+    LK_RETURN_IF_ERROR(share.reduce_kl_dims(none.data(), static_cast<int64_t>(none.size())));
   }
   double batch_sums[4] = {batch.loss, batch.reconstruction, batch.kl, local.ok() ? 0.0 : 1.0};
-  if (Communicator* c = options_.comm) {
-    // The loss sums first, with how many ranks failed: a failure stops every rank at this step (none is left
+  if (c) {
+    // The loss sums next, with how many ranks failed: a failure stops every rank at this step (none is left
     // waiting in a collective), the failed rank with its own error.
     LK_RETURN_IF_ERROR(c->all_reduce_sum(batch_sums, 4));
     if (!local.ok()) {
@@ -115,10 +155,10 @@ Status VaeTrainer::step(const int64_t* rows, int64_t b, int64_t row0, int64_t B,
                                                   " other rank(s) failed or were cancelled at this step (their error "
                                                   "is theirs to report); training stopped on every rank");
     // The gradient of the whole batch's mean: each rank's mean weighted by its share b / B, summed over the ranks.
-    const float share = static_cast<float>(static_cast<double>(b) / static_cast<double>(B));
+    const float share_of_batch = static_cast<float>(static_cast<double>(b) / static_cast<double>(B));
     float* g = grad_.data();
     const int64_t n = model_->num_params();
-    for (int64_t i = 0; i < n; ++i) g[i] *= share;
+    for (int64_t i = 0; i < n; ++i) g[i] *= share_of_batch;
     LK_RETURN_IF_ERROR(c->all_reduce_sum(g, n));
   }
   LK_RETURN_IF_ERROR(local);

@@ -7,7 +7,7 @@
 // a gradient all-reduce across processes plugs in there). The learning rate of each step comes from the caller (a
 // schedule), else the options'. TrainingState is everything a resumed run needs beyond the parameters and the epoch
 // number (every random stream is numbered by epoch and step). Shapes: data (rows, input_dim), cond (rows,
-// condition_dim).
+// condition_dim), rows being this process's (a shard's under sharded data-parallel training).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -17,6 +17,7 @@
 
 #include "../core/optim.h"
 #include "../distributed/communicator.h"
+#include "../distributed/shard.h"
 #include "../data/source.h"
 #include "../models/vae.h"
 
@@ -38,13 +39,16 @@ struct TrainOptions {
   // > 0: each update's gradient is scaled by min(1, c / (‖g‖₂ + 1e-6)), ‖g‖₂ over the groups it updates (PyTorch's
   // clip_grad_norm_).
   float clip_grad_norm = 0.f;
-  // Data-parallel training (distributed/communicator.h); null: one process. Every rank holds the same data and follows the
-  // same seeded order; each batch of batch_size positions is split over the ranks (rank r of n takes positions
-  // [⌊B r / n⌋, ⌊B (r + 1) / n⌋)), each row's random draws (ε, binarisation) numbered by its position in the whole
-  // batch, and the gradients are summed, each weighted by its rank's share of the batch, before the clip and Adam,
-  // with the batch's loss sums: n ranks follow one process's trajectory up to float summation order. The first
-  // epoch starts from rank 0's parameters (broadcast).
+  // Data-parallel training (distributed/communicator.h); null: one process. Every rank follows the same seeded order
+  // of the whole set's rows, and takes a part of each batch: with the whole set on every rank (sharded false), rank
+  // r of n takes batch positions [⌊B r / n⌋, ⌊B (r + 1) / n⌋); with sharded, each rank holds its shard of the set
+  // (rank r: the set's rows offset_r …, the shards in rank order) and takes the batch's rows that lie in it. Each
+  // row's random draws (ε, binarisation) are numbered by its position in the whole batch; the gradients are summed,
+  // each weighted by its rank's share of the batch, before the clip and Adam, with the batch's loss sums (and free
+  // bits' per-dimension KL sums before the floor): n ranks follow one process's trajectory up to float summation
+  // order, whichever way the data is held. The first epoch starts from rank 0's parameters (broadcast).
   Communicator* comm = nullptr;
+  bool sharded = false;
 };
 
 // Adam's moments and step counts per group, and the aggressive phase's inner pass position.
@@ -95,17 +99,17 @@ class VaeTrainer {
   struct Group {
     int64_t begin = 0, end = 0, adam_steps = 0;
   };
-  // Rows idx[0 … B − 1] of the data (and conditions) into the workspace's batch, binarised with the draws of
-  // `binarize_step` when asked (numbered from row `row0` of the whole batch).
-  Status gather(const int64_t* idx, int64_t B, uint64_t binarize_step, int64_t row0);
-  // One update on the batch at positions[0 … B) of an order (stream: its draws' number): this rank's share of it
-  // (all of it in one process) gathered and stepped.
-  Status batch_step(const int64_t* positions, int64_t B, uint64_t stream, float kl_weight, float lr, Part part,
+  // Local rows idx[0 … B − 1] of the data (and conditions) into the workspace's batch, binarised with the draws of
+  // `binarize_step` when asked (row b numbered by positions[b] in the whole batch; null: b).
+  Status gather(const int64_t* idx, const int64_t* positions, int64_t B, uint64_t binarize_step);
+  // One update on the batch of the set's rows order[0 … B) (stream: its draws' number): this rank's part of it (all
+  // of it in one process) gathered and stepped.
+  Status batch_step(const int64_t* order, int64_t B, uint64_t stream, float kl_weight, float lr, Part part,
                     EpochResult* sums);
-  // Data rows[0 … b) gathered as rows [row0, row0 + b) of a batch of B (b = B in one process), forward and
-  // backward, the ranks' gradients and loss sums reduced, then apply_gradient.
-  Status step(const int64_t* rows, int64_t b, int64_t row0, int64_t B, uint64_t stream, float kl_weight, float lr,
-              Part part, EpochResult* sums);
+  // Local rows[0 … b) gathered as the batch's positions[0 … b) of B (b = B and positions null in one process),
+  // forward and backward, the ranks' gradients and loss sums reduced, then apply_gradient.
+  Status step(const int64_t* rows, const int64_t* positions, int64_t b, int64_t B, uint64_t stream,
+              float kl_weight, float lr, Part part, EpochResult* sums);
   // Between backward and the optimiser: the clip, then Adam on each updated group at `lr` (clearing its gradient),
   // the others' gradient cleared.
   Status apply_gradient(Part part, float lr, EpochResult* sums);
@@ -117,7 +121,9 @@ class VaeTrainer {
 
   VaeModel* model_;
   TrainOptions options_;
-  int64_t rows_;
+  int64_t rows_;  // the whole set's rows (the order's length)
+  Shard shard_;   // the rows this process holds: all of them, or (sharded) its shard
+  std::vector<int64_t> part_rows_, part_positions_;  // distributed: this rank's local rows of a batch, their positions
   std::shared_ptr<const RowSource> data_;
   std::vector<float> cond_;
   std::unique_ptr<VaeWorkspace> workspace_;

@@ -1,5 +1,6 @@
 // test/scripts/distributed-classical.js — node distributed-classical.js <out.json> [distributed]: fits a
-// GaussianMixture (full, init 'random'), PCA, PPCA (EM), FactorAnalysis (SVD, and sampling EM) on a seeded 901-row
+// GaussianMixture (full, init 'random'; and from k-means, k-means++ and rows of the data), PCA, PPCA (EM),
+// FactorAnalysis (SVD, and sampling EM) on a seeded 901-row
 // set; under mpirun with 'distributed' each rank fits on its shard of the rows (rank r of n: rows ⌊901 r / n⌋ …,
 // the shards in rank order) with fit({ distributed: true }). Rank 0 (or the one process) writes every fitted
 // parameter to out.json. Used by test/distributed.test.ts.
@@ -21,6 +22,11 @@ const lk = require(path.join(__dirname, '..', '..', 'dist'));
   const x = { data: data.subarray(lo * d, hi * d), rows: hi - lo, cols: d };
   const fit = { distributed };
   const gmm = await new lk.GaussianMixture({ nComponents: 3, covarianceType: 'full', init: 'random', maxIter: 30, tol: 0, seed: 1 }).fit(x, fit);
+  // The initialisations from the data: k-means (k-means++ seeding, Lloyd's iterations), k-means++ alone, K rows drawn.
+  const mixture = (o) => new lk.GaussianMixture({ nComponents: 3, seed: 2, ...o }).fit(x, fit);
+  const kmeans = await mixture({ covarianceType: 'full', init: 'kmeans' });
+  const plusPlus = await mixture({ covarianceType: 'diag', init: 'k-means++' });
+  const fromData = await mixture({ covarianceType: 'spherical', init: 'random_from_data', nInit: 2 });
   const pca = await new lk.PCA({ nComponents: 3 }).fit(x, fit);
   const ppca = await new lk.PPCA({ nComponents: 3, method: 'em', maxIter: 30, tol: 0 }).fit(x, fit);
   const fa = await new lk.FactorAnalysis({ nComponents: 3 }).fit(x, fit);
@@ -29,6 +35,8 @@ const lk = require(path.join(__dirname, '..', '..', 'dist'));
   const a = (v) => Array.from(v);
   fs.writeFileSync(out, JSON.stringify({
     size: n, gmm: { bound: gmm.lowerBound, bounds: gmm.lowerBounds, params: [...a(gmm.weights), ...a(gmm.means.data), ...a(gmm.covariances.data)] },
+    ...Object.fromEntries([['gmmKmeans', kmeans], ['gmmPlusPlus', plusPlus], ['gmmFromData', fromData]].map(([k, m]) =>
+      [k, { bound: m.lowerBound, iterations: m.nIter, params: [...a(m.weights), ...a(m.means.data), ...a(m.covariances.data)] }])),
     pca: { params: [...a(pca.components.data), ...a(pca.explainedVariance), ...a(pca.mean), pca.noiseVariance] },
     ppca: { bound: ppca.loglike.at(-1), params: [...a(ppca.components.data), ppca.noiseVariance] },
     fa: { bound: fa.loglike.at(-1), params: [...a(fa.components.data), ...a(fa.noiseVariance)] },

@@ -390,9 +390,9 @@ export function inputOf(vae: Vae, name: string, x: unknown, allowEmpty = false):
   return toRows(name, x, { cols: vae.inputDim, allowEmpty, check: (m) => checkLikelihoodSupport(name, m, vae.options.likelihood) });
 }
 
-export async function evaluateTerms(vae: Vae, m: Rows, condition: Matrix | undefined, samples: number, seed: number, binarize: boolean, want: { analyticKl: boolean; terms?: boolean; logLikelihood?: boolean }, precision: NativePrecision): Promise<{ reconstruction: Float32Array; kl: Float32Array; logLikelihood: Float32Array }> {
+export async function evaluateTerms(vae: Vae, m: Rows, condition: Matrix | undefined, samples: number, seed: number, binarize: boolean, want: { analyticKl: boolean; terms?: boolean; logLikelihood?: boolean }, precision: NativePrecision, rowOffset = 0): Promise<{ reconstruction: Float32Array; kl: Float32Array; logLikelihood: Float32Array }> {
   const r = await withCallerStack(() => nativeOf(vae).evaluate(m.native, m.rows, samples, seed, binarize, want.analyticKl,
-    { reconstruction: Boolean(want.terms), kl: Boolean(want.terms), logLikelihood: Boolean(want.logLikelihood) }, condition?.data ?? null, precision));
+    { reconstruction: Boolean(want.terms), kl: Boolean(want.terms), logLikelihood: Boolean(want.logLikelihood) }, condition?.data ?? null, precision, rowOffset));
   const empty = new Float32Array(0);
   return { reconstruction: r.reconstruction ?? empty, kl: r.kl ?? empty, logLikelihood: r.logLikelihood ?? empty };
 }
