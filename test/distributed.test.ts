@@ -70,6 +70,7 @@ describeMpi('2 ranks at global batch B train as 1 process at batch B', () => {
     ['a conv model', { model: { inputDim: 784, latentDim: 4, architecture: 'conv', inputShape: [1, 28, 28], seed: 2 }, fit: { epochs: 2, batchSize: 32, threads: 1 }, rows: 800 }, 3e-5],
     ['each rank given only its shard (200 and 440 rows), validation split likewise', { model: MLP, fit: { epochs: 5, batchSize: 64, threads: 1, binarize: true }, rows: 640, sharded: true, firstShard: 200, validationRows: 300 }, 1e-5],
     ['free bits (the floor on the whole batch\'s mean KL per dimension), validation split over the ranks', { model: MLP, fit: { epochs: 5, batchSize: 64, threads: 1, freeBits: 0.25 }, rows: 640, validationRows: 250 }, 1e-5],
+    ['a mixture prior (Monte-Carlo KL), Gaussian likelihood with a learned σ, KL warm-up', { model: { ...MLP, prior: { mixture: 3 }, likelihood: 'gaussian', sigma: 'shared' }, fit: { epochs: 5, batchSize: 64, threads: 1, klWarmup: { epochs: 2 } }, rows: 640 }, 1e-5],
     ['aggressive training (encoder inner loops, I_q on the validation set)', { model: MLP, fit: { epochs: 2, batchSize: 64, threads: 1, aggressive: true }, rows: 320, validationRows: 200 }, 1e-5],
   ])('%s: 50 steps, every parameter (relative to max(|p|, 1)) and every epoch loss agree', (_, config, tolerance) => {
     const one = train(config, 0), two = train(config, 2);

@@ -115,7 +115,8 @@ describe('the API', () => {
   });
 
   test('11. BUSY and CANCELLED are LatentkitErrors, and both cancel paths say the same', async () => {
-    const rows = 20000, d = 64;
+    // Enough rows that an epoch outlasts the first progress report (the native side reports every 100 ms).
+    const rows = 100000, d = 64;
     const vae = new Vae({ inputDim: d, latentDim: 2, hidden: [64], likelihood: 'gaussian' });
     const controller = new AbortController();
     let busy: unknown;
