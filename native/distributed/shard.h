@@ -4,6 +4,7 @@
 // shard is the whole set. Used by models/gmm.cpp and models/linear_gaussian.cpp.
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "../core/status.h"
@@ -21,6 +22,25 @@ struct Shard {
   // The whole set's rows, for a shard of `local` rows.
   int64_t total_rows(int64_t local) const { return comm ? total : local; }
 };
+
+// A per-rank value's sum over the ranks before this one (rank order) and over all of them — an all-gather, on every
+// rank at once; alone (comm null) 0 and the value.
+template <typename T>
+Status ranks_before_and_total(Communicator* comm, T mine, T* before, T* total) {
+  *before = 0;
+  *total = mine;
+  if (!comm) return Status::Ok();
+  std::vector<uint8_t> all;
+  LK_RETURN_IF_ERROR(comm->all_gather(&mine, sizeof mine, &all));
+  *total = 0;
+  for (int r = 0; r < comm->size(); ++r) {
+    T v = 0;
+    std::memcpy(&v, all.data() + r * sizeof v, sizeof v);
+    if (r < comm->rank()) *before += v;
+    *total += v;
+  }
+  return Status::Ok();
+}
 
 // The shard of `rows` local rows: alone (comm null) the whole set; else the ranks' row counts are gathered (a
 // collective: every rank calls it) for the offset and the total.

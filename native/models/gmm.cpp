@@ -325,23 +325,6 @@ Status gather_centres(const CentredData& c, const int64_t* idx, int64_t T, float
   return Status::Ok();
 }
 
-// The set's total of a per-rank sum, and the sum of the ranks before this one (rank order).
-Status ranks_total(const Shard& shard, double mine, double* before, double* total) {
-  *before = 0;
-  *total = mine;
-  if (!shard.comm) return Status::Ok();
-  std::vector<uint8_t> all;
-  LK_RETURN_IF_ERROR(shard.comm->all_gather(&mine, sizeof mine, &all));
-  *total = 0;
-  for (int r = 0; r < shard.comm->size(); ++r) {
-    double v = 0;
-    std::memcpy(&v, all.data() + r * sizeof v, sizeof v);
-    if (r < shard.comm->rank()) *before += v;
-    *total += v;
-  }
-  return Status::Ok();
-}
-
 // Greedy k-means++ (Arthur & Vassilvitskii 2007, with scikit-learn's 2 + ⌊log k⌋ local trials per centre): the first
 // centre uniformly; then `trials` candidates drawn with probability ∝ the squared distance to the nearest centre so
 // far, keeping the one that lowers the total most. Distances are GEMMs over chunks spread over the team (fixed
@@ -380,7 +363,7 @@ std::vector<int64_t> kmeans_plus_plus(const CentredData& c, int64_t k, uint64_t 
     // order: each rank finds the first of its rows past each draw, and the first rank's find is the set's).
     double mine = 0, before = 0, total = 0;
     for (double v : closest) mine += v;
-    *status = ranks_total(c.shard, mine, &before, &total);
+    *status = ranks_before_and_total(c.shard.comm, mine, &before, &total);
     if (!status->ok()) return idx;
     std::vector<std::pair<double, int64_t>> targets;
     for (int64_t t = 0; t < trials; ++t) targets.push_back({u[1 + (centre - 1) * trials + t] * total, t});
