@@ -1,5 +1,6 @@
 // rng.cpp — Philox4x32-10 and the fills built on it. Fills parallelise over blocks of four draws.
 #include "rng.h"
+#include "threads.h"
 
 #include <algorithm>
 
@@ -53,7 +54,7 @@ Status fill_draws(float* out, int64_t n, uint64_t seed, uint64_t stream, uint64_
   if (n < 0) return Status::Error(Code::InvalidArgument, "n must be >= 0");
   const int64_t first_block = static_cast<int64_t>(offset / 4);
   const int64_t last_block = static_cast<int64_t>((offset + n + 3) / 4);
-#pragma omp parallel for schedule(static) if (n > (int64_t(1) << 20))
+#pragma omp parallel for schedule(static) if (n > kElementwiseParallelMin)
   for (int64_t blk = first_block; blk < last_block; ++blk) {
     float v[4];
     convert(philox4x32_10(seed, stream, static_cast<uint64_t>(blk)), v);

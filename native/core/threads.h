@@ -16,10 +16,12 @@
 namespace lk {
 
 // Below this many elements an elementwise pass between GEMMs (bias, activations, bf16 conversions, likelihood,
-// reparameterisation) stays serial: a parallel region there parks and wakes the OpenMP team that oneDNN uses, which
-// costs more than it saves on small arrays (at batch 128, 2 threads, keeping them serial took the VAE step from 35k
-// to 56k examples/s); on large ones the serial pass is what the other threads wait for.
-constexpr int64_t kElementwiseParallelMin = int64_t(1) << 20;
+// reparameterisation, draws) stays serial: a parallel region there parks and wakes the OpenMP team that oneDNN uses,
+// which costs more than it saves on small arrays (at batch 128, 2 threads, keeping the step's passes of ≤ 100k
+// elements serial took the VAE step from 35k to 56k examples/s); on large ones the serial pass is what the other
+// threads wait for (at batch 1,024, 2 threads, bf16, running the 400k–800k-element passes on the team was faster
+// than serial in 8 of 8 paired rounds, +4 % at the median).
+constexpr int64_t kElementwiseParallelMin = int64_t(1) << 18;
 
 // Runs body(item, thread) for items 0 … n − 1 spread over the OpenMP team (dynamic schedule): each thread owns
 // its own buffers (indexed by `thread`, < max_compute_threads()), and GEMMs and kernels inside run on their calling

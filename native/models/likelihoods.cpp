@@ -8,6 +8,7 @@
 
 #include "../core/fast_math.h"
 #include "../core/likelihood.h"
+#include "../core/threads.h"
 #include "vae.h"
 
 namespace lk {
@@ -20,7 +21,7 @@ LK_TARGET_CLONES void sigmoid_span(float* x, int64_t n) {
 
 void sigmoid_in_place(float* x, int64_t n) {
   const int64_t chunk = 1 << 16;
-#pragma omp parallel for schedule(static) if (n > (int64_t(1) << 20))
+#pragma omp parallel for schedule(static) if (n > kElementwiseParallelMin)
   for (int64_t c = 0; c < (n + chunk - 1) / chunk; ++c) sigmoid_span(x + c * chunk, std::min(chunk, n - c * chunk));
 }
 
