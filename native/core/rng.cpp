@@ -1,10 +1,11 @@
 // rng.cpp — Philox4x32-10 and the fills built on it. Fills parallelise over blocks of four draws.
 #include "rng.h"
-#include "threads.h"
 
 #include <algorithm>
 
 #include <cmath>
+
+#include "threads.h"
 
 namespace lk {
 
