@@ -111,7 +111,7 @@ Status dense_backward(float* d_x, float* d_W, float* d_b, float* d_y, const floa
 
 Status dense_forward_bf16(float* y, bf16_t* x16, const float* x, const bf16_t* W16, const float* b, int64_t B,
                           int64_t I, int64_t O, Activation act, Bf16Gemm& gemm) {
-  parallel_spans(B * I, [&](int64_t lo, int64_t len) { to_bf16(x16 + lo, x + lo, len); });
+  if (x) parallel_spans(B * I, [&](int64_t lo, int64_t len) { to_bf16(x16 + lo, x + lo, len); });
   GemmEpilogue e;
   e.bias = b;
   switch (act) {

@@ -24,8 +24,9 @@ Status dense_forward(float* y, const float* x, const float* W, const float* b, i
 Status dense_backward(float* d_x, float* d_W, float* d_b, float* d_y, const float* x, const float* W, const float* y,
                       int64_t B, int64_t I, int64_t O, Activation act, bool accumulate_dx);
 
-// bf16 products (gemm.h's Bf16Gemm, fp32 accumulation): x is converted into x16 (B, I), which backward reuses,
-// and y = act(x16·W16 + b) comes out of one GEMM pass (bias and activation as its epilogue).  W16: (I, O) bf16
+// bf16 products (gemm.h's Bf16Gemm, fp32 accumulation): x is converted into x16 (B, I), which backward reuses
+// (x null: x16 already holds the input, converted by a layer that reads the same rows), and y = act(x16·W16 + b)
+// comes out of one GEMM pass (bias and activation as its epilogue).  W16: (I, O) bf16
 Status dense_forward_bf16(float* y, bf16_t* x16, const float* x, const bf16_t* W16, const float* b, int64_t B,
                           int64_t I, int64_t O, Activation act, Bf16Gemm& gemm);
 // One pass over d_y and y gives the pre-activation gradient d_a in bf16 (d16: (B, O)) and d_b = Σ_rows d_a; then

@@ -1,6 +1,7 @@
 // layer.cpp — the layer kinds of layer.h: Dense (core/dense: GEMM + bias + activation; in bf16 the input and the
-// output gradient are converted once per pass into the state's bf16 buffers, which the GEMMs share), Conv2d and
-// ConvTranspose2d (core/conv: oneDNN primitives, then the activation in one pass over the output), Reshape (a view).
+// output gradient are converted once per pass into the state's bf16 buffers, which the GEMMs share, the input's also
+// with a twin head), Conv2d and ConvTranspose2d (core/conv: oneDNN primitives, then the activation in one pass over
+// the output), Reshape (a view).
 #include "layer.h"
 
 #include <cstring>
@@ -27,11 +28,13 @@ const char* layer_kind_name(LayerKind k) {
 namespace {
 
 // bf16 products of a dense layer: x and d_a (the pre-activation gradient) in bf16, and the GEMMs' primitives.
+// x16 is the state's own, or (`input_owner`) the one of the layer that reads the same input and converts it first.
 struct DenseBf16State final : LayerState {
   Bf16Gemm gemm;
   float *x16 = nullptr, *d16 = nullptr;  // arena floats holding (rows, in) and (rows, out) bf16 values
   float* scratch = nullptr;              // backward's (core/dense.h)
-  bf16_t* x() { return reinterpret_cast<bf16_t*>(x16); }
+  const DenseBf16State* input_owner = nullptr;
+  bf16_t* x() const { return reinterpret_cast<bf16_t*>(input_owner ? input_owner->x16 : x16); }
   bf16_t* d() { return reinterpret_cast<bf16_t*>(d16); }
 };
 
@@ -42,10 +45,12 @@ class DenseLayer final : public Layer {
     return {{spec_.name + ".weight", {in_.numel(), out_.c}}, {spec_.name + ".bias", {out_.c}}};
   }
   int64_t fan_in() const override { return in_.numel(); }
-  std::unique_ptr<LayerState> new_state(Precision precision, ArenaPlan& arena, int64_t rows, bool grads) const override {
+  std::unique_ptr<LayerState> new_state(Precision precision, ArenaPlan& arena, int64_t rows, bool grads,
+                                        const LayerState* same_input) const override {
     if (precision == Precision::Fp32) return nullptr;
     std::unique_ptr<DenseBf16State> st(new DenseBf16State);
-    arena.add(&st->x16, (checked_mul(rows, in_.numel()) + 1) / 2);
+    st->input_owner = dynamic_cast<const DenseBf16State*>(same_input);
+    if (!st->input_owner) arena.add(&st->x16, (checked_mul(rows, in_.numel()) + 1) / 2);
     if (grads) arena.add(&st->d16, (checked_mul(rows, out_.c) + 1) / 2);
     if (grads) arena.add(&st->scratch, dense_backward_bf16_scratch(out_.c));
     return std::unique_ptr<LayerState>(st.release());
@@ -54,7 +59,8 @@ class DenseLayer final : public Layer {
     const int64_t I = in_.numel(), O = out_.c;
     if (!p.bf16) return dense_forward(y, x, p.f32 + w_off_, p.f32 + b_off_, rows, I, O, spec_.activation);
     DenseBf16State& st = *static_cast<DenseBf16State*>(state);
-    return dense_forward_bf16(y, st.x(), x, p.bf16 + w_off_, p.f32 + b_off_, rows, I, O, spec_.activation, st.gemm);
+    return dense_forward_bf16(y, st.x(), st.input_owner ? nullptr : x, p.bf16 + w_off_, p.f32 + b_off_, rows, I, O,
+                              spec_.activation, st.gemm);
   }
   Status backward(LayerState* state, float* d_x, float* g, float* d_y, const float* x, const float* y,
                   const ParamView& p, int64_t rows, bool accumulate_dx) const override {
@@ -86,7 +92,7 @@ class ConvLayer final : public Layer {
   }
   // As PyTorch's default initialisation, which takes fan_in from the weight's second dimension.
   int64_t fan_in() const override { return (g_.transposed ? g_.out_c : g_.in_c) * g_.kernel * g_.kernel; }
-  std::unique_ptr<LayerState> new_state(Precision precision, ArenaPlan&, int64_t, bool) const override {
+  std::unique_ptr<LayerState> new_state(Precision precision, ArenaPlan&, int64_t, bool, const LayerState*) const override {
     return std::unique_ptr<LayerState>(new ConvState(g_, precision == Precision::Bf16));
   }
   bool can_block_input() const override { return ConvKernel::on_primitives(g_) && g_.in_c % 16 == 0; }

@@ -74,8 +74,11 @@ class Layer {
   // Reshape: the output is the input itself (no buffer, no work forward).
   virtual bool aliases_input() const { return false; }
   // The state of one workspace of up to `rows` rows, its buffers requested from the arena (gradients' too when
-  // `grads`); they exist once the arena is allocated.
-  virtual std::unique_ptr<LayerState> new_state(Precision, ArenaPlan&, int64_t rows, bool grads) const {
+  // `grads`); they exist once the arena is allocated. `same_input` (nullable) is the state of a layer of the same
+  // kind that reads the same input and runs forward just before this one (a twin head's main head): what it derives
+  // from the input (a dense layer's bf16 copy) is shared, not made again.
+  virtual std::unique_ptr<LayerState> new_state(Precision, ArenaPlan&, int64_t rows, bool grads,
+                                                const LayerState* same_input = nullptr) const {
     return nullptr;
   }
   // Channel-blocked exchange between neighbouring convolutions (core/conv.h): whether this layer can read / write

@@ -80,7 +80,7 @@ void Sequential::reserve(ArenaPlan& arena, int64_t rows, bool grads, Precision p
   if (twin_) {
     arena.add(&run->twin_y, checked_mul(rows, twin_->out_shape().numel()));
     if (grads) arena.add(&run->twin_dy, checked_mul(rows, twin_->out_shape().numel()));
-    run->twin_state = twin_->new_state(precision, arena, rows, grads);
+    run->twin_state = twin_->new_state(precision, arena, rows, grads, run->states.back().get());
   }
   if (grads)
     for (size_t i = 0; i < n; ++i) arena.add(&run->dy[i], checked_mul(rows, layers_[i]->out_shape().numel()));
@@ -101,9 +101,9 @@ Status Sequential::forward(Run& run, const float* x, const float* cond, int64_t 
     run.in[i] = in;
     const Layer& l = *layers_[i];
     if (l.aliases_input()) continue;  // in stays the same memory
-    if (i + 1 == layers_.size() && twin_)
-      LK_RETURN_IF_ERROR(twin_->forward(run.twin_state.get(), run.twin_y, in, params, rows));
     LK_RETURN_IF_ERROR(l.forward(run.states[i].get(), run.y[i], in, params, rows));
+    if (i + 1 == layers_.size() && twin_)  // after the last layer, whose state it may share (layer.h's new_state)
+      LK_RETURN_IF_ERROR(twin_->forward(run.twin_state.get(), run.twin_y, in, params, rows));
     in = run.y[i];
   }
   return Status::Ok();
